@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Fails when the library exports anything but the functions listed in shim/exports.map: a
+# preloaded library's stray symbol would override the host program's own.
+set -euo pipefail
+lib=${1:?usage: check-exports.sh LIB}
+map=$(dirname "$0")/../shim/exports.map
+want=$(sed -n '/global:/,/local:/p' "$map" | grep -v 'global:\|local:' | tr ';' '\n' | tr -d ' ' | grep -v '^$' | sort)
+have=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TWiV]$/ {print $3}' | sed 's/@.*//' | sort)
+if [[ "$want" != "$have" ]]; then
+  echo "exports: the library's exported symbols differ from shim/exports.map:" >&2
+  diff <(echo "$want") <(echo "$have") >&2 || true
+  exit 1
+fi
+echo "exports: $(echo "$have" | wc -l) wrapped functions, nothing else"

@@ -1,0 +1,145 @@
+/*
+ * The action on one connection whose grace has run out. Called by the timer with the tracker
+ * lock held, so between the identity check and the action no wrapped close or dup2 can slip in.
+ *
+ * shutdown mode: shutdown(SHUT_RDWR) sends our FIN; the peer, which closed first, goes to
+ *   TIME_WAIT and our socket leaves CLOSE_WAIT. The descriptor stays the application's.
+ * close mode: the socket itself is released, and the number is refilled, in one dup3, with a
+ *   placeholder: an AF_UNIX socket whose partner is gone, so reads see EOF and writes fail, like
+ *   any closed connection. The number stays reserved until the application closes it, so that
+ *   close can never land on a recycled number.
+ */
+#include "autoclose.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* "local=1.2.3.4:10540 peer=5.6.7.8:51234" while the socket still has its addresses. */
+static void describe_addresses(struct ac_text *t, int fd)
+{
+    struct sockaddr_storage local, peer;
+    socklen_t llen = sizeof local, plen = sizeof peer;
+    ac_text_str(t, " local=");
+    if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+        ac_text_sockaddr(t, (struct sockaddr *)&local);
+    else
+        ac_text_str(t, "?");
+    ac_text_str(t, " peer=");
+    if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0)
+        ac_text_sockaddr(t, (struct sockaddr *)&peer);
+    else
+        ac_text_str(t, "?");
+}
+
+static const char *found_by_name(enum ac_found_by how)
+{
+    switch (how) {
+    case AC_FOUND_READ:
+        return "read";
+    }
+    return "?";
+}
+
+/* Replaces the socket at `fd` with a placeholder; on success *release_fd holds a private
+ * duplicate of the socket for the caller to close outside the lock (the last close of a socket
+ * with SO_LINGER set can block). Returns false, changing nothing, when it cannot. */
+static bool release_socket(int fd, int *release_fd)
+{
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+        return false;
+    int fd_flags = fcntl(fd, F_GETFD);
+    int fl_flags = fcntl(fd, F_GETFL);
+    if (fl_flags >= 0 && (fl_flags & O_NONBLOCK))
+        fcntl(pair[0], F_SETFL, O_NONBLOCK);
+    int keep = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    int ok = AC_REAL(dup3)(pair[0], fd, fd_flags >= 0 && (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0);
+    AC_REAL(close)(pair[0]);
+    AC_REAL(close)(pair[1]);
+    if (ok < 0) {
+        if (keep >= 0)
+            AC_REAL(close)(keep);
+        return false;
+    }
+    *release_fd = keep;
+    return true;
+}
+
+enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report, size_t report_len,
+                         int *release_fd)
+{
+    int fd = due->fd;
+    struct ac_text t;
+    ac_text_init(&t, report, report_len);
+    *release_fd = -1;
+
+    struct ac_identity now_id;
+    if (!ac_identity_of(fd, &now_id) || now_id.ino != due->id.ino ||
+        now_id.cookie != due->id.cookie) {
+        ac_tracker_settle(fd, AC_FD_NONE, NULL);
+        ac_text_str(&t, "left alone fd=");
+        ac_text_int(&t, fd);
+        ac_text_str(&t, ": the number now names another file");
+        return AC_LOG_DEBUG;
+    }
+    int state = ac_tcp_state(fd);
+    if (state != TCP_CLOSE_WAIT) {
+        ac_tracker_settle(fd, AC_FD_NONE, NULL);
+        ac_text_str(&t, "left alone fd=");
+        ac_text_int(&t, fd);
+        ac_text_str(&t, ": no longer half-closed (the application finished it)");
+        return AC_LOG_DEBUG;
+    }
+
+    /* The addresses go first: after the action the socket no longer has them. */
+    char addresses[128];
+    struct ac_text addr;
+    ac_text_init(&addr, addresses, sizeof addresses);
+    describe_addresses(&addr, fd);
+
+    bool close_mode = ac_cfg.mode == AC_MODE_CLOSE, fell_back = false, done = true;
+    int err = 0;
+    enum ac_fd_state settled = AC_FD_OBSERVED;
+    if (!ac_cfg.dry_run) {
+        if (close_mode && !release_socket(fd, release_fd)) {
+            fell_back = true; /* no descriptor to spare for the placeholder */
+            close_mode = false;
+        }
+        if (!close_mode && shutdown(fd, SHUT_RDWR) != 0) {
+            done = false;
+            err = errno;
+        }
+        settled = done ? AC_FD_RECLAIMED : AC_FD_NONE;
+    }
+    /* In close mode the number now holds the placeholder: remember that identity, so the
+     * write wrappers can still tell the number is the one the shim reclaimed. */
+    struct ac_identity placeholder;
+    bool replaced = close_mode && !ac_cfg.dry_run && ac_identity_of(fd, &placeholder);
+    ac_tracker_settle(fd, settled, replaced ? &placeholder : NULL);
+
+    if (ac_cfg.dry_run)
+        ac_text_str(&t, "dry-run: would ");
+    else if (!done)
+        ac_text_str(&t, "failed to ");
+    ac_text_str(&t, close_mode ? "close" : "shutdown");
+    ac_text_str(&t, " fd=");
+    ac_text_int(&t, fd);
+    ac_text_str(&t, addresses);
+    ac_text_str(&t, " since_fin_ms=");
+    ac_text_uint(&t, now_ms - due->fin_ms);
+    ac_text_str(&t, " found=");
+    ac_text_str(&t, found_by_name(due->how));
+    if (fell_back)
+        ac_text_str(&t,
+                    " (close mode fell back to shutdown: no descriptor free for a placeholder)");
+    if (!done) {
+        ac_text_str(&t, " error=");
+        ac_text_str(&t, strerror(err));
+        return AC_LOG_ERROR;
+    }
+    return AC_LOG_INFO;
+}

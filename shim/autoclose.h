@@ -1,0 +1,304 @@
+/*
+ * libautoclose — the internal interface the shim's files share. Nothing here is public: the
+ * library exports only the libc functions it wraps (see exports.map).
+ *
+ * Data flows one way: a wrapper sees a zero-length read (wrap_*.c) → judge.c decides whether it
+ * is the peer's FIN on a TCP connection we should handle → tracker.c records it with the
+ * socket's identity → timer.c waits out the grace → act.c shuts the socket down or releases it.
+ */
+#ifndef AUTOCLOSE_H
+#define AUTOCLOSE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define AC_HIDDEN      __attribute__((visibility("hidden")))
+#define AC_EXPORT      __attribute__((visibility("default")))
+#define AC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- configuration (config.c) ------------------------------------------------------------ */
+
+enum ac_mode { AC_MODE_SHUTDOWN, AC_MODE_CLOSE };
+enum ac_log_level { AC_LOG_OFF, AC_LOG_ERROR, AC_LOG_INFO, AC_LOG_DEBUG };
+
+#define AC_DEFAULT_GRACE_MS 5000u
+#define AC_MAX_GRACE_MS     86400000u /* one day: anything longer is a typo */
+
+/* A set of TCP ports: one bit each. `all` means no filter was given. */
+struct ac_portset {
+    bool all;
+    uint64_t bits[65536 / 64];
+};
+
+struct ac_config {
+    bool disabled;
+    bool dry_run;
+    enum ac_mode mode;
+    enum ac_log_level log_level;
+    uint32_t grace_ms;
+    struct ac_portset ports;
+    char log_file[512];
+};
+
+/* Read once at load; every field keeps its default when its variable is bad. */
+extern struct ac_config ac_cfg;
+
+/* A reader of one variable: the value (NULL when unset), where to store the result, and a
+ * buffer for the one-line complaint. Returns true when the value was usable; on false the result
+ * holds the safe default and `why` says what was wrong and what is used instead. */
+bool ac_parse_grace_ms(const char *value, uint32_t *out, char *why, size_t why_len);
+bool ac_parse_mode(const char *value, enum ac_mode *out, char *why, size_t why_len);
+bool ac_parse_log_level(const char *value, enum ac_log_level *out, char *why, size_t why_len);
+bool ac_parse_flag(const char *var, const char *value, bool *out, char *why, size_t why_len);
+bool ac_parse_ports(const char *value, struct ac_portset *out, char *why, size_t why_len);
+
+/* Fills `cfg` from a getenv-like lookup, reporting each bad variable through `complain`. */
+void ac_config_load(struct ac_config *cfg, const char *(*lookup)(const char *name),
+                    void (*complain)(const char *line));
+
+static inline bool ac_portset_has(const struct ac_portset *set, unsigned port)
+{
+    return set->all || (port < 65536 && (set->bits[port / 64] >> (port % 64)) & 1u);
+}
+void ac_portset_add_range(struct ac_portset *set, unsigned lo, unsigned hi);
+
+/* ---- the real libc functions (real.c) ---------------------------------------------------- */
+
+struct iovec;
+struct msghdr;
+struct mmsghdr;
+struct timespec;
+struct sockaddr;
+typedef struct _IO_FILE FILE;
+
+struct ac_real_fns {
+    ssize_t (*read)(int, void *, size_t);
+    ssize_t (*readv)(int, const struct iovec *, int);
+    ssize_t (*recv)(int, void *, size_t, int);
+    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, unsigned *);
+    ssize_t (*recvmsg)(int, struct msghdr *, int);
+    int (*recvmmsg)(int, struct mmsghdr *, unsigned, int, struct timespec *);
+    ssize_t (*read_chk)(int, void *, size_t, size_t);
+    ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
+    ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, unsigned *);
+    ssize_t (*write)(int, const void *, size_t);
+    ssize_t (*writev)(int, const struct iovec *, int);
+    ssize_t (*send)(int, const void *, size_t, int);
+    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, unsigned);
+    ssize_t (*sendmsg)(int, const struct msghdr *, int);
+    int (*close)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    int (*close_range)(unsigned, unsigned, int);
+    void (*closefrom)(int);
+    int (*fclose)(FILE *);
+    int (*accept)(int, struct sockaddr *, unsigned *);
+    int (*accept4)(int, struct sockaddr *, unsigned *, int);
+};
+
+/* Starts as raw-syscall stand-ins, so a wrapper called before the library's constructor (by
+ * another library's constructor) still works; ac_real_resolve() swaps in libc's functions. */
+extern struct ac_real_fns ac_real;
+void ac_real_resolve(void);
+
+/* One relaxed load: the pointer is written once, whole, by ac_real_resolve. */
+#define AC_REAL(name) (__atomic_load_n(&ac_real.name, __ATOMIC_RELAXED))
+
+/* ---- per-descriptor state, readable without a lock (fdstate.c) --------------------------- */
+
+/* What the shim knows of a descriptor number. Written only under the tracker lock; read by the
+ * wrappers with one relaxed load, so a wrapper that has nothing to do takes no lock. */
+enum ac_fd_state {
+    AC_FD_NONE = 0,      /* nothing known: the common case */
+    AC_FD_PENDING = 1,   /* half-closed, waiting out the grace */
+    AC_FD_RECLAIMED = 2, /* the shim shut it down or released it; writes get EPIPE, no SIGPIPE */
+    AC_FD_OBSERVED = 3,  /* dry run: reported once, left alone */
+};
+
+#define AC_FDTAB_SIZE 65536 /* numbers above this are kept in the tracker's table only */
+
+extern uint8_t ac_fdtab[AC_FDTAB_SIZE];
+extern unsigned ac_high_fd_entries; /* tracked entries with fd >= AC_FDTAB_SIZE */
+
+/* Returns the state of `fd`, or AC_FD_PENDING for a high number while any high entry exists
+ * (the caller then asks the tracker under its lock). */
+static inline enum ac_fd_state ac_fd_state_hint(int fd)
+{
+    if ((unsigned)fd < AC_FDTAB_SIZE)
+        return (enum ac_fd_state)__atomic_load_n(&ac_fdtab[fd], __ATOMIC_RELAXED);
+    if (fd < 0)
+        return AC_FD_NONE;
+    return __atomic_load_n(&ac_high_fd_entries, __ATOMIC_RELAXED) ? AC_FD_PENDING : AC_FD_NONE;
+}
+
+/* ---- time (clock.c) ---------------------------------------------------------------------- */
+
+uint64_t ac_now_ms(void); /* CLOCK_MONOTONIC, milliseconds */
+
+/* ---- async-signal-safe text (text.c) ----------------------------------------------------- */
+
+/* A bounded string builder: never allocates, never overflows, always NUL-terminated. */
+struct ac_text {
+    char *buf;
+    size_t cap, len;
+};
+void ac_text_init(struct ac_text *t, char *buf, size_t cap);
+void ac_text_str(struct ac_text *t, const char *s);
+void ac_text_uint(struct ac_text *t, uint64_t v);
+void ac_text_int(struct ac_text *t, int64_t v);
+void ac_text_sockaddr(struct ac_text *t, const struct sockaddr *sa); /* "1.2.3.4:80", "[::1]:80" */
+void ac_text_utc(struct ac_text *t, int64_t sec, long msec);         /* 2026-11-21T23:59:01.123Z */
+/* Quoted and shortened for a complaint line, so a hostile value cannot forge log lines. */
+void ac_text_quoted(struct ac_text *t, const char *s, size_t max);
+
+/* ---- log (log.c) ------------------------------------------------------------------------- */
+
+/* Writes one line (no newline in `msg`) at `level`, with timestamp and pid, to the log file, or
+ * stderr, or syslog when stderr is a socket (an inetd-style server's stderr is the peer).
+ * Rate-limited: a storm cannot flood the log. */
+void ac_log(enum ac_log_level level, const char *msg);
+void ac_log_atfork_child(void);
+/* A complaint about the configuration: never rate-limited, never suppressed by AUTOCLOSE_LOG. */
+void ac_log_config_complaint(const char *line);
+/* Pure token bucket, exposed for its unit test. */
+struct ac_rate {
+    uint64_t last_ms;
+    uint32_t tokens;
+    uint32_t suppressed;
+};
+bool ac_rate_take(struct ac_rate *r, uint64_t now_ms, uint32_t burst, uint32_t per_sec);
+
+/* ---- the tracker (tracker.c) ------------------------------------------------------------- */
+
+/* How the peer's FIN was found: the log and the counters say so. */
+enum ac_found_by { AC_FOUND_READ };
+
+/* The identity of a socket, captured when its FIN is found and checked again before acting:
+ * descriptor numbers are recycled, sockets are not. */
+struct ac_identity {
+    uint64_t ino;    /* fstat of the descriptor: the socket's inode */
+    uint64_t cookie; /* SO_COOKIE: never reused while the system runs; 0 if unavailable */
+};
+
+struct ac_conn; /* opaque outside tracker.c */
+
+/* Every tracker call below, except where it says otherwise, needs the tracker lock. The lock
+ * blocks the calling thread's signals while held, so a signal handler that calls a wrapped
+ * function can never deadlock on it. */
+void ac_tracker_lock(sigset_t *saved_mask);
+void ac_tracker_unlock(const sigset_t *saved_mask);
+
+/* Outcome of ac_tracker_add. */
+enum ac_add_result { AC_ADD_NEW_EARLIEST, AC_ADD_NEW, AC_ADD_KNOWN, AC_ADD_NO_MEMORY };
+enum ac_add_result ac_tracker_add(int fd, const struct ac_identity *id, enum ac_found_by how,
+                                  uint64_t now_ms, uint64_t deadline_ms);
+/* Current state of `fd` (exact, including high numbers). */
+enum ac_fd_state ac_tracker_state(int fd);
+/* Forgets `fd` (the application closed it or reused the number). */
+void ac_tracker_forget(int fd);
+/* Forgets every fd in [lo, hi]. */
+void ac_tracker_forget_range(unsigned lo, unsigned hi);
+/* Sets the state of a known fd after the timer acted (RECLAIMED / OBSERVED), with the identity
+ * of what the number holds now when the action replaced it (NULL: unchanged), or forgets it
+ * (AC_FD_NONE). */
+void ac_tracker_settle(int fd, enum ac_fd_state state, const struct ac_identity *now_id);
+
+/* A due connection, copied out of the table for the timer. */
+struct ac_due {
+    int fd;
+    enum ac_found_by how;
+    struct ac_identity id;
+    uint64_t fin_ms;
+};
+/* Takes the earliest connection whose deadline is <= now out of the deadline order (its entry
+ * stays, still PENDING, until settled). Returns false when none is due; *next_ms is then the
+ * earliest deadline, or UINT64_MAX when nothing is pending. */
+bool ac_tracker_take_due(uint64_t now_ms, struct ac_due *out, uint64_t *next_ms);
+/* The timer's sleep, on the tracker lock: until `until_ms` (monotonic), or until woken when it
+ * is UINT64_MAX. ac_tracker_wake ends it early; both need the lock. */
+void ac_tracker_wait(uint64_t until_ms);
+void ac_tracker_wake(void);
+/* Copies out the identity recorded for `fd`; false when the fd is unknown. */
+bool ac_tracker_identity(int fd, struct ac_identity *id);
+size_t ac_tracker_pending(void);
+size_t ac_tracker_entries(void);
+size_t ac_tracker_entries_hint(void); /* without the lock: for a quick "nothing to do" */
+/* Fork: prepare locks, the parent unlocks, the child gets a fresh lock. */
+void ac_tracker_atfork_prepare(void);
+void ac_tracker_atfork_parent(void);
+void ac_tracker_atfork_child(void);
+/* Test support: drops every entry. */
+void ac_tracker_reset(void);
+
+/* ---- memory for the tracker, async-signal-safe (arena.c) --------------------------------- */
+
+void *ac_arena_alloc(size_t size); /* zeroed, or NULL */
+void ac_arena_free(void *p, size_t size);
+
+/* ---- deadline order (heap.c) ------------------------------------------------------------- */
+
+/* A binary min-heap of (deadline, item) pairs. `place` tells an item its index whenever it
+ * moves (UINT32_MAX once it leaves), so the item can be withdrawn in O(log n) when the
+ * application closes the descriptor first. */
+struct ac_heap_node {
+    uint64_t deadline_ms;
+    void *item;
+};
+struct ac_heap {
+    struct ac_heap_node *nodes;
+    uint32_t len, cap;
+    void (*place)(void *item, uint32_t index);
+};
+bool ac_heap_push(struct ac_heap *h, uint64_t deadline_ms, void *item);
+void *ac_heap_peek(const struct ac_heap *h, uint64_t *deadline_ms);
+void *ac_heap_pop(struct ac_heap *h);
+void ac_heap_remove(struct ac_heap *h, uint32_t index);
+void ac_heap_free(struct ac_heap *h);
+
+/* ---- judgement (judge.c) ----------------------------------------------------------------- */
+
+/* Called when a read of more than zero bytes returned 0. Confirms with the kernel that `fd` is
+ * a TCP connection whose peer's FIN has arrived (CLOSE_WAIT), applies the port filter, and hands
+ * it to the tracker. Preserves errno; never blocks; safe in a signal handler. */
+void ac_on_eof(int fd, enum ac_found_by how);
+
+/* Reads the identity of `fd`; false if it is not an open socket. */
+bool ac_identity_of(int fd, struct ac_identity *id);
+/* TCP state of `fd` from TCP_INFO, or -1 when it is not a TCP socket. */
+int ac_tcp_state(int fd);
+
+/* ---- the timer and the action (timer.c, act.c) ------------------------------------------- */
+
+/* Wakes the timer (starting it on first use) because the earliest deadline changed. Called
+ * with the tracker lock held. */
+void ac_timer_kick(void);
+void ac_timer_atfork_child(void);
+
+/* What the timer does with one due connection, called with the tracker lock held. Fills
+ * `report` with the log line and returns its level, and may leave a descriptor in *release_fd
+ * that the caller must close after unlocking (so a lingering close never blocks the lock). */
+enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report, size_t report_len,
+                         int *release_fd);
+
+/* ---- lifetime helpers shared by the wrappers (lifetime.c) -------------------------------- */
+
+/* The application is about to close or replace `fd`, or a new descriptor appeared under a
+ * number the hint says is known (the old one was closed where no wrapper sees): forget it.
+ * Callers check ac_fd_state_hint first, so the common case costs one byte load. */
+void ac_fd_closing(int fd);
+/* The same for a range; cheap when the tracker is empty. */
+void ac_fd_range_closing(unsigned lo, unsigned hi);
+/* True when the shim reclaimed the connection at `fd` and the number still names what the shim
+ * left there (checked, since the number may have been closed and reused unseen). */
+bool ac_fd_reclaimed(int fd);
+
+/* ---- library state (init.c) -------------------------------------------------------------- */
+
+/* True once the configuration is read and the library is not disabled. */
+extern bool ac_active;
+void ac_init(void);
+
+#endif

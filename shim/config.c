@@ -1,0 +1,263 @@
+/*
+ * AUTOCLOSE_* parsing. Each reader is a pure function so the unit tests can feed it every kind
+ * of bad value; a bad value yields the safe default and one line that names the variable, the
+ * value and what is used instead. Nothing here allocates: it runs from the library constructor.
+ */
+#include "autoclose.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+struct ac_config ac_cfg = {
+    .mode = AC_MODE_SHUTDOWN,
+    .log_level = AC_LOG_INFO,
+    .grace_ms = AC_DEFAULT_GRACE_MS,
+    .ports = {.all = true},
+};
+
+/* Builds "AUTOCLOSE_X='value' <problem>; <fallback>" in `why`. */
+static void complain(char *why, size_t why_len, const char *var, const char *value,
+                     const char *problem, const char *fallback)
+{
+    struct ac_text t;
+    ac_text_init(&t, why, why_len);
+    ac_text_str(&t, var);
+    ac_text_str(&t, "=");
+    ac_text_quoted(&t, value, 64);
+    ac_text_str(&t, " ");
+    ac_text_str(&t, problem);
+    ac_text_str(&t, "; ");
+    ac_text_str(&t, fallback);
+}
+
+static const char *skip_space(const char *s)
+{
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    return s;
+}
+
+/* Parses a whole decimal number in [0, max] with optional surrounding blanks. No sign, no
+ * hex, no trailing garbage: "5s" or "0x10" are mistakes worth reporting, not guessing at. */
+static bool parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    s = skip_space(s);
+    if (!isdigit((unsigned char)*s))
+        return false;
+    uint64_t v = 0;
+    while (isdigit((unsigned char)*s)) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (max - d) / 10)
+            return false; /* overflow or above max */
+        v = v * 10 + d;
+        s++;
+    }
+    if (*skip_space(s) != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+bool ac_parse_grace_ms(const char *value, uint32_t *out, char *why, size_t why_len)
+{
+    *out = AC_DEFAULT_GRACE_MS;
+    if (value == NULL)
+        return true;
+    uint64_t v;
+    if (!parse_uint(value, AC_MAX_GRACE_MS, &v)) {
+        complain(why, why_len, "AUTOCLOSE_GRACE_MS", value,
+                 "is not a whole number of milliseconds (0-86400000)", "using 5000");
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+bool ac_parse_mode(const char *value, enum ac_mode *out, char *why, size_t why_len)
+{
+    *out = AC_MODE_SHUTDOWN;
+    if (value == NULL)
+        return true;
+    value = skip_space(value);
+    if (strcasecmp(value, "shutdown") == 0)
+        return true;
+    if (strcasecmp(value, "close") == 0) {
+        *out = AC_MODE_CLOSE;
+        return true;
+    }
+    complain(why, why_len, "AUTOCLOSE_MODE", value, "is not 'shutdown' or 'close'",
+             "using shutdown");
+    return false;
+}
+
+bool ac_parse_log_level(const char *value, enum ac_log_level *out, char *why, size_t why_len)
+{
+    static const char *const names[] = {"off", "error", "info", "debug"};
+    *out = AC_LOG_INFO;
+    if (value == NULL)
+        return true;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcasecmp(skip_space(value), names[i]) == 0) {
+            *out = (enum ac_log_level)i;
+            return true;
+        }
+    }
+    complain(why, why_len, "AUTOCLOSE_LOG", value, "is not off, error, info or debug",
+             "using info");
+    return false;
+}
+
+/* A yes/no switch. Every switch the shim has (AUTOCLOSE_DISABLE, AUTOCLOSE_DRY_RUN) makes it
+ * hold back, so an unrecognised value is taken as "on": whoever set it wanted less action. */
+bool ac_parse_flag(const char *var, const char *value, bool *out, char *why, size_t why_len)
+{
+    static const char *const yes[] = {"1", "yes", "true", "on"};
+    static const char *const no[] = {"0", "no", "false", "off", ""};
+    *out = false;
+    if (value == NULL)
+        return true;
+    const char *v = skip_space(value);
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        if (strcasecmp(v, no[i]) == 0)
+            return true;
+    }
+    *out = true;
+    complain(why, why_len, var, value, "is not 1/0, yes/no, true/false or on/off",
+             "taking it as 1");
+    return false;
+}
+
+void ac_portset_add_range(struct ac_portset *set, unsigned lo, unsigned hi)
+{
+    for (unsigned p = lo; p <= hi && p < 65536; p++)
+        set->bits[p / 64] |= (uint64_t)1 << (p % 64);
+}
+
+/* Parses one "N" or "N-M" element between `s` and `end`. */
+static bool parse_port_element(const char *s, const char *end, unsigned *lo, unsigned *hi)
+{
+    char buf[32];
+    size_t n = (size_t)(end - s);
+    if (n == 0 || n >= sizeof buf)
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *dash = strchr(buf, '-');
+    uint64_t a, b;
+    if (dash) {
+        *dash = '\0';
+        if (!parse_uint(buf, 65535, &a) || !parse_uint(dash + 1, 65535, &b))
+            return false;
+    } else {
+        if (!parse_uint(buf, 65535, &a))
+            return false;
+        b = a;
+    }
+    if (a == 0 || a > b)
+        return false;
+    *lo = (unsigned)a;
+    *hi = (unsigned)b;
+    return true;
+}
+
+/* "10540,10541,12000-12010". A bad element is reported and skipped; the good ones still
+ * count, since they are the operator's evident intent. A list with no good element at all
+ * handles no connection: acting on every port would be the opposite of what was asked. */
+bool ac_parse_ports(const char *value, struct ac_portset *out, char *why, size_t why_len)
+{
+    memset(out, 0, sizeof *out);
+    if (value == NULL) {
+        out->all = true;
+        return true;
+    }
+    bool any_good = false;
+    const char *bad = NULL;
+    size_t bad_len = 0;
+    const char *s = value;
+    for (;;) {
+        const char *end = strchr(s, ',');
+        if (end == NULL)
+            end = s + strlen(s);
+        unsigned lo, hi;
+        const char *a = skip_space(s);
+        const char *b = end;
+        while (b > a && isspace((unsigned char)b[-1]))
+            b--;
+        if (parse_port_element(a, b, &lo, &hi)) {
+            ac_portset_add_range(out, lo, hi);
+            any_good = true;
+        } else if (bad == NULL) {
+            bad = a;
+            bad_len = (size_t)(b - a);
+        }
+        if (*end == '\0')
+            break;
+        s = end + 1;
+    }
+    if (bad == NULL)
+        return true;
+    char element[40];
+    size_t n = bad_len < sizeof element - 1 ? bad_len : sizeof element - 1;
+    memcpy(element, bad, n);
+    element[n] = '\0';
+    char problem[96];
+    struct ac_text t;
+    ac_text_init(&t, problem, sizeof problem);
+    ac_text_str(&t, "has ");
+    ac_text_quoted(&t, element, 32);
+    ac_text_str(&t, ", not a port or range within 1-65535");
+    complain(why, why_len, "AUTOCLOSE_PORTS", value, problem,
+             any_good ? "ignoring that element" : "no connection will be handled");
+    return false;
+}
+
+/* An empty variable counts as unset: service units clear a setting with `Environment=X=`. */
+static const char *(*env_lookup)(const char *name);
+static const char *lookup(const char *name)
+{
+    const char *v = env_lookup(name);
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+void ac_config_load(struct ac_config *cfg, const char *(*lookup_fn)(const char *name),
+                    void (*complain_line)(const char *line))
+{
+    char why[256];
+    struct ac_config c = {0};
+    env_lookup = lookup_fn;
+
+    if (!ac_parse_flag("AUTOCLOSE_DISABLE", lookup("AUTOCLOSE_DISABLE"), &c.disabled, why,
+                       sizeof why))
+        complain_line(why);
+    if (!ac_parse_flag("AUTOCLOSE_DRY_RUN", lookup("AUTOCLOSE_DRY_RUN"), &c.dry_run, why,
+                       sizeof why))
+        complain_line(why);
+    if (!ac_parse_log_level(lookup("AUTOCLOSE_LOG"), &c.log_level, why, sizeof why))
+        complain_line(why);
+    if (!ac_parse_grace_ms(lookup("AUTOCLOSE_GRACE_MS"), &c.grace_ms, why, sizeof why))
+        complain_line(why);
+    if (!ac_parse_mode(lookup("AUTOCLOSE_MODE"), &c.mode, why, sizeof why))
+        complain_line(why);
+    if (!ac_parse_ports(lookup("AUTOCLOSE_PORTS"), &c.ports, why, sizeof why))
+        complain_line(why);
+
+    const char *file = lookup("AUTOCLOSE_LOG_FILE");
+    if (file != NULL) {
+        if (strlen(file) >= sizeof c.log_file) {
+            complain(why, sizeof why, "AUTOCLOSE_LOG_FILE", file, "is too long",
+                     "logging to stderr");
+            complain_line(why);
+        } else {
+            strcpy(c.log_file, file);
+        }
+    }
+    *cfg = c;
+}

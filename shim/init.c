@@ -1,0 +1,55 @@
+/*
+ * Library start: read the configuration once, bind the real functions, register the fork
+ * handlers. Runs from the constructor, and also from the first slow path that gets there first
+ * (another library's constructor can call a wrapped function before ours has run).
+ */
+#include "autoclose.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+bool ac_active;
+
+enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
+static int init_state = INIT_NONE;
+
+static const char *env(const char *name)
+{
+    return getenv(name);
+}
+
+static void atfork_prepare(void)
+{
+    ac_tracker_atfork_prepare();
+}
+static void atfork_parent(void)
+{
+    ac_tracker_atfork_parent();
+}
+static void atfork_child(void)
+{
+    ac_tracker_atfork_child();
+    ac_log_atfork_child();
+    ac_timer_atfork_child();
+}
+
+void ac_init(void)
+{
+    int expected = INIT_NONE;
+    /* Whoever loses the race returns at once and sees the library as inactive until the
+     * winner is done: the worst outcome is one FIN noticed late, never a deadlock. */
+    if (!__atomic_compare_exchange_n(&init_state, &expected, INIT_RUNNING, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return;
+    ac_real_resolve();
+    ac_config_load(&ac_cfg, env, ac_log_config_complaint);
+    if (!ac_cfg.disabled)
+        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    __atomic_store_n(&ac_active, !ac_cfg.disabled, __ATOMIC_RELEASE);
+    __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
+}
+
+__attribute__((constructor)) static void autoclose_constructor(void)
+{
+    ac_init();
+}

@@ -1,0 +1,174 @@
+/*
+ * Log lines: "<UTC time> libautoclose[<pid>]: <message>".
+ *
+ * Where they go: AUTOCLOSE_LOG_FILE if set; else stderr, unless stderr is a socket or closed
+ * (an inetd-style server's fds 0-2 are the connection itself, so a line there would go to the
+ * peer), in which case syslog. The log file's identity is checked before each write: if the
+ * application closed it and the number now names something else, it is reopened rather than
+ * written into a stranger's descriptor.
+ *
+ * A token bucket limits lines to a burst of 50, then 10 a second; what it drops is counted and
+ * reported with the next line that goes out.
+ */
+#include "autoclose.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BURST   50
+#define PER_SEC 10
+
+static struct ac_rate rate = {.tokens = BURST};
+static int busy; /* a try-lock around `rate` and the log file: a contended line skips it */
+static int log_fd = -1;
+static dev_t log_dev;
+static ino_t log_ino;
+static bool log_file_failed;
+
+bool ac_rate_take(struct ac_rate *r, uint64_t now_ms, uint32_t burst, uint32_t per_sec)
+{
+    if (r->last_ms == 0)
+        r->last_ms = now_ms;
+    uint64_t refill = (now_ms - r->last_ms) * per_sec / 1000;
+    if (refill > 0) {
+        r->tokens = refill + r->tokens > burst ? burst : (uint32_t)(refill + r->tokens);
+        r->last_ms = now_ms;
+    }
+    if (r->tokens == 0) {
+        r->suppressed++;
+        return false;
+    }
+    r->tokens--;
+    return true;
+}
+
+static bool fd_is(int fd, dev_t dev, ino_t ino)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
+/* Opens the log file above fd 2, so it never squats on a number a daemon is about to reuse
+ * for its standard streams. */
+static int log_file_fd(void)
+{
+    if (log_fd >= 0 && fd_is(log_fd, log_dev, log_ino))
+        return log_fd;
+    log_fd = -1;
+    if (log_file_failed)
+        return -1;
+    int fd = open(ac_cfg.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    if (fd >= 0 && fd <= 2) {
+        int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        AC_REAL(close)(fd);
+        fd = high;
+    }
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        log_file_failed = true; /* said once below; stderr or syslog from now on */
+        return -1;
+    }
+    log_fd = fd;
+    log_dev = st.st_dev;
+    log_ino = st.st_ino;
+    return fd;
+}
+
+static bool stderr_is_safe(void)
+{
+    struct stat st;
+    return fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode);
+}
+
+static void write_all(int fd, const char *s, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = AC_REAL(write)(fd, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
+{
+    int saved_errno = errno;
+    char line[600];
+    struct ac_text t;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    ac_text_init(&t, line, sizeof line);
+    ac_text_utc(&t, now.tv_sec, now.tv_nsec / 1000000);
+    ac_text_str(&t, " libautoclose[");
+    ac_text_int(&t, getpid());
+    ac_text_str(&t, "]: ");
+    size_t body = t.len;
+    ac_text_str(&t, msg);
+    ac_text_str(&t, "\n");
+
+    int fd = -1;
+    if (ac_cfg.log_file[0] && have_file_lock) {
+        bool had_failed = log_file_failed;
+        fd = log_file_fd();
+        if (fd < 0 && !had_failed) {
+            char why[640];
+            struct ac_text w;
+            ac_text_init(&w, why, sizeof why);
+            ac_text_str(&w, "cannot open AUTOCLOSE_LOG_FILE=");
+            ac_text_quoted(&w, ac_cfg.log_file, 200);
+            ac_text_str(&w, "; logging to stderr or syslog");
+            emit(AC_LOG_ERROR, why, false);
+        }
+    }
+    if (fd < 0 && stderr_is_safe())
+        fd = 2;
+    if (fd >= 0)
+        write_all(fd, line, t.len);
+    else
+        syslog(LOG_DAEMON | (level == AC_LOG_ERROR ? LOG_ERR : LOG_INFO), "libautoclose: %.*s",
+               (int)(t.len - body - 1), line + body);
+    errno = saved_errno;
+}
+
+void ac_log(enum ac_log_level level, const char *msg)
+{
+    if (level == AC_LOG_OFF || level > ac_cfg.log_level)
+        return;
+    if (__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE)) {
+        /* Another thread (or the code this signal handler interrupted) is logging: write to
+         * stderr or syslog without touching the shared state. */
+        emit(level, msg, false);
+        return;
+    }
+    uint32_t dropped = rate.suppressed;
+    bool go = ac_rate_take(&rate, ac_now_ms(), BURST, PER_SEC);
+    if (go && dropped) {
+        char note[80];
+        struct ac_text t;
+        ac_text_init(&t, note, sizeof note);
+        ac_text_uint(&t, dropped);
+        ac_text_str(&t, " log lines suppressed by the rate limit");
+        rate.suppressed = 0;
+        emit(AC_LOG_INFO, note, true);
+    }
+    if (go)
+        emit(level, msg, true);
+    __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
+}
+
+/* A fork taken while another thread was logging leaves `busy` set in the child, where that
+ * thread does not exist: clear it. */
+void ac_log_atfork_child(void) { __atomic_store_n(&busy, 0, __ATOMIC_RELAXED); }
+
+void ac_log_config_complaint(const char *line)
+{
+    /* Before the configuration is complete: stderr, or syslog, never the log file. */
+    emit(AC_LOG_ERROR, line, false);
+}

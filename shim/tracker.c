@@ -1,0 +1,270 @@
+/*
+ * The connections the shim knows of: a uthash table keyed by descriptor number, a deadline
+ * heap for the pending ones, and the one lock that guards both.
+ *
+ * The lock is the point where the shim's actions and the application's closes meet: the timer
+ * verifies a socket's identity and acts on it without letting go of the lock, and the close,
+ * dup2, dup3, close_range, closefrom and fclose wrappers take the same lock before the real call,
+ * so the number cannot be closed and handed to a new connection in between.
+ *
+ * While the lock is held the calling thread's signals are blocked: a signal handler that reads
+ * or closes a descriptor can then never re-enter the lock it interrupted. Memory comes from
+ * arena.c (mmap), never from malloc, for the same reason.
+ */
+#include "autoclose.h"
+
+#include <pthread.h>
+#include <string.h>
+
+static bool add_failed; /* set by uthash when it cannot allocate; read right after HASH_ADD */
+
+#define HASH_NONFATAL_OOM        1
+#define uthash_malloc(sz)        ac_arena_alloc(sz)
+#define uthash_free(ptr, sz)     ac_arena_free((ptr), (sz))
+#define uthash_nonfatal_oom(obj) (add_failed = true)
+#include <uthash.h>
+
+struct ac_conn {
+    UT_hash_handle hh;
+    int fd;
+    uint32_t heap_index; /* UINT32_MAX when not waiting for a deadline */
+    uint8_t state;       /* enum ac_fd_state */
+    uint8_t how;         /* enum ac_found_by */
+    struct ac_identity id;
+    uint64_t fin_ms;
+};
+
+uint8_t ac_fdtab[AC_FDTAB_SIZE];
+unsigned ac_high_fd_entries;
+static unsigned entry_count; /* HASH_COUNT, readable without the lock */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake;
+static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
+static struct ac_conn *table;
+
+static void place(void *item, uint32_t index)
+{
+    ((struct ac_conn *)item)->heap_index = index;
+}
+static struct ac_heap deadlines = {.place = place};
+
+/* The timer sleeps on a monotonic clock so a wall-clock step cannot move a deadline. */
+static void init_wake(void)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&wake, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+void ac_tracker_lock(sigset_t *saved_mask)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, saved_mask);
+    pthread_mutex_lock(&lock);
+}
+
+void ac_tracker_unlock(const sigset_t *saved_mask)
+{
+    pthread_mutex_unlock(&lock);
+    pthread_sigmask(SIG_SETMASK, saved_mask, NULL);
+}
+
+/* The only writer of ac_fdtab, so the lock-free hint always matches the table. */
+static void set_state(struct ac_conn *c, enum ac_fd_state state)
+{
+    c->state = (uint8_t)state;
+    if ((unsigned)c->fd < AC_FDTAB_SIZE)
+        __atomic_store_n(&ac_fdtab[c->fd], (uint8_t)state, __ATOMIC_RELAXED);
+}
+
+static struct ac_conn *find(int fd)
+{
+    struct ac_conn *c;
+    HASH_FIND_INT(table, &fd, c);
+    return c;
+}
+
+static void drop(struct ac_conn *c)
+{
+    if (c->heap_index != UINT32_MAX)
+        ac_heap_remove(&deadlines, c->heap_index);
+    set_state(c, AC_FD_NONE);
+    HASH_DEL(table, c);
+    __atomic_sub_fetch(&entry_count, 1, __ATOMIC_RELAXED);
+    if ((unsigned)c->fd >= AC_FDTAB_SIZE)
+        __atomic_sub_fetch(&ac_high_fd_entries, 1, __ATOMIC_RELAXED);
+    ac_arena_free(c, sizeof *c);
+}
+
+static bool same_identity(const struct ac_identity *a, const struct ac_identity *b)
+{
+    return a->ino == b->ino && a->cookie == b->cookie;
+}
+
+enum ac_add_result ac_tracker_add(int fd, const struct ac_identity *id, enum ac_found_by how,
+                                  uint64_t now_ms, uint64_t deadline_ms)
+{
+    struct ac_conn *c = find(fd);
+    if (c != NULL) {
+        if (same_identity(&c->id, id))
+            return AC_ADD_KNOWN;
+        drop(c); /* the number was closed behind our back and now names another socket */
+    }
+    c = ac_arena_alloc(sizeof *c);
+    if (c == NULL)
+        return AC_ADD_NO_MEMORY;
+    c->fd = fd;
+    c->id = *id;
+    c->how = (uint8_t)how;
+    c->fin_ms = now_ms;
+    c->heap_index = UINT32_MAX;
+    add_failed = false;
+    HASH_ADD_INT(table, fd, c);
+    if (add_failed) {
+        ac_arena_free(c, sizeof *c);
+        return AC_ADD_NO_MEMORY;
+    }
+    __atomic_add_fetch(&entry_count, 1, __ATOMIC_RELAXED);
+    if ((unsigned)fd >= AC_FDTAB_SIZE)
+        __atomic_add_fetch(&ac_high_fd_entries, 1, __ATOMIC_RELAXED);
+    if (!ac_heap_push(&deadlines, deadline_ms, c)) {
+        drop(c);
+        return AC_ADD_NO_MEMORY;
+    }
+    set_state(c, AC_FD_PENDING);
+    return c->heap_index == 0 ? AC_ADD_NEW_EARLIEST : AC_ADD_NEW;
+}
+
+enum ac_fd_state ac_tracker_state(int fd)
+{
+    struct ac_conn *c = find(fd);
+    return c ? (enum ac_fd_state)c->state : AC_FD_NONE;
+}
+
+bool ac_tracker_identity(int fd, struct ac_identity *id)
+{
+    struct ac_conn *c = find(fd);
+    if (c != NULL)
+        *id = c->id;
+    return c != NULL;
+}
+
+void ac_tracker_forget(int fd)
+{
+    struct ac_conn *c = find(fd);
+    if (c != NULL)
+        drop(c);
+}
+
+void ac_tracker_forget_range(unsigned lo, unsigned hi)
+{
+    if (lo > hi)
+        return;
+    /* Walk whichever is smaller: the numbers in the range, or the table. */
+    if ((uint64_t)hi - lo < HASH_COUNT(table)) {
+        for (uint64_t fd = lo; fd <= hi; fd++)
+            ac_tracker_forget((int)fd);
+        return;
+    }
+    struct ac_conn *c, *tmp;
+    HASH_ITER(hh, table, c, tmp)
+    {
+        if ((unsigned)c->fd >= lo && (unsigned)c->fd <= hi)
+            drop(c);
+    }
+}
+
+void ac_tracker_settle(int fd, enum ac_fd_state state, const struct ac_identity *now_id)
+{
+    struct ac_conn *c = find(fd);
+    if (c == NULL)
+        return;
+    if (state == AC_FD_NONE) {
+        drop(c);
+        return;
+    }
+    if (now_id != NULL)
+        c->id = *now_id;
+    set_state(c, state);
+}
+
+bool ac_tracker_take_due(uint64_t now_ms, struct ac_due *out, uint64_t *next_ms)
+{
+    uint64_t deadline;
+    struct ac_conn *c = ac_heap_peek(&deadlines, &deadline);
+    if (c == NULL || deadline > now_ms) {
+        *next_ms = c ? deadline : UINT64_MAX;
+        return false;
+    }
+    ac_heap_pop(&deadlines);
+    out->fd = c->fd;
+    out->how = (enum ac_found_by)c->how;
+    out->id = c->id;
+    out->fin_ms = c->fin_ms;
+    return true;
+}
+
+size_t ac_tracker_pending(void)
+{
+    return deadlines.len;
+}
+size_t ac_tracker_entries(void)
+{
+    return HASH_COUNT(table);
+}
+size_t ac_tracker_entries_hint(void)
+{
+    return __atomic_load_n(&entry_count, __ATOMIC_RELAXED);
+}
+
+void ac_tracker_wait(uint64_t until_ms)
+{
+    pthread_once(&wake_once, init_wake);
+    if (until_ms == UINT64_MAX) {
+        pthread_cond_wait(&wake, &lock);
+        return;
+    }
+    struct timespec ts = {.tv_sec = (time_t)(until_ms / 1000),
+                          .tv_nsec = (long)(until_ms % 1000) * 1000000L};
+    pthread_cond_timedwait(&wake, &lock, &ts);
+}
+
+void ac_tracker_wake(void)
+{
+    pthread_once(&wake_once, init_wake);
+    pthread_cond_signal(&wake);
+}
+
+static sigset_t fork_saved_mask;
+
+void ac_tracker_atfork_prepare(void)
+{
+    ac_tracker_lock(&fork_saved_mask);
+}
+void ac_tracker_atfork_parent(void)
+{
+    ac_tracker_unlock(&fork_saved_mask);
+}
+
+/* The child has one thread, this one: the lock and the condition variable are re-made rather
+ * than unlocked, since the parent's waiters do not exist here. */
+void ac_tracker_atfork_child(void)
+{
+    pthread_mutex_init(&lock, NULL);
+    init_wake();
+    pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
+}
+
+void ac_tracker_reset(void)
+{
+    struct ac_conn *c, *tmp;
+    HASH_ITER(hh, table, c, tmp)
+    {
+        drop(c);
+    }
+    ac_heap_free(&deadlines);
+}

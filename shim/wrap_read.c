@@ -1,0 +1,104 @@
+/*
+ * The read family: where a server meets the peer's FIN as a zero-length read.
+ *
+ * Each wrapper calls the real function and looks at its result; only a zero from a request of
+ * more than zero bytes goes on to ac_on_eof. Everything else returns at once: no lock, no
+ * allocation, no system call of ours, errno untouched.
+ */
+#include "autoclose.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Declared by glibc's headers only in fortified builds; the shim is built without. */
+ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *restrict buf, size_t n, size_t buflen, int flags,
+                       __SOCKADDR_ARG addr, socklen_t *restrict addr_len);
+
+static size_t iov_bytes(const struct iovec *iov, size_t count)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++)
+        total += iov[i].iov_len;
+    return total;
+}
+
+AC_EXPORT ssize_t read(int fd, void *buf, size_t count)
+{
+    ssize_t n = AC_REAL(read)(fd, buf, count);
+    if (AC_UNLIKELY(n == 0) && count > 0)
+        ac_on_eof(fd, AC_FOUND_READ);
+    return n;
+}
+
+AC_EXPORT ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen)
+{
+    ssize_t n = AC_REAL(read_chk)(fd, buf, nbytes, buflen);
+    if (AC_UNLIKELY(n == 0) && nbytes > 0)
+        ac_on_eof(fd, AC_FOUND_READ);
+    return n;
+}
+
+AC_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    ssize_t n = AC_REAL(readv)(fd, iov, iovcnt);
+    if (AC_UNLIKELY(n == 0) && iovcnt > 0 && iov_bytes(iov, (size_t)iovcnt) > 0)
+        ac_on_eof(fd, AC_FOUND_READ);
+    return n;
+}
+
+AC_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    ssize_t n = AC_REAL(recv)(fd, buf, len, flags);
+    if (AC_UNLIKELY(n == 0) && len > 0)
+        ac_on_eof(fd, AC_FOUND_READ);
+    return n;
+}
+
+AC_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+    ssize_t n = AC_REAL(recv_chk)(fd, buf, len, buflen, flags);
+    if (AC_UNLIKELY(n == 0) && len > 0)
+        ac_on_eof(fd, AC_FOUND_READ);
+    return n;
+}
+
+AC_EXPORT ssize_t recvfrom(int fd, void *restrict buf, size_t len, int flags, __SOCKADDR_ARG addr,
+                           socklen_t *restrict addr_len)
+{
+    ssize_t n = AC_REAL(recvfrom)(fd, buf, len, flags, addr.__sockaddr__, addr_len);
+    if (AC_UNLIKELY(n == 0) && len > 0)
+        ac_on_eof(fd, AC_FOUND_READ);
+    return n;
+}
+
+AC_EXPORT ssize_t __recvfrom_chk(int fd, void *restrict buf, size_t len, size_t buflen, int flags,
+                                 __SOCKADDR_ARG addr, socklen_t *restrict addr_len)
+{
+    ssize_t n = AC_REAL(recvfrom_chk)(fd, buf, len, buflen, flags, addr.__sockaddr__, addr_len);
+    if (AC_UNLIKELY(n == 0) && len > 0)
+        ac_on_eof(fd, AC_FOUND_READ);
+    return n;
+}
+
+AC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    ssize_t n = AC_REAL(recvmsg)(fd, msg, flags);
+    if (AC_UNLIKELY(n == 0) && msg != NULL && iov_bytes(msg->msg_iov, msg->msg_iovlen) > 0)
+        ac_on_eof(fd, AC_FOUND_READ);
+    return n;
+}
+
+/* On a stream socket every receive after the FIN yields a message of length 0, so at EOF the
+ * last message of the vector is empty: that is the one to look at. */
+AC_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+                       struct timespec *timeout)
+{
+    int n = AC_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
+    if (n > 0 && AC_UNLIKELY(vec[n - 1].msg_len == 0) &&
+        iov_bytes(vec[n - 1].msg_hdr.msg_iov, vec[n - 1].msg_hdr.msg_iovlen) > 0)
+        ac_on_eof(fd, AC_FOUND_READ);
+    return n;
+}

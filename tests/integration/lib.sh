@@ -1,0 +1,193 @@
+# shellcheck shell=bash
+# Shared by the integration tests (sourced). Every wait is a bounded poll of real kernel state,
+# and every process a test starts is killed on exit, whatever the outcome.
+
+set -euo pipefail
+
+: "${FIXTURES:?FIXTURES must name the directory of the built fixtures}"
+: "${AUTOCLOSE_LIB:=}"
+
+T_NAME=$(basename "$0" .sh)
+# shellcheck disable=SC2034 # used by the tests that run the script fixtures
+SCRIPT_FIXTURES=$(cd "$(dirname "${BASH_SOURCE[0]}")/../fixtures" && pwd)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/autoclose.$T_NAME.XXXXXX")
+# Outer bound for every background process, should this script die without cleaning up.
+BG_BOUND_S=${BG_BOUND_S:-90}
+STARTED=()
+declare -A BG_PIDS=()
+
+now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
+
+cleanup() {
+    local pid deadline
+    for pid in "${STARTED[@]}"; do
+        kill -TERM -- "-$pid" 2>/dev/null || true
+    done
+    deadline=$(($(now_ms) + 2000))
+    for pid in "${STARTED[@]}"; do
+        while kill -0 -- "-$pid" 2>/dev/null && [ "$(now_ms)" -lt "$deadline" ]; do
+            sleep 0.05
+        done
+        kill -KILL -- "-$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+show_outputs() {
+    local f
+    for f in "$TMP"/*.out "$TMP"/*.err "$TMP"/*.log; do
+        [ -s "$f" ] || continue
+        echo "--- ${f##*/} (last 15 lines)"
+        tail -n 15 "$f"
+    done
+}
+
+fail() {
+    echo "FAIL: $T_NAME: $*" >&2
+    show_outputs >&2
+    exit 1
+}
+
+pass() {
+    echo "PASS: $T_NAME${1:+: $1}"
+    exit 0
+}
+
+skip() {
+    echo "SKIP: $T_NAME: $*"
+    exit 77
+}
+
+need_shim() {
+    if [ -z "$AUTOCLOSE_LIB" ] || [ ! -f "$AUTOCLOSE_LIB" ]; then
+        fail "AUTOCLOSE_LIB='$AUTOCLOSE_LIB' is not a built library"
+    fi
+}
+
+assert_eq() {
+    local expected=$1 actual=$2 what=$3
+    echo "  $what: $actual (expected $expected)"
+    [ "$expected" = "$actual" ] || fail "$what: expected $expected, got $actual"
+}
+
+# wait_until MS CMD...: polls CMD every 50 ms until it succeeds (0) or MS have passed (1).
+wait_until() {
+    local deadline=$(($(now_ms) + $1))
+    shift
+    until "$@"; do
+        [ "$(now_ms)" -lt "$deadline" ] || return 1
+        sleep 0.05
+    done
+}
+
+wait_for_file() {
+    wait_until "${2:-5000}" test -s "$1"
+}
+
+# start_bg NAME [VAR=VALUE...] CMD ARGS...: output goes to $TMP/NAME.out and .err. The process
+# leads its own group, so cleanup also reaches whatever it forks.
+start_bg() {
+    local name=$1
+    shift
+    setsid timeout "$BG_BOUND_S" env "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    STARTED+=("$!")
+    BG_PIDS[$name]=$!
+}
+
+# The program's own pid, below the timeout wrapper that start_bg puts around it.
+main_pid() { pgrep -o -P "${BG_PIDS[$1]}"; }
+
+# await_port NAME: the port the server NAME published in $TMP/NAME.port.
+await_port() {
+    wait_for_file "$TMP/$1.port" 5000 || fail "server $1 published no port within 5 s"
+    cat "$TMP/$1.port"
+}
+
+# client NAME ARGS...: ncs_client in the foreground, bounded, output kept in $TMP/NAME.out.
+client() {
+    local name=$1
+    shift
+    timeout 60 "$FIXTURES/ncs_client" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+}
+
+client_ports() { sed -n 's/^local_port=//p' "$TMP/$1.out"; }
+
+# count_state STATE PORT server|client: sockets in STATE whose local (server) or remote
+# (client) port is PORT.
+count_state() {
+    local key
+    case $3 in
+    server) key=sport ;;
+    client) key=dport ;;
+    *) fail "count_state: side must be server or client, not '$3'" ;;
+    esac
+    ss -Htn state "$1" "( $key = :$2 )" | wc -l
+}
+
+# state_is STATE PORT SIDE N: for wait_until.
+state_is() { [ "$(count_state "$1" "$2" "$3")" -eq "$4" ]; }
+
+# The states that show whether a server reclaimed its half-closed connections.
+report_states() {
+    echo "port $1: CLOSE_WAIT=$(count_state close-wait "$1" server)" \
+        "FIN_WAIT_2=$(count_state fin-wait-2 "$1" client)" \
+        "TIME_WAIT(client)=$(count_state time-wait "$1" client)"
+}
+
+# reclaimed PORT N: the N connections to PORT ended cleanly on both sides.
+reclaimed() {
+    state_is close-wait "$1" server 0 && state_is fin-wait-2 "$1" client 0 &&
+        state_is fin-wait-1 "$1" client 0 && state_is time-wait "$1" client "$2"
+}
+
+# leaking PORT N: N server sockets in CLOSE_WAIT, their peers in FIN_WAIT_2.
+leaking() {
+    state_is close-wait "$1" server "$2" && state_is fin-wait-2 "$1" client "$2"
+}
+
+# pick_port [TAKEN...]: a free port outside the ephemeral range, for tests that must name the
+# port before the server starts; the server binding it is the final check.
+pick_port() {
+    local p tries=0
+    while [ $tries -lt 50 ]; do
+        p=$((20000 + RANDOM % 10000))
+        tries=$((tries + 1))
+        [[ " $* " != *" $p "* ]] || continue
+        if [ -z "$(ss -Htan "( sport = :$p or dport = :$p )")" ]; then
+            echo "$p"
+            return 0
+        fi
+    done
+    fail "no free port found in 20000-29999"
+}
+
+# A control server with the shim and the given grace, with one disconnected client. Once its
+# connection is reclaimed, a grace period has demonstrably passed, so a test can then assert
+# that something else was left alone without a blind sleep.
+start_witness() {
+    need_shim
+    start_bg witness LD_PRELOAD="$AUTOCLOSE_LIB" AUTOCLOSE_GRACE_MS="$1" \
+        "$FIXTURES/mos_server" --style read --port-file "$TMP/witness.port"
+    WITNESS_PORT=$(await_port witness)
+    client witness_client --port "$WITNESS_PORT" || fail "witness client failed"
+}
+
+wait_witness() {
+    wait_until "${1:-5000}" reclaimed "$WITNESS_PORT" 1 ||
+        fail "witness: the shim never reclaimed a plain leak; $(report_states "$WITNESS_PORT")"
+    echo "  witness reclaimed its connection: a grace period has passed"
+}
+
+# count_lines REGEX FILE: matching lines (extended regex), 0 when the file does not exist yet.
+count_lines() {
+    if [ -e "$2" ]; then
+        grep -Ec -- "$1" "$2" || true
+    else
+        echo 0
+    fi
+}
+
+# has_lines N REGEX FILE: at least N matching lines; for wait_until.
+has_lines() { [ "$(count_lines "$2" "$3")" -ge "$1" ]; }
