@@ -8,13 +8,18 @@
  *   placeholder: an AF_UNIX socket whose partner is gone, so reads see EOF and writes fail, like
  *   any closed connection. The number stays reserved until the application closes it, so that
  *   close can never land on a recycled number.
+ *
+ * Two rules come first. A connection is not idle while it is still sending after the FIN (a
+ * half-close reply: its grace starts again from the last send) or while the peer's data sits
+ * unread. A socket another process may share (a fork since it was accepted) is released, never
+ * shut down, whatever the mode.
  */
 #include "autoclose.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,6 +45,10 @@ static const char *found_by_name(enum ac_found_by how)
     switch (how) {
     case AC_FOUND_READ:
         return "read";
+    case AC_FOUND_READY:
+        return "ready";
+    case AC_FOUND_SWEEP:
+        return "sweep";
     }
     return "?";
 }
@@ -69,6 +78,43 @@ static bool release_socket(int fd, int *release_fd)
     return true;
 }
 
+/* How much longer to wait before the connection counts as idle: the grace runs from its last
+ * activity after the FIN, not from the FIN alone, so a reply still being written to a peer that
+ * half-closed (a legal TCP conversation) is never cut. TCP_INFO sees sends by every process that
+ * shares the socket. And while the peer's last request still sits unread (found by the sweep or
+ * by poll before the application got to it), the application may yet answer it: cutting then
+ * would lose it. Returns 0 when idle. */
+static uint64_t still_busy_for(int fd, const struct ac_tcp_snapshot *s, const struct ac_due *due,
+                               uint64_t now_ms)
+{
+    uint64_t grace = ac_cfg.grace_ms;
+    int unread = 0;
+    /* The real ioctl: the wrapper would judge a zero answer and take the lock held here. */
+    if (AC_REAL(ioctl)(fd, FIONREAD, &unread) != 0)
+        unread = 0;
+    if (s->unacked > 0 || s->notsent_bytes > 0)
+        return grace > 0 ? grace : 1; /* data in flight: look again later */
+    if (unread > 0) {
+        /* Look again later, backing off: a server stalled on unread data keeps it for good. */
+        uint64_t since_fin = now_ms - due->fin_ms;
+        return since_fin > grace ? since_fin : (grace > 0 ? grace : 1);
+    }
+    uint64_t since_fin = now_ms - due->fin_ms;
+    uint64_t since_sent = s->last_data_sent_ms;
+    if (since_sent < since_fin && since_sent < grace)
+        return grace - since_sent; /* sent after the FIN was seen, and recently */
+    return 0;
+}
+
+static void left_alone(struct ac_text *t, int fd, const char *why)
+{
+    ac_tracker_settle(fd, AC_FD_NONE, NULL);
+    ac_text_str(t, "left alone fd=");
+    ac_text_int(t, fd);
+    ac_text_str(t, ": ");
+    ac_text_str(t, why);
+}
+
 enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report, size_t report_len,
                          int *release_fd)
 {
@@ -80,18 +126,20 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
     struct ac_identity now_id;
     if (!ac_identity_of(fd, &now_id) || now_id.ino != due->id.ino ||
         now_id.cookie != due->id.cookie) {
-        ac_tracker_settle(fd, AC_FD_NONE, NULL);
-        ac_text_str(&t, "left alone fd=");
-        ac_text_int(&t, fd);
-        ac_text_str(&t, ": the number now names another file");
+        left_alone(&t, fd, "the number now names another file");
         return AC_LOG_DEBUG;
     }
-    int state = ac_tcp_state(fd);
-    if (state != TCP_CLOSE_WAIT) {
-        ac_tracker_settle(fd, AC_FD_NONE, NULL);
-        ac_text_str(&t, "left alone fd=");
+    struct ac_tcp_snapshot snap;
+    if (!ac_tcp_snapshot(fd, &snap) || snap.state != AC_TCP_CLOSE_WAIT) {
+        left_alone(&t, fd, "no longer half-closed (the application finished it)");
+        return AC_LOG_DEBUG;
+    }
+    uint64_t wait = still_busy_for(fd, &snap, due, now_ms);
+    if (wait > 0) {
+        ac_tracker_reschedule(fd, now_ms + wait);
+        ac_text_str(&t, "waiting fd=");
         ac_text_int(&t, fd);
-        ac_text_str(&t, ": no longer half-closed (the application finished it)");
+        ac_text_str(&t, ": still sending, or the peer's data is unread");
         return AC_LOG_DEBUG;
     }
 
@@ -101,31 +149,43 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
     ac_text_init(&addr, addresses, sizeof addresses);
     describe_addresses(&addr, fd);
 
-    bool close_mode = ac_cfg.mode == AC_MODE_CLOSE, fell_back = false, done = true;
+    /* A socket another process may share is never shut down (that would cut the other
+     * process's use of it too): this process lets go of its own copy instead. */
+    bool shared = ac_fd_possibly_shared(fd);
+    bool release = ac_cfg.mode == AC_MODE_CLOSE || shared;
+    bool done = true, fell_back = false;
     int err = 0;
     enum ac_fd_state settled = AC_FD_OBSERVED;
     if (!ac_cfg.dry_run) {
-        if (close_mode && !release_socket(fd, release_fd)) {
-            fell_back = true; /* no descriptor to spare for the placeholder */
-            close_mode = false;
+        if (release && !release_socket(fd, release_fd)) {
+            err = errno;
+            if (shared) {
+                done = false; /* never shut down a shared socket; try again after a grace */
+                ac_tracker_reschedule(fd, now_ms + (ac_cfg.grace_ms ? ac_cfg.grace_ms : 1));
+            } else {
+                fell_back = true; /* no descriptor to spare for the placeholder */
+                release = false;
+            }
         }
-        if (!close_mode && shutdown(fd, SHUT_RDWR) != 0) {
+        if (done && !release && shutdown(fd, SHUT_RDWR) != 0) {
             done = false;
             err = errno;
         }
-        settled = done ? AC_FD_RECLAIMED : AC_FD_NONE;
+        settled = done ? AC_FD_RECLAIMED : AC_FD_PENDING;
     }
-    /* In close mode the number now holds the placeholder: remember that identity, so the
-     * write wrappers can still tell the number is the one the shim reclaimed. */
+    /* After a release the number holds the placeholder: remember that identity, so the write
+     * wrappers can still tell the number is the one the shim reclaimed. */
     struct ac_identity placeholder;
-    bool replaced = close_mode && !ac_cfg.dry_run && ac_identity_of(fd, &placeholder);
+    bool replaced = done && release && !ac_cfg.dry_run && ac_identity_of(fd, &placeholder);
+    if (settled == AC_FD_PENDING && !shared)
+        settled = AC_FD_NONE; /* shutdown failed: nothing more the shim can do */
     ac_tracker_settle(fd, settled, replaced ? &placeholder : NULL);
 
     if (ac_cfg.dry_run)
         ac_text_str(&t, "dry-run: would ");
     else if (!done)
         ac_text_str(&t, "failed to ");
-    ac_text_str(&t, close_mode ? "close" : "shutdown");
+    ac_text_str(&t, release ? "close" : "shutdown");
     ac_text_str(&t, " fd=");
     ac_text_int(&t, fd);
     ac_text_str(&t, addresses);
@@ -133,6 +193,8 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
     ac_text_uint(&t, now_ms - due->fin_ms);
     ac_text_str(&t, " found=");
     ac_text_str(&t, found_by_name(due->how));
+    if (shared)
+        ac_text_str(&t, " shared=yes");
     if (fell_back)
         ac_text_str(&t,
                     " (close mode fell back to shutdown: no descriptor free for a placeholder)");

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/select.h>
 #include <sys/types.h>
 
 #define AC_HIDDEN      __attribute__((visibility("hidden")))
@@ -25,6 +26,7 @@ enum ac_mode { AC_MODE_SHUTDOWN, AC_MODE_CLOSE };
 enum ac_log_level { AC_LOG_OFF, AC_LOG_ERROR, AC_LOG_INFO, AC_LOG_DEBUG };
 
 #define AC_DEFAULT_GRACE_MS 5000u
+#define AC_DEFAULT_SWEEP_MS 1000u
 #define AC_MAX_GRACE_MS     86400000u /* one day: anything longer is a typo */
 
 /* A set of TCP ports: one bit each. `all` means no filter was given. */
@@ -39,6 +41,7 @@ struct ac_config {
     enum ac_mode mode;
     enum ac_log_level log_level;
     uint32_t grace_ms;
+    uint32_t sweep_ms; /* 0: no sweep */
     struct ac_portset ports;
     char log_file[512];
 };
@@ -50,6 +53,7 @@ extern struct ac_config ac_cfg;
  * buffer for the one-line complaint. Returns true when the value was usable; on false the result
  * holds the safe default and `why` says what was wrong and what is used instead. */
 bool ac_parse_grace_ms(const char *value, uint32_t *out, char *why, size_t why_len);
+bool ac_parse_sweep_ms(const char *value, uint32_t *out, char *why, size_t why_len);
 bool ac_parse_mode(const char *value, enum ac_mode *out, char *why, size_t why_len);
 bool ac_parse_log_level(const char *value, enum ac_log_level *out, char *why, size_t why_len);
 bool ac_parse_flag(const char *var, const char *value, bool *out, char *why, size_t why_len);
@@ -71,7 +75,10 @@ struct iovec;
 struct msghdr;
 struct mmsghdr;
 struct timespec;
+struct timeval;
 struct sockaddr;
+struct pollfd;
+struct epoll_event;
 typedef struct _IO_FILE FILE;
 
 struct ac_real_fns {
@@ -97,6 +104,19 @@ struct ac_real_fns {
     int (*fclose)(FILE *);
     int (*accept)(int, struct sockaddr *, unsigned *);
     int (*accept4)(int, struct sockaddr *, unsigned *, int);
+    int (*connect)(int, const struct sockaddr *, unsigned);
+    int (*poll)(struct pollfd *, unsigned long, int);
+    int (*poll_chk)(struct pollfd *, unsigned long, int, size_t);
+    int (*ppoll)(struct pollfd *, unsigned long, const struct timespec *, const sigset_t *);
+    int (*ppoll_chk)(struct pollfd *, unsigned long, const struct timespec *, const sigset_t *,
+                     size_t);
+    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+    int (*epoll_ctl)(int, int, int, struct epoll_event *);
+    int (*epoll_wait)(int, struct epoll_event *, int, int);
+    int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+    int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+    int (*ioctl)(int, unsigned long, ...);
 };
 
 /* Starts as raw-syscall stand-ins, so a wrapper called before the library's constructor (by
@@ -174,7 +194,11 @@ bool ac_rate_take(struct ac_rate *r, uint64_t now_ms, uint32_t burst, uint32_t p
 /* ---- the tracker (tracker.c) ------------------------------------------------------------- */
 
 /* How the peer's FIN was found: the log and the counters say so. */
-enum ac_found_by { AC_FOUND_READ };
+enum ac_found_by {
+    AC_FOUND_READ,  /* a read returned 0 */
+    AC_FOUND_READY, /* poll/select/epoll reported the FIN, or FIONREAD found nothing to read */
+    AC_FOUND_SWEEP, /* the periodic sweep found it in CLOSE_WAIT, never read */
+};
 
 /* The identity of a socket, captured when its FIN is found and checked again before acting:
  * descriptor numbers are recycled, sockets are not. */
@@ -205,6 +229,8 @@ void ac_tracker_forget_range(unsigned lo, unsigned hi);
  * of what the number holds now when the action replaced it (NULL: unchanged), or forgets it
  * (AC_FD_NONE). */
 void ac_tracker_settle(int fd, enum ac_fd_state state, const struct ac_identity *now_id);
+/* Puts a connection taken by ac_tracker_take_due back in the deadline order: it was not idle. */
+bool ac_tracker_reschedule(int fd, uint64_t deadline_ms);
 
 /* A due connection, copied out of the table for the timer. */
 struct ac_due {
@@ -267,7 +293,19 @@ void ac_on_eof(int fd, enum ac_found_by how);
 
 /* Reads the identity of `fd`; false if it is not an open socket. */
 bool ac_identity_of(int fd, struct ac_identity *id);
-/* TCP state of `fd` from TCP_INFO, or -1 when it is not a TCP socket. */
+
+/* ---- kernel state of a TCP connection (tcpinfo.c) ---------------------------------------- */
+
+#define AC_TCP_CLOSE_WAIT 8 /* tcpi_state once the peer's FIN has arrived */
+
+struct ac_tcp_snapshot {
+    int state;
+    uint32_t unacked;           /* segments sent and not yet acknowledged */
+    uint32_t notsent_bytes;     /* written by the application, not yet sent */
+    uint32_t last_data_sent_ms; /* since any process sharing the socket last sent data */
+};
+bool ac_tcp_snapshot(int fd, struct ac_tcp_snapshot *out);
+/* TCP state of `fd`, or -1 when it is not a TCP socket. */
 int ac_tcp_state(int fd);
 
 /* ---- the timer and the action (timer.c, act.c) ------------------------------------------- */
@@ -276,6 +314,17 @@ int ac_tcp_state(int fd);
  * with the tracker lock held. */
 void ac_timer_kick(void);
 void ac_timer_atfork_child(void);
+/* Starts the timer if it is not running (for the sweep); one relaxed load when it is. */
+void ac_timer_ensure_running(void);
+/* Asks the timer for a sweep now (a FIN was reported on a descriptor whose number the readiness
+ * call does not give back: epoll). Needs the tracker lock. */
+void ac_timer_sweep_soon(void);
+
+/* ---- the sweep (sweep.c) ----------------------------------------------------------------- */
+
+/* Finds this process's CLOSE_WAIT connections and judges them; timer thread only. */
+void ac_sweep_run(void);
+void ac_sweep_atfork_child(void);
 
 /* What the timer does with one due connection, called with the tracker lock held. Fills
  * `report` with the log line and returns its level, and may leave a descriptor in *release_fd
@@ -294,6 +343,30 @@ void ac_fd_range_closing(unsigned lo, unsigned hi);
 /* True when the shim reclaimed the connection at `fd` and the number still names what the shim
  * left there (checked, since the number may have been closed and reused unseen). */
 bool ac_fd_reclaimed(int fd);
+
+/* Fork bookkeeping: every fork (in parent and child alike) starts a new epoch, and the accept,
+ * accept4 and connect wrappers stamp each new socket with the epoch it was born in. */
+extern uint32_t ac_fork_epoch;
+extern uint32_t ac_fd_epoch[AC_FDTAB_SIZE];
+static inline void ac_fd_born(int fd)
+{
+    if ((unsigned)fd < AC_FDTAB_SIZE)
+        __atomic_store_n(&ac_fd_epoch[fd], __atomic_load_n(&ac_fork_epoch, __ATOMIC_RELAXED),
+                         __ATOMIC_RELAXED);
+}
+/* True when another process may hold the same socket: shutting it down would cut that process
+ * too, so the shim lets go of this process's copy instead. */
+bool ac_fd_possibly_shared(int fd);
+void ac_fork_happened(void);
+
+/* A TCP connection appeared: make sure the sweep's timer runs. */
+extern bool ac_timer_running_hint;
+void ac_sweep_wanted_slow(int fd);
+static inline void ac_sweep_wanted(int fd)
+{
+    if (AC_UNLIKELY(!__atomic_load_n(&ac_timer_running_hint, __ATOMIC_RELAXED)))
+        ac_sweep_wanted_slow(fd);
+}
 
 /* ---- library state (init.c) -------------------------------------------------------------- */
 

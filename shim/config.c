@@ -14,6 +14,7 @@ struct ac_config ac_cfg = {
     .mode = AC_MODE_SHUTDOWN,
     .log_level = AC_LOG_INFO,
     .grace_ms = AC_DEFAULT_GRACE_MS,
+    .sweep_ms = AC_DEFAULT_SWEEP_MS,
     .ports = {.all = true},
 };
 
@@ -39,6 +40,20 @@ static const char *skip_space(const char *s)
     return s;
 }
 
+/* `value` without blanks around it, in `buf`: "close " is as clear as "close". */
+static const char *trimmed(const char *value, char *buf, size_t cap)
+{
+    value = skip_space(value);
+    size_t n = strlen(value);
+    while (n > 0 && isspace((unsigned char)value[n - 1]))
+        n--;
+    if (n >= cap)
+        n = cap - 1; /* too long to be any keyword: still compared, still refused */
+    memcpy(buf, value, n);
+    buf[n] = '\0';
+    return buf;
+}
+
 /* Parses a whole decimal number in [0, max] with optional surrounding blanks. No sign, no
  * hex, no trailing garbage: "5s" or "0x10" are mistakes worth reporting, not guessing at. */
 static bool parse_uint(const char *s, uint64_t max, uint64_t *out)
@@ -60,19 +75,35 @@ static bool parse_uint(const char *s, uint64_t max, uint64_t *out)
     return true;
 }
 
-bool ac_parse_grace_ms(const char *value, uint32_t *out, char *why, size_t why_len)
+static bool parse_ms(const char *var, const char *value, uint32_t fallback, uint32_t *out,
+                     char *why, size_t why_len)
 {
-    *out = AC_DEFAULT_GRACE_MS;
+    *out = fallback;
     if (value == NULL)
         return true;
     uint64_t v;
     if (!parse_uint(value, AC_MAX_GRACE_MS, &v)) {
-        complain(why, why_len, "AUTOCLOSE_GRACE_MS", value,
-                 "is not a whole number of milliseconds (0-86400000)", "using 5000");
+        char using[32];
+        struct ac_text t;
+        ac_text_init(&t, using, sizeof using);
+        ac_text_str(&t, "using ");
+        ac_text_uint(&t, fallback);
+        complain(why, why_len, var, value, "is not a whole number of milliseconds (0-86400000)",
+                 using);
         return false;
     }
     *out = (uint32_t)v;
     return true;
+}
+
+bool ac_parse_grace_ms(const char *value, uint32_t *out, char *why, size_t why_len)
+{
+    return parse_ms("AUTOCLOSE_GRACE_MS", value, AC_DEFAULT_GRACE_MS, out, why, why_len);
+}
+
+bool ac_parse_sweep_ms(const char *value, uint32_t *out, char *why, size_t why_len)
+{
+    return parse_ms("AUTOCLOSE_SWEEP_MS", value, AC_DEFAULT_SWEEP_MS, out, why, why_len);
 }
 
 bool ac_parse_mode(const char *value, enum ac_mode *out, char *why, size_t why_len)
@@ -80,10 +111,11 @@ bool ac_parse_mode(const char *value, enum ac_mode *out, char *why, size_t why_l
     *out = AC_MODE_SHUTDOWN;
     if (value == NULL)
         return true;
-    value = skip_space(value);
-    if (strcasecmp(value, "shutdown") == 0)
+    char buf[16];
+    const char *v = trimmed(value, buf, sizeof buf);
+    if (strcasecmp(v, "shutdown") == 0)
         return true;
-    if (strcasecmp(value, "close") == 0) {
+    if (strcasecmp(v, "close") == 0) {
         *out = AC_MODE_CLOSE;
         return true;
     }
@@ -98,8 +130,10 @@ bool ac_parse_log_level(const char *value, enum ac_log_level *out, char *why, si
     *out = AC_LOG_INFO;
     if (value == NULL)
         return true;
+    char buf[16];
+    const char *v = trimmed(value, buf, sizeof buf);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (strcasecmp(skip_space(value), names[i]) == 0) {
+        if (strcasecmp(v, names[i]) == 0) {
             *out = (enum ac_log_level)i;
             return true;
         }
@@ -118,7 +152,8 @@ bool ac_parse_flag(const char *var, const char *value, bool *out, char *why, siz
     *out = false;
     if (value == NULL)
         return true;
-    const char *v = skip_space(value);
+    char buf[16];
+    const char *v = trimmed(value, buf, sizeof buf);
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         if (strcasecmp(v, yes[i]) == 0) {
             *out = true;
@@ -243,6 +278,8 @@ void ac_config_load(struct ac_config *cfg, const char *(*lookup_fn)(const char *
     if (!ac_parse_log_level(lookup("AUTOCLOSE_LOG"), &c.log_level, why, sizeof why))
         complain_line(why);
     if (!ac_parse_grace_ms(lookup("AUTOCLOSE_GRACE_MS"), &c.grace_ms, why, sizeof why))
+        complain_line(why);
+    if (!ac_parse_sweep_ms(lookup("AUTOCLOSE_SWEEP_MS"), &c.sweep_ms, why, sizeof why))
         complain_line(why);
     if (!ac_parse_mode(lookup("AUTOCLOSE_MODE"), &c.mode, why, sizeof why))
         complain_line(why);

@@ -9,23 +9,12 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #ifndef SO_COOKIE
 #define SO_COOKIE 57
 #endif
-
-int ac_tcp_state(int fd)
-{
-    struct tcp_info info;
-    socklen_t len = sizeof info;
-    /* Fails with ENOTSOCK, EOPNOTSUPP or ENOPROTOOPT for anything that is not TCP. */
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || len < 1)
-        return -1;
-    return info.tcpi_state;
-}
 
 bool ac_identity_of(int fd, struct ac_identity *id)
 {
@@ -86,11 +75,15 @@ void ac_on_eof(int fd, enum ac_found_by how)
         if (!__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE))
             goto out;
     }
-    /* The identity is read on both sides of the state, so the state surely belongs to that
-     * socket even if another thread closes the number and a new connection takes it meanwhile
-     * (cookies are never reused). */
+    /* One system call turns away the common case: a live connection (FIONREAD and readiness
+     * callers meet many), or no TCP socket at all. */
+    if (ac_tcp_state(fd) != AC_TCP_CLOSE_WAIT)
+        goto out;
+    /* The identity is read on both sides of a second look at the state, so the state surely
+     * belongs to that socket even if another thread closes the number and a new connection
+     * takes it meanwhile (cookies are never reused). */
     struct ac_identity id, again;
-    if (!ac_identity_of(fd, &id) || ac_tcp_state(fd) != TCP_CLOSE_WAIT)
+    if (!ac_identity_of(fd, &id) || ac_tcp_state(fd) != AC_TCP_CLOSE_WAIT)
         goto out;
     if (!wanted_by_port_filter(fd) || !ac_identity_of(fd, &again) || again.ino != id.ino ||
         again.cookie != id.cookie)

@@ -35,8 +35,15 @@ bool ac_rate_take(struct ac_rate *r, uint64_t now_ms, uint32_t burst, uint32_t p
         r->last_ms = now_ms;
     uint64_t refill = (now_ms - r->last_ms) * per_sec / 1000;
     if (refill > 0) {
-        r->tokens = refill + r->tokens > burst ? burst : (uint32_t)(refill + r->tokens);
-        r->last_ms = now_ms;
+        if (refill + r->tokens >= burst) {
+            r->tokens = burst;
+            r->last_ms = now_ms; /* a full bucket earns nothing more */
+        } else {
+            r->tokens += (uint32_t)refill;
+            /* Advance only by the time the whole tokens account for, keeping the fraction of
+             * the next one already earned: otherwise a steady stream gets half the rate. */
+            r->last_ms += refill * 1000 / per_sec;
+        }
     }
     if (r->tokens == 0) {
         r->suppressed++;
@@ -165,7 +172,10 @@ void ac_log(enum ac_log_level level, const char *msg)
 
 /* A fork taken while another thread was logging leaves `busy` set in the child, where that
  * thread does not exist: clear it. */
-void ac_log_atfork_child(void) { __atomic_store_n(&busy, 0, __ATOMIC_RELAXED); }
+void ac_log_atfork_child(void)
+{
+    __atomic_store_n(&busy, 0, __ATOMIC_RELAXED);
+}
 
 void ac_log_config_complaint(const char *line)
 {

@@ -10,8 +10,11 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -114,6 +117,79 @@ static int sys_accept(int fd, struct sockaddr *sa, unsigned *len)
 {
     return sys_accept4(fd, sa, len, 0);
 }
+static int sys_connect(int fd, const struct sockaddr *sa, unsigned len)
+{
+    return (int)syscall(SYS_connect, fd, sa, len);
+}
+static int sys_ppoll(struct pollfd *fds, unsigned long n, const struct timespec *ts,
+                     const sigset_t *mask)
+{
+    return (int)syscall(SYS_ppoll, fds, n, ts, mask, _NSIG / 8);
+}
+static int sys_poll(struct pollfd *fds, unsigned long n, int timeout)
+{
+    struct timespec ts = {.tv_sec = timeout / 1000, .tv_nsec = (long)(timeout % 1000) * 1000000};
+    return sys_ppoll(fds, n, timeout < 0 ? NULL : &ts, NULL);
+}
+static int sys_poll_chk(struct pollfd *fds, unsigned long n, int timeout, size_t fdslen)
+{
+    if (fdslen / sizeof *fds < n)
+        abort();
+    return sys_poll(fds, n, timeout);
+}
+static int sys_ppoll_chk(struct pollfd *fds, unsigned long n, const struct timespec *ts,
+                         const sigset_t *mask, size_t fdslen)
+{
+    if (fdslen / sizeof *fds < n)
+        abort();
+    return sys_ppoll(fds, n, ts, mask);
+}
+static int sys_pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
+                       const sigset_t *mask)
+{
+    struct {
+        const sigset_t *mask;
+        size_t size;
+    } sig = {mask, _NSIG / 8};
+    /* The kernel may write the time left into its timeout; pselect promises not to. */
+    struct timespec copy, *tsp = NULL;
+    if (ts != NULL) {
+        copy = *ts;
+        tsp = &copy;
+    }
+    return (int)syscall(SYS_pselect6, n, r, w, e, tsp, mask ? &sig : NULL);
+}
+static int sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+    return (int)syscall(SYS_select, n, r, w, e, tv);
+}
+static int sys_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    return (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+}
+static int sys_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+                           const sigset_t *mask)
+{
+    return (int)syscall(SYS_epoll_pwait, epfd, ev, max, timeout, mask, _NSIG / 8);
+}
+static int sys_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+    return sys_epoll_pwait(epfd, ev, max, timeout, NULL);
+}
+static int sys_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
+                            const sigset_t *mask)
+{
+    return (int)syscall(SYS_epoll_pwait2, epfd, ev, max, ts, mask, _NSIG / 8);
+}
+static int sys_ioctl(int fd, unsigned long request, ...)
+{
+    va_list ap;
+    va_start(ap, request);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return (int)syscall(SYS_ioctl, fd, request, arg);
+}
+
 /* fclose has no system call: look it up on the spot if the constructor has not run yet. */
 static int late_fclose(FILE *fp)
 {
@@ -148,6 +224,18 @@ struct ac_real_fns ac_real = {
     .fclose = late_fclose,
     .accept = sys_accept,
     .accept4 = sys_accept4,
+    .connect = sys_connect,
+    .poll = sys_poll,
+    .poll_chk = sys_poll_chk,
+    .ppoll = sys_ppoll,
+    .ppoll_chk = sys_ppoll_chk,
+    .select = sys_select,
+    .pselect = sys_pselect,
+    .epoll_ctl = sys_epoll_ctl,
+    .epoll_wait = sys_epoll_wait,
+    .epoll_pwait = sys_epoll_pwait,
+    .epoll_pwait2 = sys_epoll_pwait2,
+    .ioctl = sys_ioctl,
 };
 
 /* Swaps one entry for the next definition, if there is one (closefrom and close_range are
@@ -183,4 +271,16 @@ void ac_real_resolve(void)
     RESOLVE(fclose, "fclose");
     RESOLVE(accept, "accept");
     RESOLVE(accept4, "accept4");
+    RESOLVE(connect, "connect");
+    RESOLVE(poll, "poll");
+    RESOLVE(poll_chk, "__poll_chk");
+    RESOLVE(ppoll, "ppoll");
+    RESOLVE(ppoll_chk, "__ppoll_chk");
+    RESOLVE(select, "select");
+    RESOLVE(pselect, "pselect");
+    RESOLVE(epoll_ctl, "epoll_ctl");
+    RESOLVE(epoll_wait, "epoll_wait");
+    RESOLVE(epoll_pwait, "epoll_pwait");
+    RESOLVE(epoll_pwait2, "epoll_pwait2");
+    RESOLVE(ioctl, "ioctl");
 }

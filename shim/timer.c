@@ -1,11 +1,14 @@
 /*
- * The background timer: one thread, started the first time a connection becomes pending, that
- * acts on each connection when its grace runs out, even if the application never calls into
- * the library again (its threads blocked elsewhere, or gone).
+ * The background timer: one thread that acts on each connection when its grace runs out, even
+ * if the application never calls into the library again (its threads blocked elsewhere, or
+ * gone), and runs the sweep every AUTOCLOSE_SWEEP_MS.
  *
- * It sleeps on a condition variable until the earliest deadline, and with nothing pending it
- * sleeps without a timeout: an idle process is never woken by the shim. It runs with every
- * signal blocked, so the application's signals keep going to the application's threads.
+ * It starts the first time a connection becomes pending, or, with the sweep on, when the
+ * process first accepts or connects a TCP socket (or starts with one on fds 0-2). A process
+ * with no TCP connection never has one. It sleeps on a condition variable until the earliest
+ * deadline or sweep; with nothing pending and the sweep off it sleeps without a timeout. It runs
+ * with every signal blocked, so the application's signals keep going to the application's
+ * threads.
  */
 #include "autoclose.h"
 
@@ -15,6 +18,9 @@
 #define BATCH 64 /* connections handled per hold of the lock: a storm must not starve closes */
 
 static bool started;
+bool ac_timer_running_hint; /* `started`, readable without the lock */
+static bool sweep_asked;
+static uint64_t next_sweep_ms;
 
 struct outcome {
     enum ac_log_level level;
@@ -44,6 +50,19 @@ static void *timer_main(void *unused)
     for (;;) {
         uint64_t next = 0;
         int n = act_on_due(out, &next);
+        if (n == 0 && (sweep_asked || ac_cfg.sweep_ms > 0)) {
+            uint64_t now = ac_now_ms();
+            if (sweep_asked || now >= next_sweep_ms) {
+                sweep_asked = false;
+                next_sweep_ms = ac_cfg.sweep_ms > 0 ? now + ac_cfg.sweep_ms : UINT64_MAX;
+                ac_tracker_unlock(&saved);
+                ac_sweep_run();
+                ac_tracker_lock(&saved);
+                continue;
+            }
+            if (next_sweep_ms < next)
+                next = next_sweep_ms;
+        }
         if (n == 0) {
             ac_tracker_wait(next);
             continue;
@@ -75,18 +94,41 @@ void ac_timer_kick(void)
      * inherits that mask. */
     started = pthread_create(&thread, &attr, timer_main, NULL) == 0;
     pthread_attr_destroy(&attr);
+    /* After a failure too: the wrappers should not try again on every accept. */
+    __atomic_store_n(&ac_timer_running_hint, true, __ATOMIC_RELAXED);
     if (started)
         pthread_setname_np(thread, "autoclose");
     else
         ac_log(AC_LOG_ERROR, "cannot start the timer thread; half-closed connections stay");
 }
 
-/* The child of a fork has no timer thread. If it inherited pending connections it gets one
- * now; otherwise the first pending connection of its own starts it. */
+void ac_timer_ensure_running(void)
+{
+    if (__atomic_load_n(&ac_timer_running_hint, __ATOMIC_RELAXED))
+        return;
+    sigset_t saved;
+    ac_tracker_lock(&saved);
+    if (!started)
+        ac_timer_kick();
+    ac_tracker_unlock(&saved);
+}
+
+void ac_timer_sweep_soon(void)
+{
+    sweep_asked = true;
+    ac_timer_kick();
+}
+
+/* The child of a fork has no timer thread. It gets one now if it inherited pending connections,
+ * or connections for the sweep to watch (the parent's timer was running); otherwise its own
+ * first connection starts one. */
 void ac_timer_atfork_child(void)
 {
+    bool parent_had_one = started;
     started = false;
-    if (ac_tracker_pending() > 0) {
+    __atomic_store_n(&ac_timer_running_hint, false, __ATOMIC_RELAXED);
+    ac_sweep_atfork_child();
+    if (ac_tracker_pending() > 0 || (parent_had_one && ac_cfg.sweep_ms > 0)) {
         sigset_t saved;
         ac_tracker_lock(&saved);
         ac_timer_kick();

@@ -192,6 +192,18 @@ void ac_tracker_settle(int fd, enum ac_fd_state state, const struct ac_identity 
     set_state(c, state);
 }
 
+bool ac_tracker_reschedule(int fd, uint64_t deadline_ms)
+{
+    struct ac_conn *c = find(fd);
+    if (c == NULL || c->heap_index != UINT32_MAX)
+        return false;
+    if (!ac_heap_push(&deadlines, deadline_ms, c)) {
+        drop(c);
+        return false;
+    }
+    return true;
+}
+
 bool ac_tracker_take_due(uint64_t now_ms, struct ac_due *out, uint64_t *next_ms)
 {
     uint64_t deadline;

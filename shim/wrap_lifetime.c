@@ -6,6 +6,7 @@
  */
 #include "autoclose.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -57,18 +58,38 @@ AC_EXPORT int fclose(FILE *stream)
     return AC_REAL(fclose)(stream);
 }
 
+/* A connection appeared under `fd`. */
+static inline void connection_appeared(int fd)
+{
+    if (fd < 0)
+        return;
+    if (AC_UNLIKELY(ac_fd_state_hint(fd) != AC_FD_NONE))
+        ac_fd_closing(fd); /* a stale entry: the old socket was closed where no wrapper sees */
+    ac_fd_born(fd);
+    ac_sweep_wanted(fd);
+}
+
 AC_EXPORT int accept(int fd, __SOCKADDR_ARG addr, socklen_t *restrict addr_len)
 {
     int s = AC_REAL(accept)(fd, addr.__sockaddr__, addr_len);
-    if (AC_UNLIKELY(ac_fd_state_hint(s) != AC_FD_NONE))
-        ac_fd_closing(s); /* a stale entry: the old socket was closed where no wrapper sees */
+    connection_appeared(s);
     return s;
 }
 
 AC_EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *restrict addr_len, int flags)
 {
     int s = AC_REAL(accept4)(fd, addr.__sockaddr__, addr_len, flags);
-    if (AC_UNLIKELY(ac_fd_state_hint(s) != AC_FD_NONE))
-        ac_fd_closing(s); /* a stale entry: the old socket was closed where no wrapper sees */
+    connection_appeared(s);
     return s;
+}
+
+AC_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
+{
+    int r = AC_REAL(connect)(fd, addr.__sockaddr__, len);
+    if (r == 0 || errno == EINPROGRESS) {
+        int saved_errno = errno;
+        connection_appeared(fd);
+        errno = saved_errno;
+    }
+    return r;
 }

@@ -129,22 +129,44 @@ count_state() {
 # state_is STATE PORT SIDE N: for wait_until.
 state_is() { [ "$(count_state "$1" "$2" "$3")" -eq "$4" ]; }
 
-# The states that show whether a server reclaimed its half-closed connections.
+# count_client STATE PORT [CLIENT...]: client-side sockets in STATE towards PORT. Given the names
+# of client runs, only the local ports they printed count: a TIME_WAIT left by an earlier test
+# whose server happened to get the same port number must not.
+count_client() {
+    local state=$1 port=$2 name
+    shift 2
+    if [ $# -eq 0 ]; then
+        count_state "$state" "$port" client
+        return
+    fi
+    ss -Htn state "$state" "( dport = :$port )" |
+        awk '{ n = split($(NF - 1), a, ":"); print a[n] }' |
+        grep -Fxc -f <(for name in "$@"; do client_ports "$name"; done) || true
+}
+
+client_is() { [ "$(count_client "$1" "$2" "${@:4}")" -eq "$3" ]; }
+
+# report_states PORT [CLIENT...]: the states that show whether a server reclaimed its
+# half-closed connections.
 report_states() {
     echo "port $1: CLOSE_WAIT=$(count_state close-wait "$1" server)" \
-        "FIN_WAIT_2=$(count_state fin-wait-2 "$1" client)" \
-        "TIME_WAIT(client)=$(count_state time-wait "$1" client)"
+        "FIN_WAIT_2=$(count_client fin-wait-2 "$@")" \
+        "TIME_WAIT(client)=$(count_client time-wait "$@")"
 }
 
-# reclaimed PORT N: the N connections to PORT ended cleanly on both sides.
+# reclaimed PORT N [CLIENT...]: the N connections to PORT ended cleanly on both sides.
 reclaimed() {
-    state_is close-wait "$1" server 0 && state_is fin-wait-2 "$1" client 0 &&
-        state_is fin-wait-1 "$1" client 0 && state_is time-wait "$1" client "$2"
+    local port=$1 n=$2
+    shift 2
+    state_is close-wait "$port" server 0 && client_is fin-wait-2 "$port" 0 "$@" &&
+        client_is fin-wait-1 "$port" 0 "$@" && client_is time-wait "$port" "$n" "$@"
 }
 
-# leaking PORT N: N server sockets in CLOSE_WAIT, their peers in FIN_WAIT_2.
+# leaking PORT N [CLIENT...]: N server sockets in CLOSE_WAIT, their peers in FIN_WAIT_2.
 leaking() {
-    state_is close-wait "$1" server "$2" && state_is fin-wait-2 "$1" client "$2"
+    local port=$1 n=$2
+    shift 2
+    state_is close-wait "$port" server "$n" && client_is fin-wait-2 "$port" "$n" "$@"
 }
 
 # pick_port [TAKEN...]: a free port outside the ephemeral range, for tests that must name the
@@ -175,8 +197,8 @@ start_witness() {
 }
 
 wait_witness() {
-    wait_until "${1:-5000}" reclaimed "$WITNESS_PORT" 1 ||
-        fail "witness: the shim never reclaimed a plain leak; $(report_states "$WITNESS_PORT")"
+    wait_until "${1:-5000}" reclaimed "$WITNESS_PORT" 1 witness_client || fail "witness:" \
+        "the shim never reclaimed a plain leak; $(report_states "$WITNESS_PORT" witness_client)"
     echo "  witness reclaimed its connection: a grace period has passed"
 }
 

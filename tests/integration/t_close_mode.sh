@@ -41,12 +41,12 @@ mos_port=$(await_port mos)
 client check-client --port "$check_port" || fail "close-check exchange failed"
 client mos-client --port "$mos_port" --count "$N" || fail "mos exchanges failed"
 
-wait_until $((GRACE + 3000)) reclaimed "$check_port" 1 || true
-wait_until $((GRACE + 3000)) reclaimed "$mos_port" "$N" || true
-echo "close-check: $(report_states "$check_port")"
-echo "mos_server:  $(report_states "$mos_port")"
-reclaimed "$check_port" 1 || fail "close-check connection not reclaimed"
-reclaimed "$mos_port" "$N" || fail "mos_server connections not reclaimed"
+wait_until $((GRACE + 3000)) reclaimed "$check_port" 1 check-client || true
+wait_until $((GRACE + 3000)) reclaimed "$mos_port" "$N" mos-client || true
+echo "close-check: $(report_states "$check_port" check-client)"
+echo "mos_server:  $(report_states "$mos_port" mos-client)"
+reclaimed "$check_port" 1 check-client || fail "close-check connection not reclaimed"
+reclaimed "$mos_port" "$N" mos-client || fail "mos_server connections not reclaimed"
 
 for name in check mos; do
     pid=$(main_pid "$name")

@@ -14,10 +14,11 @@ client clients --port "$port" --count "$N" || fail "client exchanges failed"
 
 # The lines are written when the grace expires, so they also show that it has passed.
 wait_until $((GRACE + 3000)) has_lines "$N" 'would shutdown' "$LOG" || true
-report_states "$port"
+report_states "$port" clients
 assert_eq "$N" "$(count_lines 'would shutdown' "$LOG")" "'would shutdown' lines in the log"
 assert_eq 0 "$(grep -v 'would' "$LOG" | grep -Ec '(shutdown|close) fd=' || true)" \
     "lines reporting an action taken"
-leaking "$port" "$N" || fail "dry run changed socket states: $(report_states "$port")"
+leaking "$port" "$N" clients ||
+    fail "dry run changed socket states: $(report_states "$port" clients)"
 assert_eq "$N" "$(count_state close-wait "$port" server)" "CLOSE_WAIT after the grace"
 pass "$N would-shutdown lines, $N sockets still in CLOSE_WAIT"

@@ -18,11 +18,11 @@ shim_port=$(await_port shim)
 client leak-client --host ::1 --port "$leak_port" --count "$N" || fail "exchanges without shim failed"
 client shim-client --host ::1 --port "$shim_port" --count "$N" || fail "exchanges with shim failed"
 
-wait_until $((GRACE + 3000)) reclaimed "$shim_port" "$N" || true
-echo "without shim: $(report_states "$leak_port")"
-echo "with shim:    $(report_states "$shim_port")"
-state_is close-wait "$leak_port" server "$N" || fail "the IPv6 simulator did not leak"
-reclaimed "$shim_port" "$N" || fail "IPv6 connections were not reclaimed"
+wait_until $((GRACE + 3000)) reclaimed "$shim_port" "$N" shim-client || true
+echo "without shim: $(report_states "$leak_port" leak-client)"
+echo "with shim:    $(report_states "$shim_port" shim-client)"
+leaking "$leak_port" "$N" leak-client || fail "the IPv6 simulator did not leak"
+reclaimed "$shim_port" "$N" shim-client || fail "IPv6 connections were not reclaimed"
 ss -Htn state time-wait "( dport = :$shim_port )" | grep -q '\[::1\]' ||
     fail "the reclaimed connections were not IPv6"
 pass "over ::1: $N CLOSE_WAIT without the shim, 0 with it"

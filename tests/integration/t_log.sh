@@ -12,7 +12,8 @@ start_bg server LD_PRELOAD="$AUTOCLOSE_LIB" AUTOCLOSE_GRACE_MS=$GRACE AUTOCLOSE_
     "$FIXTURES/mos_server" --style read --port-file "$TMP/server.port"
 port=$(await_port server)
 client clients --port "$port" --count "$N" || fail "client exchanges failed"
-wait_until $((GRACE + 3000)) reclaimed "$port" "$N" || fail "not reclaimed: $(report_states "$port")"
+wait_until $((GRACE + 3000)) reclaimed "$port" "$N" clients ||
+    fail "not reclaimed: $(report_states "$port" clients)"
 wait_until 2000 has_lines "$N" 'shutdown fd=' "$LOG" || true
 echo "log:"
 sed 's/^/  /' "$LOG"

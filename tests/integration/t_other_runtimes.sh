@@ -31,11 +31,11 @@ done
 
 for r in "${runtimes[@]}"; do
     interp=${r%%:*}
-    wait_until $((GRACE + 3000)) reclaimed "${shim_port[$interp]}" "$N" || true
-    wait_until 2000 leaking "${leak_port[$interp]}" "$N" || true
-    echo "$interp without shim: $(report_states "${leak_port[$interp]}")"
-    echo "$interp with shim:    $(report_states "${shim_port[$interp]}")"
-    leaking "${leak_port[$interp]}" "$N" || fail "$interp: the leaky server did not leak"
-    reclaimed "${shim_port[$interp]}" "$N" || fail "$interp: connections were not reclaimed"
+    wait_until $((GRACE + 3000)) reclaimed "${shim_port[$interp]}" "$N" "$interp-shim-client" || true
+    wait_until 2000 leaking "${leak_port[$interp]}" "$N" "$interp-leak-client" || true
+    echo "$interp without shim: $(report_states "${leak_port[$interp]}" "$interp-leak-client")"
+    echo "$interp with shim:    $(report_states "${shim_port[$interp]}" "$interp-shim-client")"
+    leaking "${leak_port[$interp]}" "$N" "$interp-leak-client" || fail "$interp: the leaky server did not leak"
+    reclaimed "${shim_port[$interp]}" "$N" "$interp-shim-client" || fail "$interp: connections were not reclaimed"
 done
 pass "${runtimes[*]%%:*}: leak without the shim, reclaimed with it"

@@ -26,12 +26,12 @@ done
 
 # The unlisted server's clients went first, so the listed ones being reclaimed shows that its
 # grace period has passed too.
-wait_until $((GRACE + 3000)) reclaimed "$exact" "$N" || true
-wait_until 2000 reclaimed "$ranged" "$N" || true
+wait_until $((GRACE + 3000)) reclaimed "$exact" "$N" exact-client || true
+wait_until 2000 reclaimed "$ranged" "$N" ranged-client || true
 for name in other exact ranged; do
-    echo "AUTOCLOSE_PORTS=${ports[$name]}: $(report_states "${!name}")"
+    echo "AUTOCLOSE_PORTS=${ports[$name]}: $(report_states "${!name}" "$name-client")"
 done
-reclaimed "$exact" "$N" || fail "port listed exactly, not reclaimed"
-reclaimed "$ranged" "$N" || fail "port inside a listed range, not reclaimed"
-leaking "$other" "$N" || fail "port not listed, yet its connections changed state"
+reclaimed "$exact" "$N" exact-client || fail "port listed exactly, not reclaimed"
+reclaimed "$ranged" "$N" ranged-client || fail "port inside a listed range, not reclaimed"
+leaking "$other" "$N" other-client || fail "port not listed, yet its connections changed state"
 pass "unlisted port keeps $N CLOSE_WAIT; listed port and range reclaimed"

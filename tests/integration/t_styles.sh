@@ -42,19 +42,19 @@ echo "before the grace has passed:"
 for v in "${VARIANTS[@]}"; do
     echo "  $v: CLOSE_WAIT=$(count_state close-wait "${port[$v]}" server)"
     state_is close-wait "${port[$v]}" server "$N" ||
-        fail "$v: acted before the grace period: $(report_states "${port[$v]}")"
+        fail "$v: acted before the grace: $(report_states "${port[$v]}" "client-$v")"
 done
 
 all_reclaimed() {
     local v
     for v in "${VARIANTS[@]}"; do
-        reclaimed "${port[$v]}" "$N" || return 1
+        reclaimed "${port[$v]}" "$N" "client-$v" || return 1
     done
 }
 wait_until $((GRACE + 3000)) all_reclaimed || true
 echo "$(($(now_ms) - started)) ms after the first disconnect:"
 for v in "${VARIANTS[@]}"; do
-    echo "  $v: $(report_states "${port[$v]}")"
+    echo "  $v: $(report_states "${port[$v]}" "client-$v")"
 done
 all_reclaimed || fail "some variants were not reclaimed within grace + 3 s"
 pass "${#VARIANTS[@]} variants: $N CLOSE_WAIT each before the grace, 0 after, peers in TIME_WAIT"

@@ -1,0 +1,83 @@
+/*
+ * epoll. Registrations that wait for input get EPOLLRDHUP added (epoll_ctl), and epoll_wait
+ * strips it again from what it returns. The event carries the application's data, not the
+ * descriptor number, so the FIN is handed to the sweep, asked to run at once (even with the
+ * periodic sweep off): it finds the connections now in CLOSE_WAIT by asking the kernel.
+ *
+ * An application that registers EPOLLRDHUP itself is watching for FINs its own way: from then on
+ * nothing is added or stripped. (A registration armed before it did so keeps delivering
+ * EPOLLRDHUP, which such an application understands.)
+ */
+#include "autoclose.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+
+static bool app_uses_rdhup;
+static bool armed_any;
+
+static inline bool stripping(void)
+{
+    return __atomic_load_n(&armed_any, __ATOMIC_RELAXED) &&
+           !__atomic_load_n(&app_uses_rdhup, __ATOMIC_RELAXED);
+}
+
+AC_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+    if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && event != NULL &&
+        __atomic_load_n(&ac_active, __ATOMIC_RELAXED)) {
+        if (event->events & EPOLLRDHUP) {
+            __atomic_store_n(&app_uses_rdhup, true, __ATOMIC_RELAXED);
+        } else if ((event->events & EPOLLIN) &&
+                   !__atomic_load_n(&app_uses_rdhup, __ATOMIC_RELAXED)) {
+            struct epoll_event armed = *event;
+            armed.events |= EPOLLRDHUP;
+            __atomic_store_n(&armed_any, true, __ATOMIC_RELAXED);
+            return AC_REAL(epoll_ctl)(epfd, op, fd, &armed);
+        }
+    }
+    return AC_REAL(epoll_ctl)(epfd, op, fd, event);
+}
+
+static void strip(struct epoll_event *events, int n)
+{
+    bool fin = false;
+    for (int i = 0; i < n; i++) {
+        if (AC_UNLIKELY(events[i].events & EPOLLRDHUP)) {
+            events[i].events &= ~(uint32_t)EPOLLRDHUP;
+            fin = true;
+        }
+    }
+    if (fin) {
+        sigset_t saved;
+        ac_tracker_lock(&saved);
+        ac_timer_sweep_soon();
+        ac_tracker_unlock(&saved);
+    }
+}
+
+AC_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
+{
+    int n = AC_REAL(epoll_wait)(epfd, events, maxevents, timeout);
+    if (n > 0 && stripping())
+        strip(events, n);
+    return n;
+}
+
+AC_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
+                          const sigset_t *sigmask)
+{
+    int n = AC_REAL(epoll_pwait)(epfd, events, maxevents, timeout, sigmask);
+    if (n > 0 && stripping())
+        strip(events, n);
+    return n;
+}
+
+AC_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
+                           const struct timespec *timeout, const sigset_t *sigmask)
+{
+    int n = AC_REAL(epoll_pwait2)(epfd, events, maxevents, timeout, sigmask);
+    if (n > 0 && stripping())
+        strip(events, n);
+    return n;
+}

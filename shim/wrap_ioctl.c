@@ -1,0 +1,24 @@
+/*
+ * ioctl(FIONREAD): the other way a legacy server learns of a FIN without reading it. Woken by
+ * poll, select or epoll, it asks how many bytes are waiting, sees 0 and drops the descriptor.
+ * A zero answer on a socket is judged like a zero-length read; any other ioctl, or a non-zero
+ * answer, costs one comparison.
+ */
+#include "autoclose.h"
+
+#include <stdarg.h>
+#include <sys/ioctl.h>
+
+AC_EXPORT int ioctl(int fd, unsigned long request, ...)
+{
+    /* Every ioctl argument is one word (a pointer or an integer): pass it on as it came. */
+    va_list ap;
+    va_start(ap, request);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    int r = AC_REAL(ioctl)(fd, request, arg);
+    if (AC_UNLIKELY(request == FIONREAD) && r == 0 && arg != NULL && *(int *)arg == 0 &&
+        ac_fd_state_hint(fd) == AC_FD_NONE)
+        ac_on_eof(fd, AC_FOUND_READY);
+    return r;
+}

@@ -1,0 +1,90 @@
+/*
+ * poll and ppoll (and their fortified forms): a server that waits for input and then asks
+ * FIONREAD, sees nothing and drops the descriptor never reads the EOF, so the FIN must be
+ * noticed here. The kernel is asked for POLLRDHUP on every entry waiting for input, and the
+ * answer is hidden again before the application sees its array: the events it asked for and
+ * the revents it gets are exactly what they would have been.
+ *
+ * A FIN always makes the socket readable too, so hiding POLLRDHUP never turns a ready entry
+ * into an empty one, and poll's count stays right. An application that asks for POLLRDHUP
+ * anywhere in its array is watching for FINs itself; its array is left untouched.
+ */
+#include "autoclose.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+
+int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen);
+int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const sigset_t *ss,
+                size_t fdslen);
+
+/* Returns true when it added POLLRDHUP somewhere (and so disarm must run). */
+static inline bool arm(struct pollfd *fds, nfds_t nfds)
+{
+    if (AC_UNLIKELY(!__atomic_load_n(&ac_active, __ATOMIC_RELAXED)))
+        return false;
+    bool added = false;
+    for (nfds_t i = 0; i < nfds; i++) {
+        if (AC_UNLIKELY(fds[i].events & POLLRDHUP)) {
+            while (i-- > 0)
+                fds[i].events &= (short)~POLLRDHUP;
+            return false;
+        }
+        if (fds[i].events & POLLIN) {
+            fds[i].events |= POLLRDHUP;
+            added = true;
+        }
+    }
+    return added;
+}
+
+static inline void disarm(struct pollfd *fds, nfds_t nfds, int ready)
+{
+    for (nfds_t i = 0; i < nfds; i++) {
+        fds[i].events &= (short)~POLLRDHUP;
+        if (ready > 0 && AC_UNLIKELY(fds[i].revents & POLLRDHUP)) {
+            fds[i].revents &= (short)~POLLRDHUP;
+            if (ac_fd_state_hint(fds[i].fd) == AC_FD_NONE)
+                ac_on_eof(fds[i].fd, AC_FOUND_READY);
+        }
+    }
+}
+
+AC_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    bool armed = arm(fds, nfds);
+    int r = AC_REAL(poll)(fds, nfds, timeout);
+    if (armed)
+        disarm(fds, nfds, r);
+    return r;
+}
+
+AC_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
+{
+    bool armed = nfds <= fdslen / sizeof *fds && arm(fds, nfds); /* else the real one aborts */
+    int r = AC_REAL(poll_chk)(fds, nfds, timeout, fdslen);
+    if (armed)
+        disarm(fds, nfds, r);
+    return r;
+}
+
+AC_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
+                    const sigset_t *sigmask)
+{
+    bool armed = arm(fds, nfds);
+    int r = AC_REAL(ppoll)(fds, nfds, timeout, sigmask);
+    if (armed)
+        disarm(fds, nfds, r);
+    return r;
+}
+
+AC_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
+                          const sigset_t *sigmask, size_t fdslen)
+{
+    bool armed = nfds <= fdslen / sizeof *fds && arm(fds, nfds);
+    int r = AC_REAL(ppoll_chk)(fds, nfds, timeout, sigmask, fdslen);
+    if (armed)
+        disarm(fds, nfds, r);
+    return r;
+}
