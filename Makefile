@@ -26,7 +26,9 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 FIX_COMMON := tests/fixtures/mos_proto.c
 FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortified \
               $(BUILD)/fixtures/ncs_client $(BUILD)/fixtures/edge_server \
-              $(BUILD)/fixtures/inetd_server $(BUILD)/fixtures/fork_storm $(BUILD)/fixtures/fork_inherit
+              $(BUILD)/fixtures/inetd_server $(BUILD)/fixtures/fork_storm $(BUILD)/fixtures/fork_inherit \
+              $(BUILD)/fixtures/ready_server $(BUILD)/fixtures/ready_server_fortified \
+              $(BUILD)/fixtures/neglect_server $(BUILD)/fixtures/halfclose_server
 
 .PHONY: all deps check-deps test unit integration demo fixtures clean format format-check exports
 
@@ -56,6 +58,11 @@ $(BUILD)/fixtures/mos_server: tests/fixtures/mos_server.c $(FIX_COMMON) tests/fi
 # The same server built fortified: its reads go through __read_chk, __recv_chk, __recvfrom_chk.
 $(BUILD)/fixtures/mos_server_fortified: tests/fixtures/mos_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 -DMOS_FORTIFIED -g -pthread -o $@ $< $(FIX_COMMON)
+
+# The FIONREAD event-loop server built fortified: its poll and ppoll go through __poll_chk and
+# __ppoll_chk (an array whose size the compiler knows), its reads through __read_chk.
+$(BUILD)/fixtures/ready_server_fortified: tests/fixtures/ready_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 -DREADY_FORTIFIED -g -pthread -o $@ $< $(FIX_COMMON)
 
 $(BUILD)/fixtures/%: tests/fixtures/%.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -pthread -o $@ $< $(FIX_COMMON)

@@ -182,6 +182,13 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
     ac_tracker_settle(fd, settled, replaced ? &placeholder : NULL);
 
     if (ac_cfg.dry_run)
+        ac_stat_add_on_timer(AC_STAT_DRY_RUN_OBSERVED);
+    else if (done)
+        ac_stat_reclaimed_on_timer(release, due->how);
+    else
+        ac_stat_add_on_timer(AC_STAT_ERRORS);
+
+    if (ac_cfg.dry_run)
         ac_text_str(&t, "dry-run: would ");
     else if (!done)
         ac_text_str(&t, "failed to ");

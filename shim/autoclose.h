@@ -44,6 +44,15 @@ struct ac_config {
     uint32_t sweep_ms; /* 0: no sweep */
     struct ac_portset ports;
     char log_file[512];
+    /* TCP hygiene, applied to each connection the program accepts or connects (hygiene.c). */
+    struct ac_keepalive {
+        bool on;
+        int idle_s, interval_s, count;
+    } keepalive;
+    uint32_t user_timeout_ms; /* TCP_USER_TIMEOUT; 0: not set */
+    int fin_wait2_s;          /* TCP_LINGER2; 0: not set */
+    bool reuseaddr;           /* SO_REUSEADDR before bind */
+    char stats_file[512];     /* AUTOCLOSE_STATS_FILE as given (%p not expanded); empty: none */
 };
 
 /* Read once at load; every field keeps its default when its variable is bad. */
@@ -58,6 +67,11 @@ bool ac_parse_mode(const char *value, enum ac_mode *out, char *why, size_t why_l
 bool ac_parse_log_level(const char *value, enum ac_log_level *out, char *why, size_t why_len);
 bool ac_parse_flag(const char *var, const char *value, bool *out, char *why, size_t why_len);
 bool ac_parse_ports(const char *value, struct ac_portset *out, char *why, size_t why_len);
+bool ac_parse_keepalive(const char *value, struct ac_keepalive *out, char *why, size_t why_len);
+bool ac_parse_user_timeout_ms(const char *value, uint32_t *out, char *why, size_t why_len);
+bool ac_parse_fin_wait2_s(const char *value, int *out, char *why, size_t why_len);
+/* Expands %p (the process id) and %% in a stats file path; false if the result is too long. */
+bool ac_expand_path(const char *pattern, long pid, char *out, size_t out_len);
 
 /* Fills `cfg` from a getenv-like lookup, reporting each bad variable through `complain`. */
 void ac_config_load(struct ac_config *cfg, const char *(*lookup)(const char *name),
@@ -105,6 +119,7 @@ struct ac_real_fns {
     int (*accept)(int, struct sockaddr *, unsigned *);
     int (*accept4)(int, struct sockaddr *, unsigned *, int);
     int (*connect)(int, const struct sockaddr *, unsigned);
+    int (*bind)(int, const struct sockaddr *, unsigned);
     int (*poll)(struct pollfd *, unsigned long, int);
     int (*poll_chk)(struct pollfd *, unsigned long, int, size_t);
     int (*ppoll)(struct pollfd *, unsigned long, const struct timespec *, const sigset_t *);
@@ -367,6 +382,56 @@ static inline void ac_sweep_wanted(int fd)
     if (AC_UNLIKELY(!__atomic_load_n(&ac_timer_running_hint, __ATOMIC_RELAXED)))
         ac_sweep_wanted_slow(fd);
 }
+
+/* ---- TCP hygiene (hygiene.c) ------------------------------------------------------------ */
+
+/* True when any per-connection option is configured: one load on accept and connect. */
+static inline bool ac_hygiene_wanted(void)
+{
+    return ac_cfg.keepalive.on || ac_cfg.user_timeout_ms || ac_cfg.fin_wait2_s;
+}
+/* Applies keepalive, TCP_USER_TIMEOUT and TCP_LINGER2 to a new TCP connection. */
+void ac_hygiene_on_connection(int fd);
+/* SO_REUSEADDR before bind, on TCP sockets, when configured. */
+void ac_hygiene_before_bind(int fd);
+/* True when `fd` is a TCP socket over IPv4 or IPv6 (any creation flags). */
+bool ac_is_tcp_socket(int fd);
+
+/* ---- counters (stats.c) ------------------------------------------------------------------ */
+
+enum ac_counter {
+    AC_STAT_RECLAIMED_SHUTDOWN_READ,
+    AC_STAT_RECLAIMED_SHUTDOWN_READY,
+    AC_STAT_RECLAIMED_SHUTDOWN_SWEEP,
+    AC_STAT_RECLAIMED_CLOSE_READ,
+    AC_STAT_RECLAIMED_CLOSE_READY,
+    AC_STAT_RECLAIMED_CLOSE_SWEEP,
+    AC_STAT_DRY_RUN_OBSERVED,
+    AC_STAT_PORT_FILTER_SKIPPED,
+    AC_STAT_KEEPALIVE_CONFIGURED,
+    AC_STAT_ERRORS,
+    AC_STAT_COUNT
+};
+/* Adds one; wakes the timer to write the stats file if one is configured. Not for the hot
+ * path: only where the shim did something. Takes the tracker lock: from the timer thread, with
+ * the lock held, use ac_stat_add_on_timer (the timer looks at the file before it sleeps). */
+void ac_stat_add(enum ac_counter which);
+void ac_stat_add_on_timer(enum ac_counter which);
+void ac_stat_reclaimed_on_timer(bool closed, enum ac_found_by how);
+uint64_t ac_stat_get(enum ac_counter which);
+/* The Prometheus text for the current counters; returns its length. */
+size_t ac_stats_render(char *buf, size_t cap, size_t pending);
+/* Called by the timer with the lock held: true when the file is due now, and else the time it
+ * will be (UINT64_MAX: nothing to write). */
+bool ac_stats_due(uint64_t now_ms, uint64_t *next_ms);
+/* Writes the stats file (without the lock). */
+void ac_stats_write(size_t pending);
+/* Works out the file's name (%p is this process's id): at start-up and in a forked child, which
+ * also starts its counts from zero. */
+void ac_stats_start(void);
+void ac_stats_atfork_child(void);
+/* The last write, at exit. */
+void ac_stats_at_exit(void);
 
 /* ---- library state (init.c) -------------------------------------------------------------- */
 

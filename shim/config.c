@@ -143,9 +143,9 @@ bool ac_parse_log_level(const char *value, enum ac_log_level *out, char *why, si
     return false;
 }
 
-/* A yes/no switch. Every switch the shim has (AUTOCLOSE_DISABLE, AUTOCLOSE_DRY_RUN) makes it
- * hold back, so an unrecognised value is taken as "on": whoever set it wanted less action. */
-bool ac_parse_flag(const char *var, const char *value, bool *out, char *why, size_t why_len)
+/* A yes/no switch; an unrecognised value is reported and taken as `unknown_as`. */
+static bool parse_switch(const char *var, const char *value, bool unknown_as, bool *out, char *why,
+                         size_t why_len)
 {
     static const char *const yes[] = {"1", "yes", "true", "on"};
     static const char *const no[] = {"0", "no", "false", "off", ""};
@@ -164,10 +164,17 @@ bool ac_parse_flag(const char *var, const char *value, bool *out, char *why, siz
         if (strcasecmp(v, no[i]) == 0)
             return true;
     }
-    *out = true;
+    *out = unknown_as;
     complain(why, why_len, var, value, "is not 1/0, yes/no, true/false or on/off",
-             "taking it as 1");
+             unknown_as ? "taking it as 1" : "taking it as 0");
     return false;
+}
+
+/* The switches that make the shim hold back (AUTOCLOSE_DISABLE, AUTOCLOSE_DRY_RUN): an
+ * unrecognised value is taken as "on", since whoever set it wanted less action. */
+bool ac_parse_flag(const char *var, const char *value, bool *out, char *why, size_t why_len)
+{
+    return parse_switch(var, value, true, out, why, why_len);
 }
 
 void ac_portset_add_range(struct ac_portset *set, unsigned lo, unsigned hi)
@@ -254,6 +261,93 @@ bool ac_parse_ports(const char *value, struct ac_portset *out, char *why, size_t
     return false;
 }
 
+/* "IDLE,INTVL,CNT": seconds before the first probe, seconds between probes, probes before the
+ * peer counts as gone. Limits are the kernel's (TCP_KEEPIDLE/KEEPINTVL up to 32767 s,
+ * TCP_KEEPCNT up to 127). A bad value leaves keepalive as the program set it. */
+bool ac_parse_keepalive(const char *value, struct ac_keepalive *out, char *why, size_t why_len)
+{
+    memset(out, 0, sizeof *out);
+    if (value == NULL)
+        return true;
+    const char *limits_text = "is not IDLE,INTVL,CNT (seconds 1-32767, seconds 1-32767, "
+                              "probes 1-127)";
+    static const uint64_t max[3] = {32767, 32767, 127};
+    uint64_t v[3];
+    const char *s = value;
+    for (int i = 0; i < 3; i++) {
+        const char *end = strchr(s, ',');
+        if ((i < 2) != (end != NULL))
+            goto bad;
+        char part[24];
+        size_t n = end ? (size_t)(end - s) : strlen(s);
+        if (n >= sizeof part)
+            goto bad;
+        memcpy(part, s, n);
+        part[n] = '\0';
+        if (!parse_uint(part, max[i], &v[i]) || v[i] == 0)
+            goto bad;
+        s = end ? end + 1 : s + n;
+    }
+    *out = (struct ac_keepalive){
+        .on = true, .idle_s = (int)v[0], .interval_s = (int)v[1], .count = (int)v[2]};
+    return true;
+bad:
+    complain(why, why_len, "AUTOCLOSE_KEEPALIVE", value, limits_text,
+             "leaving keepalive as the program sets it");
+    return false;
+}
+
+bool ac_parse_user_timeout_ms(const char *value, uint32_t *out, char *why, size_t why_len)
+{
+    *out = 0;
+    uint64_t v;
+    if (value == NULL)
+        return true;
+    if (!parse_uint(value, 2147483647u, &v)) {
+        complain(why, why_len, "AUTOCLOSE_USER_TIMEOUT_MS", value,
+                 "is not a whole number of milliseconds (0-2147483647)", "not setting it");
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* The kernel caps TCP_LINGER2 at 120 s (TCP_FIN_TIMEOUT_MAX); asking for more is a mistake
+ * worth reporting rather than silently shortening. */
+bool ac_parse_fin_wait2_s(const char *value, int *out, char *why, size_t why_len)
+{
+    *out = 0;
+    uint64_t v;
+    if (value == NULL)
+        return true;
+    if (!parse_uint(value, 120, &v) || v == 0) {
+        complain(why, why_len, "AUTOCLOSE_FIN_WAIT2_S", value,
+                 "is not a whole number of seconds (1-120)", "leaving the system default");
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+bool ac_expand_path(const char *pattern, long pid, char *out, size_t out_len)
+{
+    struct ac_text t;
+    ac_text_init(&t, out, out_len);
+    for (const char *p = pattern; *p; p++) {
+        if (p[0] == '%' && p[1] == 'p') {
+            ac_text_int(&t, pid);
+            p++;
+        } else if (p[0] == '%' && p[1] == '%') {
+            ac_text_str(&t, "%");
+            p++;
+        } else {
+            char c[2] = {*p, '\0'};
+            ac_text_str(&t, c);
+        }
+    }
+    return t.len + 1 < out_len; /* the builder stops one short of a full buffer */
+}
+
 /* An empty variable counts as unset: service units clear a setting with `Environment=X=`. */
 static const char *(*env_lookup)(const char *name);
 static const char *lookup(const char *name)
@@ -285,6 +379,31 @@ void ac_config_load(struct ac_config *cfg, const char *(*lookup_fn)(const char *
         complain_line(why);
     if (!ac_parse_ports(lookup("AUTOCLOSE_PORTS"), &c.ports, why, sizeof why))
         complain_line(why);
+
+    if (!ac_parse_keepalive(lookup("AUTOCLOSE_KEEPALIVE"), &c.keepalive, why, sizeof why))
+        complain_line(why);
+    if (!ac_parse_user_timeout_ms(lookup("AUTOCLOSE_USER_TIMEOUT_MS"), &c.user_timeout_ms, why,
+                                  sizeof why))
+        complain_line(why);
+    if (!ac_parse_fin_wait2_s(lookup("AUTOCLOSE_FIN_WAIT2_S"), &c.fin_wait2_s, why, sizeof why))
+        complain_line(why);
+    /* Unlike the other switches, "on" is not the cautious reading here. */
+    if (!parse_switch("AUTOCLOSE_REUSEADDR", lookup("AUTOCLOSE_REUSEADDR"), false, &c.reuseaddr,
+                      why, sizeof why))
+        complain_line(why);
+    const char *stats = lookup("AUTOCLOSE_STATS_FILE");
+    char expanded[sizeof c.stats_file];
+    if (stats != NULL) {
+        /* The longest pid takes 7 digits: check the expansion now, not in a forked child. */
+        if (strlen(stats) < sizeof c.stats_file &&
+            ac_expand_path(stats, 9999999, expanded, sizeof expanded)) {
+            strcpy(c.stats_file, stats);
+        } else {
+            complain(why, sizeof why, "AUTOCLOSE_STATS_FILE", stats, "is too long",
+                     "writing no stats");
+            complain_line(why);
+        }
+    }
 
     const char *file = lookup("AUTOCLOSE_LOG_FILE");
     if (file != NULL) {

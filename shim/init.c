@@ -30,6 +30,7 @@ static void atfork_child(void)
 {
     ac_tracker_atfork_child();
     ac_log_atfork_child();
+    ac_stats_atfork_child();
     ac_timer_atfork_child();
 }
 
@@ -43,6 +44,7 @@ void ac_init(void)
         return;
     ac_real_resolve();
     ac_config_load(&ac_cfg, env, ac_log_config_complaint);
+    ac_stats_start();
     if (!ac_cfg.disabled)
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     __atomic_store_n(&ac_active, !ac_cfg.disabled, __ATOMIC_RELEASE);
@@ -56,4 +58,11 @@ void ac_init(void)
 __attribute__((constructor)) static void autoclose_constructor(void)
 {
     ac_init();
+}
+
+/* exit() (not _exit) writes the stats file one last time. */
+__attribute__((destructor)) static void autoclose_destructor(void)
+{
+    if (__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE))
+        ac_stats_at_exit();
 }

@@ -85,8 +85,11 @@ void ac_on_eof(int fd, enum ac_found_by how)
     struct ac_identity id, again;
     if (!ac_identity_of(fd, &id) || ac_tcp_state(fd) != AC_TCP_CLOSE_WAIT)
         goto out;
-    if (!wanted_by_port_filter(fd) || !ac_identity_of(fd, &again) || again.ino != id.ino ||
-        again.cookie != id.cookie)
+    if (!wanted_by_port_filter(fd)) {
+        ac_stat_add(AC_STAT_PORT_FILTER_SKIPPED);
+        goto out;
+    }
+    if (!ac_identity_of(fd, &again) || again.ino != id.ino || again.cookie != id.cookie)
         goto out;
 
     uint64_t now = ac_now_ms();
@@ -99,8 +102,10 @@ void ac_on_eof(int fd, enum ac_found_by how)
 
     if (r == AC_ADD_NEW || r == AC_ADD_NEW_EARLIEST)
         log_pending(fd);
-    else if (r == AC_ADD_NO_MEMORY)
+    else if (r == AC_ADD_NO_MEMORY) {
+        ac_stat_add(AC_STAT_ERRORS);
         ac_log(AC_LOG_ERROR, "out of memory: a half-closed connection is left as it is");
+    }
 out:
     errno = saved_errno;
 }

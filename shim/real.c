@@ -117,6 +117,10 @@ static int sys_accept(int fd, struct sockaddr *sa, unsigned *len)
 {
     return sys_accept4(fd, sa, len, 0);
 }
+static int sys_bind(int fd, const struct sockaddr *sa, unsigned len)
+{
+    return (int)syscall(SYS_bind, fd, sa, len);
+}
 static int sys_connect(int fd, const struct sockaddr *sa, unsigned len)
 {
     return (int)syscall(SYS_connect, fd, sa, len);
@@ -225,6 +229,7 @@ struct ac_real_fns ac_real = {
     .accept = sys_accept,
     .accept4 = sys_accept4,
     .connect = sys_connect,
+    .bind = sys_bind,
     .poll = sys_poll,
     .poll_chk = sys_poll_chk,
     .ppoll = sys_ppoll,
@@ -272,6 +277,7 @@ void ac_real_resolve(void)
     RESOLVE(accept, "accept");
     RESOLVE(accept4, "accept4");
     RESOLVE(connect, "connect");
+    RESOLVE(bind, "bind");
     RESOLVE(poll, "poll");
     RESOLVE(poll_chk, "__poll_chk");
     RESOLVE(ppoll, "ppoll");

@@ -64,7 +64,15 @@ static void *timer_main(void *unused)
                 next = next_sweep_ms;
         }
         if (n == 0) {
-            ac_tracker_wait(next);
+            uint64_t stats_next;
+            if (ac_stats_due(ac_now_ms(), &stats_next)) {
+                size_t pending = ac_tracker_pending();
+                ac_tracker_unlock(&saved);
+                ac_stats_write(pending);
+                ac_tracker_lock(&saved);
+                continue;
+            }
+            ac_tracker_wait(stats_next < next ? stats_next : next);
             continue;
         }
         /* Closing and logging happen without the lock: neither may hold up the application. */

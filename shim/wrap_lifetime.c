@@ -67,6 +67,8 @@ static inline void connection_appeared(int fd)
         ac_fd_closing(fd); /* a stale entry: the old socket was closed where no wrapper sees */
     ac_fd_born(fd);
     ac_sweep_wanted(fd);
+    if (AC_UNLIKELY(ac_hygiene_wanted()))
+        ac_hygiene_on_connection(fd);
 }
 
 AC_EXPORT int accept(int fd, __SOCKADDR_ARG addr, socklen_t *restrict addr_len)
@@ -81,6 +83,13 @@ AC_EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *restrict addr_len,
     int s = AC_REAL(accept4)(fd, addr.__sockaddr__, addr_len, flags);
     connection_appeared(s);
     return s;
+}
+
+AC_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
+{
+    if (AC_UNLIKELY(ac_cfg.reuseaddr))
+        ac_hygiene_before_bind(fd);
+    return AC_REAL(bind)(fd, addr.__sockaddr__, len);
 }
 
 AC_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)

@@ -112,6 +112,16 @@ client() {
     timeout 60 "$FIXTURES/ncs_client" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
 }
 
+# client_bg NAME ARGS...: the same in the background, killed with the rest on exit.
+client_bg() {
+    local name=$1
+    shift
+    start_bg "$name" "$FIXTURES/ncs_client" "$@"
+}
+
+# wait_bg NAME: the exit status of a process start_bg started.
+wait_bg() { wait "${BG_PIDS[$1]}"; }
+
 client_ports() { sed -n 's/^local_port=//p' "$TMP/$1.out"; }
 
 # count_state STATE PORT server|client: sockets in STATE whose local (server) or remote

@@ -9,7 +9,7 @@ need_shim
 GRACE=300
 DELAY=$((GRACE + 1200))
 CASES=(slow-read slow-reply)
-declare -A port pid
+declare -A port
 failed=()
 for c in "${CASES[@]}"; do
     start_bg "$c" LD_PRELOAD="$AUTOCLOSE_LIB" AUTOCLOSE_GRACE_MS=$GRACE \
@@ -18,12 +18,11 @@ for c in "${CASES[@]}"; do
 done
 for c in "${CASES[@]}"; do
     port[$c]=$(await_port "$c")
-    client "$c-client" --port "${port[$c]}" --half-close &
-    pid[$c]=$!
+    client_bg "$c-client" --port "${port[$c]}" --half-close
 done
 
 for c in "${CASES[@]}"; do
-    if wait "${pid[$c]}"; then
+    if wait_bg "$c-client"; then
         echo "$c: reply received ${DELAY} ms after the half-close (grace ${GRACE} ms)"
     else
         echo "$c: reply lost: $(head -n 1 "$TMP/$c-client.err")"

@@ -38,8 +38,7 @@ client unix-close-client --unix "$TMP/c.sock" --count 2 || fail "unix exchanges 
 python3 "$SCRIPT_FIXTURES/udp_probe.py" --port "$udp_port" --empty 3 >"$TMP/udp-empty.out" ||
     fail "could not send empty datagrams"
 # The reply only comes once the server's zero-length reads have outlasted the grace.
-client zero-client --port "$zero_port" --hold-ms 1500 &
-zero_client=$!
+client_bg zero-client --port "$zero_port" --hold-ms 1500
 client witness_client --port "$WITNESS_PORT" || fail "control exchange failed"
 wait_witness $((GRACE + 3000))
 
@@ -63,7 +62,7 @@ wait_until 5000 grep -q '^ok conn=1' "$TMP/zero-client.out" || fail "zero-read: 
 grep '^zero-length' "$TMP/zero.out" | sed 's/^/  /'
 assert_eq 1 "$(count_state established "$zero_port" server)" "zero-read: ESTABLISHED (server)"
 assert_eq 1 "$(count_client established "$zero_port" zero-client)" "zero-read: ESTABLISHED (client)"
-wait "$zero_client" || fail "zero-read: client failed"
+wait_bg zero-client || fail "zero-read: client failed"
 
 client witness-again --port "$WITNESS_PORT" || fail "listener stopped accepting after the grace"
 assert_eq 1 "$(ss -Htln "( sport = :$WITNESS_PORT )" | wc -l)" "listening sockets on the control"

@@ -21,11 +21,9 @@ half=$(await_port half)
 client live-first --port "$live" || fail "live: first connection's exchange failed"
 client half-first --port "$half" || fail "half: first connection's exchange failed"
 # The second round comes well after the first connection's grace has expired.
-client live-second --port "$live" --rounds 2 --gap-ms $((GRACE + 1200)) --hold-ms 1500 &
-live_second=$!
+client_bg live-second --port "$live" --rounds 2 --gap-ms $((GRACE + 1200)) --hold-ms 1500
 # The server reads this request only after the first connection's grace has expired.
-client half-second --port "$half" --half-close &
-half_second=$!
+client_bg half-second --port "$half" --half-close
 
 for v in live half; do
     wait_until 5000 grep -q '^recycled fd=' "$TMP/$v.out" ||
@@ -39,9 +37,9 @@ echo "  live: the new connection answered a heartbeat after the grace"
 assert_eq 1 "$(count_state established "$live" server)" "live: ESTABLISHED on the server side"
 assert_eq 1 "$(count_client established "$live" live-second)" "live: ESTABLISHED on the client side"
 assert_eq 0 "$(count_lines '(shutdown|close) fd=' "$TMP/live.log")" "live: actions logged"
-wait "$live_second" || fail "live: second client failed"
+wait_bg live-second || fail "live: second client failed"
 
-wait "$half_second" || fail "half: the half-closed newcomer lost its reply"
+wait_bg half-second || fail "half: the half-closed newcomer lost its reply"
 echo "  half: the half-closed newcomer got its reply after the grace"
 # Its own EOF, read after the reply, is a real leak: exactly that one gets reclaimed. Two
 # TIME_WAITs: the old connection (ended by the raw close) and the newcomer.

@@ -25,13 +25,11 @@ done
 
 # All variants at once, so their grace periods overlap and the test stays short.
 started=$(now_ms)
-pids=()
 for v in "${VARIANTS[@]}"; do
-    client "client-$v" --port "${port[$v]}" --count "$N" &
-    pids+=("$!")
+    client_bg "client-$v" --port "${port[$v]}" --count "$N"
 done
-for i in "${!VARIANTS[@]}"; do
-    wait "${pids[$i]}" || fail "${VARIANTS[$i]}: client exchanges failed"
+for v in "${VARIANTS[@]}"; do
+    wait_bg "client-$v" || fail "$v: client exchanges failed"
 done
 elapsed=$(($(now_ms) - started))
 echo "clients done after ${elapsed} ms (grace ${GRACE} ms)"
@@ -52,7 +50,7 @@ all_reclaimed() {
     done
 }
 wait_until $((GRACE + 3000)) all_reclaimed || true
-echo "$(($(now_ms) - started)) ms after the first disconnect:"
+echo "$(($(now_ms) - started)) ms after the clients started:"
 for v in "${VARIANTS[@]}"; do
     echo "  $v: $(report_states "${port[$v]}" "client-$v")"
 done

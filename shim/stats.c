@@ -1,0 +1,191 @@
+/*
+ * Counters, and AUTOCLOSE_STATS_FILE: the Prometheus text exposition format, for
+ * node_exporter's textfile collector. The file is replaced atomically (written beside it, then
+ * renamed), by the timer thread at most once a second while anything changed, and at exit.
+ * Every series carries a pid label, so the files of many processes can be scraped together.
+ */
+#include "autoclose.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static uint64_t counters[AC_STAT_COUNT];
+static char path[sizeof ac_cfg.stats_file + 16]; /* expanded; empty: no stats file */
+static bool dirty;                               /* changed since the file was last written */
+static uint64_t last_write_ms;                   /* timer thread, under the tracker lock */
+static int write_busy; /* the timer and the exit handler must not write at once */
+
+void ac_stats_start(void)
+{
+    path[0] = '\0';
+    if (ac_cfg.stats_file[0] && !ac_expand_path(ac_cfg.stats_file, getpid(), path, sizeof path))
+        path[0] = '\0';
+}
+
+void ac_stats_atfork_child(void)
+{
+    for (int i = 0; i < AC_STAT_COUNT; i++)
+        counters[i] = 0;
+    dirty = false;
+    last_write_ms = 0;
+    write_busy = 0;
+    ac_stats_start();
+}
+
+/* Returns true on the first change since the last write. */
+static bool count(enum ac_counter which)
+{
+    __atomic_add_fetch(&counters[which], 1, __ATOMIC_RELAXED);
+    return path[0] != '\0' && !__atomic_exchange_n(&dirty, true, __ATOMIC_RELAXED);
+}
+
+void ac_stat_add(enum ac_counter which)
+{
+    if (!count(which))
+        return;
+    /* The timer may be asleep with no deadline: wake it (or start it) to write the file. */
+    sigset_t saved;
+    ac_tracker_lock(&saved);
+    ac_timer_kick();
+    ac_tracker_unlock(&saved);
+}
+
+void ac_stat_add_on_timer(enum ac_counter which)
+{
+    (void)count(which);
+}
+
+void ac_stat_reclaimed_on_timer(bool closed, enum ac_found_by how)
+{
+    ac_stat_add_on_timer((enum ac_counter)(
+        (closed ? AC_STAT_RECLAIMED_CLOSE_READ : AC_STAT_RECLAIMED_SHUTDOWN_READ) + (int)how));
+}
+
+uint64_t ac_stat_get(enum ac_counter which)
+{
+    return __atomic_load_n(&counters[which], __ATOMIC_RELAXED);
+}
+
+static void series(struct ac_text *t, const char *name, const char *labels, uint64_t value)
+{
+    ac_text_str(t, name);
+    ac_text_str(t, "{pid=\"");
+    ac_text_int(t, getpid());
+    ac_text_str(t, "\"");
+    if (labels[0]) {
+        ac_text_str(t, ",");
+        ac_text_str(t, labels);
+    }
+    ac_text_str(t, "} ");
+    ac_text_uint(t, value);
+    ac_text_str(t, "\n");
+}
+
+static void header(struct ac_text *t, const char *name, const char *type, const char *help)
+{
+    ac_text_str(t, "# HELP ");
+    ac_text_str(t, name);
+    ac_text_str(t, " ");
+    ac_text_str(t, help);
+    ac_text_str(t, "\n# TYPE ");
+    ac_text_str(t, name);
+    ac_text_str(t, " ");
+    ac_text_str(t, type);
+    ac_text_str(t, "\n");
+}
+
+size_t ac_stats_render(char *buf, size_t cap, size_t pending)
+{
+    static const char *const reclaimed_labels[] = {
+        "action=\"shutdown\",found=\"read\"",  "action=\"shutdown\",found=\"ready\"",
+        "action=\"shutdown\",found=\"sweep\"", "action=\"close\",found=\"read\"",
+        "action=\"close\",found=\"ready\"",    "action=\"close\",found=\"sweep\"",
+    };
+    struct ac_text t;
+    ac_text_init(&t, buf, cap);
+    header(&t, "autoclose_reclaimed_total", "counter",
+           "Half-closed connections shut down or released, by action and by how the FIN was "
+           "found.");
+    for (int i = 0; i < 6; i++)
+        series(&t, "autoclose_reclaimed_total", reclaimed_labels[i],
+               ac_stat_get((enum ac_counter)(AC_STAT_RECLAIMED_SHUTDOWN_READ + i)));
+    header(&t, "autoclose_pending", "gauge",
+           "Half-closed connections waiting out their grace period.");
+    series(&t, "autoclose_pending", "", pending);
+    header(&t, "autoclose_dry_run_observed_total", "counter",
+           "Connections a dry run would have reclaimed.");
+    series(&t, "autoclose_dry_run_observed_total", "", ac_stat_get(AC_STAT_DRY_RUN_OBSERVED));
+    header(&t, "autoclose_port_filter_skipped_total", "counter",
+           "Peer FINs found on connections outside AUTOCLOSE_PORTS.");
+    series(&t, "autoclose_port_filter_skipped_total", "", ac_stat_get(AC_STAT_PORT_FILTER_SKIPPED));
+    header(&t, "autoclose_keepalive_configured_total", "counter",
+           "Connections given the AUTOCLOSE_KEEPALIVE settings.");
+    series(&t, "autoclose_keepalive_configured_total", "",
+           ac_stat_get(AC_STAT_KEEPALIVE_CONFIGURED));
+    header(&t, "autoclose_errors_total", "counter",
+           "Actions or socket options that failed, and connections left for lack of memory.");
+    series(&t, "autoclose_errors_total", "", ac_stat_get(AC_STAT_ERRORS));
+    return t.len;
+}
+
+bool ac_stats_due(uint64_t now_ms, uint64_t *next_ms)
+{
+    if (path[0] == '\0' || !__atomic_load_n(&dirty, __ATOMIC_RELAXED)) {
+        *next_ms = UINT64_MAX;
+        return false;
+    }
+    *next_ms = last_write_ms + 1000;
+    if (now_ms < *next_ms)
+        return false;
+    last_write_ms = now_ms;
+    return true;
+}
+
+void ac_stats_write(size_t pending)
+{
+    if (path[0] == '\0' || __atomic_exchange_n(&write_busy, 1, __ATOMIC_ACQUIRE))
+        return;
+    __atomic_store_n(&dirty, false, __ATOMIC_RELAXED);
+    char text[4096], tmp[sizeof path + 24];
+    size_t len = ac_stats_render(text, sizeof text, pending);
+    struct ac_text t;
+    ac_text_init(&t, tmp, sizeof tmp);
+    ac_text_str(&t, path);
+    ac_text_str(&t, ".tmp.");
+    ac_text_int(&t, getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+    bool ok = fd >= 0 && AC_REAL(write)(fd, text, len) == (ssize_t)len;
+    if (fd >= 0)
+        AC_REAL(close)(fd);
+    if (ok && rename(tmp, path) == 0) {
+        __atomic_store_n(&write_busy, 0, __ATOMIC_RELEASE);
+        return;
+    }
+    if (fd >= 0)
+        unlink(tmp);
+    static bool said;
+    if (!said) {
+        said = true;
+        char line[600];
+        ac_text_init(&t, line, sizeof line);
+        ac_text_str(&t, "cannot write AUTOCLOSE_STATS_FILE=");
+        ac_text_quoted(&t, path, 400);
+        ac_log(AC_LOG_ERROR, line);
+    }
+    __atomic_store_n(&write_busy, 0, __ATOMIC_RELEASE);
+}
+
+void ac_stats_at_exit(void)
+{
+    if (path[0] == '\0')
+        return;
+    sigset_t saved;
+    ac_tracker_lock(&saved);
+    size_t pending = ac_tracker_pending();
+    ac_tracker_unlock(&saved);
+    /* The timer may be writing right now; give it a moment, then write the final figures. */
+    for (int i = 0; i < 1000 && __atomic_load_n(&write_busy, __ATOMIC_ACQUIRE); i++)
+        usleep(100);
+    ac_stats_write(pending);
+}
