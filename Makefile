@@ -60,7 +60,7 @@ $(BUILD)/fixtures/mos_server_fortified: tests/fixtures/mos_server.c $(FIX_COMMON
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 -DMOS_FORTIFIED -g -pthread -o $@ $< $(FIX_COMMON)
 
 # The FIONREAD event-loop server built fortified: its poll and ppoll go through __poll_chk and
-# __ppoll_chk (an array whose size the compiler knows), its reads through __read_chk.
+# __ppoll_chk (an array whose size the compiler knows, a count it does not).
 $(BUILD)/fixtures/ready_server_fortified: tests/fixtures/ready_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 -DREADY_FORTIFIED -g -pthread -o $@ $< $(FIX_COMMON)
 

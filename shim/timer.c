@@ -13,6 +13,7 @@
 #include "autoclose.h"
 
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #define BATCH 64 /* connections handled per hold of the lock: a storm must not starve closes */
@@ -45,6 +46,8 @@ static void *timer_main(void *unused)
 {
     (void)unused;
     static struct outcome out[BATCH]; /* one timer thread per process */
+    /* Named from inside: pthread_setname_np would open a file in the program's fd table. */
+    prctl(PR_SET_NAME, "autoclose");
     sigset_t saved;
     ac_tracker_lock(&saved);
     for (;;) {
@@ -104,9 +107,7 @@ void ac_timer_kick(void)
     pthread_attr_destroy(&attr);
     /* After a failure too: the wrappers should not try again on every accept. */
     __atomic_store_n(&ac_timer_running_hint, true, __ATOMIC_RELAXED);
-    if (started)
-        pthread_setname_np(thread, "autoclose");
-    else
+    if (!started)
         ac_log(AC_LOG_ERROR, "cannot start the timer thread; half-closed connections stay");
 }
 

@@ -28,8 +28,9 @@ AC_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
         __atomic_load_n(&ac_active, __ATOMIC_RELAXED)) {
         if (event->events & EPOLLRDHUP) {
             __atomic_store_n(&app_uses_rdhup, true, __ATOMIC_RELAXED);
-        } else if ((event->events & EPOLLIN) &&
+        } else if ((event->events & (EPOLLIN | EPOLLEXCLUSIVE)) == EPOLLIN &&
                    !__atomic_load_n(&app_uses_rdhup, __ATOMIC_RELAXED)) {
+            /* Not with EPOLLEXCLUSIVE: the kernel refuses EPOLLRDHUP beside it. */
             struct epoll_event armed = *event;
             armed.events |= EPOLLRDHUP;
             __atomic_store_n(&armed_any, true, __ATOMIC_RELAXED);

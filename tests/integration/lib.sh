@@ -101,8 +101,13 @@ main_pid() { pgrep -o -P "${BG_PIDS[$1]}"; }
 
 # await_port NAME: the port the server NAME published in $TMP/NAME.port.
 await_port() {
+    local port
     wait_for_file "$TMP/$1.port" 5000 || fail "server $1 published no port within 5 s"
-    cat "$TMP/$1.port"
+    port=$(cat "$TMP/$1.port")
+    # Sockets towards this port number from before the server started (TIME_WAITs of an earlier
+    # test whose server got the same number) are left out of every client-side count.
+    peer_side_ports all "$port" >"$TMP/before.$port"
+    echo "$port"
 }
 
 # client NAME ARGS...: ncs_client in the foreground, bounded, output kept in $TMP/NAME.out.
@@ -139,19 +144,25 @@ count_state() {
 # state_is STATE PORT SIDE N: for wait_until.
 state_is() { [ "$(count_state "$1" "$2" "$3")" -eq "$4" ]; }
 
+# peer_side_ports STATE PORT: the local port of each socket in STATE connected to PORT.
+peer_side_ports() {
+    ss -Htn state "$1" "( dport = :$2 )" | awk '{ n = split($(NF - 1), a, ":"); print a[n] }'
+}
+
 # count_client STATE PORT [CLIENT...]: client-side sockets in STATE towards PORT. Given the names
-# of client runs, only the local ports they printed count: a TIME_WAIT left by an earlier test
-# whose server happened to get the same port number must not.
+# of client runs, only the local ports they printed count; otherwise every socket but those that
+# predate the server does.
 count_client() {
     local state=$1 port=$2 name
     shift 2
-    if [ $# -eq 0 ]; then
+    if [ $# -gt 0 ]; then
+        peer_side_ports "$state" "$port" |
+            grep -Fxc -f <(for name in "$@"; do client_ports "$name"; done) || true
+    elif [ -f "$TMP/before.$port" ]; then
+        peer_side_ports "$state" "$port" | grep -Fxvc -f "$TMP/before.$port" || true
+    else
         count_state "$state" "$port" client
-        return
     fi
-    ss -Htn state "$state" "( dport = :$port )" |
-        awk '{ n = split($(NF - 1), a, ":"); print a[n] }' |
-        grep -Fxc -f <(for name in "$@"; do client_ports "$name"; done) || true
 }
 
 client_is() { [ "$(count_client "$1" "$2" "${@:4}")" -eq "$3" ]; }
@@ -223,3 +234,93 @@ count_lines() {
 
 # has_lines N REGEX FILE: at least N matching lines; for wait_until.
 has_lines() { [ "$(count_lines "$2" "$3")" -ge "$1" ]; }
+
+# peers_in STATE PORT CLIENT_PORT...: how many of the listed client sockets (by their own local
+# port) connected to server PORT are in STATE. Keyed on the clients' ports, so a TIME_WAIT left on
+# a recycled server port by an earlier run does not count.
+peers_in() {
+    local state=$1 port=$2
+    shift 2
+    local want=" $* " p n=0
+    while read -r p; do
+        [[ $want == *" ${p##*:} "* ]] && n=$((n + 1))
+    done < <(ss -Htn state "$state" "( dport = :$port )" | awk '{ print $3 }')
+    echo "$n"
+}
+
+# peers_settled PORT CLIENT_PORT...: no server socket on PORT in CLOSE_WAIT, and every listed
+# client socket in TIME_WAIT (the clean ending); for wait_until.
+peers_settled() {
+    local port=$1
+    shift
+    state_is close-wait "$port" server 0 && [ "$(peers_in time-wait "$port" "$@")" -eq $# ]
+}
+
+# peer_report PORT CLIENT_PORT...: the states that show whether the listed connections ended.
+peer_report() {
+    local port=$1
+    shift
+    echo "port $port: CLOSE_WAIT=$(count_state close-wait "$port" server)" \
+        "FIN_WAIT_2=$(peers_in fin-wait-2 "$port" "$@")" \
+        "TIME_WAIT=$(peers_in time-wait "$port" "$@") of $# client sockets"
+}
+
+# actions LOG: the shim's action lines in LOG (the connection was shut down or released).
+actions() {
+    if [ -e "$1" ]; then
+        grep -E 'libautoclose\[[0-9]+\]: (shutdown|close) fd=' "$1" || true
+    fi
+}
+
+# found_summary LOG: "read=N ready=N sweep=N" over the action lines in LOG.
+found_summary() {
+    local how out=()
+    for how in read ready sweep; do
+        out+=("$how=$(actions "$1" | grep -c " found=$how\( \|$\)" || true)")
+    done
+    echo "${out[*]}"
+}
+
+# The same, naming the clients (ncs_client or reply_client runs whose output, with its
+# local_port= lines, is in $TMP/NAME.out) instead of listing their ports.
+ports_of_clients() {
+    local name
+    for name in "$@"; do
+        client_ports "$name"
+    done
+}
+clients_settled() {
+    local port=$1 ports
+    shift
+    mapfile -t ports < <(ports_of_clients "$@")
+    [ ${#ports[@]} -gt 0 ] && peers_settled "$port" "${ports[@]}"
+}
+clients_report() {
+    local port=$1 ports
+    shift
+    mapfile -t ports < <(ports_of_clients "$@")
+    peer_report "$port" "${ports[@]}"
+}
+
+# fd_holds PID FD: what descriptor FD of process PID holds now: tcp (a TCP socket the kernel still
+# lists), unix (an AF_UNIX socket, such as the shim's placeholder), socket (any other socket,
+# including a TCP socket already closed down), file, or none.
+fd_holds() {
+    local link inode
+    link=$(readlink "/proc/$1/fd/$2" 2>/dev/null) || {
+        echo none
+        return
+    }
+    inode=${link#socket:[}
+    inode=${inode%]}
+    if [ "$inode" = "$link" ]; then
+        echo file
+    elif awk -v i="$inode" 'NR > 1 && $7 == i { f = 1 } END { exit !f }' /proc/net/unix; then
+        echo unix
+    elif awk -v i="$inode" 'NR > 1 && $10 == i { f = 1 } END { exit !f }' \
+        /proc/net/tcp /proc/net/tcp6; then
+        echo tcp
+    else
+        echo socket
+    fi
+}
