@@ -28,7 +28,9 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/ncs_client $(BUILD)/fixtures/edge_server \
               $(BUILD)/fixtures/inetd_server $(BUILD)/fixtures/fork_storm $(BUILD)/fixtures/fork_inherit \
               $(BUILD)/fixtures/ready_server $(BUILD)/fixtures/ready_server_fortified \
-              $(BUILD)/fixtures/neglect_server $(BUILD)/fixtures/halfclose_server
+              $(BUILD)/fixtures/neglect_server $(BUILD)/fixtures/halfclose_server \
+              $(BUILD)/fixtures/sockopt_probe $(BUILD)/fixtures/plain_listener \
+              $(BUILD)/fixtures/exit_server
 
 .PHONY: all deps check-deps test unit integration demo fixtures clean format format-check exports
 
@@ -94,3 +96,125 @@ format-check:
 
 clean:
 	rm -rf $(BUILD)
+
+# ---------------------------------------------------------------------------------------------
+# install, uninstall: the library, the operator tools (scripts/), their man pages and the systemd
+# drop-in example.
+#   make install   [PREFIX=/usr/local] [DESTDIR=/staging/root]
+#   make uninstall [PREFIX=/usr/local] [DESTDIR=/staging/root]
+# The library goes into the multiarch directory the compiler names (lib/x86_64-linux-gnu on
+# Debian), next to the system's own libraries; plain lib where it names none. INSTALL_LIB names
+# an already built library to install instead of building $(LIB) (the install test uses it so
+# that it never rebuilds the library other tests are running with).
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+MULTIARCH    = $(shell gcc -print-multiarch 2>/dev/null)
+LIBDIR       = $(PREFIX)/lib$(if $(MULTIARCH),/$(MULTIARCH))
+BINDIR       = $(PREFIX)/bin
+MANDIR       = $(PREFIX)/share/man
+DOCDIR       = $(PREFIX)/share/doc/libautoclose
+INSTALL_LIB ?= $(LIB)
+TOOLS       := autoclose mos-close-test tcpstates
+MAN1        := autoclose.1 mos-close-test.1 tcpstates.1
+MAN7        := libautoclose.7
+# The installed wrapper and drop-in name the library's final path; the wrapper also gets that
+# path relative to BINDIR, so that a staged (DESTDIR) or moved installation still finds it.
+INSTALLED_LIB = $(LIBDIR)/libautoclose.so
+RELATIVE_LIB  = $(shell realpath -m --relative-to='$(BINDIR)' '$(LIBDIR)')/libautoclose.so
+SUBST = sed -e 's|@AUTOCLOSE_INSTALLED_LIB@|$(INSTALLED_LIB)|g' \
+            -e 's|@AUTOCLOSE_RELATIVE_LIB@|$(RELATIVE_LIB)|g' -e 's|@AUTOCLOSE_BINDIR@|$(BINDIR)|g'
+
+.PHONY: install uninstall
+
+install: $(INSTALL_LIB)
+	install -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(MANDIR)/man1' \
+		'$(DESTDIR)$(MANDIR)/man7' '$(DESTDIR)$(DOCDIR)'
+	install -m 0644 '$(INSTALL_LIB)' '$(DESTDIR)$(INSTALLED_LIB)'
+	$(SUBST) scripts/autoclose >'$(DESTDIR)$(BINDIR)/autoclose'
+	chmod 0755 '$(DESTDIR)$(BINDIR)/autoclose'
+	install -m 0755 scripts/mos-close-test scripts/tcpstates '$(DESTDIR)$(BINDIR)/'
+	install -m 0644 $(addprefix scripts/man/,$(MAN1)) '$(DESTDIR)$(MANDIR)/man1/'
+	install -m 0644 $(addprefix scripts/man/,$(MAN7)) '$(DESTDIR)$(MANDIR)/man7/'
+	$(SUBST) scripts/systemd/autoclose.conf >'$(DESTDIR)$(DOCDIR)/autoclose.conf'
+	chmod 0644 '$(DESTDIR)$(DOCDIR)/autoclose.conf'
+
+uninstall:
+	rm -f '$(DESTDIR)$(INSTALLED_LIB)' $(foreach t,$(TOOLS),'$(DESTDIR)$(BINDIR)/$(t)') \
+		$(foreach m,$(MAN1),'$(DESTDIR)$(MANDIR)/man1/$(m)') \
+		$(foreach m,$(MAN7),'$(DESTDIR)$(MANDIR)/man7/$(m)') '$(DESTDIR)$(DOCDIR)/autoclose.conf'
+	rmdir '$(DESTDIR)$(DOCDIR)' 2>/dev/null || true
+
+# ---- benchmarks: make bench ------------------------------------------------------------------
+# The same workloads with and without the shim, alternating; tests/bench/run.sh says what is
+# measured and which BENCH_* variables scale it (e.g. make bench BENCH_SCALES="1000 10000").
+# Built without fortification so the programs call read, recv, poll... themselves, not the _chk
+# forms.
+BENCH_DIR  := $(BUILD)/bench
+BENCH_BINS := $(BENCH_DIR)/hotpath $(BENCH_DIR)/leak_server $(BENCH_DIR)/scale
+
+.PHONY: bench
+bench: check-deps $(LIB) $(BENCH_BINS)
+	@AUTOCLOSE_LIB=$(abspath $(LIB)) BENCH_BIN=$(abspath $(BENCH_DIR)) tests/bench/run.sh
+
+$(BENCH_DIR)/%: tests/bench/%.c tests/bench/bench.c tests/bench/bench.h | $(BENCH_DIR)
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -g -U_FORTIFY_SOURCE -o $@ $< tests/bench/bench.c
+
+$(BENCH_DIR):
+	mkdir -p $@
+
+# ---- hardening: make test-asan test-tsan test-valgrind test-servers fuzz ---------------------
+# The instrumented suites build into directories of their own (build-asan/, build-tsan/,
+# build-fuzz/) with the rules above, through a sub-make. Their CFLAGS reach that sub-make through
+# the environment: on its command line they would replace the `CFLAGS +=` above and lose -std,
+# the warnings and -D_GNU_SOURCE. Each suite's script says what it runs and installs what it
+# needs beyond scripts/install-deps.sh (valgrind, clang, the servers).
+HARDEN_FIXTURES := $(BUILD)/fixtures/signal_storm $(BUILD)/fixtures/fd_limits \
+                   $(BUILD)/fixtures/close_storm $(BUILD)/fixtures/quiet_fds
+SAN_BASE        := -O1 -g -fno-omit-frame-pointer
+ASAN_CFLAGS     := $(SAN_BASE) -fsanitize=address,undefined -fno-sanitize-recover=all
+TSAN_CFLAGS     := $(SAN_BASE) -fsanitize=thread
+FUZZ_CFLAGS     := $(SAN_BASE) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_SECONDS    ?= 60
+
+.PHONY: test-asan test-tsan test-valgrind test-servers fuzz sanitizer-build fuzz-build \
+        clean-hardening format-check-hardening
+
+# The integration suite runs these fixtures too.
+integration fixtures: $(HARDEN_FIXTURES)
+
+# What an instrumented suite runs, built in the sub-make's $(BUILD). The fixtures stay
+# uninstrumented (their rules ignore CFLAGS): the tests preload the sanitizer runtime.
+sanitizer-build: $(LIB) $(UNIT_BINS) $(FIXTURES) $(HARDEN_FIXTURES)
+
+test-asan: check-deps
+	@CFLAGS='$(ASAN_CFLAGS)' $(MAKE) --no-print-directory BUILD=build-asan sanitizer-build
+	@CC='$(CC)' tests/sanitizers/run.sh asan build-asan
+
+test-tsan: check-deps
+	@CFLAGS='$(TSAN_CFLAGS)' $(MAKE) --no-print-directory BUILD=build-tsan sanitizer-build
+	@CC='$(CC)' tests/sanitizers/run.sh tsan build-tsan
+
+test-valgrind: check-deps $(LIB) $(UNIT_BINS) $(FIXTURES) $(HARDEN_FIXTURES)
+	@tests/valgrind/run.sh $(BUILD)
+
+test-servers: check-deps $(LIB) $(FIXTURES)
+	@AUTOCLOSE_LIB=$(abspath $(LIB)) FIXTURES=$(abspath $(BUILD)/fixtures) tests/servers/run.sh
+
+# tests/fuzz/run.sh installs clang and libFuzzer if needed, builds through fuzz-build below
+# (in build-fuzz/, with clang) and runs each target for its share of FUZZ_SECONDS.
+fuzz: check-deps
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-build: $(CORE_LIB) $(BUILD)/fuzz/fuzz_config $(BUILD)/fuzz/fuzz_ports
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_LIB) shim/autoclose.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -Ishim -o $@ $< $(CORE_LIB)
+
+format-check: format-check-hardening
+format-check-hardening:
+	@clang-format --dry-run -Werror tests/fuzz/*.c
+
+clean: clean-hardening
+clean-hardening:
+	rm -rf build-asan build-tsan build-fuzz

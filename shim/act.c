@@ -181,6 +181,7 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
         settled = AC_FD_NONE; /* shutdown failed: nothing more the shim can do */
     ac_tracker_settle(fd, settled, replaced ? &placeholder : NULL);
 
+    ac_stats_touch_on_timer(); /* the pending count went down */
     if (ac_cfg.dry_run)
         ac_stat_add_on_timer(AC_STAT_DRY_RUN_OBSERVED);
     else if (done)

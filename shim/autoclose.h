@@ -151,6 +151,8 @@ enum ac_fd_state {
     AC_FD_PENDING = 1,   /* half-closed, waiting out the grace */
     AC_FD_RECLAIMED = 2, /* the shim shut it down or released it; writes get EPIPE, no SIGPIPE */
     AC_FD_OBSERVED = 3,  /* dry run: reported once, left alone */
+    AC_FD_IGNORED = 4,   /* half-closed, outside AUTOCLOSE_PORTS: counted once, left alone */
+    AC_FD_ASK = 5,       /* hint only: a number above the table while any such is known */
 };
 
 #define AC_FDTAB_SIZE 65536 /* numbers above this are kept in the tracker's table only */
@@ -158,15 +160,29 @@ enum ac_fd_state {
 extern uint8_t ac_fdtab[AC_FDTAB_SIZE];
 extern unsigned ac_high_fd_entries; /* tracked entries with fd >= AC_FDTAB_SIZE */
 
-/* Returns the state of `fd`, or AC_FD_PENDING for a high number while any high entry exists
- * (the caller then asks the tracker under its lock). */
+/* Returns the state of `fd`, or AC_FD_ASK for a high number while any high entry exists (the
+ * caller then asks the tracker under its lock). */
 static inline enum ac_fd_state ac_fd_state_hint(int fd)
 {
     if ((unsigned)fd < AC_FDTAB_SIZE)
         return (enum ac_fd_state)__atomic_load_n(&ac_fdtab[fd], __ATOMIC_RELAXED);
     if (fd < 0)
         return AC_FD_NONE;
-    return __atomic_load_n(&ac_high_fd_entries, __ATOMIC_RELAXED) ? AC_FD_PENDING : AC_FD_NONE;
+    return __atomic_load_n(&ac_high_fd_entries, __ATOMIC_RELAXED) ? AC_FD_ASK : AC_FD_NONE;
+}
+
+/* True when a FIN reported on `fd` is worth judging: the shim does not already know it. */
+static inline bool ac_fd_unjudged(int fd)
+{
+    enum ac_fd_state h = ac_fd_state_hint(fd);
+    return h == AC_FD_NONE || h == AC_FD_ASK;
+}
+
+/* True when a write to `fd` may be a write to a reclaimed connection. */
+static inline bool ac_fd_maybe_reclaimed(int fd)
+{
+    enum ac_fd_state h = ac_fd_state_hint(fd);
+    return AC_UNLIKELY(h == AC_FD_RECLAIMED || h == AC_FD_ASK);
 }
 
 /* ---- time (clock.c) ---------------------------------------------------------------------- */
@@ -179,6 +195,7 @@ uint64_t ac_now_ms(void); /* CLOCK_MONOTONIC, milliseconds */
 struct ac_text {
     char *buf;
     size_t cap, len;
+    bool truncated; /* something did not fit */
 };
 void ac_text_init(struct ac_text *t, char *buf, size_t cap);
 void ac_text_str(struct ac_text *t, const char *s);
@@ -196,6 +213,7 @@ void ac_text_quoted(struct ac_text *t, const char *s, size_t max);
  * Rate-limited: a storm cannot flood the log. */
 void ac_log(enum ac_log_level level, const char *msg);
 void ac_log_atfork_child(void);
+void ac_log_start(void); /* after the configuration is read */
 /* A complaint about the configuration: never rate-limited, never suppressed by AUTOCLOSE_LOG. */
 void ac_log_config_complaint(const char *line);
 /* Pure token bucket, exposed for its unit test. */
@@ -234,6 +252,9 @@ void ac_tracker_unlock(const sigset_t *saved_mask);
 enum ac_add_result { AC_ADD_NEW_EARLIEST, AC_ADD_NEW, AC_ADD_KNOWN, AC_ADD_NO_MEMORY };
 enum ac_add_result ac_tracker_add(int fd, const struct ac_identity *id, enum ac_found_by how,
                                   uint64_t now_ms, uint64_t deadline_ms);
+/* Records a half-closed connection the port filter leaves alone, so it is counted once.
+ * Returns true the first time. */
+bool ac_tracker_ignore(int fd, const struct ac_identity *id);
 /* Current state of `fd` (exact, including high numbers). */
 enum ac_fd_state ac_tracker_state(int fd);
 /* Forgets `fd` (the application closed it or reused the number). */
@@ -418,6 +439,9 @@ enum ac_counter {
 void ac_stat_add(enum ac_counter which);
 void ac_stat_add_on_timer(enum ac_counter which);
 void ac_stat_reclaimed_on_timer(bool closed, enum ac_found_by how);
+/* The pending count changed: the file should say so (same rules as above). */
+void ac_stats_touch(void);
+void ac_stats_touch_on_timer(void);
 uint64_t ac_stat_get(enum ac_counter which);
 /* The Prometheus text for the current counters; returns its length. */
 size_t ac_stats_render(char *buf, size_t cap, size_t pending);

@@ -345,7 +345,7 @@ bool ac_expand_path(const char *pattern, long pid, char *out, size_t out_len)
             ac_text_str(&t, c);
         }
     }
-    return t.len + 1 < out_len; /* the builder stops one short of a full buffer */
+    return !t.truncated;
 }
 
 /* An empty variable counts as unset: service units clear a setting with `Environment=X=`. */
@@ -414,6 +414,11 @@ void ac_config_load(struct ac_config *cfg, const char *(*lookup_fn)(const char *
         } else {
             strcpy(c.log_file, file);
         }
+    }
+    if (c.disabled) {
+        /* Inert means inert: no socket option, no stats file, no thread either. */
+        bool dry_run = c.dry_run;
+        c = (struct ac_config){.disabled = true, .dry_run = dry_run, .ports = {.all = true}};
     }
     *cfg = c;
 }

@@ -24,10 +24,12 @@ static void atfork_prepare(void)
 }
 static void atfork_parent(void)
 {
+    ac_fork_happened();
     ac_tracker_atfork_parent();
 }
 static void atfork_child(void)
 {
+    ac_fork_happened();
     ac_tracker_atfork_child();
     ac_log_atfork_child();
     ac_stats_atfork_child();
@@ -44,6 +46,7 @@ void ac_init(void)
         return;
     ac_real_resolve();
     ac_config_load(&ac_cfg, env, ac_log_config_complaint);
+    ac_log_start();
     ac_stats_start();
     if (!ac_cfg.disabled)
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);

@@ -85,24 +85,31 @@ void ac_on_eof(int fd, enum ac_found_by how)
     struct ac_identity id, again;
     if (!ac_identity_of(fd, &id) || ac_tcp_state(fd) != AC_TCP_CLOSE_WAIT)
         goto out;
-    if (!wanted_by_port_filter(fd)) {
-        ac_stat_add(AC_STAT_PORT_FILTER_SKIPPED);
-        goto out;
-    }
     if (!ac_identity_of(fd, &again) || again.ino != id.ino || again.cookie != id.cookie)
         goto out;
 
-    uint64_t now = ac_now_ms();
     sigset_t saved;
+    if (!wanted_by_port_filter(fd)) {
+        /* Remembered, so that it is counted once however often it is read or swept. */
+        ac_tracker_lock(&saved);
+        bool fresh = ac_tracker_ignore(fd, &id);
+        ac_tracker_unlock(&saved);
+        if (fresh)
+            ac_stat_add(AC_STAT_PORT_FILTER_SKIPPED);
+        goto out;
+    }
+
+    uint64_t now = ac_now_ms();
     ac_tracker_lock(&saved);
     enum ac_add_result r = ac_tracker_add(fd, &id, how, now, now + ac_cfg.grace_ms);
     if (r == AC_ADD_NEW_EARLIEST)
         ac_timer_kick();
     ac_tracker_unlock(&saved);
 
-    if (r == AC_ADD_NEW || r == AC_ADD_NEW_EARLIEST)
+    if (r == AC_ADD_NEW || r == AC_ADD_NEW_EARLIEST) {
+        ac_stats_touch();
         log_pending(fd);
-    else if (r == AC_ADD_NO_MEMORY) {
+    } else if (r == AC_ADD_NO_MEMORY) {
         ac_stat_add(AC_STAT_ERRORS);
         ac_log(AC_LOG_ERROR, "out of memory: a half-closed connection is left as it is");
     }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
+#include <string.h>
 #include <unistd.h>
 
 #define BURST   50
@@ -28,6 +29,21 @@ static int log_fd = -1;
 static dev_t log_dev;
 static ino_t log_ino;
 static bool log_file_failed;
+static char log_path[sizeof ac_cfg.log_file + 16]; /* %p expanded */
+
+/* Works out the file's name: at start-up, and again in a forked child, whose %p differs. */
+static void start_log_file(void)
+{
+    log_fd = -1;
+    log_file_failed = false;
+    if (!ac_expand_path(ac_cfg.log_file, getpid(), log_path, sizeof log_path))
+        log_path[0] = '\0';
+}
+
+void ac_log_start(void)
+{
+    start_log_file();
+}
 
 bool ac_rate_take(struct ac_rate *r, uint64_t now_ms, uint32_t burst, uint32_t per_sec)
 {
@@ -68,7 +84,7 @@ static int log_file_fd(void)
     log_fd = -1;
     if (log_file_failed)
         return -1;
-    int fd = open(ac_cfg.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
     if (fd >= 0 && fd <= 2) {
         int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         AC_REAL(close)(fd);
@@ -121,7 +137,7 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
     ac_text_str(&t, "\n");
 
     int fd = -1;
-    if (ac_cfg.log_file[0] && have_file_lock) {
+    if (log_path[0] && have_file_lock) {
         bool had_failed = log_file_failed;
         fd = log_file_fd();
         if (fd < 0 && !had_failed) {
@@ -129,7 +145,7 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
             struct ac_text w;
             ac_text_init(&w, why, sizeof why);
             ac_text_str(&w, "cannot open AUTOCLOSE_LOG_FILE=");
-            ac_text_quoted(&w, ac_cfg.log_file, 200);
+            ac_text_quoted(&w, log_path, 200);
             ac_text_str(&w, "; logging to stderr or syslog");
             emit(AC_LOG_ERROR, why, false);
         }
@@ -175,6 +191,10 @@ void ac_log(enum ac_log_level level, const char *msg)
 void ac_log_atfork_child(void)
 {
     __atomic_store_n(&busy, 0, __ATOMIC_RELAXED);
+    /* The parent's file stays open in the child (it is the same file unless the name has a
+     * %p); reopening costs a descriptor only when the child logs. */
+    if (strstr(ac_cfg.log_file, "%p") != NULL)
+        start_log_file();
 }
 
 void ac_log_config_complaint(const char *line)

@@ -34,15 +34,14 @@ void ac_stats_atfork_child(void)
 }
 
 /* Returns true on the first change since the last write. */
-static bool count(enum ac_counter which)
+static bool mark_dirty(void)
 {
-    __atomic_add_fetch(&counters[which], 1, __ATOMIC_RELAXED);
     return path[0] != '\0' && !__atomic_exchange_n(&dirty, true, __ATOMIC_RELAXED);
 }
 
-void ac_stat_add(enum ac_counter which)
+void ac_stats_touch(void)
 {
-    if (!count(which))
+    if (!mark_dirty())
         return;
     /* The timer may be asleep with no deadline: wake it (or start it) to write the file. */
     sigset_t saved;
@@ -51,9 +50,22 @@ void ac_stat_add(enum ac_counter which)
     ac_tracker_unlock(&saved);
 }
 
+/* On the timer, which looks at the file before it sleeps again. */
+void ac_stats_touch_on_timer(void)
+{
+    (void)mark_dirty();
+}
+
+void ac_stat_add(enum ac_counter which)
+{
+    __atomic_add_fetch(&counters[which], 1, __ATOMIC_RELAXED);
+    ac_stats_touch();
+}
+
 void ac_stat_add_on_timer(enum ac_counter which)
 {
-    (void)count(which);
+    __atomic_add_fetch(&counters[which], 1, __ATOMIC_RELAXED);
+    ac_stats_touch_on_timer();
 }
 
 void ac_stat_reclaimed_on_timer(bool closed, enum ac_found_by how)

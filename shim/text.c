@@ -15,6 +15,7 @@ void ac_text_init(struct ac_text *t, char *buf, size_t cap)
     t->buf = buf;
     t->cap = cap;
     t->len = 0;
+    t->truncated = false;
     if (cap)
         buf[0] = '\0';
 }
@@ -24,6 +25,8 @@ static void put(struct ac_text *t, char c)
     if (t->len + 1 < t->cap) {
         t->buf[t->len++] = c;
         t->buf[t->len] = '\0';
+    } else {
+        t->truncated = true;
     }
 }
 

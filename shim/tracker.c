@@ -105,32 +105,54 @@ static bool same_identity(const struct ac_identity *a, const struct ac_identity 
     return a->ino == b->ino && a->cookie == b->cookie;
 }
 
-enum ac_add_result ac_tracker_add(int fd, const struct ac_identity *id, enum ac_found_by how,
-                                  uint64_t now_ms, uint64_t deadline_ms)
+/* A new entry for `fd`, replacing a stale one; NULL if known already (*known) or no memory. */
+static struct ac_conn *insert(int fd, const struct ac_identity *id, bool *known)
 {
+    *known = false;
     struct ac_conn *c = find(fd);
     if (c != NULL) {
-        if (same_identity(&c->id, id))
-            return AC_ADD_KNOWN;
+        if (same_identity(&c->id, id)) {
+            *known = true;
+            return NULL;
+        }
         drop(c); /* the number was closed behind our back and now names another socket */
     }
     c = ac_arena_alloc(sizeof *c);
     if (c == NULL)
-        return AC_ADD_NO_MEMORY;
+        return NULL;
     c->fd = fd;
     c->id = *id;
-    c->how = (uint8_t)how;
-    c->fin_ms = now_ms;
     c->heap_index = UINT32_MAX;
     add_failed = false;
     HASH_ADD_INT(table, fd, c);
     if (add_failed) {
         ac_arena_free(c, sizeof *c);
-        return AC_ADD_NO_MEMORY;
+        return NULL;
     }
     __atomic_add_fetch(&entry_count, 1, __ATOMIC_RELAXED);
     if ((unsigned)fd >= AC_FDTAB_SIZE)
         __atomic_add_fetch(&ac_high_fd_entries, 1, __ATOMIC_RELAXED);
+    return c;
+}
+
+bool ac_tracker_ignore(int fd, const struct ac_identity *id)
+{
+    bool known;
+    struct ac_conn *c = insert(fd, id, &known);
+    if (c != NULL)
+        set_state(c, AC_FD_IGNORED);
+    return c != NULL;
+}
+
+enum ac_add_result ac_tracker_add(int fd, const struct ac_identity *id, enum ac_found_by how,
+                                  uint64_t now_ms, uint64_t deadline_ms)
+{
+    bool known;
+    struct ac_conn *c = insert(fd, id, &known);
+    if (c == NULL)
+        return known ? AC_ADD_KNOWN : AC_ADD_NO_MEMORY;
+    c->how = (uint8_t)how;
+    c->fin_ms = now_ms;
     if (!ac_heap_push(&deadlines, deadline_ms, c)) {
         drop(c);
         return AC_ADD_NO_MEMORY;

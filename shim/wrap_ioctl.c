@@ -18,7 +18,7 @@ AC_EXPORT int ioctl(int fd, unsigned long request, ...)
     va_end(ap);
     int r = AC_REAL(ioctl)(fd, request, arg);
     if (AC_UNLIKELY(request == FIONREAD) && r == 0 && arg != NULL && *(int *)arg == 0 &&
-        ac_fd_state_hint(fd) == AC_FD_NONE)
+        ac_fd_unjudged(fd))
         ac_on_eof(fd, AC_FOUND_READY);
     return r;
 }

@@ -45,7 +45,7 @@ static inline void disarm(struct pollfd *fds, nfds_t nfds, int ready)
         fds[i].events &= (short)~POLLRDHUP;
         if (ready > 0 && AC_UNLIKELY(fds[i].revents & POLLRDHUP)) {
             fds[i].revents &= (short)~POLLRDHUP;
-            if (ac_fd_state_hint(fds[i].fd) == AC_FD_NONE)
+            if (ac_fd_unjudged(fds[i].fd))
                 ac_on_eof(fds[i].fd, AC_FOUND_READY);
         }
     }

@@ -81,7 +81,7 @@ static int scatter(struct wait *w, fd_set *r, fd_set *wr, fd_set *e)
         const struct pollfd *p = &w->fds[i];
         bool want_r = p->events & POLLIN, want_w = p->events & POLLOUT;
         bool want_e = p->events & POLLPRI;
-        if (p->revents & POLLRDHUP && ac_fd_state_hint(p->fd) == AC_FD_NONE)
+        if (p->revents & POLLRDHUP && ac_fd_unjudged(p->fd))
             ac_on_eof(p->fd, AC_FOUND_READY);
         if (want_r && !(p->revents & IN_SET))
             FD_CLR(p->fd, r);

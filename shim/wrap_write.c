@@ -14,14 +14,14 @@
 
 AC_EXPORT ssize_t write(int fd, const void *buf, size_t count)
 {
-    if (AC_UNLIKELY(ac_fd_state_hint(fd) != AC_FD_NONE) && ac_fd_reclaimed(fd))
+    if (ac_fd_maybe_reclaimed(fd) && ac_fd_reclaimed(fd))
         return AC_REAL(send)(fd, buf, count, MSG_NOSIGNAL);
     return AC_REAL(write)(fd, buf, count);
 }
 
 AC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    if (AC_UNLIKELY(ac_fd_state_hint(fd) != AC_FD_NONE) && ac_fd_reclaimed(fd)) {
+    if (ac_fd_maybe_reclaimed(fd) && ac_fd_reclaimed(fd)) {
         struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
         return AC_REAL(sendmsg)(fd, &msg, MSG_NOSIGNAL);
     }
@@ -30,7 +30,7 @@ AC_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 
 AC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-    if (AC_UNLIKELY(ac_fd_state_hint(fd) != AC_FD_NONE) && ac_fd_reclaimed(fd))
+    if (ac_fd_maybe_reclaimed(fd) && ac_fd_reclaimed(fd))
         flags |= MSG_NOSIGNAL;
     return AC_REAL(send)(fd, buf, len, flags);
 }
@@ -38,14 +38,14 @@ AC_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 AC_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, __CONST_SOCKADDR_ARG addr,
                          socklen_t addr_len)
 {
-    if (AC_UNLIKELY(ac_fd_state_hint(fd) != AC_FD_NONE) && ac_fd_reclaimed(fd))
+    if (ac_fd_maybe_reclaimed(fd) && ac_fd_reclaimed(fd))
         flags |= MSG_NOSIGNAL;
     return AC_REAL(sendto)(fd, buf, len, flags, addr.__sockaddr__, addr_len);
 }
 
 AC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    if (AC_UNLIKELY(ac_fd_state_hint(fd) != AC_FD_NONE) && ac_fd_reclaimed(fd))
+    if (ac_fd_maybe_reclaimed(fd) && ac_fd_reclaimed(fd))
         flags |= MSG_NOSIGNAL;
     return AC_REAL(sendmsg)(fd, msg, flags);
 }

@@ -60,10 +60,15 @@ skip() {
     exit 77
 }
 
+# AUTOCLOSE_LIB goes into LD_PRELOAD as it is, so it may be a space-separated list: the
+# sanitizer suites put their runtime beside the library (tests/sanitizers/run.sh).
 need_shim() {
-    if [ -z "$AUTOCLOSE_LIB" ] || [ ! -f "$AUTOCLOSE_LIB" ]; then
-        fail "AUTOCLOSE_LIB='$AUTOCLOSE_LIB' is not a built library"
-    fi
+    local libs lib
+    read -ra libs <<<"$AUTOCLOSE_LIB"
+    [ ${#libs[@]} -gt 0 ] || fail "AUTOCLOSE_LIB is empty"
+    for lib in "${libs[@]}"; do
+        [ -f "$lib" ] || fail "AUTOCLOSE_LIB='$AUTOCLOSE_LIB': '$lib' is not a built library"
+    done
 }
 
 assert_eq() {
@@ -248,22 +253,38 @@ peers_in() {
     echo "$n"
 }
 
-# peers_settled PORT CLIENT_PORT...: no server socket on PORT in CLOSE_WAIT, and every listed
-# client socket in TIME_WAIT (the clean ending); for wait_until.
+# servers_in STATE PORT CLIENT_PORT...: how many server sockets on PORT whose peers are the
+# listed client ports are in STATE.
+servers_in() {
+    local state=$1 port=$2
+    shift 2
+    local want=" $* " p n=0
+    while read -r p; do
+        [[ $want == *" ${p##*:} "* ]] && n=$((n + 1))
+    done < <(ss -Htn state "$state" "( sport = :$port )" | awk '{ print $4 }')
+    echo "$n"
+}
+
+# peers_settled PORT CLIENT_PORT...: none of the listed connections' server sockets on PORT in
+# CLOSE_WAIT, and every listed client socket in TIME_WAIT (the clean ending); for wait_until.
 peers_settled() {
     local port=$1
     shift
-    state_is close-wait "$port" server 0 && [ "$(peers_in time-wait "$port" "$@")" -eq $# ]
+    [ "$(servers_in close-wait "$port" "$@")" -eq 0 ] &&
+        [ "$(peers_in time-wait "$port" "$@")" -eq $# ]
 }
 
 # peer_report PORT CLIENT_PORT...: the states that show whether the listed connections ended.
 peer_report() {
     local port=$1
     shift
-    echo "port $port: CLOSE_WAIT=$(count_state close-wait "$port" server)" \
+    echo "port $port: CLOSE_WAIT=$(servers_in close-wait "$port" "$@")" \
         "FIN_WAIT_2=$(peers_in fin-wait-2 "$port" "$@")" \
         "TIME_WAIT=$(peers_in time-wait "$port" "$@") of $# client sockets"
 }
+
+# port_sockets PORT: every TCP socket to or from PORT, one per line, for a failure report.
+port_sockets() { ss -Htan "( sport = :$1 or dport = :$1 )"; }
 
 # actions LOG: the shim's action lines in LOG (the connection was shut down or released).
 actions() {
@@ -323,4 +344,69 @@ fd_holds() {
     else
         echo socket
     fi
+}
+
+# sleep_ms MS: sleep a whole number of milliseconds.
+sleep_ms() { sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"; }
+
+# earliest_stamp FILE...: the smallest at_ms=<wall-clock ms> in the files (fixtures stamp the
+# lines saying a connection was answered; its peer closes after that, so this is a time no later
+# than the first FIN).
+earliest_stamp() {
+    sed -n 's/.* at_ms=\([0-9]*\).*/\1/p' "$@" | sort -n | head -n 1
+}
+
+# snapshot_now PORT...: the server sockets on these ports in CLOSE_WAIT at one instant (one ss
+# call, filtered in the kernel: cheap however many other sockets the machine has), for
+# leaks_before_grace. Taken as soon as the clients have closed: other checks can wait, the grace
+# does not.
+snapshot_now() {
+    local filter="" p
+    for p in "$@"; do
+        filter+="${filter:+ or }sport = :$p"
+    done
+    ss -Htn state close-wait "( $filter )" >"$TMP/before-grace.ss"
+    SNAPSHOT_MS=$(now_ms)
+}
+
+# leaks_before_grace FLOOR_MS GRACE_MS N PORT...: the snapshot_now snapshot of these ports must
+# have been taken less than GRACE_MS after FLOOR_MS (a time no later than the first FIN, as now_ms
+# counts) and show N server sockets in CLOSE_WAIT on each PORT: nothing acted early, and each
+# fixture really leaked.
+leaks_before_grace() {
+    local floor=$1 grace=$2 n=$3 at p got
+    shift 3
+    [ -n "$floor" ] || fail "leaks_before_grace: no time to measure from"
+    [ -n "${SNAPSHOT_MS:-}" ] || fail "leaks_before_grace: no snapshot_now before"
+    at=$((SNAPSHOT_MS - floor))
+    [ "$at" -lt "$grace" ] ||
+        fail "the snapshot came ${at} ms after the first answer, past the ${grace} ms grace"
+    for p in "$@"; do
+        got=$(awk -v p=":$p" 'substr($3, length($3) - length(p) + 1) == p { n++ }
+            END { print n + 0 }' "$TMP/before-grace.ss")
+        echo "  at most ${at} ms after the first FIN: port $p: CLOSE_WAIT=$got (expected $n)"
+        [ "$got" -eq "$n" ] || fail "port $p: $got CLOSE_WAIT before the grace, not $n"
+    done
+}
+
+# tw_overflows: how often the kernel could not make a TIME_WAIT socket because its table was full
+# (a connection closing then skips TIME_WAIT altogether, and no test can see its clean ending).
+tw_overflows() {
+    awk '$1 == "TcpExt:" { if (!c) { for (i = 2; i <= NF; i++) if ($i == "TCPTimeWaitOverflow") c = i }
+        else { print $c + 0; exit } }' /proc/net/netstat 2>/dev/null || echo 0
+}
+TW_OVERFLOWS_AT_START=$(tw_overflows)
+
+# require_settled PORT WHAT CLIENT_NAME...: fails, showing every socket on PORT, unless the named
+# clients' connections ended cleanly.
+require_settled() {
+    local port=$1 what=$2 overflows
+    shift 2
+    clients_settled "$port" "$@" && return 0
+    overflows=$(($(tw_overflows) - TW_OVERFLOWS_AT_START))
+    if [ "$overflows" -gt 0 ]; then
+        what="$what (the kernel's TIME_WAIT table overflowed $overflows times during this test:\
+ closing sockets skipped TIME_WAIT; another workload on this machine is filling it)"
+    fi
+    fail "$what: $(clients_report "$port" "$@"); every socket on the port:"$'\n'"$(port_sockets "$port")"
 }

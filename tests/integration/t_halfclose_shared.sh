@@ -56,6 +56,6 @@ done
 n=$(actions "$LOG" | grep -c "libautoclose\[$parent\]: close fd=.* shared=yes" || true)
 assert_eq "$N" "$n" "releases of its own copies logged by the parent"
 [ "$bad" -eq 0 ] || fail "$bad clients saw no EOF after their reply"
-clients_settled "$port" "${clients[@]}" || fail "the shared connections did not end"
+require_settled "$port" "the shared connections did not end" "${clients[@]}"
 pass "$N replies of ${REPLY_MS} ms whole over shared sockets; each process released its own\
  copy (shared=yes), none shut down; peers in TIME_WAIT"

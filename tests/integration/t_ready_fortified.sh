@@ -45,13 +45,13 @@ done
 for i in "${!VARIANTS[@]}"; do
     wait "${pids[$i]}" || fail "${VARIANTS[$i]}: heartbeat exchanges failed"
 done
-elapsed=$(($(now_ms) - started))
-echo "clients done after ${elapsed} ms (grace ${GRACE} ms)"
+snapshot_now "${port[@]}"
+echo "clients done after $(($(now_ms) - started)) ms (grace ${GRACE} ms); before the grace:"
+ports=()
 for v in "${VARIANTS[@]}"; do
-    state_is close-wait "${port[$v]}" server "$N" ||
-        fail "$v: not $N leaks before the grace: $(clients_report "${port[$v]}" "client-$v")"
+    ports+=("${port[$v]}")
 done
-echo "before the grace: $N CLOSE_WAIT on each server"
+leaks_before_grace "$(earliest_stamp "$TMP"/*.out)" $GRACE "$N" "${ports[@]}"
 
 # shellcheck disable=SC2317 # called through wait_until
 all_settled() {
@@ -61,14 +61,14 @@ all_settled() {
     done
 }
 wait_until $((GRACE + 3000)) all_settled || true
-echo "$(($(now_ms) - started)) ms after the first disconnect:"
+echo "$(($(now_ms) - started)) ms after the clients started:"
 for v in "${VARIANTS[@]}"; do
     echo "  $v (${args[$v]}): $(clients_report "${port[$v]}" "client-$v");" \
         "found: $(found_summary "$TMP/$v.log");" \
         "rdhup-visible=$(count_lines '^rdhup-visible' "$TMP/$v.out")"
 done
 for v in "${VARIANTS[@]}"; do
-    clients_settled "${port[$v]}" "client-$v" || fail "$v: not reclaimed within grace + 3 s"
+    require_settled "${port[$v]}" "$v: not reclaimed within grace + 3 s" "client-$v"
     assert_eq "read=0 ready=$N sweep=0" "$(found_summary "$TMP/$v.log")" "$v: how found"
     assert_eq 0 "$(count_lines '^rdhup-visible' "$TMP/$v.out")" "$v: RDHUP seen by the application"
 done

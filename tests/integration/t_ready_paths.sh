@@ -51,12 +51,13 @@ done
 for i in "${!VARIANTS[@]}"; do
     wait "${pids[$i]}" || fail "${VARIANTS[$i]}: heartbeat exchanges failed"
 done
-echo "clients done after $(($(now_ms) - started)) ms (grace ${GRACE} ms)"
+snapshot_now "${port[@]}"
+echo "clients done after $(($(now_ms) - started)) ms (grace ${GRACE} ms); before the grace:"
+ports=()
 for v in "${VARIANTS[@]}"; do
-    state_is close-wait "${port[$v]}" server "$N" ||
-        fail "$v: not $N leaks before the grace: $(clients_report "${port[$v]}" "client-$v")"
+    ports+=("${port[$v]}")
 done
-echo "before the grace: $N CLOSE_WAIT on each of the ${#VARIANTS[@]} servers"
+leaks_before_grace "$(earliest_stamp "$TMP"/*.out)" $GRACE "$N" "${ports[@]}"
 
 # shellcheck disable=SC2317 # called through wait_until
 caught_settled() {
@@ -66,9 +67,9 @@ caught_settled() {
     done
 }
 wait_until $((GRACE + 3000)) caught_settled || true
-# One more grace and a half for the control: had anything seen its FINs, it would have acted.
-sleep 0.5
-echo "$(($(now_ms) - started)) ms after the first disconnect:"
+# Two more graces for the control: had anything seen its FINs, it would have acted by then.
+sleep_ms $((GRACE * 2))
+echo "$(($(now_ms) - started)) ms after the clients started:"
 for v in "${VARIANTS[@]}"; do
     echo "  $v (${args[$v]}): $(clients_report "${port[$v]}" "client-$v");" \
         "found: $(found_summary "$TMP/$v.log");" \
@@ -83,7 +84,7 @@ for v in "${VARIANTS[@]}"; do
         fail "$v: the application saw the RDHUP flag the shim added"
 done
 for v in "${CAUGHT[@]}"; do
-    clients_settled "${port[$v]}" "client-$v" || fail "$v: not reclaimed within grace + 3 s"
+    require_settled "${port[$v]}" "$v: not reclaimed within grace + 3 s" "client-$v"
     assert_eq "${expect[$v]}" "$(found_summary "$TMP/$v.log")" "$v: how the FINs were found"
 done
 assert_eq "$N" "$(count_state close-wait "${port[blind]}" server)" \

@@ -594,7 +594,7 @@ static void load_all_good(void **state)
 {
     (void)state;
     static const struct var table[] = {
-        {"AUTOCLOSE_DISABLE", "yes"},
+        {"AUTOCLOSE_DISABLE", "no"},
         {"AUTOCLOSE_DRY_RUN", "1"},
         {"AUTOCLOSE_LOG", "debug"},
         {"AUTOCLOSE_GRACE_MS", "250"},
@@ -606,7 +606,7 @@ static void load_all_good(void **state)
     struct ac_config cfg;
     LOAD(&cfg, table);
     assert_int_equal(line_count, 0);
-    assert_true(cfg.disabled);
+    assert_false(cfg.disabled);
     assert_true(cfg.dry_run);
     assert_int_equal(cfg.log_level, AC_LOG_DEBUG);
     assert_int_equal(cfg.grace_ms, 250);
@@ -623,20 +623,20 @@ static void load_each_bad_variable_once(void **state)
 {
     (void)state;
     static const struct var table[] = {
-        {"AUTOCLOSE_DISABLE", "maybe"}, {"AUTOCLOSE_DRY_RUN", "sure"},   {"AUTOCLOSE_LOG", "loud"},
-        {"AUTOCLOSE_GRACE_MS", "5s"},   {"AUTOCLOSE_SWEEP_MS", "often"}, {"AUTOCLOSE_MODE", "kill"},
+        {"AUTOCLOSE_DISABLE", "0"},   {"AUTOCLOSE_DRY_RUN", "sure"},   {"AUTOCLOSE_LOG", "loud"},
+        {"AUTOCLOSE_GRACE_MS", "5s"}, {"AUTOCLOSE_SWEEP_MS", "often"}, {"AUTOCLOSE_MODE", "kill"},
         {"AUTOCLOSE_PORTS", "abc"},
     };
     static const char *const vars[] = {
-        "AUTOCLOSE_DISABLE",  "AUTOCLOSE_DRY_RUN", "AUTOCLOSE_LOG",   "AUTOCLOSE_GRACE_MS",
-        "AUTOCLOSE_SWEEP_MS", "AUTOCLOSE_MODE",    "AUTOCLOSE_PORTS",
+        "AUTOCLOSE_DRY_RUN",  "AUTOCLOSE_LOG",  "AUTOCLOSE_GRACE_MS",
+        "AUTOCLOSE_SWEEP_MS", "AUTOCLOSE_MODE", "AUTOCLOSE_PORTS",
     };
     struct ac_config cfg;
     LOAD(&cfg, table);
-    assert_int_equal(line_count, 7);
+    assert_int_equal(line_count, 6);
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         assert_int_equal(lines_about(vars[i]), 1);
-    assert_true(cfg.disabled);
+    assert_false(cfg.disabled);
     assert_true(cfg.dry_run);
     assert_int_equal(cfg.log_level, AC_LOG_INFO);
     assert_int_equal(cfg.grace_ms, 5000);
@@ -645,6 +645,30 @@ static void load_each_bad_variable_once(void **state)
     assert_false(cfg.ports.all);
     assert_int_equal(ports_in(&cfg.ports), 0);
     assert_string_equal(cfg.log_file, "");
+}
+
+/* AUTOCLOSE_DISABLE makes the library inert: whatever else is set, nothing may act, no socket
+ * option may be applied and no stats file written. A garbage value counts as "disable". */
+static void load_disable_overrides_everything(void **state)
+{
+    (void)state;
+    static const struct var table[] = {
+        {"AUTOCLOSE_DISABLE", "maybe"}, {"AUTOCLOSE_KEEPALIVE", "30,5,3"},
+        {"AUTOCLOSE_FIN_WAIT2_S", "2"}, {"AUTOCLOSE_USER_TIMEOUT_MS", "1000"},
+        {"AUTOCLOSE_REUSEADDR", "1"},   {"AUTOCLOSE_STATS_FILE", "/tmp/x.prom"},
+        {"AUTOCLOSE_SWEEP_MS", "100"},
+    };
+    struct ac_config cfg;
+    LOAD(&cfg, table);
+    assert_int_equal(line_count, 1);
+    assert_int_equal(lines_about("AUTOCLOSE_DISABLE"), 1);
+    assert_true(cfg.disabled);
+    assert_false(cfg.keepalive.on);
+    assert_int_equal(cfg.fin_wait2_s, 0);
+    assert_int_equal(cfg.user_timeout_ms, 0);
+    assert_false(cfg.reuseaddr);
+    assert_string_equal(cfg.stats_file, "");
+    assert_int_equal(cfg.sweep_ms, 0);
 }
 
 static void load_one_bad_among_good(void **state)
@@ -709,6 +733,437 @@ static void load_log_file_length(void **state)
     assert_printable(lines[0]);
 }
 
+/* ---- AUTOCLOSE_KEEPALIVE ----------------------------------------------------------------- */
+
+/* Starts from junk that claims keepalive is on, so a reader that returns early is caught. */
+static bool parse_keepalive(const char *value, struct ac_keepalive *out, char *why, size_t len)
+{
+    *out = (struct ac_keepalive){.on = true, .idle_s = -7, .interval_s = -7, .count = -7};
+    why[0] = '\0';
+    return ac_parse_keepalive(value, out, why, len);
+}
+
+static void keepalive_valid_values(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        int idle, interval, count;
+    } cases[] = {
+        {"30,5,3", 30, 5, 3},
+        {"1,1,1", 1, 1, 1},                     /* every lower bound */
+        {"32767,32767,127", 32767, 32767, 127}, /* every kernel maximum */
+        {"007,05,03", 7, 5, 3},
+        {" 30 , 5 , 3 ", 30, 5, 3}, /* blanks around numbers, as the other readers allow */
+        {"7200,75,9", 7200, 75, 9}, /* the kernel's own defaults, spelled out */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct ac_keepalive k;
+        char why[256];
+        if (!parse_keepalive(cases[i].value, &k, why, sizeof why))
+            fail_msg("'%s' refused: %s", cases[i].value, why);
+        assert_true(k.on);
+        assert_int_equal(k.idle_s, cases[i].idle);
+        assert_int_equal(k.interval_s, cases[i].interval);
+        assert_int_equal(k.count, cases[i].count);
+        assert_string_equal(why, "");
+    }
+}
+
+static void keepalive_unset_is_off(void **state)
+{
+    (void)state;
+    struct ac_keepalive k;
+    char why[256];
+    assert_true(parse_keepalive(NULL, &k, why, sizeof why));
+    assert_false(k.on);
+    assert_int_equal(k.idle_s, 0);
+    assert_int_equal(k.interval_s, 0);
+    assert_int_equal(k.count, 0);
+    assert_string_equal(why, "");
+}
+
+/* Wrong arity, zeros, one past each kernel limit, overflow, signs, stray separators. */
+static void keepalive_bad_values(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "30,5",     "0,5,3",   "30,0,3",   "30,5,0",    "30,5,200",
+        "abc",      "",        "30",       "30,5,3,",   "30,5,3,1",
+        ",5,3",     "30,,3",   "30,5,",    "32768,5,3", "30,32768,3",
+        "30,5,128", "-1,5,3",  "30,-5,3",  "+30,5,3",   "30;5;3",
+        "30 5 3",   "30,5,3x", "0x1e,5,3", "1.5,5,3",   "99999999999999999999,5,3",
+        "30,5,3 ,", ",,",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct ac_keepalive k;
+        char why[256], quoted[64];
+        if (parse_keepalive(bad[i], &k, why, sizeof why))
+            fail_msg("'%s' accepted as %d,%d,%d", bad[i], k.idle_s, k.interval_s, k.count);
+        assert_false(k.on);
+        assert_int_equal(k.idle_s, 0);
+        assert_int_equal(k.interval_s, 0);
+        assert_int_equal(k.count, 0);
+        assert_contains(why, "AUTOCLOSE_KEEPALIVE=");
+        snprintf(quoted, sizeof quoted, "'%s'", bad[i]);
+        assert_contains(why, quoted);
+        assert_contains(why, "leaving keepalive as the program sets it");
+    }
+}
+
+/* A part too long for the reader's own buffer is refused, not cut to a valid-looking number. */
+static void keepalive_long_part(void **state)
+{
+    (void)state;
+    struct ac_keepalive k;
+    char why[256];
+    assert_false(parse_keepalive("000000000000000000000000000030,5,3", &k, why, sizeof why));
+    assert_false(k.on);
+    assert_false(parse_keepalive("30,5,000000000000000000000000000003", &k, why, sizeof why));
+    assert_false(k.on);
+}
+
+/* ---- AUTOCLOSE_USER_TIMEOUT_MS ----------------------------------------------------------- */
+
+static void user_timeout_valid_values(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        uint32_t want;
+    } cases[] = {
+        {"0", 0}, {"1", 1}, {"30000", 30000}, {" 250 ", 250}, {"2147483647", 2147483647u},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t out = 777;
+        char why[256] = "";
+        assert_true(ac_parse_user_timeout_ms(cases[i].value, &out, why, sizeof why));
+        assert_int_equal(out, cases[i].want);
+        assert_string_equal(why, "");
+    }
+    uint32_t out = 777;
+    char why[256] = "";
+    assert_true(ac_parse_user_timeout_ms(NULL, &out, why, sizeof why));
+    assert_int_equal(out, 0);
+    assert_string_equal(why, "");
+}
+
+/* The kernel takes an int: one past INT_MAX must not wrap into a negative timeout. */
+static void user_timeout_bad_values(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "-1",   "2147483648", "4294967296", "99999999999999999999", "abc", "", "1.5", "10ms",
+        "0x10", "+5",         "5 5",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint32_t out = 777;
+        char why[256] = "", quoted[64];
+        assert_false(ac_parse_user_timeout_ms(bad[i], &out, why, sizeof why));
+        assert_int_equal(out, 0);
+        assert_contains(why, "AUTOCLOSE_USER_TIMEOUT_MS=");
+        snprintf(quoted, sizeof quoted, "'%s'", bad[i]);
+        assert_contains(why, quoted);
+        assert_contains(why, "0-2147483647");
+        assert_contains(why, "not setting it");
+    }
+}
+
+/* ---- AUTOCLOSE_FIN_WAIT2_S --------------------------------------------------------------- */
+
+static void fin_wait2_valid_values(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        int want;
+    } cases[] = {
+        {"1", 1}, {"2", 2}, {"60", 60}, {"119", 119}, {"120", 120}, {" 30 ", 30}, {"0120", 120},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int out = 777;
+        char why[256] = "";
+        assert_true(ac_parse_fin_wait2_s(cases[i].value, &out, why, sizeof why));
+        assert_int_equal(out, cases[i].want);
+        assert_string_equal(why, "");
+    }
+    int out = 777;
+    char why[256] = "";
+    assert_true(ac_parse_fin_wait2_s(NULL, &out, why, sizeof why));
+    assert_int_equal(out, 0);
+}
+
+/* 0 would mean "the system default" to the kernel and 121 more than it allows: both refused. */
+static void fin_wait2_bad_values(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "0", "121", "500", "-1", "abc", "", "2s", "1.5", "99999999999999999999", "0x10",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int out = 777;
+        char why[256] = "", quoted[64];
+        assert_false(ac_parse_fin_wait2_s(bad[i], &out, why, sizeof why));
+        assert_int_equal(out, 0);
+        assert_contains(why, "AUTOCLOSE_FIN_WAIT2_S=");
+        snprintf(quoted, sizeof quoted, "'%s'", bad[i]);
+        assert_contains(why, quoted);
+        assert_contains(why, "1-120");
+        assert_contains(why, "leaving the system default");
+    }
+}
+
+static void hygiene_hostile_values_are_escaped(void **state)
+{
+    (void)state;
+    static const char *const hostile[] = {
+        "5\nlibautoclose[1]: forged line", "30,5\n3", "\x1b[2J\x1b[31mred", "a\tb\x7f\x01", "it's",
+    };
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        char why[256];
+        struct ac_keepalive k;
+        uint32_t ms;
+        int s;
+        assert_false(parse_keepalive(hostile[i], &k, why, sizeof why));
+        assert_escaped(why, "AUTOCLOSE_KEEPALIVE");
+        why[0] = '\0';
+        assert_false(ac_parse_user_timeout_ms(hostile[i], &ms, why, sizeof why));
+        assert_escaped(why, "AUTOCLOSE_USER_TIMEOUT_MS");
+        why[0] = '\0';
+        assert_false(ac_parse_fin_wait2_s(hostile[i], &s, why, sizeof why));
+        assert_escaped(why, "AUTOCLOSE_FIN_WAIT2_S");
+    }
+}
+
+/* ---- ac_expand_path ---------------------------------------------------------------------- */
+
+/* Expands into a buffer of `cap` bytes inside a guarded area. */
+static bool expand(const char *pattern, long pid, char *area, size_t area_len, size_t cap)
+{
+    memset(area, '#', area_len);
+    bool ok = ac_expand_path(pattern, pid, area, cap);
+    for (size_t i = cap; i < area_len; i++)
+        if (area[i] != '#')
+            fail_msg("'%s' into %zu bytes wrote byte %zu", pattern, cap, i);
+    assert_true(strlen(area) < cap);
+    return ok;
+}
+
+static void expand_path_substitutions(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *pattern;
+        long pid;
+        const char *want;
+    } cases[] = {
+        {"/var/lib/node_exporter/autoclose-%p.prom", 1234,
+         "/var/lib/node_exporter/autoclose-1234.prom"},
+        {"%p", 1, "1"},
+        {"%p", 4194304, "4194304"}, /* the largest pid Linux hands out */
+        {"a-%p-%p", 42, "a-42-42"},
+        {"100%%", 7, "100%"},
+        {"%%p", 7, "%p"}, /* an escaped %, then a plain p */
+        {"%%%p", 7, "%7"},
+        {"stats%", 7, "stats%"}, /* a lone % at the end stays */
+        {"%x%", 7, "%x%"},       /* an unknown escape stays as written */
+        {"plain.prom", 7, "plain.prom"},
+        {"", 7, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char area[128];
+        if (!expand(cases[i].pattern, cases[i].pid, area, sizeof area, 100))
+            fail_msg("'%s' refused", cases[i].pattern);
+        assert_string_equal(area, cases[i].want);
+    }
+}
+
+static void expand_path_too_long(void **state)
+{
+    (void)state;
+    char area[64];
+    assert_false(expand("/tmp/a-much-longer-name.prom", 1, area, sizeof area, 10));
+    /* The pattern fits, its expansion does not. */
+    assert_false(expand("/t/%p", 1234567, area, sizeof area, 8));
+    assert_false(expand("%p%p%p", 4194304, area, sizeof area, 16));
+    /* The same with room to spare. */
+    assert_true(expand("/t/%p", 1234567, area, sizeof area, 16));
+    assert_string_equal(area, "/t/1234567");
+    assert_true(expand("abc", 1, area, sizeof area, 8));
+    assert_string_equal(area, "abc");
+}
+
+/* ---- ac_config_load: the hygiene variables and the stats file --------------------------- */
+
+static void load_hygiene_unset(void **state)
+{
+    (void)state;
+    static const struct var table[] = {{"UNRELATED", "1"}};
+    struct ac_config cfg;
+    LOAD(&cfg, table);
+    assert_int_equal(line_count, 0);
+    assert_false(cfg.keepalive.on);
+    assert_int_equal(cfg.user_timeout_ms, 0);
+    assert_int_equal(cfg.fin_wait2_s, 0);
+    assert_false(cfg.reuseaddr);
+    assert_string_equal(cfg.stats_file, "");
+}
+
+static void load_hygiene_all_good(void **state)
+{
+    (void)state;
+    static const struct var table[] = {
+        {"AUTOCLOSE_KEEPALIVE", "30,5,3"},
+        {"AUTOCLOSE_USER_TIMEOUT_MS", "4321"},
+        {"AUTOCLOSE_FIN_WAIT2_S", "2"},
+        {"AUTOCLOSE_REUSEADDR", "1"},
+        {"AUTOCLOSE_STATS_FILE", "/var/lib/node_exporter/autoclose-%p.prom"},
+        {"AUTOCLOSE_GRACE_MS", "250"},
+    };
+    struct ac_config cfg;
+    LOAD(&cfg, table);
+    assert_int_equal(line_count, 0);
+    assert_true(cfg.keepalive.on);
+    assert_int_equal(cfg.keepalive.idle_s, 30);
+    assert_int_equal(cfg.keepalive.interval_s, 5);
+    assert_int_equal(cfg.keepalive.count, 3);
+    assert_int_equal(cfg.user_timeout_ms, 4321);
+    assert_int_equal(cfg.fin_wait2_s, 2);
+    assert_true(cfg.reuseaddr);
+    /* Kept as given: %p is the pid of whichever process writes, a forked child included. */
+    assert_string_equal(cfg.stats_file, "/var/lib/node_exporter/autoclose-%p.prom");
+    assert_int_equal(cfg.grace_ms, 250);
+    assert_false(cfg.disabled);
+    assert_false(cfg.dry_run);
+}
+
+static void load_reuseaddr_switch(void **state)
+{
+    (void)state;
+    static const char *const on[] = {"1", "yes", "YES", "true", "on", " On "};
+    static const char *const off[] = {"0", "no", "false", "OFF", " 0 "};
+    struct var table[] = {{"AUTOCLOSE_REUSEADDR", NULL}};
+    struct ac_config cfg;
+    for (size_t i = 0; i < sizeof on / sizeof on[0]; i++) {
+        table[0].value = on[i];
+        LOAD(&cfg, table);
+        assert_int_equal(line_count, 0);
+        assert_true(cfg.reuseaddr);
+    }
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
+        table[0].value = off[i];
+        LOAD(&cfg, table);
+        assert_int_equal(line_count, 0);
+        assert_false(cfg.reuseaddr);
+    }
+}
+
+/* Unlike DISABLE and DRY_RUN, holding back here means not setting the option: 0. */
+static void load_reuseaddr_garbage_is_off(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"maybe", "2", "y", "enable", "-1"};
+    struct var table[] = {{"AUTOCLOSE_REUSEADDR", NULL}};
+    struct ac_config cfg;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char quoted[64];
+        table[0].value = bad[i];
+        LOAD(&cfg, table);
+        assert_int_equal(line_count, 1);
+        assert_int_equal(lines_about("AUTOCLOSE_REUSEADDR"), 1);
+        assert_false(cfg.reuseaddr);
+        snprintf(quoted, sizeof quoted, "'%s'", bad[i]);
+        assert_contains(lines[0], quoted);
+        assert_contains(lines[0], "taking it as 0");
+        assert_false(cfg.disabled);
+        assert_false(cfg.dry_run);
+    }
+}
+
+static void load_hygiene_each_bad_once(void **state)
+{
+    (void)state;
+    static const struct var table[] = {
+        {"AUTOCLOSE_KEEPALIVE", "30,5"},  {"AUTOCLOSE_USER_TIMEOUT_MS", "-1"},
+        {"AUTOCLOSE_FIN_WAIT2_S", "500"}, {"AUTOCLOSE_REUSEADDR", "maybe"},
+        {"AUTOCLOSE_GRACE_MS", "250"},    {"AUTOCLOSE_MODE", "close"},
+    };
+    struct ac_config cfg;
+    LOAD(&cfg, table);
+    assert_int_equal(line_count, 4);
+    assert_int_equal(lines_about("AUTOCLOSE_KEEPALIVE"), 1);
+    assert_int_equal(lines_about("AUTOCLOSE_USER_TIMEOUT_MS"), 1);
+    assert_int_equal(lines_about("AUTOCLOSE_FIN_WAIT2_S"), 1);
+    assert_int_equal(lines_about("AUTOCLOSE_REUSEADDR"), 1);
+    for (size_t i = 0; i < line_count; i++)
+        assert_printable(lines[i]);
+    assert_false(cfg.keepalive.on);
+    assert_int_equal(cfg.user_timeout_ms, 0);
+    assert_int_equal(cfg.fin_wait2_s, 0);
+    assert_false(cfg.reuseaddr);
+    /* The good ones beside them still count. */
+    assert_int_equal(cfg.grace_ms, 250);
+    assert_int_equal(cfg.mode, AC_MODE_CLOSE);
+}
+
+static void load_hygiene_empty_is_unset(void **state)
+{
+    (void)state;
+    static const struct var table[] = {
+        {"AUTOCLOSE_KEEPALIVE", ""},   {"AUTOCLOSE_USER_TIMEOUT_MS", ""},
+        {"AUTOCLOSE_FIN_WAIT2_S", ""}, {"AUTOCLOSE_REUSEADDR", ""},
+        {"AUTOCLOSE_STATS_FILE", ""},
+    };
+    struct ac_config cfg;
+    LOAD(&cfg, table);
+    assert_int_equal(line_count, 0);
+    assert_false(cfg.keepalive.on);
+    assert_int_equal(cfg.user_timeout_ms, 0);
+    assert_int_equal(cfg.fin_wait2_s, 0);
+    assert_false(cfg.reuseaddr);
+    assert_string_equal(cfg.stats_file, "");
+    assert_defaults(&cfg);
+}
+
+/* The path must still fit once %p becomes the longest pid, checked at load and not first in a
+ * forked child, where a complaint would come late and from the wrong process. */
+static void load_stats_file_length(void **state)
+{
+    (void)state;
+    enum { CAP = sizeof((struct ac_config *)0)->stats_file };
+    static char fits[CAP], pid_too_long[CAP], too_long[CAP + 10];
+    /* CAP - 20 bytes of path and "%p": 7 digits of pid leave room. */
+    memset(fits, 'f', CAP - 20);
+    fits[0] = '/';
+    memcpy(fits + CAP - 20, "%p", 3);
+    /* Fits as given, not once %p is 7 digits. */
+    memset(pid_too_long, 'g', CAP - 4);
+    pid_too_long[0] = '/';
+    memcpy(pid_too_long + CAP - 4, "%p", 3);
+    memset(too_long, 'h', sizeof too_long - 1);
+    too_long[0] = '/';
+
+    struct var table[] = {{"AUTOCLOSE_STATS_FILE", fits}};
+    struct ac_config cfg;
+    LOAD(&cfg, table);
+    assert_int_equal(line_count, 0);
+    assert_string_equal(cfg.stats_file, fits);
+
+    table[0].value = pid_too_long;
+    LOAD(&cfg, table);
+    assert_int_equal(line_count, 1);
+    assert_int_equal(lines_about("AUTOCLOSE_STATS_FILE"), 1);
+    assert_contains(lines[0], "writing no stats");
+    assert_printable(lines[0]);
+    assert_string_equal(cfg.stats_file, "");
+
+    table[0].value = too_long;
+    LOAD(&cfg, table);
+    assert_int_equal(line_count, 1);
+    assert_int_equal(lines_about("AUTOCLOSE_STATS_FILE"), 1);
+    assert_string_equal(cfg.stats_file, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -736,9 +1191,28 @@ int main(void)
         cmocka_unit_test(load_nothing_set),
         cmocka_unit_test(load_all_good),
         cmocka_unit_test(load_each_bad_variable_once),
+        cmocka_unit_test(load_disable_overrides_everything),
         cmocka_unit_test(load_one_bad_among_good),
         cmocka_unit_test(load_empty_is_unset),
         cmocka_unit_test(load_log_file_length),
+        cmocka_unit_test(keepalive_valid_values),
+        cmocka_unit_test(keepalive_unset_is_off),
+        cmocka_unit_test(keepalive_bad_values),
+        cmocka_unit_test(keepalive_long_part),
+        cmocka_unit_test(user_timeout_valid_values),
+        cmocka_unit_test(user_timeout_bad_values),
+        cmocka_unit_test(fin_wait2_valid_values),
+        cmocka_unit_test(fin_wait2_bad_values),
+        cmocka_unit_test(hygiene_hostile_values_are_escaped),
+        cmocka_unit_test(expand_path_substitutions),
+        cmocka_unit_test(expand_path_too_long),
+        cmocka_unit_test(load_hygiene_unset),
+        cmocka_unit_test(load_hygiene_all_good),
+        cmocka_unit_test(load_reuseaddr_switch),
+        cmocka_unit_test(load_reuseaddr_garbage_is_off),
+        cmocka_unit_test(load_hygiene_each_bad_once),
+        cmocka_unit_test(load_hygiene_empty_is_unset),
+        cmocka_unit_test(load_stats_file_length),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
