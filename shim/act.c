@@ -127,6 +127,7 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
     if (!ac_identity_of(fd, &now_id) || now_id.ino != due->id.ino ||
         now_id.cookie != due->id.cookie) {
         left_alone(&t, fd, "the number now names another file");
+        ac_sweep_forget(); /* whatever holds the number now deserves a fresh look */
         return AC_LOG_DEBUG;
     }
     struct ac_tcp_snapshot snap;

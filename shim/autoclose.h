@@ -361,6 +361,10 @@ void ac_timer_sweep_soon(void);
 /* Finds this process's CLOSE_WAIT connections and judges them; timer thread only. */
 void ac_sweep_run(void);
 void ac_sweep_atfork_child(void);
+/* The next sweep looks at every CLOSE_WAIT socket again, not only the new ones. */
+void ac_sweep_forget(void);
+/* At start-up: starts the timer if the process inherited a TCP connection. */
+void ac_sweep_watch_inherited(void);
 
 /* What the timer does with one due connection, called with the tracker lock held. Fills
  * `report` with the log line and returns its level, and may leave a descriptor in *release_fd

@@ -52,10 +52,8 @@ void ac_init(void)
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     __atomic_store_n(&ac_active, !ac_cfg.disabled, __ATOMIC_RELEASE);
     __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
-    /* An inetd-style server starts with its connection on fds 0-2 and may never accept: the
-     * sweep has to watch it from the start. */
-    for (int fd = 0; fd <= 2; fd++)
-        ac_sweep_wanted(fd);
+    if (ac_active && ac_cfg.sweep_ms > 0)
+        ac_sweep_watch_inherited();
 }
 
 __attribute__((constructor)) static void autoclose_constructor(void)

@@ -3,10 +3,11 @@
  * (a handler that stalled, a pre-forking parent that forgot its copy, an inherited descriptor)
  * and hands them to the same judgement as a zero-length read.
  *
- * Its cost follows the number of half-closed sockets, not of healthy ones. The kernel is asked
- * (sock_diag, as `ss` does, no privilege needed) for TCP sockets in CLOSE_WAIT only. Only when
- * that list holds a socket the previous sweep did not see is /proc/self/fd read to find which
- * descriptors hold them; a quiet server with 10,000 idle connections costs one netlink dump.
+ * The kernel is asked (sock_diag, as `ss` does, no privilege needed) for TCP sockets in
+ * CLOSE_WAIT only, IPv4 and IPv6 in one walk of its tables. Only when that list holds a socket
+ * the previous sweep did not see does the sweep look through /proc/self/fd, and then only for
+ * those new sockets; a quiet server with 10,000 idle connections costs one netlink dump, and a
+ * storm of FINs one pass over the descriptors per sweep, not one per FIN.
  *
  * Runs on the timer thread, without the tracker lock; nothing here is on a signal path.
  */
@@ -21,22 +22,51 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* Socket inodes: sock_diag reports them in 32 bits. */
 struct inode_list {
-    uint64_t *v;
+    uint32_t *v;
     size_t len, cap;
 };
 
-/* Inodes in CLOSE_WAIT at the previous sweep, sorted. Timer thread only. */
+/* Inodes in CLOSE_WAIT at the previous sweep, sorted: they are not looked for again. Timer
+ * thread only. */
 static struct inode_list seen;
+static bool forget_seen; /* set by ac_sweep_forget; read and cleared by the timer */
 
-static bool push(struct inode_list *l, uint64_t ino)
+/* A new socket no descriptor of ours holds yet may still be ours: a connection half-closed in
+ * the accept queue is accepted later. It is looked for at the next few sweeps before it counts
+ * as another process's. */
+#define LOOKS_FOR_A_NEWCOMER 3
+struct newcomer {
+    uint32_t ino;
+    uint32_t looks;
+};
+static struct newcomer *newcomers; /* sorted by inode */
+static size_t newcomer_count;
+
+static int compare_newcomer(const void *key, const void *elem)
+{
+    uint32_t x = *(const uint32_t *)key, y = ((const struct newcomer *)elem)->ino;
+    return x < y ? -1 : x > y;
+}
+
+static uint32_t *looks_at(uint32_t ino)
+{
+    struct newcomer *n = newcomer_count ? bsearch(&ino, newcomers, newcomer_count,
+                                                  sizeof *newcomers, compare_newcomer)
+                                        : NULL;
+    return n ? &n->looks : NULL;
+}
+
+static bool push(struct inode_list *l, uint32_t ino)
 {
     if (l->len == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
-        uint64_t *v = realloc(l->v, cap * sizeof *v);
+        uint32_t *v = realloc(l->v, cap * sizeof *v);
         if (v == NULL)
             return false;
         l->v = v;
@@ -46,30 +76,24 @@ static bool push(struct inode_list *l, uint64_t ino)
     return true;
 }
 
-static int compare_u64(const void *a, const void *b)
+static int compare_u32(const void *a, const void *b)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
 }
 
-/* Appends the inode of every TCP socket of `family` in CLOSE_WAIT. */
-static bool dump_close_wait(int family, struct inode_list *out)
+static bool contains(const struct inode_list *l, uint32_t ino)
+{
+    return l->len > 0 && bsearch(&ino, l->v, l->len, sizeof ino, compare_u32) != NULL;
+}
+
+/* Sends one dump request and appends the inode of every socket it returns. */
+static bool dump(const void *request, size_t len, struct inode_list *out)
 {
     int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (nl < 0)
         return false;
-    struct {
-        struct nlmsghdr nlh;
-        struct inet_diag_req_v2 req;
-    } msg = {
-        .nlh = {.nlmsg_len = sizeof msg,
-                .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-                .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
-        .req = {.sdiag_family = (uint8_t)family,
-                .sdiag_protocol = IPPROTO_TCP,
-                .idiag_states = 1u << AC_TCP_CLOSE_WAIT},
-    };
-    bool ok = send(nl, &msg, sizeof msg, 0) == (ssize_t)sizeof msg;
+    bool ok = send(nl, request, len, 0) == (ssize_t)len;
     static char buf[32768] __attribute__((aligned(8))); /* timer thread only */
     bool done = false;
     while (ok && !done) {
@@ -97,74 +121,163 @@ static bool dump_close_wait(int family, struct inode_list *out)
     return ok;
 }
 
-static bool contains(const struct inode_list *l, uint64_t ino)
+/* Every TCP socket in CLOSE_WAIT. The old TCPDIAG_GETSOCK request covers both families in one
+ * walk of the kernel's tables (a walk costs in proportion to every TCP socket of the host);
+ * SOCK_DIAG_BY_FAMILY, once per family, is the fallback. */
+static bool close_wait_inodes(struct inode_list *out)
 {
-    return bsearch(&ino, l->v, l->len, sizeof ino, compare_u64) != NULL;
+    struct {
+        struct nlmsghdr nlh;
+        struct inet_diag_req req;
+    } both = {
+        .nlh = {.nlmsg_len = sizeof both,
+                .nlmsg_type = TCPDIAG_GETSOCK,
+                .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
+        .req = {.idiag_states = 1u << AC_TCP_CLOSE_WAIT},
+    };
+    if (dump(&both, sizeof both, out))
+        return true;
+    out->len = 0;
+    bool any = false;
+    static const int families[] = {AF_INET, AF_INET6};
+    for (size_t i = 0; i < 2; i++) {
+        struct {
+            struct nlmsghdr nlh;
+            struct inet_diag_req_v2 req;
+        } one = {
+            .nlh = {.nlmsg_len = sizeof one,
+                    .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                    .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
+            .req = {.sdiag_family = (uint8_t)families[i],
+                    .sdiag_protocol = IPPROTO_TCP,
+                    .idiag_states = 1u << AC_TCP_CLOSE_WAIT},
+        };
+        any |= dump(&one, sizeof one, out);
+    }
+    return any;
 }
 
-/* Parses "socket:[12345]". */
-static bool socket_inode(const char *link, uint64_t *ino)
-{
-    if (strncmp(link, "socket:[", 8) != 0)
-        return false;
-    uint64_t v = 0;
-    const char *p = link + 8;
-    if (*p < '0' || *p > '9')
-        return false;
-    while (*p >= '0' && *p <= '9')
-        v = v * 10 + (uint64_t)(*p++ - '0');
-    *ino = v;
-    return *p == ']';
-}
-
-/* Judges every descriptor of this process that holds one of the `wanted` sockets. */
-static void judge_holders(const struct inode_list *wanted)
+/* Calls `visit` for each open descriptor of this process, until it returns false. */
+static void for_each_fd(bool (*visit)(int fd, void *ctx), void *ctx)
 {
     int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
         return;
-    static char ents[32768] __attribute__((aligned(8))); /* timer thread only */
-    for (;;) {
+    static char ents[32768] __attribute__((aligned(8))); /* one caller at a time, see below */
+    bool more = true;
+    while (more) {
         long n = syscall(SYS_getdents64, dir, ents, sizeof ents);
         if (n <= 0)
             break;
-        for (long off = 0; off < n;) {
+        for (long off = 0; off < n && more;) {
             struct dirent64 *e = (struct dirent64 *)(ents + off);
             off += e->d_reclen;
-            char link[64];
-            ssize_t len = readlinkat(dir, e->d_name, link, sizeof link - 1);
-            if (len <= 0)
-                continue;
-            link[len] = '\0';
-            uint64_t ino;
-            if (socket_inode(link, &ino) && contains(wanted, ino))
-                ac_on_eof(atoi(e->d_name), AC_FOUND_SWEEP);
+            int fd = atoi(e->d_name);
+            if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && fd != dir)
+                more = visit(fd, ctx);
         }
     }
     AC_REAL(close)(dir);
 }
 
+struct holders {
+    const struct inode_list *wanted;
+    bool *held;
+};
+
+/* fstat on the descriptor itself is cheaper than reading its /proc link. */
+static bool judge_if_wanted(int fd, void *ctx)
+{
+    const struct holders *h = ctx;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return true;
+    uint32_t ino = (uint32_t)st.st_ino;
+    const uint32_t *at = bsearch(&ino, h->wanted->v, h->wanted->len, sizeof ino, compare_u32);
+    if (at != NULL) {
+        h->held[at - h->wanted->v] = true;
+        ac_on_eof(fd, AC_FOUND_SWEEP);
+    }
+    return true;
+}
+
+static bool stop_at_tcp(int fd, void *ctx)
+{
+    if (!ac_is_tcp_socket(fd))
+        return true;
+    *(bool *)ctx = true;
+    return false;
+}
+
+/* A program started with a connection it never accepted (inetd passes it on fds 0-2, systemd's
+ * Accept=yes on fd 3) may never call accept or connect: the sweep must watch from the start.
+ * Runs once, from the constructor, before any thread of ours exists. */
+void ac_sweep_watch_inherited(void)
+{
+    bool found = false;
+    for_each_fd(stop_at_tcp, &found);
+    if (found)
+        ac_timer_ensure_running();
+}
+
+/* Drops from `list` the newcomers to look for again next time, counting their looks; keeps
+ * the rest, which the next sweep will not look for. */
+static void settle_newcomers(struct inode_list *list, const struct inode_list *fresh,
+                             const bool *held)
+{
+    size_t kept = 0, still_count = 0;
+    /* Built in the order of `fresh`, so sorted too. Without memory, all count as seen. */
+    struct newcomer *still = malloc(fresh->len * sizeof *still);
+    for (size_t i = 0; i < fresh->len && still != NULL; i++) {
+        uint32_t *looks = looks_at(fresh->v[i]);
+        uint32_t n = looks ? *looks + 1 : 1;
+        if (!held[i] && n < LOOKS_FOR_A_NEWCOMER)
+            still[still_count++] = (struct newcomer){fresh->v[i], n};
+    }
+    free(newcomers);
+    newcomers = still;
+    newcomer_count = still_count;
+    for (size_t i = 0; i < list->len; i++) {
+        if (looks_at(list->v[i]) == NULL)
+            list->v[kept++] = list->v[i];
+    }
+    list->len = kept;
+}
+
 void ac_sweep_run(void)
 {
-    struct inode_list now = {0};
-    bool v4 = dump_close_wait(AF_INET, &now);
-    bool v6 = dump_close_wait(AF_INET6, &now);
-    if (!v4 && !v6) {
+    struct inode_list now = {0}, fresh = {0};
+    if (!close_wait_inodes(&now)) {
         free(now.v);
         return; /* no sock_diag here; the read and readiness paths still work */
     }
-    qsort(now.v, now.len, sizeof *now.v, compare_u64);
-    bool anything_new = false;
-    for (size_t i = 0; i < now.len && !anything_new; i++)
-        anything_new = !contains(&seen, now.v[i]);
+    if (__atomic_exchange_n(&forget_seen, false, __ATOMIC_RELAXED))
+        seen.len = 0;
+    qsort(now.v, now.len, sizeof *now.v, compare_u32);
+    bool ok = true;
+    for (size_t i = 0; i < now.len && ok; i++)
+        ok = contains(&seen, now.v[i]) || push(&fresh, now.v[i]);
+    bool *held = fresh.len ? calloc(fresh.len, sizeof *held) : NULL;
+    if (!ok || (fresh.len && held == NULL)) {
+        now.len = 0; /* out of memory: everything counts as new next time */
+    } else if (fresh.len > 0) {
+        for_each_fd(judge_if_wanted, &(struct holders){&fresh, held});
+        settle_newcomers(&now, &fresh, held);
+    }
+    free(held);
+    free(fresh.v);
     free(seen.v);
     seen = now;
-    if (anything_new)
-        judge_holders(&seen);
+}
+
+void ac_sweep_forget(void)
+{
+    __atomic_store_n(&forget_seen, true, __ATOMIC_RELAXED);
 }
 
 /* A forked child has its own descriptors to look at: everything counts as new to it. */
 void ac_sweep_atfork_child(void)
 {
     seen.len = 0;
+    newcomer_count = 0;
 }

@@ -24,15 +24,17 @@ static bool add_failed; /* set by uthash when it cannot allocate; read right aft
 #define uthash_nonfatal_oom(obj) (add_failed = true)
 #include <uthash.h>
 
+/* 88 bytes, 56 of them uthash's handle: memory per tracked connection is a published figure. */
 struct ac_conn {
     UT_hash_handle hh;
+    struct ac_identity id;
     int fd;
     uint32_t heap_index; /* UINT32_MAX when not waiting for a deadline */
+    uint32_t fin_ms32;   /* the monotonic clock's low 32 bits: ages up to 49 days read right */
     uint8_t state;       /* enum ac_fd_state */
     uint8_t how;         /* enum ac_found_by */
-    struct ac_identity id;
-    uint64_t fin_ms;
 };
+_Static_assert(sizeof(struct ac_conn) == 88, "a tracked connection should take 88 bytes");
 
 uint8_t ac_fdtab[AC_FDTAB_SIZE];
 unsigned ac_high_fd_entries;
@@ -152,7 +154,7 @@ enum ac_add_result ac_tracker_add(int fd, const struct ac_identity *id, enum ac_
     if (c == NULL)
         return known ? AC_ADD_KNOWN : AC_ADD_NO_MEMORY;
     c->how = (uint8_t)how;
-    c->fin_ms = now_ms;
+    c->fin_ms32 = (uint32_t)now_ms;
     if (!ac_heap_push(&deadlines, deadline_ms, c)) {
         drop(c);
         return AC_ADD_NO_MEMORY;
@@ -238,7 +240,7 @@ bool ac_tracker_take_due(uint64_t now_ms, struct ac_due *out, uint64_t *next_ms)
     out->fd = c->fd;
     out->how = (enum ac_found_by)c->how;
     out->id = c->id;
-    out->fin_ms = c->fin_ms;
+    out->fin_ms = now_ms - (uint32_t)((uint32_t)now_ms - c->fin_ms32);
     return true;
 }
 

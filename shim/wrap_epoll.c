@@ -14,13 +14,7 @@
 #include <sys/epoll.h>
 
 static bool app_uses_rdhup;
-static bool armed_any;
-
-static inline bool stripping(void)
-{
-    return __atomic_load_n(&armed_any, __ATOMIC_RELAXED) &&
-           !__atomic_load_n(&app_uses_rdhup, __ATOMIC_RELAXED);
-}
+static bool strip_wanted; /* armed something, and the application does not use EPOLLRDHUP */
 
 AC_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
@@ -28,40 +22,45 @@ AC_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
         __atomic_load_n(&ac_active, __ATOMIC_RELAXED)) {
         if (event->events & EPOLLRDHUP) {
             __atomic_store_n(&app_uses_rdhup, true, __ATOMIC_RELAXED);
+            __atomic_store_n(&strip_wanted, false, __ATOMIC_RELAXED);
         } else if ((event->events & (EPOLLIN | EPOLLEXCLUSIVE)) == EPOLLIN &&
                    !__atomic_load_n(&app_uses_rdhup, __ATOMIC_RELAXED)) {
             /* Not with EPOLLEXCLUSIVE: the kernel refuses EPOLLRDHUP beside it. */
             struct epoll_event armed = *event;
             armed.events |= EPOLLRDHUP;
-            __atomic_store_n(&armed_any, true, __ATOMIC_RELAXED);
+            __atomic_store_n(&strip_wanted, true, __ATOMIC_RELAXED);
             return AC_REAL(epoll_ctl)(epfd, op, fd, &armed);
         }
     }
     return AC_REAL(epoll_ctl)(epfd, op, fd, event);
 }
 
-static void strip(struct epoll_event *events, int n)
+static __attribute__((noinline, cold)) void strip(struct epoll_event *events, int n)
 {
-    bool fin = false;
-    for (int i = 0; i < n; i++) {
-        if (AC_UNLIKELY(events[i].events & EPOLLRDHUP)) {
-            events[i].events &= ~(uint32_t)EPOLLRDHUP;
-            fin = true;
-        }
-    }
-    if (fin) {
-        sigset_t saved;
-        ac_tracker_lock(&saved);
-        ac_timer_sweep_soon();
-        ac_tracker_unlock(&saved);
-    }
+    for (int i = 0; i < n; i++)
+        events[i].events &= ~(uint32_t)EPOLLRDHUP;
+    sigset_t saved;
+    ac_tracker_lock(&saved);
+    ac_timer_sweep_soon();
+    ac_tracker_unlock(&saved);
+}
+
+/* One OR over the returned events; the rare FIN goes out of line. */
+static inline void look(struct epoll_event *events, int n)
+{
+    if (n <= 0 || !__atomic_load_n(&strip_wanted, __ATOMIC_RELAXED))
+        return;
+    uint32_t any = 0;
+    for (int i = 0; i < n; i++)
+        any |= events[i].events;
+    if (AC_UNLIKELY(any & EPOLLRDHUP))
+        strip(events, n);
 }
 
 AC_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
     int n = AC_REAL(epoll_wait)(epfd, events, maxevents, timeout);
-    if (n > 0 && stripping())
-        strip(events, n);
+    look(events, n);
     return n;
 }
 
@@ -69,8 +68,7 @@ AC_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, i
                           const sigset_t *sigmask)
 {
     int n = AC_REAL(epoll_pwait)(epfd, events, maxevents, timeout, sigmask);
-    if (n > 0 && stripping())
-        strip(events, n);
+    look(events, n);
     return n;
 }
 
@@ -78,7 +76,6 @@ AC_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
                            const struct timespec *timeout, const sigset_t *sigmask)
 {
     int n = AC_REAL(epoll_pwait2)(epfd, events, maxevents, timeout, sigmask);
-    if (n > 0 && stripping())
-        strip(events, n);
+    look(events, n);
     return n;
 }
