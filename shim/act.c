@@ -10,9 +10,9 @@
  *   close can never land on a recycled number.
  *
  * Two rules come first. A connection is not idle while it is still sending after the FIN (a
- * half-close reply: its grace starts again from the last send) or while the peer's data sits
- * unread. A socket another process may share (a fork since it was accepted) is released, never
- * shut down, whatever the mode.
+ * half-close reply: its grace starts again from the last send) or, for up to ten graces, while
+ * the peer's data sits unread. A socket another process may share (a fork since it was
+ * accepted) is released, never shut down, whatever the mode.
  */
 #include "autoclose.h"
 
@@ -78,12 +78,14 @@ static bool release_socket(int fd, int *release_fd)
     return true;
 }
 
+#define AC_UNREAD_GRACES 10
+
 /* How much longer to wait before the connection counts as idle: the grace runs from its last
  * activity after the FIN, not from the FIN alone, so a reply still being written to a peer that
  * half-closed (a legal TCP conversation) is never cut. TCP_INFO sees sends by every process that
  * shares the socket. And while the peer's last request still sits unread (found by the sweep or
  * by poll before the application got to it), the application may yet answer it: cutting then
- * would lose it. Returns 0 when idle. */
+ * would lose it, so that holds the connection for up to ten graces. Returns 0 when idle. */
 static uint64_t still_busy_for(int fd, const struct ac_tcp_snapshot *s, const struct ac_due *due,
                                uint64_t now_ms)
 {
@@ -94,12 +96,17 @@ static uint64_t still_busy_for(int fd, const struct ac_tcp_snapshot *s, const st
         unread = 0;
     if (s->unacked > 0 || s->notsent_bytes > 0)
         return grace > 0 ? grace : 1; /* data in flight: look again later */
-    if (unread > 0) {
-        /* Look again later, backing off: a server stalled on unread data keeps it for good. */
-        uint64_t since_fin = now_ms - due->fin_ms;
-        return since_fin > grace ? since_fin : (grace > 0 ? grace : 1);
-    }
     uint64_t since_fin = now_ms - due->fin_ms;
+    if (unread > 0) {
+        /* The peer's last words wait for ten graces; a server that has not read them by then
+         * never will. Until then, look again at doubling intervals. */
+        uint64_t hold = AC_UNREAD_GRACES * grace;
+        if (since_fin < hold) {
+            uint64_t next = since_fin > grace ? since_fin : grace;
+            return next < hold - since_fin ? (next > 0 ? next : 1) : hold - since_fin;
+        }
+        return 0;
+    }
     uint64_t since_sent = s->last_data_sent_ms;
     if (since_sent < since_fin && since_sent < grace)
         return grace - since_sent; /* sent after the FIN was seen, and recently */
