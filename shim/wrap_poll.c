@@ -59,7 +59,28 @@ static inline void disarm(struct pollfd *fds, nfds_t nfds, int ready)
         found(fds, nfds);
 }
 
-AC_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+/* glibc declares poll's array write-only (__attr_access), although its `events` are what the
+ * caller asks for; GCC then takes our reading them for a read of uninitialized memory. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+/* The common single-descriptor wait, without the loops: the array is one entry. Kept out of
+ * line, like poll_many, so that poll itself is a branch and a jump. */
+static __attribute__((noinline)) int poll_one(struct pollfd *p, int timeout)
+{
+    short asked = p->events;
+    if ((asked & (POLLIN | POLLRDHUP)) != POLLIN ||
+        AC_UNLIKELY(!__atomic_load_n(&ac_active, __ATOMIC_RELAXED)))
+        return AC_REAL(poll)(p, 1, timeout);
+    p->events = (short)(asked | POLLRDHUP);
+    int r = AC_REAL(poll)(p, 1, timeout);
+    p->events = asked;
+    if (r > 0 && AC_UNLIKELY(p->revents & POLLRDHUP))
+        found(p, 1);
+    return r;
+}
+
+static __attribute__((noinline)) int poll_many(struct pollfd *fds, nfds_t nfds, int timeout)
 {
     bool armed = arm(fds, nfds);
     int r = AC_REAL(poll)(fds, nfds, timeout);
@@ -67,6 +88,12 @@ AC_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
         disarm(fds, nfds, r);
     return r;
 }
+
+AC_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    return nfds == 1 ? poll_one(fds, timeout) : poll_many(fds, nfds, timeout);
+}
+#pragma GCC diagnostic pop
 
 AC_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
 {
