@@ -246,28 +246,31 @@ static void settle_newcomers(struct inode_list *list, const struct inode_list *f
 
 void ac_sweep_run(void)
 {
-    struct inode_list now = {0}, fresh = {0};
-    if (!close_wait_inodes(&now)) {
-        free(now.v);
+    /* Kept between sweeps and reused, never only on this thread's stack: a fork while a sweep
+     * runs must leave them reachable in the child, which has no timer thread to free them. */
+    static struct inode_list now, fresh;
+    static bool *held;
+    now.len = fresh.len = 0;
+    if (!close_wait_inodes(&now))
         return; /* no sock_diag here; the read and readiness paths still work */
-    }
     if (__atomic_exchange_n(&forget_seen, false, __ATOMIC_RELAXED))
         seen.len = 0;
-    qsort(now.v, now.len, sizeof *now.v, compare_u32);
+    if (now.len > 1) /* qsort's pointer must not be NULL, even for nothing to sort */
+        qsort(now.v, now.len, sizeof *now.v, compare_u32);
     bool ok = true;
     for (size_t i = 0; i < now.len && ok; i++)
         ok = contains(&seen, now.v[i]) || push(&fresh, now.v[i]);
-    bool *held = fresh.len ? calloc(fresh.len, sizeof *held) : NULL;
+    free(held);
+    held = fresh.len ? calloc(fresh.len, sizeof *held) : NULL;
     if (!ok || (fresh.len && held == NULL)) {
         now.len = 0; /* out of memory: everything counts as new next time */
     } else if (fresh.len > 0) {
         for_each_fd(judge_if_wanted, &(struct holders){&fresh, held});
         settle_newcomers(&now, &fresh, held);
     }
-    free(held);
-    free(fresh.v);
-    free(seen.v);
+    struct inode_list previous = seen;
     seen = now;
+    now = previous; /* its buffer is the next sweep's */
 }
 
 void ac_sweep_forget(void)

@@ -286,11 +286,12 @@ void ac_tracker_atfork_parent(void)
     ac_tracker_unlock(&fork_saved_mask);
 }
 
-/* The child has one thread, this one: the lock and the condition variable are re-made rather
- * than unlocked, since the parent's waiters do not exist here. */
+/* The child has one thread, this one, which took the lock in the prepare handler: it unlocks
+ * it, as pthread_atfork intends. The condition variable is made anew: the parent's waiters (the
+ * timer thread) do not exist here. */
 void ac_tracker_atfork_child(void)
 {
-    pthread_mutex_init(&lock, NULL);
+    pthread_mutex_unlock(&lock);
     init_wake();
     pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }

@@ -3,12 +3,12 @@
  * inside whatever program it was preloaded into, so no value may crash it, overrun a buffer or
  * leave a field outside its range.
  *
- * The input is split in two at the first NUL. Before it: lines "NAME=VALUE" that make the
- * environment ac_config_load reads. After it: one value handed to each ac_parse_* reader and to
- * ac_expand_path, with a complaint buffer whose length comes from the input's first byte. Each
- * call is checked: the result is in range (the default when the value was refused), the
- * complaint is printable, ends within its buffer and names the variable, and not one byte past
- * the buffer is written.
+ * The input is text, one "NAME=VALUE" line per variable of the environment ac_config_load reads.
+ * Each line, and the value part of each, is also handed to every ac_parse_* reader and to
+ * ac_expand_path, with a complaint buffer of 1 to 256 bytes (from the input's length). Each call
+ * is checked: the result is in range (the default when the value was refused), the complaint is
+ * printable, ends within its buffer and names the variable, and not one byte past the buffer is
+ * written.
  */
 #include "autoclose.h"
 
@@ -102,23 +102,27 @@ static void check_config(const struct ac_config *c)
     }
 }
 
-/* Builds the environment from "NAME=VALUE" lines in [p, end). */
-static void make_environment(char *p, char *end)
+/* Splits `text` into lines in place; lines holding '=' make the environment. */
+static size_t split_lines(char *text, char **lines, size_t max)
 {
+    size_t n = 0;
     var_count = 0;
-    while (p < end && var_count < MAX_VARS) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *line_end = nl ? nl : end;
-        *line_end = '\0';
+    for (char *p = text; *p && n < max;) {
+        char *nl = strchr(p, '\n');
+        if (nl)
+            *nl = '\0';
+        lines[n++] = p;
         char *eq = strchr(p, '=');
-        if (eq && (size_t)(eq - p) < sizeof names[0]) {
+        if (eq && (size_t)(eq - p) < sizeof names[0] && var_count < MAX_VARS) {
             memcpy(names[var_count], p, (size_t)(eq - p));
             names[var_count][eq - p] = '\0';
-            values[var_count] = eq + 1;
-            var_count++;
+            values[var_count++] = eq + 1;
         }
-        p = line_end + 1;
+        if (!nl)
+            break;
+        p = nl + 1;
     }
+    return n;
 }
 
 static void each_reader(const char *v, size_t why_len)
@@ -201,24 +205,24 @@ static void each_reader(const char *v, size_t why_len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size == 0)
+    size_t why_len = 1 + size % 256; /* 1..256 bytes, as small as one */
+    char *text = malloc(size + 1);
+    if (text == NULL)
         return 0;
-    size_t why_len = 1 + data[0] % 256; /* 1..256 bytes, as small as one */
-    char *copy = malloc(size);
-    if (copy == NULL)
-        return 0;
-    memcpy(copy, data + 1, size - 1);
-    copy[size - 1] = '\0';
-    char *split = memchr(copy, '\0', size);
-    char *value = split + 1 < copy + size ? split + 1 : NULL;
+    memcpy(text, data, size);
+    text[size] = '\0';
 
-    make_environment(copy, split);
+    char *lines[MAX_VARS];
+    size_t n = split_lines(text, lines, MAX_VARS);
     static struct ac_config cfg;
     ac_config_load(&cfg, lookup, complain);
     check_config(&cfg);
 
-    each_reader(value, why_len);
-    each_reader(var_count ? values[0] : NULL, why_len);
-    free(copy);
+    each_reader(NULL, why_len);
+    for (size_t i = 0; i < n && i < 8; i++)
+        each_reader(lines[i], why_len);
+    for (size_t i = 0; i < var_count && i < 8; i++)
+        each_reader(values[i], why_len);
+    free(text);
     return 0;
 }

@@ -26,7 +26,9 @@ while :; do
             fail "run $((runs + 1)) (mode=$mode grace=${grace}ms) did not complete"
         runs=$((runs + 1))
     done
-    [ $((SECONDS - start)) -lt "$BUDGET_S" ] && [ $runs -lt 8 ] || break
+    if [ $((SECONDS - start)) -ge "$BUDGET_S" ] || [ $runs -ge 8 ]; then
+        break
+    fi
 done
 echo "  $runs runs of $FORKS forks against 4 threads in $((SECONDS - start)) s"
 pass "$((runs * FORKS)) forks in $runs runs (both modes, grace 0 and 1 ms): no stuck or failed child"

@@ -15,7 +15,7 @@ command -v strace >/dev/null || skip "strace is not installed"
 TRACED=shutdown,dup2,dup3,close,socket,socketpair,open,openat,fcntl,accept,accept4,pipe2
 TRACED=$TRACED,epoll_create1
 for mode in shutdown close; do
-    timeout 50 strace -f -qq -e trace=$TRACED -o "$TMP/$mode.strace" \
+    timeout 50 strace -f -qq -s 4096 -e trace=$TRACED -o "$TMP/$mode.strace" \
         -E LD_PRELOAD="$AUTOCLOSE_LIB" -E AUTOCLOSE_MODE=$mode -E AUTOCLOSE_GRACE_MS=200 \
         -E AUTOCLOSE_SWEEP_MS=100 -E AUTOCLOSE_LOG=debug -E AUTOCLOSE_LOG_FILE="$TMP/$mode.log" \
         "$FIXTURES/quiet_fds" --ms 1500 --file "$TMP/$mode.data" >"$TMP/$mode.out" \
@@ -24,7 +24,8 @@ for mode in shutdown close; do
     pid=$(awk 'NR == 1 { print $1 }' "$TMP/$mode.strace")
     control=$(sed -n 's/^fd control=//p' "$TMP/$mode.out")
     python3 "$SCRIPT_FIXTURES/strace_fds.py" --strace "$TMP/$mode.strace" --pid "$pid" \
-        --own "$TMP/$mode.out" --acted-on "$control" --action $mode | sed 's/^/  /'
+        --own "$TMP/$mode.out" --own-path "$TMP/$mode.data" --acted-on "$control" \
+        --action $mode | sed 's/^/  /'
     [ "${PIPESTATUS[0]}" -eq 0 ] || fail "$mode: the shim touched a descriptor it was not asked to"
     assert_eq 1 "$(actions "$TMP/$mode.log" | wc -l)" "$mode: actions logged"
     actions "$TMP/$mode.log" | grep -q ": $mode fd=$control " || fail "$mode: the action was not on the control"

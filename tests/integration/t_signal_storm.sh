@@ -21,6 +21,7 @@ for mode in shutdown close; do
     wait_until 40000 test -s "$TMP/$name.port" ||
         fail "$mode: no port published (storm or check never finished)"
     port=$(cat "$TMP/$name.port")
+    # shellcheck disable=SC2016 # $1 is the inner shell's argument
     reply=$(timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && echo ping >&3 && cat <&3' \
         _ "$port") || true
     assert_eq pong "$reply" "$mode: answer to a ping after the storm"

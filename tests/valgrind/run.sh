@@ -4,8 +4,8 @@
 #   tests/valgrind/run.sh BUILD_DIR
 #
 #   unit tests      every tests/unit binary (the tracker's tests run threads)
-#   fork_storm      threads inside the shim's slow path while the main thread forks; each child
-#                   runs under the same tool
+#   fork_storm      threads inside the shim's slow path while the main thread forks (60 times,
+#                   with a sweep every 10 ms); each child runs under the same tool
 #   mos_server      --style thread: a thread per connection, 10 clients, every connection
 #                   reclaimed by the shim's timer thread, then SIGTERM
 # Each process writes its own log (valgrind --log-file=...%p); a run fails on a non-zero exit
@@ -76,21 +76,22 @@ for tool in memcheck helgrind; do
         rc=0
         timeout 300 "${vg[@]}" --log-file="$logs/$tool.$name.%p" "$bin" >"$logs/out" 2>&1 || rc=$?
         [ $rc -eq 0 ] || tail -n 20 "$logs/out"
-        check "$name" $tool $rc
+        check "$name" $tool "$rc"
     done
 
     t0=$SECONDS
     rc=0
     # The environment is set outside valgrind: through env inside it, valgrind would follow only
     # env itself, not what env executes. Valgrind hands LD_PRELOAD on to the program it runs.
-    timeout 300 env LD_PRELOAD="$lib" AUTOCLOSE_GRACE_MS=1 AUTOCLOSE_SWEEP_MS=100 \
+    # A sweep every 10 ms, so that forks land in the middle of one too.
+    timeout 300 env LD_PRELOAD="$lib" AUTOCLOSE_GRACE_MS=1 AUTOCLOSE_SWEEP_MS=10 \
         AUTOCLOSE_LOG=off "${vg[@]}" --log-file="$logs/$tool.fork_storm.%p" \
-        "$fixtures/fork_storm" --forks 20 --threads 3 >"$logs/out" 2>&1 || rc=$?
-    grep -q '^forks=20 stuck=0 failed=0$' "$logs/out" || {
+        "$fixtures/fork_storm" --forks 60 --threads 3 >"$logs/out" 2>&1 || rc=$?
+    grep -q '^forks=60 stuck=0 failed=0$' "$logs/out" || {
         rc=${rc/#0/1}
         cat "$logs/out"
     }
-    check fork_storm $tool $rc
+    check fork_storm $tool "$rc"
 
     t0=$SECONDS
     rc=0
@@ -123,7 +124,7 @@ for tool in memcheck helgrind; do
         rc=1
         tail -n 5 "$logs/server.err"
     }
-    check mos_server $tool $rc
+    check mos_server $tool "$rc"
 done
 echo "valgrind: $passed passed, $failed failed"
 [ $failed -eq 0 ]
