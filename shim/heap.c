@@ -46,7 +46,8 @@ static void sift_down(struct ac_heap *h, uint32_t i)
 bool ac_heap_push(struct ac_heap *h, uint64_t deadline_ms, void *item)
 {
     if (h->len == h->cap) {
-        uint32_t cap = h->cap ? h->cap * 2 : 64;
+        /* Half again, not double: the array's slack is part of each connection's cost. */
+        uint32_t cap = h->cap ? h->cap + h->cap / 2 : 64;
         struct ac_heap_node *nodes = ac_arena_alloc(cap * sizeof *nodes);
         if (nodes == NULL)
             return false;

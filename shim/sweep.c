@@ -21,10 +21,19 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/* The lists live in their own mappings, given back whole when a sweep ends: memory that
+ * malloc would keep resident after a storm of FINs is part of what each connection costs. */
+static void *map_pages(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
 
 /* Socket inodes: sock_diag reports them in 32 bits. */
 struct inode_list {
@@ -65,15 +74,26 @@ static uint32_t *looks_at(uint32_t ino)
 static bool push(struct inode_list *l, uint32_t ino)
 {
     if (l->len == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        uint32_t *v = realloc(l->v, cap * sizeof *v);
+        size_t cap = l->cap ? l->cap * 2 : 1024; /* one page */
+        uint32_t *v = map_pages(cap * sizeof *v);
         if (v == NULL)
             return false;
+        if (l->len)
+            memcpy(v, l->v, l->len * sizeof *v);
+        if (l->v)
+            munmap(l->v, l->cap * sizeof *v);
         l->v = v;
         l->cap = cap;
     }
     l->v[l->len++] = ino;
     return true;
+}
+
+static void release(struct inode_list *l)
+{
+    if (l->v)
+        munmap(l->v, l->cap * sizeof *l->v);
+    *l = (struct inode_list){0};
 }
 
 static int compare_u32(const void *a, const void *b)
@@ -246,13 +266,15 @@ static void settle_newcomers(struct inode_list *list, const struct inode_list *f
 
 void ac_sweep_run(void)
 {
-    /* Kept between sweeps and reused, never only on this thread's stack: a fork while a sweep
-     * runs must leave them reachable in the child, which has no timer thread to free them. */
+    /* Held in statics, never only on this thread's stack: a fork while a sweep runs must leave
+     * them reachable in the child, which has no timer thread to free them. Only `seen` outlives
+     * the sweep. */
     static struct inode_list now, fresh;
     static bool *held;
-    now.len = fresh.len = 0;
-    if (!close_wait_inodes(&now))
+    if (!close_wait_inodes(&now)) {
+        release(&now);
         return; /* no sock_diag here; the read and readiness paths still work */
+    }
     if (__atomic_exchange_n(&forget_seen, false, __ATOMIC_RELAXED))
         seen.len = 0;
     if (now.len > 1) /* qsort's pointer must not be NULL, even for nothing to sort */
@@ -260,17 +282,21 @@ void ac_sweep_run(void)
     bool ok = true;
     for (size_t i = 0; i < now.len && ok; i++)
         ok = contains(&seen, now.v[i]) || push(&fresh, now.v[i]);
-    free(held);
-    held = fresh.len ? calloc(fresh.len, sizeof *held) : NULL;
+    held = fresh.len ? map_pages(fresh.len * sizeof *held) : NULL; /* zero, fresh pages */
+    size_t held_bytes = fresh.len * sizeof *held;
     if (!ok || (fresh.len && held == NULL)) {
         now.len = 0; /* out of memory: everything counts as new next time */
     } else if (fresh.len > 0) {
         for_each_fd(judge_if_wanted, &(struct holders){&fresh, held});
         settle_newcomers(&now, &fresh, held);
     }
-    struct inode_list previous = seen;
+    release(&seen);
     seen = now;
-    now = previous; /* its buffer is the next sweep's */
+    now = (struct inode_list){0};
+    release(&fresh);
+    if (held)
+        munmap(held, held_bytes);
+    held = NULL;
 }
 
 void ac_sweep_forget(void)

@@ -50,8 +50,8 @@ static inline void look(struct epoll_event *events, int n)
 {
     if (n <= 0 || !__atomic_load_n(&strip_wanted, __ATOMIC_RELAXED))
         return;
-    uint32_t any = 0;
-    for (int i = 0; i < n; i++)
+    uint32_t any = events[0].events; /* the common single event needs no loop */
+    for (int i = 1; i < n; i++)
         any |= events[i].events;
     if (AC_UNLIKELY(any & EPOLLRDHUP))
         strip(events, n);
