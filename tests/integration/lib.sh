@@ -410,3 +410,26 @@ require_settled() {
     fi
     fail "$what: $(clients_report "$port" "$@"); every socket on the port:"$'\n'"$(port_sockets "$port")"
 }
+
+# disconnect_variants N GRACE VARIANT...: N parallel NCS disconnects against the server of each
+# variant (port[VARIANT], client runs named client-VARIANT), all at once; then every leak must
+# still be there before the grace has passed. Sets DISCONNECT_STARTED (ms) to when they began.
+disconnect_variants() {
+    local n=$1 grace=$2 v i
+    shift 2
+    local variants=("$@") pids=() ports=()
+    DISCONNECT_STARTED=$(now_ms)
+    for v in "${variants[@]}"; do
+        client "client-$v" --port "${port[$v]}" --count "$n" --parallel &
+        pids+=("$!")
+    done
+    for i in "${!variants[@]}"; do
+        wait "${pids[$i]}" || fail "${variants[$i]}: heartbeat exchanges failed"
+    done
+    snapshot_now "${port[@]}"
+    echo "clients done after $(($(now_ms) - DISCONNECT_STARTED)) ms (grace ${grace} ms); before the grace:"
+    for v in "${variants[@]}"; do
+        ports+=("${port[$v]}")
+    done
+    leaks_before_grace "$(earliest_stamp "$TMP"/*.out)" "$grace" "$n" "${ports[@]}"
+}

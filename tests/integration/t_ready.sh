@@ -24,22 +24,8 @@ for s in "${STYLES[@]}"; do
 done
 
 # N connections per server, all open at once (the event loops juggle them), all styles at once.
-started=$(now_ms)
-pids=()
-for s in "${STYLES[@]}"; do
-    client "client-$s" --port "${port[$s]}" --count "$N" --parallel &
-    pids+=("$!")
-done
-for i in "${!STYLES[@]}"; do
-    wait "${pids[$i]}" || fail "${STYLES[$i]}: heartbeat exchanges failed"
-done
-snapshot_now "${port[@]}"
-echo "clients done after $(($(now_ms) - started)) ms (grace ${GRACE} ms); before the grace:"
-ports=()
-for s in "${STYLES[@]}"; do
-    ports+=("${port[$s]}")
-done
-leaks_before_grace "$(earliest_stamp "$TMP"/*.out)" $GRACE "$N" "${ports[@]}"
+disconnect_variants "$N" "$GRACE" "${STYLES[@]}"
+started=$DISCONNECT_STARTED
 
 # shellcheck disable=SC2317 # called through wait_until
 all_settled() {

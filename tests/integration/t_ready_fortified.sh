@@ -36,22 +36,8 @@ for v in "${VARIANTS[@]}"; do
     grep -q 'build=fortified' "$TMP/$v.out" || fail "$v: not the fortified build"
 done
 
-started=$(now_ms)
-pids=()
-for v in "${VARIANTS[@]}"; do
-    client "client-$v" --port "${port[$v]}" --count "$N" --parallel &
-    pids+=("$!")
-done
-for i in "${!VARIANTS[@]}"; do
-    wait "${pids[$i]}" || fail "${VARIANTS[$i]}: heartbeat exchanges failed"
-done
-snapshot_now "${port[@]}"
-echo "clients done after $(($(now_ms) - started)) ms (grace ${GRACE} ms); before the grace:"
-ports=()
-for v in "${VARIANTS[@]}"; do
-    ports+=("${port[$v]}")
-done
-leaks_before_grace "$(earliest_stamp "$TMP"/*.out)" $GRACE "$N" "${ports[@]}"
+disconnect_variants "$N" "$GRACE" "${VARIANTS[@]}"
+started=$DISCONNECT_STARTED
 
 # shellcheck disable=SC2317 # called through wait_until
 all_settled() {
