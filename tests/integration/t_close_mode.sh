@@ -9,27 +9,6 @@ GRACE=300
 N=10
 CLOSE_MODE=(LD_PRELOAD="$AUTOCLOSE_LIB" AUTOCLOSE_GRACE_MS="$GRACE" AUTOCLOSE_MODE=close)
 
-# fd_kind PID FD: unix, tcp, other or none: what the descriptor refers to now.
-fd_kind() {
-    local link inode
-    link=$(readlink "/proc/$1/fd/$2" 2>/dev/null) || {
-        echo none
-        return
-    }
-    inode=${link#socket:[}
-    inode=${inode%]}
-    if [ "$inode" = "$link" ]; then
-        echo other
-    elif awk -v i="$inode" 'NR > 1 && $7 == i { f = 1 } END { exit !f }' /proc/net/unix; then
-        echo unix
-    elif awk -v i="$inode" 'NR > 1 && $10 == i { f = 1 } END { exit !f }' \
-        /proc/net/tcp /proc/net/tcp6; then
-        echo tcp
-    else
-        echo other
-    fi
-}
-
 # Connected TCP sockets on PORT that PID still holds.
 owned_tcp() { ss -Htnp state connected "( sport = :$2 )" | grep -c "pid=$1," || true; }
 
@@ -53,7 +32,7 @@ for name in check mos; do
     port_var=${name}_port
     mapfile -t fds < <(sed -n 's/^eof fd=\([0-9]*\) .*/\1/p' "$TMP/$name.out")
     [ ${#fds[@]} -gt 0 ] || fail "$name: no leaked descriptor reported"
-    kinds=$(for fd in "${fds[@]}"; do fd_kind "$pid" "$fd"; done | sort | uniq -c | xargs)
+    kinds=$(for fd in "${fds[@]}"; do fd_holds "$pid" "$fd"; done | sort | uniq -c | xargs)
     echo "$name: leaked fds ${fds[*]} now: $kinds"
     assert_eq "${#fds[@]} unix" "$kinds" "$name: leaked descriptors held as placeholders"
     assert_eq 0 "$(owned_tcp "$pid" "${!port_var}")" "$name: connected TCP sockets still owned"
