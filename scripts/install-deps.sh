@@ -6,10 +6,11 @@
 set -euo pipefail
 
 # What each package is for: build (gcc make libc6-dev uthash-dev), unit tests (libcmocka-dev,
-# pkg-config), integration tests (iproute2 for ss, strace, python3, perl, procps), style
-# (clang-format), scripts (shellcheck), man pages (groff-base: groff checks them for warnings).
+# pkg-config), integration tests (iproute2 for ss, strace, python3, perl, procps; gdb records
+# where a forked child hung), style (clang-format), scripts (shellcheck), man pages (groff-base:
+# groff checks them for warnings).
 packages=(gcc make libc6-dev uthash-dev libcmocka-dev pkg-config iproute2 strace python3 perl
-          procps clang-format shellcheck groff-base)
+          procps gdb clang-format shellcheck groff-base)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -78,8 +78,6 @@ static bool release_socket(int fd, int *release_fd)
     return true;
 }
 
-#define AC_UNREAD_GRACES 10
-
 /* How much longer to wait before the connection counts as idle: the grace runs from its last
  * activity after the FIN, not from the FIN alone, so a reply still being written to a peer that
  * half-closed (a legal TCP conversation) is never cut. TCP_INFO sees sends by every process that

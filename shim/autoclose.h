@@ -28,6 +28,7 @@ enum ac_log_level { AC_LOG_OFF, AC_LOG_ERROR, AC_LOG_INFO, AC_LOG_DEBUG };
 #define AC_DEFAULT_GRACE_MS 5000u
 #define AC_DEFAULT_SWEEP_MS 1000u
 #define AC_MAX_GRACE_MS     86400000u /* one day: anything longer is a typo */
+#define AC_UNREAD_GRACES    10        /* graces the peer's unread data holds a connection (act.c) */
 
 /* A set of TCP ports: one bit each. `all` means no filter was given. */
 struct ac_portset {
@@ -236,8 +237,8 @@ enum ac_found_by {
 /* The identity of a socket, captured when its FIN is found and checked again before acting:
  * descriptor numbers are recycled, sockets are not. */
 struct ac_identity {
-    uint64_t ino;    /* fstat of the descriptor: the socket's inode */
     uint64_t cookie; /* SO_COOKIE: never reused while the system runs; 0 if unavailable */
+    uint32_t ino;    /* fstat's inode number: sockfs numbers its inodes with 32 bits */
 };
 
 struct ac_conn; /* opaque outside tracker.c */
@@ -302,23 +303,26 @@ void ac_arena_free(void *p, size_t size);
 
 /* ---- deadline order (heap.c) ------------------------------------------------------------- */
 
-/* A binary min-heap of (deadline, item) pairs. `place` tells an item its index whenever it
- * moves (UINT32_MAX once it leaves), so the item can be withdrawn in O(log n) when the
- * application closes the descriptor first. */
-struct ac_heap_node {
-    uint64_t deadline_ms;
-    void *item;
-};
+/* A binary min-heap of items ordered by their deadlines, which `deadline` reads from the item
+ * (an item's deadline must not change while it is in the heap). `place` tells an item its index
+ * whenever it moves (UINT32_MAX once it leaves), so the item can be withdrawn in O(log n) when
+ * the application closes the descriptor first. */
 struct ac_heap {
-    struct ac_heap_node *nodes;
+    void **items;
     uint32_t len, cap;
     void (*place)(void *item, uint32_t index);
+    uint64_t (*deadline)(const void *item);
 };
-bool ac_heap_push(struct ac_heap *h, uint64_t deadline_ms, void *item);
+bool ac_heap_push(struct ac_heap *h, void *item);
 void *ac_heap_peek(const struct ac_heap *h, uint64_t *deadline_ms);
 void *ac_heap_pop(struct ac_heap *h);
 void ac_heap_remove(struct ac_heap *h, uint32_t index);
 void ac_heap_free(struct ac_heap *h);
+
+/* Sorts `v` ascending, in place, allocating nothing. For the sweep's inode lists: glibc's qsort
+ * mallocs a buffer as large as the array, and the timer thread's first malloc gives it an arena
+ * of its own, 132 KiB that stay resident for the life of the process. */
+void ac_sort_u32(uint32_t *v, size_t n);
 
 /* ---- judgement (judge.c) ----------------------------------------------------------------- */
 

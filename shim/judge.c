@@ -21,7 +21,7 @@ bool ac_identity_of(int fd, struct ac_identity *id)
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
         return false;
-    id->ino = (uint64_t)st.st_ino;
+    id->ino = (uint32_t)st.st_ino; /* get_next_ino(): never more than 32 bits */
     uint64_t cookie = 0;
     socklen_t len = sizeof cookie;
     if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0)

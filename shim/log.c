@@ -14,6 +14,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -24,7 +26,7 @@
 #define PER_SEC 10
 
 static struct ac_rate rate = {.tokens = BURST};
-static int busy; /* a try-lock around `rate` and the log file: a contended line skips it */
+static int busy; /* the lock around `rate` and the log file (take_log_lock) */
 static int log_fd = -1;
 static dev_t log_dev;
 static ino_t log_ino;
@@ -160,13 +162,37 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
     errno = saved_errno;
 }
 
+/* The log's lock: held with every signal blocked, so a signal handler that logs can never
+ * interrupt its own thread's holder. Another thread's line waits for it, 20 ms at most (a line
+ * is one write), and only past that goes to stderr or syslog without the shared state: a log
+ * file on a hung disk must not hang the application's threads too. */
+static bool take_log_lock(sigset_t *saved)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, saved);
+    for (int tries = 0; tries < 400; tries++) {
+        if (!__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE))
+            return true;
+        struct timespec pause = {.tv_nsec = 50000};
+        nanosleep(&pause, NULL);
+    }
+    pthread_sigmask(SIG_SETMASK, saved, NULL);
+    return false;
+}
+
+static void drop_log_lock(const sigset_t *saved)
+{
+    __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
+    pthread_sigmask(SIG_SETMASK, saved, NULL);
+}
+
 void ac_log(enum ac_log_level level, const char *msg)
 {
     if (level == AC_LOG_OFF || level > ac_cfg.log_level)
         return;
-    if (__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE)) {
-        /* Another thread (or the code this signal handler interrupted) is logging: write to
-         * stderr or syslog without touching the shared state. */
+    sigset_t saved;
+    if (!take_log_lock(&saved)) {
         emit(level, msg, false);
         return;
     }
@@ -183,7 +209,7 @@ void ac_log(enum ac_log_level level, const char *msg)
     }
     if (go)
         emit(level, msg, true);
-    __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
+    drop_log_lock(&saved);
 }
 
 /* A fork taken while another thread was logging leaves `busy` set in the child, where that

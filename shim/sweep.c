@@ -54,8 +54,8 @@ struct newcomer {
     uint32_t ino;
     uint32_t looks;
 };
-static struct newcomer *newcomers; /* sorted by inode */
-static size_t newcomer_count;
+static struct newcomer *newcomers; /* sorted by inode; in a mapping of newcomer_bytes */
+static size_t newcomer_count, newcomer_bytes;
 
 static int compare_newcomer(const void *key, const void *elem)
 {
@@ -247,16 +247,19 @@ static void settle_newcomers(struct inode_list *list, const struct inode_list *f
 {
     size_t kept = 0, still_count = 0;
     /* Built in the order of `fresh`, so sorted too. Without memory, all count as seen. */
-    struct newcomer *still = malloc(fresh->len * sizeof *still);
+    size_t still_bytes = fresh->len * sizeof(struct newcomer);
+    struct newcomer *still = still_bytes ? map_pages(still_bytes) : NULL;
     for (size_t i = 0; i < fresh->len && still != NULL; i++) {
         uint32_t *looks = looks_at(fresh->v[i]);
         uint32_t n = looks ? *looks + 1 : 1;
         if (!held[i] && n < LOOKS_FOR_A_NEWCOMER)
             still[still_count++] = (struct newcomer){fresh->v[i], n};
     }
-    free(newcomers);
+    if (newcomers)
+        munmap(newcomers, newcomer_bytes);
     newcomers = still;
     newcomer_count = still_count;
+    newcomer_bytes = still ? still_bytes : 0;
     for (size_t i = 0; i < list->len; i++) {
         if (looks_at(list->v[i]) == NULL)
             list->v[kept++] = list->v[i];
@@ -277,8 +280,7 @@ void ac_sweep_run(void)
     }
     if (__atomic_exchange_n(&forget_seen, false, __ATOMIC_RELAXED))
         seen.len = 0;
-    if (now.len > 1) /* qsort's pointer must not be NULL, even for nothing to sort */
-        qsort(now.v, now.len, sizeof *now.v, compare_u32);
+    ac_sort_u32(now.v, now.len);
     bool ok = true;
     for (size_t i = 0; i < now.len && ok; i++)
         ok = contains(&seen, now.v[i]) || push(&fresh, now.v[i]);

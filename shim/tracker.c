@@ -24,17 +24,29 @@ static bool add_failed; /* set by uthash when it cannot allocate; read right aft
 #define uthash_nonfatal_oom(obj) (add_failed = true)
 #include <uthash.h>
 
-/* 88 bytes, 56 of them uthash's handle: memory per tracked connection is a published figure. */
+/* 88 bytes, 56 of them uthash's handle: memory per tracked connection is a published figure.
+ * Times are kept as the monotonic clock's low 32 bits and widened against a recent reading
+ * (widen): right for anything within 24 days of it. The identity is kept field by field, since
+ * struct ac_identity as a member would bring its 4 bytes of padding along. */
 struct ac_conn {
     UT_hash_handle hh;
-    struct ac_identity id;
+    uint64_t cookie;
+    uint32_t ino;
     int fd;
-    uint32_t heap_index; /* UINT32_MAX when not waiting for a deadline */
-    uint32_t fin_ms32;   /* the monotonic clock's low 32 bits: ages up to 49 days read right */
-    uint8_t state;       /* enum ac_fd_state */
-    uint8_t how;         /* enum ac_found_by */
+    uint32_t heap_index;    /* UINT32_MAX when not waiting for a deadline */
+    uint32_t fin_ms32;      /* when the FIN was found */
+    uint32_t deadline_ms32; /* while in the deadline order */
+    uint8_t state;          /* enum ac_fd_state */
+    uint8_t how;            /* enum ac_found_by */
 };
 _Static_assert(sizeof(struct ac_conn) == 88, "a tracked connection should take 88 bytes");
+
+/* Deadlines lie at most this far ahead (later ones are brought forward to it), so every pending
+ * deadline stays within reach of widen(). The longest real wait, the unread-data hold of ten
+ * graces of at most a day each, is shorter. */
+#define MAX_AHEAD_MS (1ull << 30)
+_Static_assert((uint64_t)AC_UNREAD_GRACES *AC_MAX_GRACE_MS < MAX_AHEAD_MS,
+               "the longest wait must fit the 32-bit deadlines");
 
 uint8_t ac_fdtab[AC_FDTAB_SIZE];
 unsigned ac_high_fd_entries;
@@ -45,11 +57,32 @@ static pthread_cond_t wake;
 static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
 static struct ac_conn *table;
 
+/* The clock reading times are widened against: the latest `now` the tracker was given. */
+static uint64_t clock_ref_ms;
+
+static uint64_t widen(uint32_t ms32)
+{
+    return clock_ref_ms + (uint64_t)(int64_t)(int32_t)(ms32 - (uint32_t)clock_ref_ms);
+}
+
 static void place(void *item, uint32_t index)
 {
     ((struct ac_conn *)item)->heap_index = index;
 }
-static struct ac_heap deadlines = {.place = place};
+static uint64_t deadline_of(const void *item)
+{
+    return widen(((const struct ac_conn *)item)->deadline_ms32);
+}
+static struct ac_heap deadlines = {.place = place, .deadline = deadline_of};
+
+/* Enters `c` into the deadline order. */
+static bool schedule(struct ac_conn *c, uint64_t deadline_ms)
+{
+    if (deadline_ms > clock_ref_ms + MAX_AHEAD_MS)
+        deadline_ms = clock_ref_ms + MAX_AHEAD_MS;
+    c->deadline_ms32 = (uint32_t)deadline_ms;
+    return ac_heap_push(&deadlines, c);
+}
 
 /* The timer sleeps on a monotonic clock so a wall-clock step cannot move a deadline. */
 static void init_wake(void)
@@ -102,9 +135,15 @@ static void drop(struct ac_conn *c)
     ac_arena_free(c, sizeof *c);
 }
 
-static bool same_identity(const struct ac_identity *a, const struct ac_identity *b)
+static bool same_identity(const struct ac_conn *c, const struct ac_identity *id)
 {
-    return a->ino == b->ino && a->cookie == b->cookie;
+    return c->ino == id->ino && c->cookie == id->cookie;
+}
+
+static void set_identity(struct ac_conn *c, const struct ac_identity *id)
+{
+    c->ino = id->ino;
+    c->cookie = id->cookie;
 }
 
 /* A new entry for `fd`, replacing a stale one; NULL if known already (*known) or no memory. */
@@ -113,7 +152,7 @@ static struct ac_conn *insert(int fd, const struct ac_identity *id, bool *known)
     *known = false;
     struct ac_conn *c = find(fd);
     if (c != NULL) {
-        if (same_identity(&c->id, id)) {
+        if (same_identity(c, id)) {
             *known = true;
             return NULL;
         }
@@ -123,7 +162,7 @@ static struct ac_conn *insert(int fd, const struct ac_identity *id, bool *known)
     if (c == NULL)
         return NULL;
     c->fd = fd;
-    c->id = *id;
+    set_identity(c, id);
     c->heap_index = UINT32_MAX;
     add_failed = false;
     HASH_ADD_INT(table, fd, c);
@@ -155,7 +194,8 @@ enum ac_add_result ac_tracker_add(int fd, const struct ac_identity *id, enum ac_
         return known ? AC_ADD_KNOWN : AC_ADD_NO_MEMORY;
     c->how = (uint8_t)how;
     c->fin_ms32 = (uint32_t)now_ms;
-    if (!ac_heap_push(&deadlines, deadline_ms, c)) {
+    clock_ref_ms = now_ms;
+    if (!schedule(c, deadline_ms)) {
         drop(c);
         return AC_ADD_NO_MEMORY;
     }
@@ -173,7 +213,7 @@ bool ac_tracker_identity(int fd, struct ac_identity *id)
 {
     struct ac_conn *c = find(fd);
     if (c != NULL)
-        *id = c->id;
+        *id = (struct ac_identity){.cookie = c->cookie, .ino = c->ino};
     return c != NULL;
 }
 
@@ -212,7 +252,7 @@ void ac_tracker_settle(int fd, enum ac_fd_state state, const struct ac_identity 
         return;
     }
     if (now_id != NULL)
-        c->id = *now_id;
+        set_identity(c, now_id);
     set_state(c, state);
 }
 
@@ -221,7 +261,7 @@ bool ac_tracker_reschedule(int fd, uint64_t deadline_ms)
     struct ac_conn *c = find(fd);
     if (c == NULL || c->heap_index != UINT32_MAX)
         return false;
-    if (!ac_heap_push(&deadlines, deadline_ms, c)) {
+    if (!schedule(c, deadline_ms)) {
         drop(c);
         return false;
     }
@@ -231,6 +271,7 @@ bool ac_tracker_reschedule(int fd, uint64_t deadline_ms)
 bool ac_tracker_take_due(uint64_t now_ms, struct ac_due *out, uint64_t *next_ms)
 {
     uint64_t deadline;
+    clock_ref_ms = now_ms;
     struct ac_conn *c = ac_heap_peek(&deadlines, &deadline);
     if (c == NULL || deadline > now_ms) {
         *next_ms = c ? deadline : UINT64_MAX;
@@ -239,7 +280,7 @@ bool ac_tracker_take_due(uint64_t now_ms, struct ac_due *out, uint64_t *next_ms)
     ac_heap_pop(&deadlines);
     out->fd = c->fd;
     out->how = (enum ac_found_by)c->how;
-    out->id = c->id;
+    out->id = (struct ac_identity){.cookie = c->cookie, .ino = c->ino};
     out->fin_ms = now_ms - (uint32_t)((uint32_t)now_ms - c->fin_ms32);
     return true;
 }

@@ -4,8 +4,11 @@
  * wrapped call is one the shim has nothing to do with, and the run is deterministic enough for
  * callgrind to count instructions exactly.
  *
- *   hotpath wall  KIND TRANSPORT ITERS        nanoseconds per round trip (after a warm-up; the
- *                                             fastest of five bursts of ITERS/5)
+ *   hotpath wall  KIND TRANSPORT ITERS [idle-thread]
+ *                                             nanoseconds per round trip (after a warm-up; the
+ *                                             fastest of five bursts of ITERS/5); idle-thread:
+ *                                             with a second thread that only sleeps, as the
+ *                                             shim's timer does (the cost of any second thread)
  *   hotpath count TRANSPORT ITERS1 ITERS2     every KIND, measured_loop twice each, for
  *                                             callgrind --dump-after=measured_loop
  *
@@ -21,6 +24,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +111,13 @@ __attribute__((noinline)) void measured_loop(const struct rig *r, long iters)
     __asm__ volatile("" ::: "memory"); /* not a tail call: the dump must follow the loop */
 }
 
+static void *sleep_forever(void *unused)
+{
+    for (;;)
+        pause();
+    return unused;
+}
+
 static void tcp_pair(int sv[2])
 {
     int port, one = 1;
@@ -188,8 +199,12 @@ static long count_arg(const char *s)
 int main(int argc, char **argv)
 {
     struct rig r;
-    if (argc == 5 && strcmp(argv[1], "wall") == 0) {
+    if ((argc == 5 || (argc == 6 && strcmp(argv[5], "idle-thread") == 0)) &&
+        strcmp(argv[1], "wall") == 0) {
         long iters = count_arg(argv[4]);
+        pthread_t idle;
+        if (argc == 6 && pthread_create(&idle, NULL, sleep_forever, NULL) != 0)
+            fail("pthread_create");
         rig_open(&r, kind_of(argv[2]), argv[3]);
         run_loop(&r, iters / 10 + 100); /* warm caches, branch predictors, lazy binding */
         /* The fastest of a few bursts: on a shared machine a burst that another process
@@ -217,7 +232,7 @@ int main(int argc, char **argv)
         }
         return 0;
     }
-    fprintf(stderr, "usage: hotpath wall KIND TRANSPORT ITERS\n"
+    fprintf(stderr, "usage: hotpath wall KIND TRANSPORT ITERS [idle-thread]\n"
                     "       hotpath count TRANSPORT ITERS1 ITERS2\n");
     return 2;
 }

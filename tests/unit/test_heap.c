@@ -27,9 +27,20 @@ static void place(void *p, uint32_t index)
     place_calls++;
 }
 
+static uint64_t deadline_of(const void *p)
+{
+    return ((const struct item *)p)->deadline;
+}
+
 static struct ac_heap new_heap(void)
 {
-    return (struct ac_heap){.place = place};
+    return (struct ac_heap){.place = place, .deadline = deadline_of};
+}
+
+/* The item at index i of the array. */
+static struct item *at(const struct ac_heap *h, uint32_t i)
+{
+    return h->items[i];
 }
 
 static void init_items(struct item *items, size_t n)
@@ -54,19 +65,16 @@ static void check_heap(const struct ac_heap *h, const struct item *items, size_t
 {
     size_t in_heap = 0;
     for (uint32_t i = 0; i < h->len; i++) {
-        const struct item *it = h->nodes[i].item;
+        const struct item *it = at(h, i);
         if (it->index != i)
             fail_msg("item %d at index %u believes it is at %u", it->id, i, it->index);
-        if (it->deadline != h->nodes[i].deadline_ms)
-            fail_msg("item %d carries deadline %llu, node has %llu", it->id,
-                     (unsigned long long)it->deadline, (unsigned long long)h->nodes[i].deadline_ms);
-        if (i > 0 && h->nodes[(i - 1) / 2].deadline_ms > h->nodes[i].deadline_ms)
+        if (i > 0 && at(h, (i - 1) / 2)->deadline > it->deadline)
             fail_msg("heap order broken at index %u", i);
     }
     for (size_t i = 0; i < n; i++) {
         if (items[i].index != UINT32_MAX) {
             in_heap++;
-            if (items[i].index >= h->len || h->nodes[items[i].index].item != &items[i])
+            if (items[i].index >= h->len || at(h, items[i].index) != &items[i])
                 fail_msg("item %d claims index %u, which holds something else", items[i].id,
                          items[i].index);
         }
@@ -77,7 +85,7 @@ static void check_heap(const struct ac_heap *h, const struct item *items, size_t
 static void push(struct ac_heap *h, struct item *it, uint64_t deadline)
 {
     it->deadline = deadline;
-    assert_true(ac_heap_push(h, deadline, it));
+    assert_true(ac_heap_push(h, it));
 }
 
 static void peek_and_pop_empty(void **state)
@@ -188,13 +196,13 @@ static void remove_first_and_last(void **state)
         push(&h, &items[i], (uint64_t)(10 - i) * 10);
     check_heap(&h, items, 10);
 
-    struct item *last = h.nodes[h.len - 1].item;
+    struct item *last = at(&h, h.len - 1);
     ac_heap_remove(&h, h.len - 1);
     assert_int_equal(h.len, 9);
     assert_int_equal(last->index, UINT32_MAX);
     check_heap(&h, items, 10);
 
-    struct item *first = h.nodes[0].item;
+    struct item *first = at(&h, 0);
     assert_int_equal(first->deadline, 10);
     ac_heap_remove(&h, 0);
     assert_int_equal(first->index, UINT32_MAX);
@@ -211,7 +219,7 @@ static void remove_first_and_last(void **state)
     /* The only item left: removing index 0 of a one-item heap. */
     while (h.len > 1)
         ac_heap_remove(&h, h.len - 1);
-    struct item *only = h.nodes[0].item;
+    struct item *only = at(&h, 0);
     ac_heap_remove(&h, 0);
     assert_int_equal(h.len, 0);
     assert_int_equal(only->index, UINT32_MAX);
@@ -231,13 +239,13 @@ static void remove_needs_sift_up(void **state)
     for (int i = 0; i < 7; i++)
         push(&h, &items[i], d[i]);
     for (uint32_t i = 0; i < 7; i++)
-        assert_int_equal(h.nodes[i].deadline_ms, d[i]);
+        assert_int_equal(at(&h, i)->deadline, d[i]);
 
     ac_heap_remove(&h, items[4].index); /* 12, under 10; the last node, 4, takes its place */
     static const uint64_t want[] = {1, 4, 2, 11, 10, 3};
     assert_int_equal(h.len, 6);
     for (uint32_t i = 0; i < 6; i++)
-        assert_int_equal(h.nodes[i].deadline_ms, want[i]);
+        assert_int_equal(at(&h, i)->deadline, want[i]);
     assert_int_equal(items[6].index, 1);
     assert_int_equal(items[1].index, 4);
     assert_int_equal(items[4].index, UINT32_MAX);
@@ -317,7 +325,7 @@ static void random_mixed_operations(void **state)
             struct item *got = ac_heap_pop(&h);
             assert_ptr_equal(got, top);
             for (uint32_t i = 0; i < h.len; i++)
-                assert_true(h.nodes[i].deadline_ms >= min);
+                assert_true(at(&h, i)->deadline >= min);
         }
         check_heap(&h, items, N);
     }
@@ -365,7 +373,7 @@ static void free_resets_and_heap_is_reusable(void **state)
         push(&h, &items[i], (uint64_t)(100 - i));
     assert_true(h.cap >= 100);
     ac_heap_free(&h);
-    assert_null(h.nodes);
+    assert_null(h.items);
     assert_int_equal(h.len, 0);
     assert_int_equal(h.cap, 0);
     assert_null(ac_heap_peek(&h, NULL));
@@ -378,6 +386,54 @@ static void free_resets_and_heap_is_reusable(void **state)
     assert_ptr_equal(ac_heap_pop(&h), &items[6]);
     assert_ptr_equal(ac_heap_pop(&h), &items[5]);
     ac_heap_free(&h);
+}
+
+/* ac_sort_u32 against a counting check: every size from 0 to 300 and a large one, with many
+ * duplicates, extremes, and input already sorted or reversed; the result is ascending and a
+ * permutation of the input. */
+static void check_sorted(const uint32_t *in, uint32_t *v, size_t n)
+{
+    ac_sort_u32(v, n);
+    for (size_t i = 1; i < n; i++)
+        if (v[i - 1] > v[i])
+            fail_msg("n=%zu: v[%zu]=%u > v[%zu]=%u", n, i - 1, v[i - 1], i, v[i]);
+    uint64_t sum_in = 0, sum_out = 0, xor_in = 0, xor_out = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum_in += in[i];
+        sum_out += v[i];
+        xor_in ^= (uint64_t)in[i] * 0x9e3779b97f4a7c15ull;
+        xor_out ^= (uint64_t)v[i] * 0x9e3779b97f4a7c15ull;
+    }
+    assert_int_equal(sum_in, sum_out);
+    assert_int_equal(xor_in, xor_out);
+}
+
+static void sort_u32_sorts(void **state)
+{
+    (void)state;
+    enum { BIG = 20000 };
+    static uint32_t in[BIG], v[BIG];
+    rng_state = 0x0123456789abcdefull;
+    for (size_t n = 0; n <= 300; n++) {
+        for (size_t i = 0; i < n; i++)
+            in[i] = n % 3 == 0 ? (uint32_t)(rng() % 7) : (uint32_t)rng();
+        if (n % 5 == 1 && n > 0) {
+            in[0] = UINT32_MAX;
+            in[n - 1] = 0;
+        }
+        memcpy(v, in, n * sizeof *v);
+        check_sorted(in, v, n);
+    }
+    for (size_t i = 0; i < BIG; i++)
+        in[i] = (uint32_t)rng();
+    memcpy(v, in, sizeof v);
+    check_sorted(in, v, BIG);
+    memcpy(in, v, sizeof v); /* already sorted */
+    check_sorted(in, v, BIG);
+    for (size_t i = 0; i < BIG; i++)
+        in[i] = v[BIG - 1 - i]; /* reversed */
+    memcpy(v, in, sizeof v);
+    check_sorted(in, v, BIG);
 }
 
 int main(void)
@@ -394,6 +450,7 @@ int main(void)
         cmocka_unit_test(random_mixed_operations),
         cmocka_unit_test(growth_to_ten_thousand),
         cmocka_unit_test(free_resets_and_heap_is_reusable),
+        cmocka_unit_test(sort_u32_sorts),
     };
     return cmocka_run_group_tests_name("heap", tests, NULL, NULL);
 }

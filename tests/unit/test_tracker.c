@@ -17,7 +17,9 @@
 #include "autoclose.h"
 
 #define NOW 1000u
-#define FAR (1ull << 60) /* a deadline nothing here reaches */
+#define FAR                                                                                        \
+    (NOW + (1ull << 29)) /* a deadline nothing here reaches (the tracker keeps them                \
+                          * within 2^30 ms of its clock) */
 
 static enum ac_add_result add_how(int fd, uint64_t ino, uint64_t cookie, enum ac_found_by how,
                                   uint64_t now, uint64_t deadline)
@@ -267,6 +269,47 @@ static void take_due_empty(void **state)
     (void)state;
     assert_nothing_due(0, UINT64_MAX);
     assert_nothing_due(UINT64_MAX, UINT64_MAX);
+}
+
+/* Times are kept in 32 bits: deadlines on both sides of the moment the low 32 bits of the clock
+ * wrap (every 49.7 days) still come out in order and with their full values. */
+static void deadlines_across_the_32_bit_wrap(void **state)
+{
+    (void)state;
+    const uint64_t wrap = 5ull << 32; /* the clock's low half is 0 here */
+    assert_int_equal(add_at(5, 50, 500, wrap - 300, wrap + 200), AC_ADD_NEW_EARLIEST);
+    assert_int_equal(add_at(6, 60, 600, wrap - 200, wrap - 100), AC_ADD_NEW_EARLIEST);
+    assert_int_equal(add_at(7, 70, 700, wrap - 100, wrap + 100), AC_ADD_NEW);
+    assert_nothing_due(wrap - 150, wrap - 100);
+    assert_due(wrap - 100, 6);
+    assert_nothing_due(wrap - 1, wrap + 100);
+    struct ac_due due;
+    uint64_t next = 0;
+    assert_true(take_due(wrap + 150, &due, &next));
+    assert_int_equal(due.fd, 7);
+    assert_int_equal(due.fin_ms, wrap - 100);
+    assert_nothing_due(wrap + 150, wrap + 200);
+    assert_due(wrap + 200, 5);
+    assert_nothing_due(wrap + 200, UINT64_MAX);
+    forget(5);
+    forget(6);
+    forget(7);
+    assert_counts(0, 0);
+}
+
+/* A deadline further ahead than 32-bit times can tell apart is brought forward to 2^30 ms. */
+static void far_deadlines_are_brought_forward(void **state)
+{
+    (void)state;
+    assert_int_equal(add_at(5, 50, 500, 1000, 1000 + (1ull << 40)), AC_ADD_NEW_EARLIEST);
+    assert_int_equal(add_at(6, 60, 600, 1000, 5000), AC_ADD_NEW_EARLIEST);
+    assert_nothing_due(1000, 5000);
+    assert_due(5000, 6);
+    assert_nothing_due(5000, 1000 + (1ull << 30));
+    assert_due(1000 + (1ull << 30), 5);
+    forget(5);
+    forget(6);
+    assert_counts(0, 0);
 }
 
 static void take_due_in_deadline_order(void **state)
@@ -723,6 +766,8 @@ int main(void)
         TEST(new_earliest_only_when_earliest),
         TEST(take_due_empty),
         TEST(take_due_in_deadline_order),
+        TEST(deadlines_across_the_32_bit_wrap),
+        TEST(far_deadlines_are_brought_forward),
         TEST(forgotten_is_never_due),
         TEST(reschedule_puts_back_in_order),
         TEST(reschedule_refuses_unknown_and_queued),
