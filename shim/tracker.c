@@ -44,9 +44,9 @@ _Static_assert(sizeof(struct ac_conn) == 88, "a tracked connection should take 8
 /* Deadlines lie at most this far ahead (later ones are brought forward to it), so every pending
  * deadline stays within reach of widen(). The longest real wait, the unread-data hold of ten
  * graces of at most a day each, is shorter. */
-#define MAX_AHEAD_MS (1ull << 30)
-_Static_assert((uint64_t)AC_UNREAD_GRACES *AC_MAX_GRACE_MS < MAX_AHEAD_MS,
-               "the longest wait must fit the 32-bit deadlines");
+#define MAX_AHEAD_MS    (1ull << 30)
+#define LONGEST_WAIT_MS ((uint64_t)AC_UNREAD_GRACES * AC_MAX_GRACE_MS)
+_Static_assert(LONGEST_WAIT_MS < MAX_AHEAD_MS, "the longest wait must fit the 32-bit deadlines");
 
 uint8_t ac_fdtab[AC_FDTAB_SIZE];
 unsigned ac_high_fd_entries;
