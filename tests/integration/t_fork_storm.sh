@@ -12,7 +12,7 @@
 # across fork, so a child whose parent was inside that allocator at the fork spins forever when
 # it starts a thread (ProcCreate -> InternalAlloc -> StaticSpinMutex, with die_after_fork=0,
 # which the TSan documentation warns "may deadlock"). Such a run is shown and repeated, at most
-# twice; a hang with any thread waiting in the shim fails at once, sanitizer or not.
+# three times; a hang with any thread waiting in the shim fails at once, sanitizer or not.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_shim
@@ -48,7 +48,7 @@ while :; do
             >"$TMP/storm.out" 2>&1; then
             grep -q "^forks=$FORKS stuck=0 failed=0\$" "$TMP/storm.out" || fail "$what did not complete"
         elif grep -q " stuck=[1-9][0-9]* failed=0\$" "$TMP/storm.out" && tsan_runtime_hang &&
-            [ $runtime_hangs -lt 2 ]; then
+            [ $runtime_hangs -lt 3 ]; then
             runtime_hangs=$((runtime_hangs + 1))
             echo "  $what: a child hung inside the TSan runtime (not the shim); its stacks:"
             grep -E '^#[0-9]+ ' "$TMP"/stacks/stuck.* | grep -E 'sanitizer::|ac_|pthread_create' |
