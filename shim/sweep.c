@@ -257,6 +257,10 @@ static void settle_newcomers(struct inode_list *list, const struct inode_list *f
     }
     if (newcomers)
         munmap(newcomers, newcomer_bytes);
+    if (still != NULL && still_count == 0) {
+        munmap(still, still_bytes); /* every one was found or given up: keep no mapping */
+        still = NULL;
+    }
     newcomers = still;
     newcomer_count = still_count;
     newcomer_bytes = still ? still_bytes : 0;
