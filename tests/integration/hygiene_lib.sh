@@ -56,19 +56,10 @@ ka_report() {
     echo "${out[*]:-no sockets}"
 }
 
-# server_peers_in STATE PORT PEER_PORT...: server sockets on PORT in STATE whose peer is one of
-# the listed ports (a test's own clients).
-server_peers_in() {
-    local state=$1 port=$2 p n=0
-    shift 2
-    local want=" $* "
-    while read -r p; do
-        [[ $want == *" ${p##*:} "* ]] && n=$((n + 1))
-    done < <(ss -Htn state "$state" "( sport = :$port )" | awk '{ print $4 }')
-    echo "$n"
-}
+# server_peers_are STATE PORT N PEER_PORT...: N server sockets on PORT in STATE whose peer is one
+# of the listed ports (a test's own clients); lib.sh's servers_in counts them.
 # shellcheck disable=SC2317 # called through wait_until
-server_peers_are() { [ "$(server_peers_in "$1" "$2" "${@:4}")" -eq "$3" ]; }
+server_peers_are() { [ "$(servers_in "$1" "$2" "${@:4}")" -eq "$3" ]; }
 
 # probe_lines NAME KIND: the "accepted" or "connected" lines sockopt_probe NAME printed.
 probe_lines() { grep -E "^$2 fd=" "$TMP/$1.out" || true; }

@@ -240,30 +240,26 @@ count_lines() {
 # has_lines N REGEX FILE: at least N matching lines; for wait_until.
 has_lines() { [ "$(count_lines "$2" "$3")" -ge "$1" ]; }
 
-# peers_in STATE PORT CLIENT_PORT...: how many of the listed client sockets (by their own local
-# port) connected to server PORT are in STATE. Keyed on the clients' ports, so a TIME_WAIT left on
-# a recycled server port by an earlier run does not count.
-peers_in() {
-    local state=$1 port=$2
-    shift 2
+# count_by_port STATE FILTER COLUMN PORT...: how many sockets `ss state STATE FILTER` lists whose
+# address in ss's COLUMN (3: local, 4: peer) has one of the listed ports.
+count_by_port() {
+    local state=$1 filter=$2 column=$3
+    shift 3
     local want=" $* " p n=0
     while read -r p; do
         [[ $want == *" ${p##*:} "* ]] && n=$((n + 1))
-    done < <(ss -Htn state "$state" "( dport = :$port )" | awk '{ print $3 }')
+    done < <(ss -Htn state "$state" "$filter" | awk -v c="$column" '{ print $c }')
     echo "$n"
 }
 
+# peers_in STATE PORT CLIENT_PORT...: how many of the listed client sockets (by their own local
+# port) connected to server PORT are in STATE. Keyed on the clients' ports, so a TIME_WAIT left on
+# a recycled server port by an earlier run does not count.
+peers_in() { count_by_port "$1" "( dport = :$2 )" 3 "${@:3}"; }
+
 # servers_in STATE PORT CLIENT_PORT...: how many server sockets on PORT whose peers are the
 # listed client ports are in STATE.
-servers_in() {
-    local state=$1 port=$2
-    shift 2
-    local want=" $* " p n=0
-    while read -r p; do
-        [[ $want == *" ${p##*:} "* ]] && n=$((n + 1))
-    done < <(ss -Htn state "$state" "( sport = :$port )" | awk '{ print $4 }')
-    echo "$n"
-}
+servers_in() { count_by_port "$1" "( sport = :$2 )" 4 "${@:3}"; }
 
 # peers_settled PORT CLIENT_PORT...: none of the listed connections' server sockets on PORT in
 # CLOSE_WAIT, and every listed client socket in TIME_WAIT (the clean ending); for wait_until.

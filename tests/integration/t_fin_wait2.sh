@@ -62,7 +62,7 @@ client_is fin-wait-2 "$port" $N control || tw_fail "the control client's sockets
 assert_eq 0 "$(count_client time-wait "$port" bounded)" "  bounded sockets now in TIME_WAIT"
 assert_eq 0 "$(count_client established "$port" bounded)" "  bounded sockets now established"
 mapfile -t all_clients < <(client_ports control; client_ports bounded)
-assert_eq $((2 * N)) "$(server_peers_in close-wait "$port" "${all_clients[@]}")" \
+assert_eq $((2 * N)) "$(servers_in close-wait "$port" "${all_clients[@]}")" \
     "  server sockets still in CLOSE_WAIT (it never closes)"
 connected_ms=$gone_ms
 
@@ -92,13 +92,13 @@ probe_expect srv_bounded accepted $N linger2_s=$BOUND_S
 probe_expect srv_default accepted $N linger2_s="$DEFAULT_S"
 echo "MOS side, $N accepted connections each, peers never close:"
 echo "  $(($(now_ms) - closed)) ms after the close: bounded" \
-    "FIN_WAIT_2=$(server_peers_in fin-wait-2 "${sport[srv_bounded]}" "${bounded_peers[@]}")," \
-    "control FIN_WAIT_2=$(server_peers_in fin-wait-2 "${sport[srv_default]}" "${default_peers[@]}")"
+    "FIN_WAIT_2=$(servers_in fin-wait-2 "${sport[srv_bounded]}" "${bounded_peers[@]}")," \
+    "control FIN_WAIT_2=$(servers_in fin-wait-2 "${sport[srv_default]}" "${default_peers[@]}")"
 wait_until 10000 server_peers_are fin-wait-2 "${sport[srv_bounded]}" 0 "${bounded_peers[@]}" ||
     fail "bounded server: sockets still in FIN_WAIT_2 10 s after the close"
 gone_ms=$(($(now_ms) - closed))
 echo "  AUTOCLOSE_FIN_WAIT2_S=$BOUND_S: all $N gone from FIN_WAIT_2 after ${gone_ms} ms"
-echo "  control: FIN_WAIT_2=$(server_peers_in fin-wait-2 "${sport[srv_default]}" \
+echo "  control: FIN_WAIT_2=$(servers_in fin-wait-2 "${sport[srv_default]}" \
     "${default_peers[@]}")"
 [ "$gone_ms" -le $LIMIT_MS ] || fail "took ${gone_ms} ms, more than ${LIMIT_MS} ms"
 [ "$gone_ms" -ge $((BOUND_S * 1000 - 500)) ] ||

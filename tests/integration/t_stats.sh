@@ -162,7 +162,7 @@ wait_until $((GRACE + 5000)) acted main $N ||
 done_at=$(now_ms)
 assert_eq $N "$(count_lines ': shutdown fd=' "$TMP/main.err")" "  reclaims logged"
 mapfile -t main_ports < <(client_ports main_client)
-assert_eq 0 "$(server_peers_in close-wait "${port[main]}" "${main_ports[@]}")" "  CLOSE_WAIT left"
+assert_eq 0 "$(servers_in close-wait "${port[main]}" "${main_ports[@]}")" "  CLOSE_WAIT left"
 wait_until 2000 stat_is "$file" "${pid[main]}" "$RECLAIMED_READ" $N ||
     fail "the file did not reach $N reclaims within 2 s: $(cat "$file" 2>/dev/null)"
 echo "  all $N reclaimed; the file said so $(($(now_ms) - done_at)) ms later"
@@ -190,7 +190,7 @@ wait_until $((GRACE + 3000)) stat_is "$file" "${pid[dry]}" autoclose_dry_run_obs
 sleep 1.5 # several sweeps, and more than the file's one-second spacing
 prom_expect "$(prom_dump "$file" "${pid[dry]}")" autoclose_dry_run_observed_total=5
 mapfile -t dry_ports < <(client_ports dry_client; client_ports dry_client2)
-assert_eq 5 "$(server_peers_in close-wait "${port[dry]}" "${dry_ports[@]}")" \
+assert_eq 5 "$(servers_in close-wait "${port[dry]}" "${dry_ports[@]}")" \
     "  CLOSE_WAIT left (a dry run acts on none)"
 only_files "$TMP/dry" "stats-${pid[dry]}.prom"
 

@@ -46,10 +46,10 @@ wait_until $((GRACE + 3000)) acted $HANDLED ||
     fail "port $listed: $(report_states "$listed" "${in_clients[@]}")"
 mapfile -t in_ports < <(for c in "${in_clients[@]}"; do client_ports "$c"; done)
 mapfile -t out_ports < <(for i in $(seq 1 $SKIPPED); do client_ports "out$i"; done)
-assert_eq 0 "$(server_peers_in close-wait "$listed" "${in_ports[@]}")" \
+assert_eq 0 "$(servers_in close-wait "$listed" "${in_ports[@]}")" \
     "CLOSE_WAIT left on the listed port"
 echo "port $listed (listed): $(report_states "$listed" "${in_clients[@]}")"
-assert_eq $SKIPPED "$(server_peers_in close-wait "$other" "${out_ports[@]}")" \
+assert_eq $SKIPPED "$(servers_in close-wait "$other" "${out_ports[@]}")" \
     "CLOSE_WAIT left on the port outside the list"
 
 # reclaimed_total DUMP: every reclaim, however found (the sweep may get there before the read).

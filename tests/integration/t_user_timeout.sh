@@ -90,9 +90,9 @@ echo "  cut ${cut_after} ms after its last successful write (timeout $UT_FLOOD m
 [ "$(count_lines '^write failed ' "$TMP/flood_unset.out")" -eq 0 ] ||
     fail "without the variable the connection was cut too: $(cat "$TMP/flood_unset.out")"
 echo "  without the variable: still open, writes blocked;" \
-    "$(server_peers_in established "$(cat "$TMP/flood_unset.port")" \
+    "$(servers_in established "$(cat "$TMP/flood_unset.port")" \
         "$(client_ports c_flood_unset)") server socket established"
-assert_eq 0 "$(server_peers_in established "$(cat "$TMP/flood_ut.port")" \
+assert_eq 0 "$(servers_in established "$(cat "$TMP/flood_ut.port")" \
     "$(client_ports c_flood_ut)")" "server sockets left of the one cut"
 for f in "${families[@]}"; do
     for p in "srv_ut$f" "srv_unset$f" "cli_ut$f" "cli_unset$f" flood_ut flood_unset; do
