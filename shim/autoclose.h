@@ -324,6 +324,29 @@ void ac_heap_free(struct ac_heap *h);
  * of its own, 132 KiB that stay resident for the life of the process. */
 void ac_sort_u32(uint32_t *v, size_t n);
 
+/* ---- a compact sorted set of inodes (inodeset.c) ----------------------------------------- */
+
+/* Sorted inodes as varint-coded gaps, about a byte each, in a mapping of their own. */
+struct ac_inode_set {
+    uint8_t *bytes;
+    size_t len, mapped; /* bytes used, bytes mapped */
+    size_t count;
+};
+/* Replaces the set's members with `v`, which must be sorted ascending. On false (no memory) the
+ * set is left empty. */
+bool ac_inode_set_assign(struct ac_inode_set *set, const uint32_t *v, size_t n);
+void ac_inode_set_clear(struct ac_inode_set *set); /* empty, and its mapping given back */
+
+/* Membership, asked in ascending order: one pass over the set for a whole sorted list. */
+struct ac_inode_cursor {
+    const uint8_t *p, *end;
+    uint32_t at; /* the member under the cursor, while `valid` */
+    bool valid;
+};
+void ac_inode_cursor_start(struct ac_inode_cursor *c, const struct ac_inode_set *set);
+/* True when `ino` is a member; each call's `ino` must be at least the previous call's. */
+bool ac_inode_cursor_has(struct ac_inode_cursor *c, uint32_t ino);
+
 /* ---- judgement (judge.c) ----------------------------------------------------------------- */
 
 /* Called when a read of more than zero bytes returned 0. Confirms with the kernel that `fd` is

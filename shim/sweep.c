@@ -41,9 +41,9 @@ struct inode_list {
     size_t len, cap;
 };
 
-/* Inodes in CLOSE_WAIT at the previous sweep, sorted: they are not looked for again. Timer
- * thread only. */
-static struct inode_list seen;
+/* Inodes in CLOSE_WAIT at the previous sweep: they are not looked for again. The host's, not
+ * only ours, so kept compact (inodeset.c). Timer thread only. */
+static struct ac_inode_set seen;
 static bool forget_seen; /* set by ac_sweep_forget; read and cleared by the timer */
 
 /* A new socket no descriptor of ours holds yet may still be ours: a connection half-closed in
@@ -102,11 +102,6 @@ static int compare_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static bool contains(const struct inode_list *l, uint32_t ino)
-{
-    return l->len > 0 && bsearch(&ino, l->v, l->len, sizeof ino, compare_u32) != NULL;
-}
-
 /* Sends one dump request and appends the inode of every socket it returns. */
 static bool dump(const void *request, size_t len, struct inode_list *out)
 {
@@ -114,11 +109,15 @@ static bool dump(const void *request, size_t len, struct inode_list *out)
     if (nl < 0)
         return false;
     bool ok = send(nl, request, len, 0) == (ssize_t)len;
-    static char buf[32768] __attribute__((aligned(8))); /* timer thread only */
+    /* On the stack, whose pages every sweep touches anyway: a static buffer's pages would become
+     * resident only at the first FIN, and count as memory per connection. The kernel sizes a
+     * dump's messages to the reader's buffer, never below NLMSG_GOODSIZE (at most 8 KiB), so
+     * this size only means more calls than 32 KiB would; MSG_TRUNC makes sure nothing is cut. */
+    char buf[8192] __attribute__((aligned(8)));
     bool done = false;
     while (ok && !done) {
-        ssize_t n = recv(nl, buf, sizeof buf, 0);
-        if (n <= 0) {
+        ssize_t n = recv(nl, buf, sizeof buf, MSG_TRUNC);
+        if (n <= 0 || (size_t)n > sizeof buf) {
             ok = false;
             break;
         }
@@ -183,7 +182,7 @@ static void for_each_fd(bool (*visit)(int fd, void *ctx), void *ctx)
     int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
         return;
-    static char ents[32768] __attribute__((aligned(8))); /* one caller at a time, see below */
+    char ents[4096] __attribute__((aligned(8))); /* on the stack, like dump's buffer */
     bool more = true;
     while (more) {
         long n = syscall(SYS_getdents64, dir, ents, sizeof ents);
@@ -283,11 +282,13 @@ void ac_sweep_run(void)
         return; /* no sock_diag here; the read and readiness paths still work */
     }
     if (__atomic_exchange_n(&forget_seen, false, __ATOMIC_RELAXED))
-        seen.len = 0;
+        ac_inode_set_clear(&seen);
     ac_sort_u32(now.v, now.len);
     bool ok = true;
+    struct ac_inode_cursor old;
+    ac_inode_cursor_start(&old, &seen);
     for (size_t i = 0; i < now.len && ok; i++)
-        ok = contains(&seen, now.v[i]) || push(&fresh, now.v[i]);
+        ok = ac_inode_cursor_has(&old, now.v[i]) || push(&fresh, now.v[i]);
     held = fresh.len ? map_pages(fresh.len * sizeof *held) : NULL; /* zero, fresh pages */
     size_t held_bytes = fresh.len * sizeof *held;
     if (!ok || (fresh.len && held == NULL)) {
@@ -296,9 +297,9 @@ void ac_sweep_run(void)
         for_each_fd(judge_if_wanted, &(struct holders){&fresh, held});
         settle_newcomers(&now, &fresh, held);
     }
-    release(&seen);
-    seen = now;
-    now = (struct inode_list){0};
+    /* Without memory for it, the set is empty: everything counts as new next time. */
+    ac_inode_set_assign(&seen, now.v, now.len);
+    release(&now);
     release(&fresh);
     if (held)
         munmap(held, held_bytes);
@@ -313,6 +314,6 @@ void ac_sweep_forget(void)
 /* A forked child has its own descriptors to look at: everything counts as new to it. */
 void ac_sweep_atfork_child(void)
 {
-    seen.len = 0;
+    ac_inode_set_clear(&seen);
     newcomer_count = 0;
 }

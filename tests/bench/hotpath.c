@@ -4,11 +4,18 @@
  * wrapped call is one the shim has nothing to do with, and the run is deterministic enough for
  * callgrind to count instructions exactly.
  *
- *   hotpath wall  KIND TRANSPORT ITERS [idle-thread]
+ *   hotpath wall  KIND TRANSPORT ITERS [idle-thread|private-thread|bare-thread]
  *                                             nanoseconds per round trip (after a warm-up; the
- *                                             fastest of five bursts of ITERS/5); idle-thread:
+ *                                             fastest of five bursts of ITERS/5), optionally
  *                                             with a second thread that only sleeps, as the
- *                                             shim's timer does (the cost of any second thread)
+ *                                             shim's timer does: the cost of any second thread,
+ *                                             and of each of its two parts:
+ *     idle-thread     a pthread: glibc takes its multi-threaded path in every cancellable call,
+ *                     and the kernel sees a descriptor table shared by two threads
+ *     private-thread  a pthread that gives itself a descriptor table of its own
+ *                     (close_range CLOSE_RANGE_UNSHARE): glibc's part alone
+ *     bare-thread     a thread glibc never hears of (raw clone, no TLS of its own, nothing but
+ *                     system calls), sharing the descriptor table: the kernel's part alone
  *   hotpath count TRANSPORT ITERS1 ITERS2     every KIND, measured_loop twice each, for
  *                                             callgrind --dump-after=measured_loop
  *
@@ -21,15 +28,20 @@
  */
 #include "bench.h"
 
+#include <linux/close_range.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -111,11 +123,60 @@ __attribute__((noinline)) void measured_loop(const struct rig *r, long iters)
     __asm__ volatile("" ::: "memory"); /* not a tail call: the dump must follow the loop */
 }
 
+static int second_ready; /* set by the second thread once it is what it should be */
+
 static void *sleep_forever(void *unused)
 {
+    __atomic_store_n(&second_ready, 1, __ATOMIC_RELEASE);
     for (;;)
         pause();
     return unused;
+}
+
+static void *sleep_forever_private(void *unused)
+{
+    if (syscall(SYS_close_range, 0u, ~0u, CLOSE_RANGE_UNSHARE) != 0)
+        bench_die(1, "close_range(CLOSE_RANGE_UNSHARE)");
+    return sleep_forever(unused);
+}
+
+/* Runs on a stack of its own with the main thread's TLS pointer: it may make system calls
+ * (glibc's syscall() touches errno only on failure) and nothing else. */
+static int bare_sleep_forever(void *unused)
+{
+    (void)unused;
+    __atomic_store_n(&second_ready, 1, __ATOMIC_RELEASE);
+    for (;;)
+        syscall(SYS_pause);
+    return 0;
+}
+
+static void start_second_thread(const char *what)
+{
+    pthread_t t;
+    if (strcmp(what, "idle-thread") == 0) {
+        if (pthread_create(&t, NULL, sleep_forever, NULL) != 0)
+            fail("pthread_create");
+    } else if (strcmp(what, "private-thread") == 0) {
+        if (pthread_create(&t, NULL, sleep_forever_private, NULL) != 0)
+            fail("pthread_create");
+    } else if (strcmp(what, "bare-thread") == 0) {
+        size_t size = 64 * 1024;
+        char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        sigset_t all, saved;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &saved); /* it inherits a mask that lets nothing in */
+        int flags =
+            CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+        if (stack == MAP_FAILED || clone(bare_sleep_forever, stack + size, flags, NULL) < 0)
+            fail("clone");
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    } else {
+        bench_die(0, "not a kind of second thread: %s", what);
+    }
+    while (!__atomic_load_n(&second_ready, __ATOMIC_ACQUIRE))
+        sched_yield();
 }
 
 static void tcp_pair(int sv[2])
@@ -199,12 +260,10 @@ static long count_arg(const char *s)
 int main(int argc, char **argv)
 {
     struct rig r;
-    if ((argc == 5 || (argc == 6 && strcmp(argv[5], "idle-thread") == 0)) &&
-        strcmp(argv[1], "wall") == 0) {
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "wall") == 0) {
         long iters = count_arg(argv[4]);
-        pthread_t idle;
-        if (argc == 6 && pthread_create(&idle, NULL, sleep_forever, NULL) != 0)
-            fail("pthread_create");
+        if (argc == 6)
+            start_second_thread(argv[5]);
         rig_open(&r, kind_of(argv[2]), argv[3]);
         run_loop(&r, iters / 10 + 100); /* warm caches, branch predictors, lazy binding */
         /* The fastest of a few bursts: on a shared machine a burst that another process
@@ -232,7 +291,8 @@ int main(int argc, char **argv)
         }
         return 0;
     }
-    fprintf(stderr, "usage: hotpath wall KIND TRANSPORT ITERS [idle-thread]\n"
+    fprintf(stderr, "usage: hotpath wall KIND TRANSPORT ITERS "
+                    "[idle-thread|private-thread|bare-thread]\n"
                     "       hotpath count TRANSPORT ITERS1 ITERS2\n");
     return 2;
 }

@@ -14,6 +14,10 @@
  * idle: opens N connections and leaves them alone; reads the server's CPU time and context
  *   switches over S seconds.
  *
+ * The server may be one process or several (leak_server --workers K: a pre-forked server, each
+ * worker holding its share): its "workers K PID..." line says which processes to read, and
+ * memory, CPU time and context switches are summed over them.
+ *
  * Results go to stdout as one line of name=value pairs. The client side runs in worker processes
  * (fork), each below the descriptor limit, each from its own 127.0.0.x source address, so
  * neither RLIMIT_NOFILE nor the ephemeral port range limits one process. Only the server gets
@@ -49,6 +53,8 @@ struct opts {
 
 struct server {
     pid_t pid;
+    pid_t procs[MAX_WORKERS]; /* the processes that hold the connections */
+    int n_procs;
     int out;        /* its stdout */
     char buf[4096]; /* lines read but not yet consumed */
     size_t len;
@@ -222,12 +228,71 @@ static void start_workers(long conns, int port)
     }
 }
 
+/* Reads "port P" and "workers K PID...": the port, and the processes to measure. */
 static long server_port(void)
 {
-    char line[128];
+    char line[sizeof srv.buf];
     if (!server_line("port ", 5000, line, sizeof line))
         fail("server-did-not-start");
-    return strtol(line + 5, NULL, 10);
+    long port = strtol(line + 5, NULL, 10);
+    if (!server_line("workers ", 5000, line, sizeof line))
+        fail("server-did-not-start-workers");
+    char *p = line + 8, *end;
+    long k = strtol(p, &end, 10);
+    if (k < 1 || k > MAX_WORKERS)
+        fail("server-workers");
+    for (srv.n_procs = 0; srv.n_procs < k; srv.n_procs++) {
+        p = end;
+        long pid = strtol(p, &end, 10);
+        if (end == p || pid <= 0)
+            fail("server-workers");
+        srv.procs[srv.n_procs] = (pid_t)pid;
+    }
+    return port;
+}
+
+/* Anonymous memory of the whole server, in KiB. */
+static long server_anon_kb(void)
+{
+    long sum = 0;
+    for (int i = 0; i < srv.n_procs; i++) {
+        long kb = bench_anon_kb(srv.procs[i]);
+        if (kb < 0)
+            fail("proc");
+        sum += kb;
+    }
+    return sum;
+}
+
+static void server_sample(struct bench_proc_sample *out)
+{
+    *out = (struct bench_proc_sample){0};
+    for (int i = 0; i < srv.n_procs; i++) {
+        struct bench_proc_sample s;
+        if (bench_proc_sample(srv.procs[i], &s) != 0)
+            fail("proc");
+        out->cpu_ns += s.cpu_ns;
+        out->vol_switches += s.vol_switches;
+        out->invol_switches += s.invol_switches;
+        out->tasks += s.tasks;
+    }
+}
+
+/* Waits for one milestone line from every server process; returns the latest time in it. */
+static uint64_t all_reached(const char *prefix, long timeout_ms)
+{
+    char line[128];
+    uint64_t latest = 0, end = bench_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (int i = 0; i < srv.n_procs; i++) {
+        uint64_t now = bench_now_ns();
+        if (now >= end ||
+            !server_line(prefix, (long)((end - now) / 1000000u) + 1, line, sizeof line))
+            return 0;
+        const char *t = strchr(line + strlen(prefix), ' ');
+        uint64_t at = t ? strtoull(t + 1, NULL, 10) : 0;
+        latest = at > latest ? at : latest;
+    }
+    return latest;
 }
 
 static double ms_between(uint64_t a, uint64_t b)
@@ -237,13 +302,12 @@ static double ms_between(uint64_t a, uint64_t b)
 
 static void run_reclaim(const struct opts *o)
 {
-    char line[128];
     int port = (int)server_port();
     start_workers(o->conns, port);
-    if (!server_line("accepted ", 60000, line, sizeof line))
+    if (all_reached("accepted ", 60000) == 0)
         fail("not-all-accepted");
     bench_sleep_ms(300); /* the last accepts settle; the timer thread starts (with the shim) */
-    long anon_idle = bench_anon_kb(srv.pid);
+    long anon_idle = server_anon_kb();
     long cw_before = bench_count_tcp(port, 1u << BENCH_TCP_CLOSE_WAIT);
 
     /* All at once: every worker is told before any is waited for. */
@@ -258,10 +322,8 @@ static void run_reclaim(const struct opts *o)
         fin_first = t[0] < fin_first ? t[0] : fin_first;
         fin_last = t[1] > fin_last ? t[1] : fin_last;
     }
-    uint64_t eof_at = 0;
-    if (server_line("eof ", 60000, line, sizeof line))
-        eof_at = strtoull(strchr(line + 4, ' ') + 1, NULL, 10);
-    else
+    uint64_t eof_at = all_reached("eof ", 60000);
+    if (eof_at == 0)
         fail("not-all-eof");
 
     /* Memory with every connection tracked: after the shim's sweep has run at least once on
@@ -270,7 +332,7 @@ static void run_reclaim(const struct opts *o)
     uint64_t now = bench_now_ns();
     if (now < mem_at)
         bench_sleep_ms((long)((mem_at - now) / 1000000u));
-    long anon_pending = bench_anon_kb(srv.pid);
+    long anon_pending = server_anon_kb();
     long cw_at_sample = bench_count_tcp(port, 1u << BENCH_TCP_CLOSE_WAIT);
 
     /* From shortly before the first deadline, count CLOSE_WAIT every few milliseconds. */
@@ -296,10 +358,10 @@ static void run_reclaim(const struct opts *o)
             break;
         bench_sleep_ms(5);
     }
-    printf("conns=%ld workers=%d close_wait_before=%ld fin_spread_ms=%.1f detect_ms=%.1f "
-           "anon_idle_kb=%ld anon_pending_kb=%ld close_wait_at_sample=%ld "
+    printf("conns=%ld workers=%d server_procs=%d close_wait_before=%ld fin_spread_ms=%.1f "
+           "detect_ms=%.1f anon_idle_kb=%ld anon_pending_kb=%ld close_wait_at_sample=%ld "
            "bytes_per_conn=%.1f left=%ld",
-           o->conns, n_workers, cw_before, ms_between(fin_first, fin_last),
+           o->conns, n_workers, srv.n_procs, cw_before, ms_between(fin_first, fin_last),
            ms_between(fin_first, eof_at), anon_idle, anon_pending, cw_at_sample,
            (double)(anon_pending - anon_idle) * 1024.0 / (double)o->conns, left);
     if (first_drop)
@@ -312,21 +374,18 @@ static void run_reclaim(const struct opts *o)
 
 static void run_idle(const struct opts *o)
 {
-    char line[128];
     int port = (int)server_port();
     if (o->conns > 0) {
         start_workers(o->conns, port);
-        if (!server_line("accepted ", 60000, line, sizeof line))
+        if (all_reached("accepted ", 60000) == 0)
             fail("not-all-accepted");
     }
     bench_sleep_ms(1500); /* past start-up, the timer's start and its first sweep */
     struct bench_proc_sample a, b;
-    if (bench_proc_sample(srv.pid, &a) != 0)
-        fail("proc");
+    server_sample(&a);
     uint64_t t0 = bench_now_ns();
     bench_sleep_ms(o->secs * 1000);
-    if (bench_proc_sample(srv.pid, &b) != 0)
-        fail("proc");
+    server_sample(&b);
     double secs = ms_between(t0, bench_now_ns()) / 1000.0;
     double cpu_ms = ((double)b.cpu_ns - (double)a.cpu_ns) / 1e6;
     printf("conns=%ld secs=%.2f tasks=%u cpu_ms=%.2f cpu_pct=%.3f vol_switches=%llu "
