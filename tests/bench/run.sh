@@ -12,6 +12,8 @@
 #   BENCH_CG_ITERS=1000        round trips of the shorter callgrind loop (the longer is 3x)
 #   BENCH_SCALES="1000 10000 50000"   connections half-closed at once (more than one process's
 #                              RLIMIT_NOFILE allows: a pre-forked server, each worker its share)
+#   BENCH_CONNS_PER_PROCESS    most connections one server process holds before the server is
+#                              pre-forked (default: what RLIMIT_NOFILE allows, less 64)
 #   BENCH_GRACE_MS=3000        AUTOCLOSE_GRACE_MS for the reclaim runs
 #   BENCH_IDLE_CONNS=10000     healthy idle connections for the sweep's CPU cost
 #   BENCH_IDLE_SECS=10         how long that cost is measured, per side
@@ -295,9 +297,10 @@ hot_instructions() {
 reclaim() {
     local hard cap n line
     hard=$(ulimit -Hn)
-    cap=$((hard - 64))
+    cap=${BENCH_CONNS_PER_PROCESS:-$((hard - 64))}
+    [ "$cap" -le $((hard - 64)) ] || cap=$((hard - 64))
     section "reclaim at scale: N connections half-closed at once against a leaking epoll server (AUTOCLOSE_GRACE_MS=$grace_ms)"
-    echo "RLIMIT_NOFILE hard limit: $hard: one server process holds at most $cap connections here;"
+    echo "RLIMIT_NOFILE hard limit: $hard; one server process holds at most $cap connections here;"
     echo "a larger N runs as a pre-forked server whose workers each hold their share"
     printf '%-7s %9s %14s %26s %24s %12s %14s\n' conns "FINs sent" "all EOFs read" \
         "CLOSE_WAIT=0, minus grace" "without shim: left," "memory/conn" "idle mem/conn"

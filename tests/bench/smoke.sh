@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# make bench-smoke: the benchmark harness end to end at a tiny scale, so that CI notices when
+# `make bench` stops working. Every section must run and print its figures, and the reclaim runs
+# (one process, and a pre-forked server of three) must end with no connection in CLOSE_WAIT.
+# The figures themselves mean nothing at this scale: no target is judged here.
+set -euo pipefail
+
+: "${AUTOCLOSE_LIB:?AUTOCLOSE_LIB must name the built libautoclose.so}"
+: "${BENCH_BIN:?BENCH_BIN must name the directory of the built benchmark programs}"
+
+out=$(mktemp "${TMPDIR:-/tmp}/autoclose-bench-smoke.XXXXXX")
+trap 'rm -f "$out"' EXIT
+
+# A bound on the whole run; the harness cleans up its own processes on the way out.
+BENCH_ROUNDS=1 BENCH_HOT_ITERS=2000 BENCH_CG_ITERS=50 BENCH_SCALES="300 900" \
+    BENCH_CONNS_PER_PROCESS=300 BENCH_GRACE_MS=600 BENCH_IDLE_CONNS=300 BENCH_IDLE_SECS=1 \
+    BENCH_QUIET_SECS=1 BENCH_REDIS_ROUNDS=1 BENCH_REDIS_REQUESTS=2000 \
+    timeout 300 tests/bench/run.sh >"$out" 2>&1 || {
+    cat "$out"
+    echo "bench-smoke: tests/bench/run.sh failed"
+    exit 1
+}
+
+passes=0 failures=0
+expect() { # description, extended regular expression
+    if grep -Eq -- "$2" "$out"; then
+        echo "ok    $1"
+        passes=$((passes + 1))
+    else
+        echo "FAIL  $1 (no line matching: $2)"
+        failures=$((failures + 1))
+    fi
+}
+number='[0-9]+(\.[0-9]+)?'
+expect "wall clock: every case has a ratio" "^tcp +epoll +$number .* $number \($number-$number\)$"
+expect "wall clock: the second-thread controls ran" "^tcp +read\*\*k "
+expect "instructions: per-call table" "^epoll_wait +$number +$number +$number$"
+expect "idle: the sweep row" "^shim \(sweep every 1000 ms\), 300 idle connections +2 "
+expect "reclaim: 300 in one process reach CLOSE_WAIT=0" "^300 +$number +$number / +$number +$number / "
+expect "reclaim: 900 as a pre-forked server of 3 reach CLOSE_WAIT=0" \
+    "^900 +$number +$number / +$number +$number / .*\(3 server processes of 300-300 "
+expect "reclaim: without the shim every connection stays" " 900 of 900, "
+expect "memory verdict" "memory per tracked connection: $number B at 300, $number B at 900"
+expect "redis ran, or said why not" "^(SET +$number|SKIP: )"
+expect "the targets section" "^\(make bench took [0-9]+ s\)$"
+if grep -q "error=" "$out"; then
+    echo "FAIL  a benchmark program reported an error:"
+    grep "error=" "$out"
+    failures=$((failures + 1))
+fi
+if [ "$failures" -gt 0 ]; then
+    echo "--- bench output"
+    cat "$out"
+fi
+echo "bench-smoke: $passes passed, $failures failed"
+[ "$failures" -eq 0 ]
