@@ -30,7 +30,8 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/ready_server $(BUILD)/fixtures/ready_server_fortified \
               $(BUILD)/fixtures/neglect_server $(BUILD)/fixtures/halfclose_server \
               $(BUILD)/fixtures/sockopt_probe $(BUILD)/fixtures/plain_listener \
-              $(BUILD)/fixtures/exit_server
+              $(BUILD)/fixtures/exit_server $(BUILD)/fixtures/cancel_probe \
+              $(BUILD)/fixtures/main_exit_server
 
 .PHONY: all deps check-deps test unit integration demo fixtures clean format format-check exports
 

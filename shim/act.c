@@ -13,6 +13,10 @@
  * half-close reply: its grace starts again from the last send) or, for up to ten graces, while
  * the peer's data sits unread. A socket another process may share (a fork since it was
  * accepted) is released, never shut down, whatever the mode.
+ *
+ * On a timer with a descriptor table of its own (reach.c) every question and the shutdown go to
+ * its own reference to the socket's file, and a release, which needs the application's table,
+ * waits for the timer that shares it (timer.c starts one at the first fork).
  */
 #include "autoclose.h"
 
@@ -120,6 +124,14 @@ static void left_alone(struct ac_text *t, int fd, const char *why)
     ac_text_str(t, why);
 }
 
+static void waiting(struct ac_text *t, int fd, const char *why)
+{
+    ac_text_str(t, "waiting fd=");
+    ac_text_int(t, fd);
+    ac_text_str(t, ": ");
+    ac_text_str(t, why);
+}
+
 enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report, size_t report_len,
                          int *release_fd)
 {
@@ -127,25 +139,51 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
     struct ac_text t;
     ac_text_init(&t, report, report_len);
     *release_fd = -1;
+    uint64_t a_grace = ac_cfg.grace_ms ? ac_cfg.grace_ms : 1;
+
+    /* `sock` is what every question below goes to: the number, or the timer's own reference,
+     * which the caller closes after unlocking (its last close may be the socket's). */
+    int sock = ac_reach_open(fd);
+    if (sock < 0 && errno != EBADF) {
+        int why = errno;
+        ac_tracker_reschedule(fd, now_ms + a_grace);
+        ac_stat_add_on_timer(AC_STAT_ERRORS);
+        ac_text_str(&t, "cannot reach fd=");
+        ac_text_int(&t, fd);
+        ac_text_str(&t, " from the timer: ");
+        ac_text_str(&t, strerror(why));
+        return AC_LOG_ERROR;
+    }
+    if (ac_reach_own_table_here())
+        *release_fd = sock;
 
     struct ac_identity now_id;
-    if (!ac_identity_of(fd, &now_id) || now_id.ino != due->id.ino ||
+    if (sock < 0 || !ac_identity_of(sock, &now_id) || now_id.ino != due->id.ino ||
         now_id.cookie != due->id.cookie) {
         left_alone(&t, fd, "the number now names another file");
         ac_sweep_forget(); /* whatever holds the number now deserves a fresh look */
         return AC_LOG_DEBUG;
     }
     struct ac_tcp_snapshot snap;
-    if (!ac_tcp_snapshot(fd, &snap) || snap.state != AC_TCP_CLOSE_WAIT) {
+    if (!ac_tcp_snapshot(sock, &snap) || snap.state != AC_TCP_CLOSE_WAIT) {
         left_alone(&t, fd, "no longer half-closed (the application finished it)");
         return AC_LOG_DEBUG;
     }
-    uint64_t wait = still_busy_for(fd, &snap, due, now_ms);
+    uint64_t wait = still_busy_for(sock, &snap, due, now_ms);
     if (wait > 0) {
         ac_tracker_reschedule(fd, now_ms + wait);
-        ac_text_str(&t, "waiting fd=");
-        ac_text_int(&t, fd);
-        ac_text_str(&t, ": still sending, or the peer's data is unread");
+        waiting(&t, fd, "still sending, or the peer's data is unread");
+        return AC_LOG_DEBUG;
+    }
+
+    /* A socket another process may share is never shut down (that would cut the other
+     * process's use of it too): this process lets go of its own copy instead. */
+    bool shared = ac_fd_possibly_shared(fd);
+    bool release = ac_cfg.mode == AC_MODE_CLOSE || shared;
+    if (release && !ac_cfg.dry_run && ac_reach_own_table_here()) {
+        /* A fork since this timer started: the one that shares the table takes over. */
+        ac_tracker_reschedule(fd, now_ms + a_grace);
+        waiting(&t, fd, "a release needs the application's descriptor table");
         return AC_LOG_DEBUG;
     }
 
@@ -153,12 +191,8 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
     char addresses[128];
     struct ac_text addr;
     ac_text_init(&addr, addresses, sizeof addresses);
-    describe_addresses(&addr, fd);
+    describe_addresses(&addr, sock);
 
-    /* A socket another process may share is never shut down (that would cut the other
-     * process's use of it too): this process lets go of its own copy instead. */
-    bool shared = ac_fd_possibly_shared(fd);
-    bool release = ac_cfg.mode == AC_MODE_CLOSE || shared;
     bool done = true, fell_back = false;
     int err = 0;
     enum ac_fd_state settled = AC_FD_OBSERVED;
@@ -167,13 +201,13 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
             err = errno;
             if (shared) {
                 done = false; /* never shut down a shared socket; try again after a grace */
-                ac_tracker_reschedule(fd, now_ms + (ac_cfg.grace_ms ? ac_cfg.grace_ms : 1));
+                ac_tracker_reschedule(fd, now_ms + a_grace);
             } else {
                 fell_back = true; /* no descriptor to spare for the placeholder */
                 release = false;
             }
         }
-        if (done && !release && shutdown(fd, SHUT_RDWR) != 0) {
+        if (done && !release && shutdown(sock, SHUT_RDWR) != 0) {
             done = false;
             err = errno;
         }

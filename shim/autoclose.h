@@ -9,6 +9,7 @@
 #ifndef AUTOCLOSE_H
 #define AUTOCLOSE_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -139,6 +140,18 @@ struct ac_real_fns {
  * another library's constructor) still works; ac_real_resolve() swaps in libc's functions. */
 extern struct ac_real_fns ac_real;
 void ac_real_resolve(void);
+/* The library is about to start its own thread: while the application has none, the wrappers
+ * make the cancellable system calls themselves (real.c says why). */
+void ac_real_before_own_thread(void);
+/* The application is starting a thread: glibc's own functions again, for good. */
+void ac_real_app_thread_starting(void);
+void ac_real_atfork_child(void);
+/* The next pthread_create after this library's wrapper, for the wrapper. */
+int ac_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                           void *arg);
+/* pthread_create for the library's own thread, which must not count as the application's. */
+int ac_own_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                          void *arg);
 
 /* One relaxed load: the pointer is written once, whole, by ac_real_resolve. */
 #define AC_REAL(name) (__atomic_load_n(&ac_real.name, __ATOMIC_RELAXED))
@@ -353,6 +366,9 @@ bool ac_inode_cursor_has(struct ac_inode_cursor *c, uint32_t ino);
  * a TCP connection whose peer's FIN has arrived (CLOSE_WAIT), applies the port filter, and hands
  * it to the tracker. Preserves errno; never blocks; safe in a signal handler. */
 void ac_on_eof(int fd, enum ac_found_by how);
+/* The timer's form of it: the application's `fd`, with the kernel asked through `sock` (the
+ * timer's own reference to its file, reach.c). Does not keep errno. */
+void ac_on_eof_of(int fd, int sock, enum ac_found_by how);
 
 /* Reads the identity of `fd`; false if it is not an open socket. */
 bool ac_identity_of(int fd, struct ac_identity *id);
@@ -376,12 +392,36 @@ int ac_tcp_state(int fd);
 /* Wakes the timer (starting it on first use) because the earliest deadline changed. Called
  * with the tracker lock held. */
 void ac_timer_kick(void);
+void ac_timer_atfork_parent(void);
 void ac_timer_atfork_child(void);
 /* Starts the timer if it is not running (for the sweep); one relaxed load when it is. */
 void ac_timer_ensure_running(void);
 /* Asks the timer for a sweep now (a FIN was reported on a descriptor whose number the readiness
  * call does not give back: epoll). Needs the tracker lock. */
 void ac_timer_sweep_soon(void);
+
+/* ---- the timer's own descriptor table (reach.c) ----------------------------------------- */
+
+/* At start-up, before any thread of the library's: notes a runtime under which the timer must
+ * share the application's table (ThreadSanitizer). */
+void ac_reach_note_runtime(void);
+bool ac_reach_may_leave_shared_table(void);
+/* On the timer thread, at its start: gives it an empty descriptor table of its own, reaching
+ * the application's through pidfd_getfd. False, changing nothing, where that is not possible. */
+bool ac_reach_leave_shared_table(void);
+/* True on the thread that has a table of its own. */
+bool ac_reach_own_table_here(void);
+/* A descriptor for what the application's `app_fd` names, usable on the calling thread: the
+ * number itself, or on the timer with its own table a private reference (-1 and errno: EBADF
+ * when the number is not open). Pair with ac_reach_close. */
+int ac_reach_open(int app_fd);
+void ac_reach_close(int reached);
+/* True once a reach failed because the main thread has exited: a timer with its own table must
+ * be replaced by one that shares the application's. */
+bool ac_reach_lost(void);
+/* The thread with its own table is retiring; a forked child starts afresh. */
+void ac_reach_forget(void);
+void ac_reach_atfork_child(void);
 
 /* ---- the sweep (sweep.c) ----------------------------------------------------------------- */
 

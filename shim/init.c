@@ -26,10 +26,12 @@ static void atfork_parent(void)
 {
     ac_fork_happened();
     ac_tracker_atfork_parent();
+    ac_timer_atfork_parent();
 }
 static void atfork_child(void)
 {
     ac_fork_happened();
+    ac_real_atfork_child();
     ac_tracker_atfork_child();
     ac_log_atfork_child();
     ac_stats_atfork_child();
@@ -45,6 +47,7 @@ void ac_init(void)
                                      __ATOMIC_ACQUIRE))
         return;
     ac_real_resolve();
+    ac_reach_note_runtime();
     ac_config_load(&ac_cfg, env, ac_log_config_complaint);
     ac_log_start();
     ac_stats_start();

@@ -75,28 +75,35 @@ void ac_on_eof(int fd, enum ac_found_by how)
         if (!__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE))
             goto out;
     }
+    ac_on_eof_of(fd, fd, how);
+out:
+    errno = saved_errno;
+}
+
+void ac_on_eof_of(int fd, int sock, enum ac_found_by how)
+{
     /* One system call turns away the common case: a live connection (FIONREAD and readiness
      * callers meet many), or no TCP socket at all. */
-    if (ac_tcp_state(fd) != AC_TCP_CLOSE_WAIT)
-        goto out;
+    if (ac_tcp_state(sock) != AC_TCP_CLOSE_WAIT)
+        return;
     /* The identity is read on both sides of a second look at the state, so the state surely
      * belongs to that socket even if another thread closes the number and a new connection
      * takes it meanwhile (cookies are never reused). */
     struct ac_identity id, again;
-    if (!ac_identity_of(fd, &id) || ac_tcp_state(fd) != AC_TCP_CLOSE_WAIT)
-        goto out;
-    if (!ac_identity_of(fd, &again) || again.ino != id.ino || again.cookie != id.cookie)
-        goto out;
+    if (!ac_identity_of(sock, &id) || ac_tcp_state(sock) != AC_TCP_CLOSE_WAIT)
+        return;
+    if (!ac_identity_of(sock, &again) || again.ino != id.ino || again.cookie != id.cookie)
+        return;
 
     sigset_t saved;
-    if (!wanted_by_port_filter(fd)) {
+    if (!wanted_by_port_filter(sock)) {
         /* Remembered, so that it is counted once however often it is read or swept. */
         ac_tracker_lock(&saved);
         bool fresh = ac_tracker_ignore(fd, &id);
         ac_tracker_unlock(&saved);
         if (fresh)
             ac_stat_add(AC_STAT_PORT_FILTER_SKIPPED);
-        goto out;
+        return;
     }
 
     uint64_t now = ac_now_ms();
@@ -113,6 +120,4 @@ void ac_on_eof(int fd, enum ac_found_by how)
         ac_stat_add(AC_STAT_ERRORS);
         ac_log(AC_LOG_ERROR, "out of memory: a half-closed connection is left as it is");
     }
-out:
-    errno = saved_errno;
 }

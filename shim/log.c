@@ -7,6 +7,11 @@
  * application closed it and the number now names something else, it is reopened rather than
  * written into a stranger's descriptor.
  *
+ * The timer may have a descriptor table of its own (reach.c), where the application's numbers
+ * mean nothing: there it opens the log file for itself, writes to the application's stderr
+ * through a reference of its own, and sends syslog lines through a socket of its own (glibc's
+ * syslog keeps one descriptor number for the whole process, valid in one table only).
+ *
  * A token bucket limits lines to a burst of 50, then 10 a second; what it drops is counted and
  * reported with the next line that goes out.
  */
@@ -16,7 +21,9 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <string.h>
@@ -27,17 +34,26 @@
 
 static struct ac_rate rate = {.tokens = BURST};
 static int busy; /* the lock around `rate` and the log file (take_log_lock) */
-static int log_fd = -1;
-static dev_t log_dev;
-static ino_t log_ino;
-static bool log_file_failed;
+
+/* The log file as open in one descriptor table. */
+struct log_file {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+    bool failed;
+};
+static struct log_file in_app_table = {.fd = -1}, in_timer_table = {.fd = -1};
 static char log_path[sizeof ac_cfg.log_file + 16]; /* %p expanded */
+
+static struct log_file *log_file_here(void)
+{
+    return ac_reach_own_table_here() ? &in_timer_table : &in_app_table;
+}
 
 /* Works out the file's name: at start-up, and again in a forked child, whose %p differs. */
 static void start_log_file(void)
 {
-    log_fd = -1;
-    log_file_failed = false;
+    in_app_table = in_timer_table = (struct log_file){.fd = -1};
     if (!ac_expand_path(ac_cfg.log_file, getpid(), log_path, sizeof log_path))
         log_path[0] = '\0';
 }
@@ -79,12 +95,12 @@ static bool fd_is(int fd, dev_t dev, ino_t ino)
 
 /* Opens the log file above fd 2, so it never squats on a number a daemon is about to reuse
  * for its standard streams. */
-static int log_file_fd(void)
+static int log_file_fd(struct log_file *lf)
 {
-    if (log_fd >= 0 && fd_is(log_fd, log_dev, log_ino))
-        return log_fd;
-    log_fd = -1;
-    if (log_file_failed)
+    if (lf->fd >= 0 && fd_is(lf->fd, lf->dev, lf->ino))
+        return lf->fd;
+    lf->fd = -1;
+    if (lf->failed)
         return -1;
     int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
     if (fd >= 0 && fd <= 2) {
@@ -94,19 +110,46 @@ static int log_file_fd(void)
     }
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        log_file_failed = true; /* said once below; stderr or syslog from now on */
+        lf->failed = true; /* said once below; stderr or syslog from now on */
         return -1;
     }
-    log_fd = fd;
-    log_dev = st.st_dev;
-    log_ino = st.st_ino;
+    *lf = (struct log_file){.fd = fd, .dev = st.st_dev, .ino = st.st_ino};
     return fd;
 }
 
-static bool stderr_is_safe(void)
+/* The application's stderr when a line may go there (not a socket, not closed), reached from
+ * this thread's table, or -1. Pair with ac_reach_close. */
+static int safe_stderr(void)
 {
+    int fd = ac_reach_open(2);
     struct stat st;
-    return fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode);
+    if (fd >= 0 && (fstat(fd, &st) != 0 || S_ISSOCK(st.st_mode))) {
+        ac_reach_close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A syslog line from a thread with a table of its own, in glibc's format without the time (the
+ * daemon adds it): "<priority>ident: libautoclose: message". */
+static void syslog_from_own_table(int priority, const char *message)
+{
+    char datagram[700];
+    struct ac_text t;
+    ac_text_init(&t, datagram, sizeof datagram);
+    ac_text_str(&t, "<");
+    ac_text_uint(&t, (unsigned)priority);
+    ac_text_str(&t, ">");
+    ac_text_str(&t, program_invocation_short_name);
+    ac_text_str(&t, ": libautoclose: ");
+    ac_text_str(&t, message);
+    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return;
+    struct sockaddr_un log_socket = {.sun_family = AF_UNIX, .sun_path = "/dev/log"};
+    AC_REAL(sendto)
+    (s, datagram, t.len, MSG_DONTWAIT, (struct sockaddr *)&log_socket, sizeof log_socket);
+    AC_REAL(close)(s);
 }
 
 static void write_all(int fd, const char *s, size_t n)
@@ -138,10 +181,11 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
     ac_text_str(&t, msg);
     ac_text_str(&t, "\n");
 
-    int fd = -1;
+    int fd = -1, err = -1;
     if (log_path[0] && have_file_lock) {
-        bool had_failed = log_file_failed;
-        fd = log_file_fd();
+        struct log_file *lf = log_file_here();
+        bool had_failed = lf->failed;
+        fd = log_file_fd(lf);
         if (fd < 0 && !had_failed) {
             char why[640];
             struct ac_text w;
@@ -152,13 +196,18 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
             emit(AC_LOG_ERROR, why, false);
         }
     }
-    if (fd < 0 && stderr_is_safe())
-        fd = 2;
-    if (fd >= 0)
+    if (fd < 0)
+        fd = err = safe_stderr();
+    int priority = LOG_DAEMON | (level == AC_LOG_ERROR ? LOG_ERR : LOG_INFO);
+    if (fd >= 0) {
         write_all(fd, line, t.len);
-    else
-        syslog(LOG_DAEMON | (level == AC_LOG_ERROR ? LOG_ERR : LOG_INFO), "libautoclose: %.*s",
-               (int)(t.len - body - 1), line + body);
+    } else if (ac_reach_own_table_here()) {
+        line[t.len - 1] = '\0'; /* the newline */
+        syslog_from_own_table(priority, line + body);
+    } else {
+        syslog(priority, "libautoclose: %.*s", (int)(t.len - body - 1), line + body);
+    }
+    ac_reach_close(err);
     errno = saved_errno;
 }
 
@@ -217,6 +266,7 @@ void ac_log(enum ac_log_level level, const char *msg)
 void ac_log_atfork_child(void)
 {
     __atomic_store_n(&busy, 0, __ATOMIC_RELAXED);
+    in_timer_table = (struct log_file){.fd = -1}; /* that table is the parent's timer's */
     /* The parent's file stays open in the child (it is the same file unless the name has a
      * %p); reopening costs a descriptor only when the child logs. */
     if (strstr(ac_cfg.log_file, "%p") != NULL)

@@ -108,7 +108,7 @@ static bool dump(const void *request, size_t len, struct inode_list *out)
     int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (nl < 0)
         return false;
-    bool ok = send(nl, request, len, 0) == (ssize_t)len;
+    bool ok = AC_REAL(send)(nl, request, len, 0) == (ssize_t)len;
     /* On the stack, whose pages every sweep touches anyway: a static buffer's pages would become
      * resident only at the first FIN, and count as memory per connection. The kernel sizes a
      * dump's messages to the reader's buffer, never below NLMSG_GOODSIZE (at most 8 KiB), so
@@ -116,7 +116,7 @@ static bool dump(const void *request, size_t len, struct inode_list *out)
     char buf[8192] __attribute__((aligned(8)));
     bool done = false;
     while (ok && !done) {
-        ssize_t n = recv(nl, buf, sizeof buf, MSG_TRUNC);
+        ssize_t n = AC_REAL(recv)(nl, buf, sizeof buf, MSG_TRUNC);
         if (n <= 0 || (size_t)n > sizeof buf) {
             ok = false;
             break;
@@ -176,10 +176,15 @@ static bool close_wait_inodes(struct inode_list *out)
     return any;
 }
 
-/* Calls `visit` for each open descriptor of this process, until it returns false. */
-static void for_each_fd(bool (*visit)(int fd, void *ctx), void *ctx)
+/* Calls `visit` for each open descriptor of the application, until it returns false. A thread
+ * that shares the application's table lists its own (which stays readable after the main thread
+ * has exited); a timer with a table of its own lists the main thread's, /proc/self/fd, and its
+ * `dir` is not the application's. */
+static void for_each_fd(bool (*visit)(int dir, int fd, void *ctx), void *ctx)
 {
-    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool dir_is_theirs = !ac_reach_own_table_here();
+    int dir = open(dir_is_theirs ? "/proc/thread-self/fd" : "/proc/self/fd",
+                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
         return;
     char ents[4096] __attribute__((aligned(8))); /* on the stack, like dump's buffer */
@@ -192,8 +197,8 @@ static void for_each_fd(bool (*visit)(int fd, void *ctx), void *ctx)
             struct dirent64 *e = (struct dirent64 *)(ents + off);
             off += e->d_reclen;
             int fd = atoi(e->d_name);
-            if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && fd != dir)
-                more = visit(fd, ctx);
+            if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && (fd != dir || !dir_is_theirs))
+                more = visit(dir, fd, ctx);
         }
     }
     AC_REAL(close)(dir);
@@ -204,24 +209,44 @@ struct holders {
     bool *held;
 };
 
-/* fstat on the descriptor itself is cheaper than reading its /proc link. */
-static bool judge_if_wanted(int fd, void *ctx)
+/* The socket inode behind one of the application's descriptors, or 0. fstat on the descriptor
+ * itself is cheaper than reading its /proc link, but a timer with a table of its own has only
+ * the link ("socket:[12345]") until it takes a reference. */
+static uint32_t socket_inode(int dir, int fd)
+{
+    struct stat st;
+    if (!ac_reach_own_table_here())
+        return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? (uint32_t)st.st_ino : 0;
+    char name[16], link[32];
+    struct ac_text t;
+    ac_text_init(&t, name, sizeof name);
+    ac_text_int(&t, fd);
+    ssize_t n = readlinkat(dir, name, link, sizeof link - 1);
+    if (n <= 8 || memcmp(link, "socket:[", 8) != 0)
+        return 0;
+    link[n] = '\0';
+    return (uint32_t)strtoul(link + 8, NULL, 10);
+}
+
+static bool judge_if_wanted(int dir, int fd, void *ctx)
 {
     const struct holders *h = ctx;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
-        return true;
-    uint32_t ino = (uint32_t)st.st_ino;
-    const uint32_t *at = bsearch(&ino, h->wanted->v, h->wanted->len, sizeof ino, compare_u32);
+    uint32_t ino = socket_inode(dir, fd);
+    const uint32_t *at =
+        ino ? bsearch(&ino, h->wanted->v, h->wanted->len, sizeof ino, compare_u32) : NULL;
     if (at != NULL) {
         h->held[at - h->wanted->v] = true;
-        ac_on_eof(fd, AC_FOUND_SWEEP);
+        int sock = ac_reach_open(fd);
+        if (sock >= 0)
+            ac_on_eof_of(fd, sock, AC_FOUND_SWEEP);
+        ac_reach_close(sock);
     }
     return true;
 }
 
-static bool stop_at_tcp(int fd, void *ctx)
+static bool stop_at_tcp(int dir, int fd, void *ctx)
 {
+    (void)dir;
     if (!ac_is_tcp_socket(fd))
         return true;
     *(bool *)ctx = true;

@@ -9,6 +9,12 @@
  * deadline or sweep; with nothing pending and the sweep off it sleeps without a timeout. It runs
  * with every signal blocked, so the application's signals keep going to the application's
  * threads.
+ *
+ * In shutdown mode, in a process that has not forked, it gives itself a descriptor table of its
+ * own (reach.c), so the application's system calls never pay for a shared one. A release (close
+ * mode, or a socket shared since a fork) must change the application's table, so a forked
+ * process's timer shares it: at the first fork the parent's timer with a table of its own
+ * retires and one that shares takes over, after it has finished whatever it was doing.
  */
 #include "autoclose.h"
 
@@ -20,6 +26,9 @@
 
 static bool started;
 bool ac_timer_running_hint; /* `started`, readable without the lock */
+static unsigned generation; /* of the current timer: an older one retires */
+static unsigned timers_alive;
+static bool current_owns_table; /* the current timer was started to have a table of its own */
 static bool sweep_asked;
 static uint64_t next_sweep_ms;
 
@@ -42,15 +51,29 @@ static int act_on_due(struct outcome *out, uint64_t *next)
     return n;
 }
 
-static void *timer_main(void *unused)
+static void *timer_main(void *start)
 {
-    (void)unused;
-    static struct outcome out[BATCH]; /* one timer thread per process */
+    unsigned mine = (unsigned)((uintptr_t)start >> 1);
+    bool own_table = (uintptr_t)start & 1;
+    static struct outcome out[BATCH]; /* one timer at work per process */
     /* Named from inside: pthread_setname_np would open a file in the program's fd table. */
     prctl(PR_SET_NAME, "autoclose");
+    if (own_table && !ac_reach_leave_shared_table())
+        ac_log(AC_LOG_DEBUG, "the timer shares the descriptor table (no pidfd_getfd here)");
     sigset_t saved;
     ac_tracker_lock(&saved);
+    timers_alive++;
+    while (timers_alive > 1 && generation == mine)
+        ac_tracker_wait(UINT64_MAX); /* the one this replaces is finishing a sweep */
     for (;;) {
+        if (generation != mine) {
+            if (ac_reach_own_table_here())
+                ac_reach_forget();
+            timers_alive--;
+            ac_tracker_wake();
+            ac_tracker_unlock(&saved);
+            return NULL; /* its own table, if it had one, goes with it */
+        }
         uint64_t next = 0;
         int n = act_on_due(out, &next);
         if (n == 0 && (sweep_asked || ac_cfg.sweep_ms > 0)) {
@@ -92,6 +115,12 @@ static void *timer_main(void *unused)
 
 void ac_timer_kick(void)
 {
+    if (started && current_owns_table && ac_reach_lost()) {
+        started = false; /* it cannot reach the descriptors any more (reach.c): replace it */
+        ac_tracker_wake();
+        ac_log(AC_LOG_INFO, "the main thread has exited: the timer now shares the descriptor "
+                            "table of the threads that remain");
+    }
     if (started) {
         ac_tracker_wake();
         return;
@@ -101,9 +130,15 @@ void ac_timer_kick(void)
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024); /* it only formats short lines */
+    bool own_table = ac_cfg.mode == AC_MODE_SHUTDOWN && ac_reach_may_leave_shared_table() &&
+                     !ac_reach_lost() && __atomic_load_n(&ac_fork_epoch, __ATOMIC_RELAXED) == 0;
+    generation++;
+    uintptr_t start = (uintptr_t)generation << 1 | own_table;
     /* The caller holds the tracker lock, so every signal is blocked here and the new thread
      * inherits that mask. */
-    started = pthread_create(&thread, &attr, timer_main, NULL) == 0;
+    ac_real_before_own_thread();
+    started = ac_own_pthread_create(&thread, &attr, timer_main, (void *)start) == 0;
+    current_owns_table = started && own_table;
     pthread_attr_destroy(&attr);
     /* After a failure too: the wrappers should not try again on every accept. */
     __atomic_store_n(&ac_timer_running_hint, true, __ATOMIC_RELAXED);
@@ -117,7 +152,7 @@ void ac_timer_ensure_running(void)
         return;
     sigset_t saved;
     ac_tracker_lock(&saved);
-    if (!started)
+    if (!started || (current_owns_table && ac_reach_lost()))
         ac_timer_kick();
     ac_tracker_unlock(&saved);
 }
@@ -131,10 +166,25 @@ void ac_timer_sweep_soon(void)
 /* The child of a fork has no timer thread. It gets one now if it inherited pending connections,
  * or connections for the sweep to watch (the parent's timer was running); otherwise its own
  * first connection starts one. */
+void ac_timer_atfork_parent(void)
+{
+    sigset_t saved;
+    ac_tracker_lock(&saved);
+    if (started && current_owns_table) {
+        started = false;
+        ac_tracker_wake(); /* the one with its own table sees a newer generation and retires */
+        ac_timer_kick();
+    }
+    ac_tracker_unlock(&saved);
+}
+
 void ac_timer_atfork_child(void)
 {
     bool parent_had_one = started;
     started = false;
+    timers_alive = 0;
+    current_owns_table = false;
+    ac_reach_atfork_child();
     __atomic_store_n(&ac_timer_running_hint, false, __ATOMIC_RELAXED);
     ac_sweep_atfork_child();
     if (ac_tracker_pending() > 0 || (parent_had_one && ac_cfg.sweep_ms > 0)) {

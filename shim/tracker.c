@@ -313,7 +313,7 @@ void ac_tracker_wait(uint64_t until_ms)
 void ac_tracker_wake(void)
 {
     pthread_once(&wake_once, init_wake);
-    pthread_cond_signal(&wake);
+    pthread_cond_broadcast(&wake); /* for a moment after a fork there may be two timers */
 }
 
 static sigset_t fork_saved_mask;

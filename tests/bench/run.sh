@@ -7,7 +7,9 @@
 #
 # Scales, all optional:
 #   BENCH_ONLY=hot,instr,reclaim,idle,redis   sections to run (default: all)
-#   BENCH_ROUNDS=7             wall-clock rounds per hot-path case (median and spread)
+#   BENCH_ROUNDS=15            wall-clock rounds per hot-path case (median and spread; what
+#                                is left to measure is about 1%, the spread of single runs
+#                                here several times that: with 7 the medians wandered by 2%)
 #   BENCH_HOT_ITERS=20000      round trips per wall-clock run
 #   BENCH_CG_ITERS=1000        round trips of the shorter callgrind loop (the longer is 3x)
 #   BENCH_SCALES="1000 10000 50000"   connections half-closed at once (more than one process's
@@ -27,7 +29,7 @@ set -euo pipefail
 lib=$AUTOCLOSE_LIB
 bin=$BENCH_BIN
 only=${BENCH_ONLY:-hot,instr,reclaim,idle,redis}
-rounds=${BENCH_ROUNDS:-7}
+rounds=${BENCH_ROUNDS:-15}
 hot_iters=${BENCH_HOT_ITERS:-20000}
 cg_iters=${BENCH_CG_ITERS:-1000}
 scales=${BENCH_SCALES:-1000 10000 50000}

@@ -12,8 +12,11 @@ command -v strace >/dev/null || skip "strace is not installed"
 GRACE=1000
 THREADS=${CLOSE_STORM_THREADS:-8}
 PER_THREAD=${CLOSE_STORM_PER_THREAD:-250}
+# The actions, and what a timer with a descriptor table of its own needs to map them to the
+# program's numbers (strace_fds.py).
+TRACED=shutdown,dup3,close,close_range,pidfd_open,pidfd_getfd,fcntl,socket,open,openat
 for mode in shutdown close; do
-    timeout 50 strace -f -qq --seccomp-bpf -e trace=shutdown,dup3 -o "$TMP/$mode.strace" \
+    timeout 50 strace -f -qq --seccomp-bpf -e trace=$TRACED -o "$TMP/$mode.strace" \
         -E LD_PRELOAD="$AUTOCLOSE_LIB" -E AUTOCLOSE_MODE=$mode -E AUTOCLOSE_GRACE_MS=$GRACE \
         -E AUTOCLOSE_LOG=error "$FIXTURES/close_storm" --threads "$THREADS" \
         --per-thread "$PER_THREAD" --grace-ms $GRACE --fd-file "$TMP/$mode.fds" \
