@@ -19,7 +19,7 @@ port=$(await_port server)
 started=$(now_ms)
 client clients --port "$port" --count "$N" --parallel || fail "heartbeat exchanges failed"
 snapshot_now "$port"
-wait_until 2000 has_lines "$N" '^stalled fd=' "$TMP/server.out" ||
+wait_until 5000 has_lines "$N" '^stalled fd=' "$TMP/server.out" ||
     fail "the handlers did not all stall"
 echo "clients done, $N handlers stalled, after $(($(now_ms) - started)) ms (grace ${GRACE} ms)"
 leaks_before_grace "$(earliest_stamp "$TMP/server.out")" $GRACE "$N" "$port"

@@ -37,7 +37,7 @@ client client-stalled-on --port "${port[stalled-on]}" --count "$N" --parallel ||
 client client-ignore-off --port "${port[ignore-off]}" --count "$N" --parallel --no-message ||
     fail "ignore-off: connections failed"
 for r in stalled-off stalled-on; do
-    wait_until 2000 has_lines "$N" '^stalled fd=' "$TMP/$r.out" || fail "$r: handlers not stalled"
+    wait_until 5000 has_lines "$N" '^stalled fd=' "$TMP/$r.out" || fail "$r: handlers not stalled"
 done
 
 wait_until $((GRACE + 3000)) clients_settled "${port[stalled-on]}" client-stalled-on ||
