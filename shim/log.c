@@ -147,8 +147,8 @@ static void syslog_from_own_table(int priority, const char *message)
     if (s < 0)
         return;
     struct sockaddr_un log_socket = {.sun_family = AF_UNIX, .sun_path = "/dev/log"};
-    AC_REAL(sendto)
-    (s, datagram, t.len, MSG_DONTWAIT, (struct sockaddr *)&log_socket, sizeof log_socket);
+    const struct sockaddr *to = (const struct sockaddr *)&log_socket;
+    AC_REAL(sendto)(s, datagram, t.len, MSG_DONTWAIT, to, sizeof log_socket); /* never blocks */
     AC_REAL(close)(s);
 }
 
@@ -181,7 +181,7 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
     ac_text_str(&t, msg);
     ac_text_str(&t, "\n");
 
-    int fd = -1, err = -1;
+    int fd = -1, reached_stderr = -1;
     if (log_path[0] && have_file_lock) {
         struct log_file *lf = log_file_here();
         bool had_failed = lf->failed;
@@ -197,7 +197,7 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
         }
     }
     if (fd < 0)
-        fd = err = safe_stderr();
+        fd = reached_stderr = safe_stderr();
     int priority = LOG_DAEMON | (level == AC_LOG_ERROR ? LOG_ERR : LOG_INFO);
     if (fd >= 0) {
         write_all(fd, line, t.len);
@@ -207,7 +207,7 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
     } else {
         syslog(priority, "libautoclose: %.*s", (int)(t.len - body - 1), line + body);
     }
-    ac_reach_close(err);
+    ac_reach_close(reached_stderr);
     errno = saved_errno;
 }
 
