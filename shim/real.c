@@ -320,12 +320,14 @@ static int sys_fclose(FILE *fp)
     X(ioctl, "ioctl")
 
 #define STAND_IN(field, symbol) .field = sys_##field,
-static const struct ac_real_fns stand_ins = {CANCELLABLE(STAND_IN) NOT_CANCELLABLE(STAND_IN)};
-#undef STAND_IN
-
+#define STAND_INS                                                                                  \
+    {                                                                                              \
+        CANCELLABLE(STAND_IN) NOT_CANCELLABLE(STAND_IN)                                            \
+    }
+static const struct ac_real_fns stand_ins = STAND_INS;
 /* Written field by field, each pointer whole (see AC_REAL); starts as the stand-ins. */
-#define STAND_IN(field, symbol) .field = sys_##field,
-struct ac_real_fns ac_real = {CANCELLABLE(STAND_IN) NOT_CANCELLABLE(STAND_IN)};
+struct ac_real_fns ac_real = STAND_INS;
+#undef STAND_INS
 #undef STAND_IN
 
 static struct ac_real_fns next_fns;  /* what dlsym(RTLD_NEXT) found, stand-ins where nothing */
