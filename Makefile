@@ -31,7 +31,10 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/neglect_server $(BUILD)/fixtures/halfclose_server \
               $(BUILD)/fixtures/sockopt_probe $(BUILD)/fixtures/plain_listener \
               $(BUILD)/fixtures/exit_server $(BUILD)/fixtures/cancel_probe \
-              $(BUILD)/fixtures/main_exit_server
+              $(BUILD)/fixtures/main_exit_server $(BUILD)/fixtures/hardened_exec \
+              $(BUILD)/fixtures/timeout_probe $(BUILD)/fixtures/thrd_cancel \
+              $(BUILD)/fixtures/stderr_reuse $(BUILD)/fixtures/parked_server \
+              $(BUILD)/fixtures/late_writer
 
 .PHONY: all deps check-deps test unit integration demo fixtures clean format format-check exports
 
@@ -66,6 +69,10 @@ $(BUILD)/fixtures/mos_server_fortified: tests/fixtures/mos_server.c $(FIX_COMMON
 # __ppoll_chk (an array whose size the compiler knows, a count it does not).
 $(BUILD)/fixtures/ready_server_fortified: tests/fixtures/ready_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 -DREADY_FORTIFIED -g -pthread -o $@ $< $(FIX_COMMON)
+
+# The launcher that puts a program under a hardened systemd unit's seccomp filter: libseccomp.
+$(BUILD)/fixtures/hardened_exec: tests/fixtures/hardened_exec.c | $(BUILD)/fixtures
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -o $@ $< -lseccomp
 
 $(BUILD)/fixtures/%: tests/fixtures/%.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -pthread -o $@ $< $(FIX_COMMON)

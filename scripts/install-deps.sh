@@ -8,9 +8,10 @@ set -euo pipefail
 # What each package is for: build (gcc make libc6-dev uthash-dev), unit tests (libcmocka-dev,
 # pkg-config), integration tests (iproute2 for ss, strace, python3, perl, procps; gdb records
 # where a forked child hung), style (clang-format), scripts (shellcheck), man pages (groff-base:
-# groff checks them for warnings).
+# groff checks them for warnings), the hardened-unit test (libseccomp-dev: its launcher installs
+# the seccomp filter; systemd: systemd-analyze lists the system calls of @system-service).
 packages=(gcc make libc6-dev uthash-dev libcmocka-dev pkg-config iproute2 strace python3 perl
-          procps gdb clang-format shellcheck groff-base)
+          procps gdb clang-format shellcheck groff-base libseccomp-dev systemd)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,22 +1,21 @@
 /*
  * The action on one connection whose grace has run out. Called by the timer with the tracker
- * lock held, so between the identity check and the action no wrapped close or dup2 can slip in.
+ * lock held, after it has made sure no close of the number is under way (lifetime.c): every
+ * wrapped close of it now waits for the lock, so the number names the same socket from the
+ * identity check to the end of the action.
  *
- * shutdown mode: shutdown(SHUT_RDWR) sends our FIN; the peer, which closed first, goes to
- *   TIME_WAIT and our socket leaves CLOSE_WAIT. The descriptor stays the application's.
- * close mode: the socket itself is released, and the number is refilled, in one dup3, with a
- *   placeholder: an AF_UNIX socket whose partner is gone, so reads see EOF and writes fail, like
- *   any closed connection. The number stays reserved until the application closes it, so that
- *   close can never land on a recycled number.
+ * The socket is shut down (our FIN goes out; the peer, which closed first, goes to TIME_WAIT)
+ * and its number released: refilled, in one dup3, with the placeholder, a duplicate of one dead
+ * AF_UNIX SOCK_SEQPACKET socket made once per process. Reads on it see EOF, writes fail with
+ * EPIPE and never raise SIGPIPE (a sequenced-packet socket does not), whatever call the program
+ * writes with; the number stays the program's until it closes it, so that close can never land
+ * on a recycled number, and no kernel socket is held for it. AUTOCLOSE_MODE=close skips the
+ * shutdown: the release alone drops this process's reference, and the last one ends the socket.
  *
  * Two rules come first. A connection is not idle while it is still sending after the FIN (a
  * half-close reply: its grace starts again from the last send) or, for up to ten graces, while
- * the peer's data sits unread. A socket another process may share (a fork since it was
- * accepted) is released, never shut down, whatever the mode.
- *
- * On a timer with a descriptor table of its own (reach.c) every question and the shutdown go to
- * its own reference to the socket's file, and a release, which needs the application's table,
- * waits for the timer that shares it (timer.c starts one at the first fork).
+ * the peer's data sits unread. A socket another process may hold (lifetime.c) is released,
+ * never shut down, whatever the mode: the other holder keeps it.
  */
 #include "autoclose.h"
 
@@ -57,28 +56,92 @@ static const char *found_by_name(enum ac_found_by how)
     return "?";
 }
 
-/* Replaces the socket at `fd` with a placeholder; on success *release_fd holds a private
- * duplicate of the socket for the caller to close outside the lock (the last close of a socket
- * with SO_LINGER set can block). Returns false, changing nothing, when it cannot. */
-static bool release_socket(int fd, int *release_fd)
+/* The placeholder: a number of the library's own, in the program's table, marked in the state
+ * table so that a close of it by the program takes the slow path (and tells us). */
+static int placeholder = -1;
+static struct ac_identity placeholder_id;
+
+void ac_placeholder_prepare(void)
 {
+    if (placeholder >= 0)
+        return;
     int pair[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
-        return false;
-    int fd_flags = fcntl(fd, F_GETFD);
-    int fl_flags = fcntl(fd, F_GETFL);
-    if (fl_flags >= 0 && (fl_flags & O_NONBLOCK))
-        fcntl(pair[0], F_SETFL, O_NONBLOCK);
-    int keep = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    int ok = AC_REAL(dup3)(pair[0], fd, fd_flags >= 0 && (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0);
-    AC_REAL(close)(pair[0]);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+        return; /* said when a release needs it */
     AC_REAL(close)(pair[1]);
-    if (ok < 0) {
-        if (keep >= 0)
-            AC_REAL(close)(keep);
+    /* Out of the way of the low numbers a daemon expects to get back from open() or accept(). */
+    int high = AC_REAL(fcntl)(pair[0], F_DUPFD_CLOEXEC, 100);
+    if (high >= 0) {
+        AC_REAL(close)(pair[0]);
+        pair[0] = high;
+    }
+    if (!ac_identity_of(pair[0], &placeholder_id)) {
+        AC_REAL(close)(pair[0]);
+        return;
+    }
+    placeholder = pair[0];
+    if ((unsigned)placeholder < AC_FDTAB_SIZE)
+        __atomic_store_n(&ac_fdtab[placeholder], AC_FD_PLACEHOLDER, __ATOMIC_RELEASE);
+}
+
+void ac_placeholder_lost(int fd)
+{
+    if (fd != placeholder || placeholder < 0)
+        return;
+    if ((unsigned)placeholder < AC_FDTAB_SIZE)
+        __atomic_store_n(&ac_fdtab[placeholder], AC_FD_NONE, __ATOMIC_RELEASE);
+    placeholder = -1; /* the program's now: a new one is made at the next release */
+}
+
+/* The placeholder, checked: the program may have closed it where no wrapper sees. */
+static int usable_placeholder(void)
+{
+    struct ac_identity now;
+    if (placeholder >= 0 && (ac_closing_now(placeholder) || !ac_identity_of(placeholder, &now) ||
+                             now.ino != placeholder_id.ino || now.cookie != placeholder_id.cookie))
+        ac_placeholder_lost(placeholder);
+    ac_placeholder_prepare();
+    return placeholder;
+}
+
+/* Drops the peer's unread data, so that the last close of the socket sends a FIN, not a reset.
+ * Only after ten graces unread (still_busy_for): nothing will ever read it. */
+static void drain(int fd)
+{
+    char sink[1];
+    for (int i = 0; i < 64; i++) {
+        /* MSG_TRUNC on TCP discards without copying. */
+        if (AC_REAL(recv)(fd, sink, 1 << 20, MSG_DONTWAIT | MSG_TRUNC) <= 0)
+            break;
+    }
+}
+
+/* Refills `fd` with the placeholder, keeping its close-on-exec flag. A socket with SO_LINGER set
+ * can block in its last close, so then a reference is kept in *release_fd for the caller to close
+ * outside the lock. Returns false, changing nothing, when it cannot. */
+static bool release_number(int fd, int *release_fd)
+{
+    int ph = usable_placeholder();
+    if (ph < 0) {
+        errno = EMFILE;
         return false;
     }
-    *release_fd = keep;
+    int fd_flags = AC_REAL(fcntl)(fd, F_GETFD);
+    struct linger lg = {0};
+    socklen_t len = sizeof lg;
+    if (getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len) == 0 && lg.l_onoff && lg.l_linger > 0) {
+        *release_fd = AC_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
+        if (*release_fd < 0)
+            return false;
+    }
+    if (AC_REAL(dup3)(ph, fd, fd_flags >= 0 && (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+        int err = errno;
+        if (*release_fd >= 0)
+            AC_REAL(close)(*release_fd);
+        *release_fd = -1;
+        errno = err;
+        return false;
+    }
     return true;
 }
 
@@ -89,13 +152,14 @@ static bool release_socket(int fd, int *release_fd)
  * by poll before the application got to it), the application may yet answer it: cutting then
  * would lose it, so that holds the connection for up to ten graces. Returns 0 when idle. */
 static uint64_t still_busy_for(int fd, const struct ac_tcp_snapshot *s, const struct ac_due *due,
-                               uint64_t now_ms)
+                               uint64_t now_ms, int *unread_out)
 {
     uint64_t grace = ac_cfg.grace_ms;
     int unread = 0;
-    /* The real ioctl: the wrapper would judge a zero answer and take the lock held here. */
+    /* The real ioctl: the wrapper would note a zero answer. */
     if (AC_REAL(ioctl)(fd, FIONREAD, &unread) != 0)
         unread = 0;
+    *unread_out = unread;
     if (s->unacked > 0 || s->notsent_bytes > 0)
         return grace > 0 ? grace : 1; /* data in flight: look again later */
     uint64_t since_fin = now_ms - due->fin_ms;
@@ -141,91 +205,76 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
     *release_fd = -1;
     uint64_t a_grace = ac_cfg.grace_ms ? ac_cfg.grace_ms : 1;
 
-    /* `sock` is what every question below goes to: the number, or the timer's own reference,
-     * which the caller closes after unlocking (its last close may be the socket's). */
-    int sock = ac_reach_open(fd);
-    if (sock < 0 && errno != EBADF) {
-        int why = errno;
-        ac_tracker_reschedule(fd, now_ms + a_grace);
-        ac_stat_add_on_timer(AC_STAT_ERRORS);
-        ac_text_str(&t, "cannot reach fd=");
-        ac_text_int(&t, fd);
-        ac_text_str(&t, " from the timer: ");
-        ac_text_str(&t, strerror(why));
-        return AC_LOG_ERROR;
+    if (ac_closing_now(fd)) {
+        /* The program is closing it right now: look again in a moment, when it has. */
+        ac_tracker_reschedule(fd, now_ms + 1);
+        waiting(&t, fd, "the program is closing it");
+        return AC_LOG_DEBUG;
     }
-    if (ac_reach_own_table_here())
-        *release_fd = sock;
-
     struct ac_identity now_id;
-    if (sock < 0 || !ac_identity_of(sock, &now_id) || now_id.ino != due->id.ino ||
+    if (!ac_identity_of(fd, &now_id) || now_id.ino != due->id.ino ||
         now_id.cookie != due->id.cookie) {
         left_alone(&t, fd, "the number now names another file");
         ac_sweep_forget(); /* whatever holds the number now deserves a fresh look */
         return AC_LOG_DEBUG;
     }
     struct ac_tcp_snapshot snap;
-    if (!ac_tcp_snapshot(sock, &snap) || snap.state != AC_TCP_CLOSE_WAIT) {
+    if (!ac_tcp_snapshot(fd, &snap) || snap.state != AC_TCP_CLOSE_WAIT) {
         left_alone(&t, fd, "no longer half-closed (the application finished it)");
         return AC_LOG_DEBUG;
     }
-    uint64_t wait = still_busy_for(sock, &snap, due, now_ms);
+    int unread = 0;
+    uint64_t wait = still_busy_for(fd, &snap, due, now_ms, &unread);
     if (wait > 0) {
         ac_tracker_reschedule(fd, now_ms + wait);
         waiting(&t, fd, "still sending, or the peer's data is unread");
         return AC_LOG_DEBUG;
     }
 
-    /* A socket another process may share is never shut down (that would cut the other
-     * process's use of it too): this process lets go of its own copy instead. */
+    /* A socket another process may hold is never shut down (that would cut the other holder's
+     * use of it too): this process lets go of its own copy instead. */
     bool shared = ac_fd_possibly_shared(fd);
-    bool release = ac_cfg.mode == AC_MODE_CLOSE || shared;
-    if (release && !ac_cfg.dry_run && ac_reach_own_table_here()) {
-        /* A fork since this timer started: the one that shares the table takes over. */
-        ac_tracker_reschedule(fd, now_ms + a_grace);
-        waiting(&t, fd, "a release needs the application's descriptor table");
-        return AC_LOG_DEBUG;
-    }
+    bool shut = ac_cfg.mode == AC_MODE_SHUTDOWN && !shared;
 
     /* The addresses go first: after the action the socket no longer has them. */
     char addresses[128];
     struct ac_text addr;
     ac_text_init(&addr, addresses, sizeof addresses);
-    describe_addresses(&addr, sock);
+    describe_addresses(&addr, fd);
 
-    bool done = true, fell_back = false;
+    bool done = true;
     int err = 0;
-    enum ac_fd_state settled = AC_FD_OBSERVED;
+    const char *failed_step = "";
     if (!ac_cfg.dry_run) {
-        if (release && !release_socket(fd, release_fd)) {
-            err = errno;
-            if (shared) {
-                done = false; /* never shut down a shared socket; try again after a grace */
-                ac_tracker_reschedule(fd, now_ms + a_grace);
-            } else {
-                fell_back = true; /* no descriptor to spare for the placeholder */
-                release = false;
-            }
-        }
-        if (done && !release && shutdown(sock, SHUT_RDWR) != 0) {
+        if (shut && shutdown(fd, SHUT_RDWR) != 0) {
             done = false;
             err = errno;
+            failed_step = "shutdown";
         }
-        settled = done ? AC_FD_RECLAIMED : AC_FD_PENDING;
+        if (done && unread > 0)
+            drain(fd);
+        if (done && !release_number(fd, release_fd)) {
+            done = false;
+            err = errno;
+            failed_step = "release";
+        }
     }
-    /* After a release the number holds the placeholder: remember that identity, so the write
-     * wrappers can still tell the number is the one the shim reclaimed. */
-    struct ac_identity placeholder;
-    bool replaced = done && release && !ac_cfg.dry_run && ac_identity_of(fd, &placeholder);
-    if (settled == AC_FD_PENDING && !shared)
-        settled = AC_FD_NONE; /* shutdown failed: nothing more the shim can do */
-    ac_tracker_settle(fd, settled, replaced ? &placeholder : NULL);
+    if (ac_cfg.dry_run) {
+        ac_tracker_settle(fd, AC_FD_OBSERVED, NULL);
+    } else if (done) {
+        ac_tracker_settle(fd, AC_FD_RECLAIMED, &placeholder_id);
+    } else if (shut && failed_step[0] == 'r') {
+        /* Shut down but still holding its number: the FIN is out; try the release again. */
+        ac_tracker_reschedule(fd, now_ms + a_grace);
+    } else {
+        ac_tracker_settle(fd, AC_FD_NONE, NULL); /* nothing more the shim can do */
+    }
 
     ac_stats_touch_on_timer(); /* the pending count went down */
     if (ac_cfg.dry_run)
         ac_stat_add_on_timer(AC_STAT_DRY_RUN_OBSERVED);
     else if (done)
-        ac_stat_reclaimed_on_timer(release, due->how);
+        ac_stat_reclaimed_on_timer(!shut, due->how);
     else
         ac_stat_add_on_timer(AC_STAT_ERRORS);
 
@@ -233,7 +282,7 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
         ac_text_str(&t, "dry-run: would ");
     else if (!done)
         ac_text_str(&t, "failed to ");
-    ac_text_str(&t, release ? "close" : "shutdown");
+    ac_text_str(&t, shut ? "shutdown" : "close");
     ac_text_str(&t, " fd=");
     ac_text_int(&t, fd);
     ac_text_str(&t, addresses);
@@ -243,12 +292,11 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
     ac_text_str(&t, found_by_name(due->how));
     if (shared)
         ac_text_str(&t, " shared=yes");
-    if (fell_back)
-        ac_text_str(&t,
-                    " (close mode fell back to shutdown: no descriptor free for a placeholder)");
     if (!done) {
+        ac_text_str(&t, " step=");
+        ac_text_str(&t, failed_step);
         ac_text_str(&t, " error=");
-        ac_text_str(&t, strerror(err));
+        ac_text_str(&t, strerrordesc_np(err) ? strerrordesc_np(err) : "unknown");
         return AC_LOG_ERROR;
     }
     return AC_LOG_INFO;

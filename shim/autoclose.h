@@ -2,9 +2,11 @@
  * libautoclose — the internal interface the shim's files share. Nothing here is public: the
  * library exports only the libc functions it wraps (see exports.map).
  *
- * Data flows one way: a wrapper sees a zero-length read (wrap_*.c) → judge.c decides whether it
- * is the peer's FIN on a TCP connection we should handle → tracker.c records it with the
- * socket's identity → timer.c waits out the grace → act.c shuts the socket down or releases it.
+ * Data flows one way: a wrapper sees a zero-length read (wrap_*.c) and notes the EOF in one byte
+ * and a time (notes.c) → when the grace has run out the timer asks judge.c whether it is the
+ * peer's FIN on a TCP connection we should handle → tracker.c records it with the socket's
+ * identity → act.c shuts it down and releases its number to the placeholder. A program that
+ * closes its connection within the grace clears the note itself and costs no system call.
  */
 #ifndef AUTOCLOSE_H
 #define AUTOCLOSE_H
@@ -107,14 +109,13 @@ struct ac_real_fns {
     ssize_t (*read_chk)(int, void *, size_t, size_t);
     ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
     ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, unsigned *);
-    ssize_t (*write)(int, const void *, size_t);
-    ssize_t (*writev)(int, const struct iovec *, int);
-    ssize_t (*send)(int, const void *, size_t, int);
-    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, unsigned);
     ssize_t (*sendmsg)(int, const struct msghdr *, int);
     int (*close)(int);
+    int (*dup)(int);
     int (*dup2)(int, int);
     int (*dup3)(int, int, int);
+    int (*fcntl)(int, int, ...);
+    int (*fcntl64)(int, int, ...);
     int (*close_range)(unsigned, unsigned, int);
     void (*closefrom)(int);
     int (*fclose)(FILE *);
@@ -127,54 +128,64 @@ struct ac_real_fns {
     int (*ppoll)(struct pollfd *, unsigned long, const struct timespec *, const sigset_t *);
     int (*ppoll_chk)(struct pollfd *, unsigned long, const struct timespec *, const sigset_t *,
                      size_t);
-    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
-    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
     int (*epoll_ctl)(int, int, int, struct epoll_event *);
     int (*epoll_wait)(int, struct epoll_event *, int, int);
     int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
     int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
     int (*ioctl)(int, unsigned long, ...);
+    pid_t (*fork)(void);
+    pid_t (*Fork)(void);
+    pid_t (*vfork)(void);
+    int (*clone)(int (*)(void *), void *, int, void *, ...);
+    int (*posix_spawn)(pid_t *, const char *, const void *, const void *, char *const[],
+                       char *const[]);
+    int (*posix_spawnp)(pid_t *, const char *, const void *, const void *, char *const[],
+                        char *const[]);
+    int (*system)(const char *);
+    FILE *(*popen)(const char *, const char *);
 };
 
-/* Starts as raw-syscall stand-ins, so a wrapper called before the library's constructor (by
- * another library's constructor) still works; ac_real_resolve() swaps in libc's functions. */
+/* libc's functions (or the next preloaded library's), found once with dlsym(RTLD_NEXT). Until
+ * then each entry is a stub that finds them first, so a wrapper called before this library's
+ * constructor (from another library's) needs no check of its own. */
 extern struct ac_real_fns ac_real;
 void ac_real_resolve(void);
-/* The library is about to start its own thread: while the application has none, the wrappers
- * make the cancellable system calls themselves (real.c says why). */
-void ac_real_before_own_thread(void);
-/* The application is starting a thread: glibc's own functions again, for good. */
-void ac_real_app_thread_starting(void);
-void ac_real_atfork_child(void);
-/* The next pthread_create after this library's wrapper, for the wrapper. */
-int ac_real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
-                           void *arg);
-/* pthread_create for the library's own thread, which must not count as the application's. */
-int ac_own_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
-                          void *arg);
 
 /* One relaxed load: the pointer is written once, whole, by ac_real_resolve. */
 #define AC_REAL(name) (__atomic_load_n(&ac_real.name, __ATOMIC_RELAXED))
 
-/* ---- per-descriptor state, readable without a lock (fdstate.c) --------------------------- */
+/* ---- per-descriptor state, readable without a lock (tracker.c) -------------------------- */
 
-/* What the shim knows of a descriptor number. Written only under the tracker lock; read by the
- * wrappers with one relaxed load, so a wrapper that has nothing to do takes no lock. */
+/* How the peer's FIN was found: the log and the counters say so. */
+enum ac_found_by {
+    AC_FOUND_READ,  /* a read returned 0 */
+    AC_FOUND_READY, /* poll/epoll reported the FIN, or FIONREAD found nothing to read */
+    AC_FOUND_SWEEP, /* the periodic sweep found it in CLOSE_WAIT, never read */
+};
+
+
+/* What the shim knows of a descriptor number. Read by the wrappers with one relaxed load, so a
+ * wrapper that has nothing to do takes no lock. NOTED and NOT_TCP are set and cleared with a
+ * compare-and-swap by any thread; the others are written only under the tracker lock. */
 enum ac_fd_state {
-    AC_FD_NONE = 0,      /* nothing known: the common case */
-    AC_FD_PENDING = 1,   /* half-closed, waiting out the grace */
-    AC_FD_RECLAIMED = 2, /* the shim shut it down or released it; writes get EPIPE, no SIGPIPE */
-    AC_FD_OBSERVED = 3,  /* dry run: reported once, left alone */
-    AC_FD_IGNORED = 4,   /* half-closed, outside AUTOCLOSE_PORTS: counted once, left alone */
-    AC_FD_ASK = 5,       /* hint only: a number above the table while any such is known */
+    AC_FD_NONE = 0,        /* nothing known: the common case */
+    AC_FD_NOTED_READ = 1,  /* a read returned EOF (time in ac_eof_ms); not judged yet */
+    AC_FD_NOTED_READY = 2, /* poll/epoll or FIONREAD reported the FIN; not judged yet */
+    AC_FD_NOT_TCP = 3,     /* a note judged: not a TCP socket (a file, a pipe) until closed */
+    AC_FD_PENDING = 4,     /* half-closed, waiting out the grace (in the tracker) */
+    AC_FD_RECLAIMED = 5,   /* released: the number holds the placeholder until closed */
+    AC_FD_OBSERVED = 6,    /* dry run: reported once, left alone */
+    AC_FD_IGNORED = 7,     /* half-closed, outside AUTOCLOSE_PORTS: counted once, left alone */
+    AC_FD_PLACEHOLDER = 8, /* the library's own placeholder (act.c) */
+    AC_FD_ASK = 9,         /* hint only: a number above the table while a pending one is known */
 };
 
 #define AC_FDTAB_SIZE 65536 /* numbers above this are kept in the tracker's table only */
 
 extern uint8_t ac_fdtab[AC_FDTAB_SIZE];
-extern unsigned ac_high_fd_entries; /* tracked entries with fd >= AC_FDTAB_SIZE */
+extern unsigned ac_high_fd_pending; /* PENDING entries with fd >= AC_FDTAB_SIZE */
 
-/* Returns the state of `fd`, or AC_FD_ASK for a high number while any high entry exists (the
+/* Returns the state of `fd`, or AC_FD_ASK for a high number while any high one is pending (the
  * caller then asks the tracker under its lock). */
 static inline enum ac_fd_state ac_fd_state_hint(int fd)
 {
@@ -182,22 +193,57 @@ static inline enum ac_fd_state ac_fd_state_hint(int fd)
         return (enum ac_fd_state)__atomic_load_n(&ac_fdtab[fd], __ATOMIC_RELAXED);
     if (fd < 0)
         return AC_FD_NONE;
-    return __atomic_load_n(&ac_high_fd_entries, __ATOMIC_RELAXED) ? AC_FD_ASK : AC_FD_NONE;
+    return __atomic_load_n(&ac_high_fd_pending, __ATOMIC_RELAXED) ? AC_FD_ASK : AC_FD_NONE;
 }
 
-/* True when a FIN reported on `fd` is worth judging: the shim does not already know it. */
-static inline bool ac_fd_unjudged(int fd)
+/* True when a FIN reported on `fd` is worth noting: the shim knows nothing of it yet. */
+static inline bool ac_fd_unknown(int fd)
 {
     enum ac_fd_state h = ac_fd_state_hint(fd);
     return h == AC_FD_NONE || h == AC_FD_ASK;
 }
 
-/* True when a write to `fd` may be a write to a reclaimed connection. */
-static inline bool ac_fd_maybe_reclaimed(int fd)
+static inline bool ac_fd_noted(enum ac_fd_state s)
 {
-    enum ac_fd_state h = ac_fd_state_hint(fd);
-    return AC_UNLIKELY(h == AC_FD_RECLAIMED || h == AC_FD_ASK);
+    return s == AC_FD_NOTED_READ || s == AC_FD_NOTED_READY;
 }
+
+/* ---- EOF notes (notes.c) ------------------------------------------------------------------ */
+
+/* When each noted EOF was seen: the monotonic clock's low 32 bits. */
+extern uint32_t ac_eof_ms[AC_FDTAB_SIZE];
+/* Notes an EOF on `fd` (NONE → NOTED): a clock read and two stores, no system call. */
+void ac_note_eof(int fd, enum ac_found_by how);
+/* On the timer, under the tracker lock: judges every note whose grace has run out (TCP in
+ * CLOSE_WAIT becomes PENDING, due at once) and returns the earliest deadline of the rest. */
+uint64_t ac_notes_judge_due(uint64_t now_ms);
+/* How many EOFs were noted since the process started: epoll's FIN reports compare with it. */
+extern unsigned long ac_notes_taken;
+
+/* ---- closes in flight (lifetime.c) -------------------------------------------------------- */
+
+/* Every wrapper that frees a number (close, dup2 and dup3 over it, fclose) marks it for the
+ * duration of the real call, before it reads the number's state: a full barrier on both sides
+ * (here, and before the timer looks at the mark) means either the closer sees the timer's state
+ * and waits for the tracker lock, or the timer sees the mark and leaves the number alone. So no
+ * number the timer acts on can be closed and handed to another file meanwhile. */
+extern uint8_t ac_closing[AC_FDTAB_SIZE + 1]; /* the last slot stands for every high number */
+static inline uint8_t *ac_closing_slot(int fd)
+{
+    return &ac_closing[(unsigned)fd < AC_FDTAB_SIZE ? (unsigned)fd : AC_FDTAB_SIZE];
+}
+static inline void ac_closing_begin(int fd)
+{
+    if (fd >= 0)
+        __atomic_exchange_n(ac_closing_slot(fd), 1, __ATOMIC_SEQ_CST);
+}
+static inline void ac_closing_end(int fd)
+{
+    if (fd >= 0)
+        __atomic_store_n(ac_closing_slot(fd), 0, __ATOMIC_RELEASE);
+}
+/* The timer's side: true when a close of `fd` may be under way. */
+bool ac_closing_now(int fd);
 
 /* ---- time (clock.c) ---------------------------------------------------------------------- */
 
@@ -228,6 +274,8 @@ void ac_text_quoted(struct ac_text *t, const char *s, size_t max);
 void ac_log(enum ac_log_level level, const char *msg);
 void ac_log_atfork_child(void);
 void ac_log_start(void); /* after the configuration is read */
+/* At load, before anything is logged: notes which file stderr is, to write only there. */
+void ac_log_capture_stderr(void);
 /* A complaint about the configuration: never rate-limited, never suppressed by AUTOCLOSE_LOG. */
 void ac_log_config_complaint(const char *line);
 /* Pure token bucket, exposed for its unit test. */
@@ -239,13 +287,6 @@ struct ac_rate {
 bool ac_rate_take(struct ac_rate *r, uint64_t now_ms, uint32_t burst, uint32_t per_sec);
 
 /* ---- the tracker (tracker.c) ------------------------------------------------------------- */
-
-/* How the peer's FIN was found: the log and the counters say so. */
-enum ac_found_by {
-    AC_FOUND_READ,  /* a read returned 0 */
-    AC_FOUND_READY, /* poll/select/epoll reported the FIN, or FIONREAD found nothing to read */
-    AC_FOUND_SWEEP, /* the periodic sweep found it in CLOSE_WAIT, never read */
-};
 
 /* The identity of a socket, captured when its FIN is found and checked again before acting:
  * descriptor numbers are recycled, sockets are not. */
@@ -265,7 +306,7 @@ void ac_tracker_unlock(const sigset_t *saved_mask);
 /* Outcome of ac_tracker_add. */
 enum ac_add_result { AC_ADD_NEW_EARLIEST, AC_ADD_NEW, AC_ADD_KNOWN, AC_ADD_NO_MEMORY };
 enum ac_add_result ac_tracker_add(int fd, const struct ac_identity *id, enum ac_found_by how,
-                                  uint64_t now_ms, uint64_t deadline_ms);
+                                  uint64_t fin_ms, uint64_t deadline_ms);
 /* Records a half-closed connection the port filter leaves alone, so it is counted once.
  * Returns true the first time. */
 bool ac_tracker_ignore(int fd, const struct ac_identity *id);
@@ -306,6 +347,7 @@ size_t ac_tracker_entries_hint(void); /* without the lock: for a quick "nothing 
 void ac_tracker_atfork_prepare(void);
 void ac_tracker_atfork_parent(void);
 void ac_tracker_atfork_child(void);
+void ac_tracker_atfork_child_mask(void); /* the mask the prepare handler saved, back */
 /* Test support: drops every entry. */
 void ac_tracker_reset(void);
 
@@ -362,13 +404,23 @@ bool ac_inode_cursor_has(struct ac_inode_cursor *c, uint32_t ino);
 
 /* ---- judgement (judge.c) ----------------------------------------------------------------- */
 
-/* Called when a read of more than zero bytes returned 0. Confirms with the kernel that `fd` is
- * a TCP connection whose peer's FIN has arrived (CLOSE_WAIT), applies the port filter, and hands
- * it to the tracker. Preserves errno; never blocks; safe in a signal handler. */
+/* Called when a read of more than zero bytes returned 0, or readiness reported a FIN: notes it
+ * (notes.c), or for a number above the table judges it at once. Preserves errno; never blocks;
+ * safe in a signal handler. */
 void ac_on_eof(int fd, enum ac_found_by how);
-/* The timer's form of it: the application's `fd`, with the kernel asked through `sock` (the
- * timer's own reference to its file, reach.c). Does not keep errno. */
-void ac_on_eof_of(int fd, int sock, enum ac_found_by how);
+
+/* What the kernel says of `fd` when its EOF is judged. */
+enum ac_verdict {
+    AC_VERDICT_GONE,    /* not open any more, or no longer half-closed: nothing to do */
+    AC_VERDICT_NOT_TCP, /* a file, a pipe, a UNIX or UDP socket: never ours */
+    AC_VERDICT_IGNORED, /* half-closed, outside AUTOCLOSE_PORTS */
+    AC_VERDICT_PENDING, /* half-closed TCP the shim handles: `id` is its identity */
+};
+/* Asks the kernel (TCP_INFO, identity read on both sides of a second look); no lock needed. */
+enum ac_verdict ac_judge(int fd, struct ac_identity *id);
+/* Judges `fd` and records the outcome, under the tracker lock (taken here unless `locked`);
+ * the deadline is `fin_ms` + the grace. Returns true when it became PENDING. */
+bool ac_judge_and_track(int fd, enum ac_found_by how, uint64_t fin_ms, bool locked);
 
 /* Reads the identity of `fd`; false if it is not an open socket. */
 bool ac_identity_of(int fd, struct ac_identity *id);
@@ -389,91 +441,101 @@ int ac_tcp_state(int fd);
 
 /* ---- the timer and the action (timer.c, act.c) ------------------------------------------- */
 
-/* Wakes the timer (starting it on first use) because the earliest deadline changed. Called
- * with the tracker lock held. */
-void ac_timer_kick(void);
-void ac_timer_atfork_parent(void);
+/* The timer starts at a point where the program cannot be inside malloc or a signal handler
+ * of its own making (accept, connect, readiness waits, the constructor, fork's return in the
+ * child): never from a read, write or close, which signal handlers call. */
+extern bool ac_timer_running_hint;
+void ac_timer_start_slow(void);
+static inline void ac_timer_start_here(void)
+{
+    if (AC_UNLIKELY(!__atomic_load_n(&ac_timer_running_hint, __ATOMIC_RELAXED)))
+        ac_timer_start_slow();
+}
+/* A forked child whose timer could not start as fork returned starts it at its first readiness
+ * wait (or accept, connect). */
+extern bool ac_timer_deferred;
+static inline void ac_timer_start_if_deferred(void)
+{
+    if (AC_UNLIKELY(__atomic_load_n(&ac_timer_deferred, __ATOMIC_RELAXED)))
+        ac_timer_start_slow();
+}
+/* A deadline at `deadline_ms` exists: wakes the timer only if it sleeps past it. With the
+ * tracker lock held (`locked`) or not. */
+void ac_timer_deadline(uint64_t deadline_ms, bool locked);
+/* Epoll reported `fins` FINs on descriptors it does not name: a sweep in half a grace unless
+ * the program reads as many EOFs meanwhile. Lock-free. */
+void ac_timer_epoll_fins(unsigned fins);
+/* Stats changed: the timer writes the file. Needs the tracker lock. */
+void ac_timer_wake(void);
+/* Fork: the child has no timer; it starts one once fork has returned (ac_timer_after_fork). */
 void ac_timer_atfork_child(void);
-/* Starts the timer if it is not running (for the sweep); one relaxed load when it is. */
-void ac_timer_ensure_running(void);
-/* Asks the timer for a sweep now (a FIN was reported on a descriptor whose number the readiness
- * call does not give back: epoll). Needs the tracker lock. */
-void ac_timer_sweep_soon(void);
-
-/* ---- the timer's own descriptor table (reach.c) ----------------------------------------- */
-
-/* At start-up, before any thread of the library's: notes a runtime under which the timer must
- * share the application's table (ThreadSanitizer). */
-void ac_reach_note_runtime(void);
-bool ac_reach_may_leave_shared_table(void);
-/* On the timer thread, at its start: gives it an empty descriptor table of its own, reaching
- * the application's through pidfd_getfd. False, changing nothing, where that is not possible. */
-bool ac_reach_leave_shared_table(void);
-/* True on the thread that has a table of its own. */
-bool ac_reach_own_table_here(void);
-/* A descriptor for what the application's `app_fd` names, usable on the calling thread: the
- * number itself, or on the timer with its own table a private reference (-1 and errno: EBADF
- * when the number is not open). Pair with ac_reach_close. */
-int ac_reach_open(int app_fd);
-void ac_reach_close(int reached);
-/* True once a reach failed because the main thread has exited: a timer with its own table must
- * be replaced by one that shares the application's. */
-bool ac_reach_lost(void);
-/* The thread with its own table is retiring; a forked child starts afresh. */
-void ac_reach_forget(void);
-void ac_reach_atfork_child(void);
+void ac_timer_after_fork(void);
+void ac_after_fork_child(void);  /* init.c: the child's reset, for _Fork */
+/* Serialises fork with the timer's work, so no descriptor the timer holds for a moment (the
+ * sweep's netlink socket and /proc directory, a lingering socket's last reference) is copied
+ * into a child. Taken before the tracker lock. */
+void ac_timer_work_lock(void);
+void ac_timer_work_unlock(void);
+void ac_timer_work_lock_reinit(void);
 
 /* ---- the sweep (sweep.c) ----------------------------------------------------------------- */
 
-/* Finds this process's CLOSE_WAIT connections and judges them; timer thread only. */
-void ac_sweep_run(void);
+/* Finds this process's CLOSE_WAIT connections and judges them; timer thread only. Returns false
+ * when sock_diag cannot be reached here (said once in the log): the sweep is then off. */
+bool ac_sweep_run(void);
 void ac_sweep_atfork_child(void);
 /* The next sweep looks at every CLOSE_WAIT socket again, not only the new ones. */
 void ac_sweep_forget(void);
-/* At start-up: starts the timer if the process inherited a TCP connection. */
-void ac_sweep_watch_inherited(void);
+/* At start-up: true if the process inherited a TCP connection (the timer should run). */
+bool ac_sweep_inherited_tcp(void);
 
 /* What the timer does with one due connection, called with the tracker lock held. Fills
  * `report` with the log line and returns its level, and may leave a descriptor in *release_fd
  * that the caller must close after unlocking (so a lingering close never blocks the lock). */
 enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report, size_t report_len,
                          int *release_fd);
+/* Makes the placeholder every reclaimed number is refilled with, early, so that a program out of
+ * descriptors can still be helped. Timer thread, under the tracker lock. */
+void ac_placeholder_prepare(void);
+/* The program closed, or replaced, the placeholder's number. Under the tracker lock. */
+void ac_placeholder_lost(int fd);
+/* Reclaimed numbers the program still holds (poll hides their hang-up, wrap_poll.c). */
+extern unsigned ac_reclaimed_held;
 
 /* ---- lifetime helpers shared by the wrappers (lifetime.c) -------------------------------- */
 
-/* The application is about to close or replace `fd`, or a new descriptor appeared under a
- * number the hint says is known (the old one was closed where no wrapper sees): forget it.
- * Callers check ac_fd_state_hint first, so the common case costs one byte load. */
+/* The application is about to close or replace `fd`, whose hint is not NONE, or a new descriptor
+ * appeared under such a number (the old one was closed where no wrapper sees): forget it. A
+ * noted EOF is cleared with one compare-and-swap; anything else takes the tracker lock. */
 void ac_fd_closing(int fd);
-/* The same for a range; cheap when the tracker is empty. */
+/* The same for a range; takes the lock (ranges are rare: daemons at start, children at exec). */
 void ac_fd_range_closing(unsigned lo, unsigned hi);
-/* True when the shim reclaimed the connection at `fd` and the number still names what the shim
- * left there (checked, since the number may have been closed and reused unseen). */
-bool ac_fd_reclaimed(int fd);
 
-/* Fork bookkeeping: every fork (in parent and child alike) starts a new epoch, and the accept,
- * accept4 and connect wrappers stamp each new socket with the epoch it was born in. */
-extern uint32_t ac_fork_epoch;
+/* Sharing. A socket is this process's alone only if it was accepted or connected here and no
+ * other process has been started since (fork, vfork, clone, posix_spawn, system, popen), and it
+ * was not duplicated or passed on (dup, F_DUPFD, SCM_RIGHTS). Such a socket is shut down before
+ * its number is released; any other is only released, so whoever else holds it keeps it. */
+extern uint32_t ac_spawn_epoch; /* starts at 1: an unstamped number (0) was born elsewhere */
 extern uint32_t ac_fd_epoch[AC_FDTAB_SIZE];
 static inline void ac_fd_born(int fd)
 {
     if ((unsigned)fd < AC_FDTAB_SIZE)
-        __atomic_store_n(&ac_fd_epoch[fd], __atomic_load_n(&ac_fork_epoch, __ATOMIC_RELAXED),
+        __atomic_store_n(&ac_fd_epoch[fd], __atomic_load_n(&ac_spawn_epoch, __ATOMIC_RELAXED),
                          __ATOMIC_RELAXED);
 }
-/* True when another process may hold the same socket: shutting it down would cut that process
- * too, so the shim lets go of this process's copy instead. */
-bool ac_fd_possibly_shared(int fd);
-void ac_fork_happened(void);
-
-/* A TCP connection appeared: make sure the sweep's timer runs. */
-extern bool ac_timer_running_hint;
-void ac_sweep_wanted_slow(int fd);
-static inline void ac_sweep_wanted(int fd)
+static inline void ac_fd_shared(int fd)
 {
-    if (AC_UNLIKELY(!__atomic_load_n(&ac_timer_running_hint, __ATOMIC_RELAXED)))
-        ac_sweep_wanted_slow(fd);
+    if ((unsigned)fd < AC_FDTAB_SIZE)
+        __atomic_store_n(&ac_fd_epoch[fd], 0, __ATOMIC_RELAXED);
 }
+bool ac_fd_possibly_shared(int fd);
+void ac_process_spawning(void);
+
+/* This process's id, and whether a child may share its memory (vfork, clone with CLONE_VM):
+ * then a wrapper checks it is still in this process before it changes the shim's state. */
+extern pid_t ac_pid;
+extern bool ac_vm_shared_child_seen;
+bool ac_in_other_process(void);
 
 /* ---- TCP hygiene (hygiene.c) ------------------------------------------------------------ */
 

@@ -7,6 +7,8 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 bool ac_active;
 
@@ -18,24 +20,35 @@ static const char *env(const char *name)
     return getenv(name);
 }
 
+/* Fork waits for the timer's current piece of work and holds the tracker, so the child gets both
+ * in a consistent state and no descriptor the timer holds for a moment. */
 static void atfork_prepare(void)
 {
+    ac_process_spawning();
+    ac_timer_work_lock();
     ac_tracker_atfork_prepare();
 }
 static void atfork_parent(void)
 {
-    ac_fork_happened();
     ac_tracker_atfork_parent();
-    ac_timer_atfork_parent();
+    ac_timer_work_unlock();
+}
+
+/* The child's reset: async-signal-safe, and no thread is started here (see ac_timer_after_fork). */
+void ac_after_fork_child(void)
+{
+    __atomic_store_n(&ac_pid, (pid_t)syscall(SYS_getpid), __ATOMIC_RELAXED);
+    ac_tracker_atfork_child();
+    ac_timer_work_lock_reinit();
+    ac_log_atfork_child();
+    ac_stats_atfork_child();
+    ac_sweep_atfork_child();
+    ac_timer_atfork_child();
 }
 static void atfork_child(void)
 {
-    ac_fork_happened();
-    ac_real_atfork_child();
-    ac_tracker_atfork_child();
-    ac_log_atfork_child();
-    ac_stats_atfork_child();
-    ac_timer_atfork_child();
+    ac_after_fork_child();
+    ac_tracker_atfork_child_mask();
 }
 
 void ac_init(void)
@@ -46,8 +59,9 @@ void ac_init(void)
     if (!__atomic_compare_exchange_n(&init_state, &expected, INIT_RUNNING, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
         return;
+    __atomic_store_n(&ac_pid, (pid_t)syscall(SYS_getpid), __ATOMIC_RELAXED);
     ac_real_resolve();
-    ac_reach_note_runtime();
+    ac_log_capture_stderr();
     ac_config_load(&ac_cfg, env, ac_log_config_complaint);
     ac_log_start();
     ac_stats_start();
@@ -55,8 +69,10 @@ void ac_init(void)
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     __atomic_store_n(&ac_active, !ac_cfg.disabled, __ATOMIC_RELEASE);
     __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
-    if (ac_active && ac_cfg.sweep_ms > 0)
-        ac_sweep_watch_inherited();
+    /* inetd passes a connection on fds 0-2, systemd's Accept=yes on fd 3: a program that never
+     * accepts or connects still gets its timer. */
+    if (ac_active && ac_sweep_inherited_tcp())
+        ac_timer_start_slow();
 }
 
 __attribute__((constructor)) static void autoclose_constructor(void)

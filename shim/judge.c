@@ -1,13 +1,14 @@
 /*
  * The judgement: is this zero-length read the peer's FIN on a TCP connection we should handle?
  *
- * Runs only after a read of more than zero bytes returned 0, so its system calls never touch
- * the hot path. Zero is not proof of EOF (a UDP datagram can be empty; a pipe or an AF_UNIX
+ * Runs on the timer when a noted EOF outlived the grace, or when the sweep finds a connection in
+ * CLOSE_WAIT, so its system calls never touch the hot path. Zero is not proof of EOF (a UDP datagram can be empty; a pipe or an AF_UNIX
  * socket has no FIN to answer), so the kernel has the last word: TCP_INFO must say CLOSE_WAIT.
  */
 #include "autoclose.h"
 
 #include <errno.h>
+#include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -52,7 +53,7 @@ static bool wanted_by_port_filter(int fd)
            ac_portset_has(&ac_cfg.ports, port_of(&peer));
 }
 
-static void log_pending(int fd)
+static void log_pending(int fd, uint64_t deadline_ms)
 {
     if (ac_cfg.log_level < AC_LOG_DEBUG)
         return;
@@ -62,62 +63,90 @@ static void log_pending(int fd)
     ac_text_str(&t, "pending fd=");
     ac_text_int(&t, fd);
     ac_text_str(&t, ": peer closed its side; acting in ");
-    ac_text_uint(&t, ac_cfg.grace_ms);
+    uint64_t now = ac_now_ms();
+    ac_text_uint(&t, deadline_ms > now ? deadline_ms - now : 0);
     ac_text_str(&t, " ms unless the application closes it");
     ac_log(AC_LOG_DEBUG, line);
 }
 
-void ac_on_eof(int fd, enum ac_found_by how)
+enum ac_verdict ac_judge(int fd, struct ac_identity *id)
 {
-    int saved_errno = errno;
-    if (!__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE)) {
-        ac_init(); /* a wrapper can run before our constructor, from another library's */
-        if (!__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE))
-            goto out;
-    }
-    ac_on_eof_of(fd, fd, how);
-out:
-    errno = saved_errno;
-}
-
-void ac_on_eof_of(int fd, int sock, enum ac_found_by how)
-{
-    /* One system call turns away the common case: a live connection (FIONREAD and readiness
-     * callers meet many), or no TCP socket at all. */
-    if (ac_tcp_state(sock) != AC_TCP_CLOSE_WAIT)
-        return;
+    /* One system call turns away the common case: a file or pipe at its end, a live connection
+     * (readiness callers meet many), or no TCP socket at all. */
+    int state = ac_tcp_state(fd);
+    if (state < 0)
+        return errno == EBADF ? AC_VERDICT_GONE : AC_VERDICT_NOT_TCP;
+    if (state != AC_TCP_CLOSE_WAIT)
+        return AC_VERDICT_GONE;
     /* The identity is read on both sides of a second look at the state, so the state surely
      * belongs to that socket even if another thread closes the number and a new connection
      * takes it meanwhile (cookies are never reused). */
-    struct ac_identity id, again;
-    if (!ac_identity_of(sock, &id) || ac_tcp_state(sock) != AC_TCP_CLOSE_WAIT)
-        return;
-    if (!ac_identity_of(sock, &again) || again.ino != id.ino || again.cookie != id.cookie)
-        return;
+    struct ac_identity again;
+    if (!ac_identity_of(fd, id) || ac_tcp_state(fd) != AC_TCP_CLOSE_WAIT ||
+        !ac_identity_of(fd, &again) || again.ino != id->ino || again.cookie != id->cookie)
+        return AC_VERDICT_GONE;
+    return wanted_by_port_filter(fd) ? AC_VERDICT_PENDING : AC_VERDICT_IGNORED;
+}
 
+/* Sets the state byte of a number the tracker has no entry for. */
+static void set_untracked(int fd, enum ac_fd_state state)
+{
+    if ((unsigned)fd < AC_FDTAB_SIZE)
+        __atomic_store_n(&ac_fdtab[fd], (uint8_t)state, __ATOMIC_RELEASE);
+}
+
+bool ac_judge_and_track(int fd, enum ac_found_by how, uint64_t fin_ms, bool locked)
+{
+    struct ac_identity id;
+    enum ac_verdict verdict = ac_judge(fd, &id);
     sigset_t saved;
-    if (!wanted_by_port_filter(sock)) {
-        /* Remembered, so that it is counted once however often it is read or swept. */
+    if (!locked)
         ac_tracker_lock(&saved);
-        bool fresh = ac_tracker_ignore(fd, &id);
-        ac_tracker_unlock(&saved);
-        if (fresh)
-            ac_stat_add(AC_STAT_PORT_FILTER_SKIPPED);
-        return;
+    enum ac_add_result added = AC_ADD_KNOWN;
+    bool ignored_fresh = false;
+    uint64_t deadline = fin_ms + ac_cfg.grace_ms;
+    switch (verdict) {
+    case AC_VERDICT_GONE:
+        if (ac_tracker_state(fd) == AC_FD_NONE)
+            set_untracked(fd, AC_FD_NONE);
+        break;
+    case AC_VERDICT_NOT_TCP:
+        if (ac_tracker_state(fd) == AC_FD_NONE)
+            set_untracked(fd, AC_FD_NOT_TCP); /* not asked again until the number is closed */
+        break;
+    case AC_VERDICT_IGNORED:
+        /* Remembered, so that it is counted once however often it is read or swept. */
+        ignored_fresh = ac_tracker_ignore(fd, &id);
+        break;
+    case AC_VERDICT_PENDING:
+        added = ac_tracker_add(fd, &id, how, fin_ms, deadline);
+        if (added == AC_ADD_NEW_EARLIEST)
+            ac_timer_deadline(deadline, true);
+        else if (added == AC_ADD_NO_MEMORY && ac_tracker_state(fd) == AC_FD_NONE)
+            set_untracked(fd, AC_FD_NONE);
+        break;
     }
+    if (!locked)
+        ac_tracker_unlock(&saved);
 
-    uint64_t now = ac_now_ms();
-    ac_tracker_lock(&saved);
-    enum ac_add_result r = ac_tracker_add(fd, &id, how, now, now + ac_cfg.grace_ms);
-    if (r == AC_ADD_NEW_EARLIEST)
-        ac_timer_kick();
-    ac_tracker_unlock(&saved);
-
-    if (r == AC_ADD_NEW || r == AC_ADD_NEW_EARLIEST) {
-        ac_stats_touch();
-        log_pending(fd);
-    } else if (r == AC_ADD_NO_MEMORY) {
-        ac_stat_add(AC_STAT_ERRORS);
+    bool fresh = added == AC_ADD_NEW || added == AC_ADD_NEW_EARLIEST;
+    if (fresh) {
+        if (locked)
+            ac_stats_touch_on_timer();
+        else
+            ac_stats_touch();
+        log_pending(fd, deadline);
+    } else if (ignored_fresh) {
+        if (locked)
+            ac_stat_add_on_timer(AC_STAT_PORT_FILTER_SKIPPED);
+        else
+            ac_stat_add(AC_STAT_PORT_FILTER_SKIPPED);
+    } else if (added == AC_ADD_NO_MEMORY) {
+        if (locked)
+            ac_stat_add_on_timer(AC_STAT_ERRORS);
+        else
+            ac_stat_add(AC_STAT_ERRORS);
         ac_log(AC_LOG_ERROR, "out of memory: a half-closed connection is left as it is");
     }
+    return fresh;
 }

@@ -1,78 +1,94 @@
 /*
- * What the descriptor-lifetime wrappers share: the application closing, replacing or reusing a
- * number the tracker knows. The wrappers call these only after the one-byte hint says the
- * number is known; the lock is taken before the real close so the timer can never act between
- * the two.
+ * What the descriptor-lifetime wrappers share: the program closing, replacing or reusing a
+ * number the shim knows, whether another process may hold a socket, and whether the caller is
+ * this process at all (a vfork child runs in its memory).
  */
 #include "autoclose.h"
 
 #include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+uint8_t ac_closing[AC_FDTAB_SIZE + 1];
+
+bool ac_closing_now(int fd)
+{
+    /* The other half of the barrier pair in ac_closing_begin: the state the timer acts on was
+     * written before this, so a closer that read the old state has its mark visible here. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return fd >= 0 && __atomic_load_n(ac_closing_slot(fd), __ATOMIC_RELAXED) != 0;
+}
+
+pid_t ac_pid;
+bool ac_vm_shared_child_seen;
+
+/* A child that shares this process's memory but not its descriptor table (vfork, clone with
+ * CLONE_VM) must not change what the shim knows of the parent's descriptors. getpid is asked
+ * only once such a child has ever been started. */
+bool ac_in_other_process(void)
+{
+    return AC_UNLIKELY(__atomic_load_n(&ac_vm_shared_child_seen, __ATOMIC_RELAXED)) &&
+           (pid_t)syscall(SYS_getpid) != __atomic_load_n(&ac_pid, __ATOMIC_RELAXED);
+}
 
 void ac_fd_closing(int fd)
 {
+    if (ac_in_other_process())
+        return;
+    if ((unsigned)fd < AC_FDTAB_SIZE) {
+        uint8_t state = __atomic_load_n(&ac_fdtab[fd], __ATOMIC_ACQUIRE);
+        /* A note or a "not TCP" is the program's to clear: one compare-and-swap, no lock. A
+         * failed one means the timer has just taken the note: then the lock, below. */
+        if ((ac_fd_noted((enum ac_fd_state)state) || state == AC_FD_NOT_TCP) &&
+            __atomic_compare_exchange_n(&ac_fdtab[fd], &state, AC_FD_NONE, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return;
+    }
+    int saved_errno = errno;
     sigset_t saved;
     ac_tracker_lock(&saved);
     ac_tracker_forget(fd);
+    ac_placeholder_lost(fd);
+    if ((unsigned)fd < AC_FDTAB_SIZE && ac_tracker_state(fd) == AC_FD_NONE)
+        __atomic_store_n(&ac_fdtab[fd], AC_FD_NONE, __ATOMIC_RELEASE);
     ac_tracker_unlock(&saved);
+    errno = saved_errno;
 }
 
 void ac_fd_range_closing(unsigned lo, unsigned hi)
 {
-    if (ac_tracker_entries_hint() == 0)
+    if (lo > hi || ac_in_other_process())
         return;
+    int saved_errno = errno;
     sigset_t saved;
     ac_tracker_lock(&saved);
     ac_tracker_forget_range(lo, hi);
-    ac_tracker_unlock(&saved);
-}
-
-bool ac_fd_reclaimed(int fd)
-{
-    enum ac_fd_state hint = ac_fd_state_hint(fd);
-    if (hint == AC_FD_NONE)
-        return false;
-    struct ac_identity seen, known;
-    bool same_socket = ac_identity_of(fd, &seen);
-    sigset_t saved;
-    ac_tracker_lock(&saved);
-    enum ac_fd_state state = ac_tracker_state(fd);
-    if (state != AC_FD_NONE && ac_tracker_identity(fd, &known) &&
-        (!same_socket || seen.ino != known.ino || seen.cookie != known.cookie)) {
-        ac_tracker_forget(fd); /* stale: the number names a newer file now */
-        state = AC_FD_NONE;
+    /* Notes, "not TCP" marks and the placeholder have no tracker entry. */
+    unsigned top = hi < AC_FDTAB_SIZE - 1 ? hi : AC_FDTAB_SIZE - 1;
+    for (unsigned fd = lo; fd <= top && lo < AC_FDTAB_SIZE; fd++) {
+        if (__atomic_load_n(&ac_fdtab[fd], __ATOMIC_RELAXED) != AC_FD_NONE) {
+            ac_placeholder_lost((int)fd);
+            if (ac_tracker_state((int)fd) == AC_FD_NONE)
+                __atomic_store_n(&ac_fdtab[fd], AC_FD_NONE, __ATOMIC_RELEASE);
+        }
     }
     ac_tracker_unlock(&saved);
-    return state == AC_FD_RECLAIMED;
+    errno = saved_errno;
 }
 
-uint32_t ac_fork_epoch;
+uint32_t ac_spawn_epoch = 1;
 uint32_t ac_fd_epoch[AC_FDTAB_SIZE];
 
-/* A socket is shared with another process if a fork happened since it was accepted or
- * connected here; one that came from elsewhere (inherited through exec) is taken as shared as
- * soon as this process has forked. Sharing through SCM_RIGHTS goes unseen. */
 bool ac_fd_possibly_shared(int fd)
 {
-    uint32_t now = __atomic_load_n(&ac_fork_epoch, __ATOMIC_RELAXED);
     if ((unsigned)fd >= AC_FDTAB_SIZE)
-        return now != 0;
-    return __atomic_load_n(&ac_fd_epoch[fd], __ATOMIC_RELAXED) != now;
+        return true; /* no stamp to tell: the safe answer */
+    return __atomic_load_n(&ac_fd_epoch[fd], __ATOMIC_RELAXED) !=
+           __atomic_load_n(&ac_spawn_epoch, __ATOMIC_RELAXED);
 }
 
-void ac_fork_happened(void)
+/* Another process is being started: it may inherit every socket open now. */
+void ac_process_spawning(void)
 {
-    __atomic_add_fetch(&ac_fork_epoch, 1, __ATOMIC_RELAXED);
-}
-
-/* The sweep needs the timer running once the process has a TCP connection. Checked with one
- * load; the socket's protocol is asked only until the timer runs, so AF_UNIX or UDP programs
- * never get a thread. */
-void ac_sweep_wanted_slow(int fd)
-{
-    if (!__atomic_load_n(&ac_active, __ATOMIC_RELAXED) || ac_cfg.sweep_ms == 0)
-        return;
-    int saved_errno = errno;
-    if (ac_tcp_state(fd) >= 0)
-        ac_timer_ensure_running();
-    errno = saved_errno;
+    __atomic_add_fetch(&ac_spawn_epoch, 1, __ATOMIC_RELAXED);
 }

@@ -1,16 +1,13 @@
 /*
  * Log lines: "<UTC time> libautoclose[<pid>]: <message>".
  *
- * Where they go: AUTOCLOSE_LOG_FILE if set; else stderr, unless stderr is a socket or closed
- * (an inetd-style server's fds 0-2 are the connection itself, so a line there would go to the
- * peer), in which case syslog. The log file's identity is checked before each write: if the
- * application closed it and the number now names something else, it is reopened rather than
- * written into a stranger's descriptor.
- *
- * The timer may have a descriptor table of its own (reach.c), where the application's numbers
- * mean nothing: there it opens the log file for itself, writes to the application's stderr
- * through a reference of its own, and sends syslog lines through a socket of its own (glibc's
- * syslog keeps one descriptor number for the whole process, valid in one table only).
+ * Where they go: AUTOCLOSE_LOG_FILE if set; else the stderr the process started with, while fd 2
+ * still names that same file (a daemon that closed stderr and opened a data file as fd 2 must
+ * not find our lines in it) and it is not a socket (an inetd-style server's fds 0-2 are the
+ * connection itself); else syslog, as one datagram to /dev/log made here (glibc's syslog()
+ * allocates, and a line may be written on a path a signal handler reaches). The log file's
+ * identity is checked before each write too: if the program closed it and the number now names
+ * something else, it is reopened rather than written into a stranger's descriptor.
  *
  * A token bucket limits lines to a burst of 50, then 10 a second; what it drops is counted and
  * reported with the next line that goes out.
@@ -42,18 +39,18 @@ struct log_file {
     ino_t ino;
     bool failed;
 };
-static struct log_file in_app_table = {.fd = -1}, in_timer_table = {.fd = -1};
+static struct log_file log_file = {.fd = -1};
 static char log_path[sizeof ac_cfg.log_file + 16]; /* %p expanded */
 
-static struct log_file *log_file_here(void)
-{
-    return ac_reach_own_table_here() ? &in_timer_table : &in_app_table;
-}
+/* The stderr the process started with, if a line may go there. */
+static bool stderr_usable;
+static dev_t stderr_dev;
+static ino_t stderr_ino;
 
 /* Works out the file's name: at start-up, and again in a forked child, whose %p differs. */
 static void start_log_file(void)
 {
-    in_app_table = in_timer_table = (struct log_file){.fd = -1};
+    log_file = (struct log_file){.fd = -1};
     if (!ac_expand_path(ac_cfg.log_file, getpid(), log_path, sizeof log_path))
         log_path[0] = '\0';
 }
@@ -61,6 +58,14 @@ static void start_log_file(void)
 void ac_log_start(void)
 {
     start_log_file();
+}
+
+void ac_log_capture_stderr(void)
+{
+    struct stat st;
+    stderr_usable = fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode);
+    stderr_dev = st.st_dev;
+    stderr_ino = st.st_ino;
 }
 
 bool ac_rate_take(struct ac_rate *r, uint64_t now_ms, uint32_t burst, uint32_t per_sec)
@@ -104,7 +109,7 @@ static int log_file_fd(struct log_file *lf)
         return -1;
     int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
     if (fd >= 0 && fd <= 2) {
-        int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        int high = AC_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
         AC_REAL(close)(fd);
         fd = high;
     }
@@ -117,22 +122,9 @@ static int log_file_fd(struct log_file *lf)
     return fd;
 }
 
-/* The application's stderr when a line may go there (not a socket, not closed), reached from
- * this thread's table, or -1. Pair with ac_reach_close. */
-static int safe_stderr(void)
-{
-    int fd = ac_reach_open(2);
-    struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) != 0 || S_ISSOCK(st.st_mode))) {
-        ac_reach_close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* A syslog line from a thread with a table of its own, in glibc's format without the time (the
- * daemon adds it): "<priority>ident: libautoclose: message". */
-static void syslog_from_own_table(int priority, const char *message)
+/* A syslog line in glibc's format without the time (the daemon adds it): "<priority>ident:
+ * libautoclose: message", sent without blocking; dropped if nothing listens on /dev/log. */
+static void syslog_line(int priority, const char *message)
 {
     char datagram[700];
     struct ac_text t;
@@ -148,14 +140,14 @@ static void syslog_from_own_table(int priority, const char *message)
         return;
     struct sockaddr_un log_socket = {.sun_family = AF_UNIX, .sun_path = "/dev/log"};
     const struct sockaddr *to = (const struct sockaddr *)&log_socket;
-    AC_REAL(sendto)(s, datagram, t.len, MSG_DONTWAIT, to, sizeof log_socket); /* never blocks */
+    sendto(s, datagram, t.len, MSG_DONTWAIT | MSG_NOSIGNAL, to, sizeof log_socket);
     AC_REAL(close)(s);
 }
 
 static void write_all(int fd, const char *s, size_t n)
 {
     while (n > 0) {
-        ssize_t w = AC_REAL(write)(fd, s, n);
+        ssize_t w = write(fd, s, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -181,9 +173,9 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
     ac_text_str(&t, msg);
     ac_text_str(&t, "\n");
 
-    int fd = -1, reached_stderr = -1;
+    int fd = -1;
     if (log_path[0] && have_file_lock) {
-        struct log_file *lf = log_file_here();
+        struct log_file *lf = &log_file;
         bool had_failed = lf->failed;
         fd = log_file_fd(lf);
         if (fd < 0 && !had_failed) {
@@ -196,18 +188,15 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
             emit(AC_LOG_ERROR, why, false);
         }
     }
-    if (fd < 0)
-        fd = reached_stderr = safe_stderr();
+    if (fd < 0 && stderr_usable && fd_is(2, stderr_dev, stderr_ino))
+        fd = 2;
     int priority = LOG_DAEMON | (level == AC_LOG_ERROR ? LOG_ERR : LOG_INFO);
     if (fd >= 0) {
         write_all(fd, line, t.len);
-    } else if (ac_reach_own_table_here()) {
-        line[t.len - 1] = '\0'; /* the newline */
-        syslog_from_own_table(priority, line + body);
     } else {
-        syslog(priority, "libautoclose: %.*s", (int)(t.len - body - 1), line + body);
+        line[t.len - 1] = '\0'; /* the newline */
+        syslog_line(priority, line + body);
     }
-    ac_reach_close(reached_stderr);
     errno = saved_errno;
 }
 
@@ -266,7 +255,6 @@ void ac_log(enum ac_log_level level, const char *msg)
 void ac_log_atfork_child(void)
 {
     __atomic_store_n(&busy, 0, __ATOMIC_RELAXED);
-    in_timer_table = (struct log_file){.fd = -1}; /* that table is the parent's timer's */
     /* The parent's file stays open in the child (it is the same file unless the name has a
      * %p); reopening costs a descriptor only when the child logs. */
     if (strstr(ac_cfg.log_file, "%p") != NULL)

@@ -46,7 +46,7 @@ void ac_stats_touch(void)
     /* The timer may be asleep with no deadline: wake it (or start it) to write the file. */
     sigset_t saved;
     ac_tracker_lock(&saved);
-    ac_timer_kick();
+    ac_timer_wake();
     ac_tracker_unlock(&saved);
 }
 
@@ -167,7 +167,7 @@ void ac_stats_write(size_t pending)
     ac_text_str(&t, ".tmp.");
     ac_text_int(&t, getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
-    bool ok = fd >= 0 && AC_REAL(write)(fd, text, len) == (ssize_t)len;
+    bool ok = fd >= 0 && write(fd, text, len) == (ssize_t)len;
     if (fd >= 0)
         AC_REAL(close)(fd);
     if (ok && rename(tmp, path) == 0) {

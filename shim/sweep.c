@@ -14,6 +14,7 @@
 #include "autoclose.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
@@ -102,13 +103,21 @@ static int compare_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Why no netlink socket could be made, once that happened: the sweep is then off for good. */
+static int no_netlink;
+
 /* Sends one dump request and appends the inode of every socket it returns. */
 static bool dump(const void *request, size_t len, struct inode_list *out)
 {
     int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    if (nl < 0)
+    if (nl < 0) {
+        /* Out of descriptors or memory passes; anything else (no such family, not permitted)
+         * will not. */
+        if (errno != EMFILE && errno != ENFILE && errno != ENOMEM && errno != ENOBUFS)
+            no_netlink = errno;
         return false;
-    bool ok = AC_REAL(send)(nl, request, len, 0) == (ssize_t)len;
+    }
+    bool ok = send(nl, request, len, 0) == (ssize_t)len;
     /* On the stack, whose pages every sweep touches anyway: a static buffer's pages would become
      * resident only at the first FIN, and count as memory per connection. The kernel sizes a
      * dump's messages to the reader's buffer, never below NLMSG_GOODSIZE (at most 8 KiB), so
@@ -176,15 +185,12 @@ static bool close_wait_inodes(struct inode_list *out)
     return any;
 }
 
-/* Calls `visit` for each open descriptor of the application, until it returns false. A thread
- * that shares the application's table lists its own (which stays readable after the main thread
- * has exited); a timer with a table of its own lists the main thread's, /proc/self/fd, and its
- * `dir` is not the application's. */
-static void for_each_fd(bool (*visit)(int dir, int fd, void *ctx), void *ctx)
+/* Calls `visit` for each open descriptor of the application, until it returns false. The
+ * thread's own list (the table it shares), which stays readable after the main thread has
+ * exited, where /proc/self/fd does not. */
+static void for_each_fd(bool (*visit)(int fd, void *ctx), void *ctx)
 {
-    bool dir_is_theirs = !ac_reach_own_table_here();
-    int dir = open(dir_is_theirs ? "/proc/thread-self/fd" : "/proc/self/fd",
-                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dir = open("/proc/thread-self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
         return;
     char ents[4096] __attribute__((aligned(8))); /* on the stack, like dump's buffer */
@@ -197,8 +203,8 @@ static void for_each_fd(bool (*visit)(int dir, int fd, void *ctx), void *ctx)
             struct dirent64 *e = (struct dirent64 *)(ents + off);
             off += e->d_reclen;
             int fd = atoi(e->d_name);
-            if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && (fd != dir || !dir_is_theirs))
-                more = visit(dir, fd, ctx);
+            if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && fd != dir)
+                more = visit(fd, ctx);
         }
     }
     AC_REAL(close)(dir);
@@ -209,44 +215,31 @@ struct holders {
     bool *held;
 };
 
-/* The socket inode behind one of the application's descriptors, or 0. fstat on the descriptor
- * itself is cheaper than reading its /proc link, but a timer with a table of its own has only
- * the link ("socket:[12345]") until it takes a reference. */
-static uint32_t socket_inode(int dir, int fd)
+/* The socket inode behind one of the application's descriptors, or 0. */
+static uint32_t socket_inode(int fd)
 {
     struct stat st;
-    if (!ac_reach_own_table_here())
-        return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? (uint32_t)st.st_ino : 0;
-    char name[16], link[32];
-    struct ac_text t;
-    ac_text_init(&t, name, sizeof name);
-    ac_text_int(&t, fd);
-    ssize_t n = readlinkat(dir, name, link, sizeof link - 1);
-    if (n <= 8 || memcmp(link, "socket:[", 8) != 0)
-        return 0;
-    link[n] = '\0';
-    return (uint32_t)strtoul(link + 8, NULL, 10);
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? (uint32_t)st.st_ino : 0;
 }
 
-static bool judge_if_wanted(int dir, int fd, void *ctx)
+static bool judge_if_wanted(int fd, void *ctx)
 {
     const struct holders *h = ctx;
-    uint32_t ino = socket_inode(dir, fd);
+    uint32_t ino = socket_inode(fd);
     const uint32_t *at =
         ino ? bsearch(&ino, h->wanted->v, h->wanted->len, sizeof ino, compare_u32) : NULL;
     if (at != NULL) {
         h->held[at - h->wanted->v] = true;
-        int sock = ac_reach_open(fd);
-        if (sock >= 0)
-            ac_on_eof_of(fd, sock, AC_FOUND_SWEEP);
-        ac_reach_close(sock);
+        /* A noted EOF is judged at its own deadline; anything judged already stays as it is. */
+        enum ac_fd_state known = ac_fd_state_hint(fd);
+        if (known == AC_FD_NONE || known == AC_FD_NOT_TCP || known == AC_FD_ASK)
+            ac_judge_and_track(fd, AC_FOUND_SWEEP, ac_now_ms(), false);
     }
     return true;
 }
 
-static bool stop_at_tcp(int dir, int fd, void *ctx)
+static bool stop_at_tcp(int fd, void *ctx)
 {
-    (void)dir;
     if (!ac_is_tcp_socket(fd))
         return true;
     *(bool *)ctx = true;
@@ -254,14 +247,13 @@ static bool stop_at_tcp(int dir, int fd, void *ctx)
 }
 
 /* A program started with a connection it never accepted (inetd passes it on fds 0-2, systemd's
- * Accept=yes on fd 3) may never call accept or connect: the sweep must watch from the start.
- * Runs once, from the constructor, before any thread of ours exists. */
-void ac_sweep_watch_inherited(void)
+ * Accept=yes on fd 3) may never call accept or connect: the timer must run from the start.
+ * Runs once, from the constructor. */
+bool ac_sweep_inherited_tcp(void)
 {
     bool found = false;
     for_each_fd(stop_at_tcp, &found);
-    if (found)
-        ac_timer_ensure_running();
+    return found;
 }
 
 /* Drops from `list` the newcomers to look for again next time, counting their looks; keeps
@@ -295,7 +287,20 @@ static void settle_newcomers(struct inode_list *list, const struct inode_list *f
     list->len = kept;
 }
 
-void ac_sweep_run(void)
+/* Said once, when the sweep finds it cannot work here (RestrictAddressFamilies without
+ * AF_NETLINK, a seccomp filter, a kernel without sock_diag). */
+static void say_sweep_off(int why)
+{
+    char line[240];
+    struct ac_text t;
+    ac_text_init(&t, line, sizeof line);
+    ac_text_str(&t, "the sweep is off: no sock_diag netlink socket here (");
+    ac_text_str(&t, strerrordesc_np(why) ? strerrordesc_np(why) : "unknown error");
+    ac_text_str(&t, "); reads and readiness still reclaim");
+    ac_log(AC_LOG_ERROR, line);
+}
+
+bool ac_sweep_run(void)
 {
     /* Held in statics, never only on this thread's stack: a fork while a sweep runs must leave
      * them reachable in the child, which has no timer thread to free them. Only `seen` outlives
@@ -304,7 +309,10 @@ void ac_sweep_run(void)
     static bool *held;
     if (!close_wait_inodes(&now)) {
         release(&now);
-        return; /* no sock_diag here; the read and readiness paths still work */
+        if (no_netlink == 0)
+            return true; /* a dump that failed this time; the next may not */
+        say_sweep_off(no_netlink);
+        return false;
     }
     if (__atomic_exchange_n(&forget_seen, false, __ATOMIC_RELAXED))
         ac_inode_set_clear(&seen);
@@ -329,6 +337,7 @@ void ac_sweep_run(void)
     if (held)
         munmap(held, held_bytes);
     held = NULL;
+    return true;
 }
 
 void ac_sweep_forget(void)

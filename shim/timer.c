@@ -1,23 +1,19 @@
 /*
- * The background timer: one thread that acts on each connection when its grace runs out, even
- * if the application never calls into the library again (its threads blocked elsewhere, or
- * gone), and runs the sweep every AUTOCLOSE_SWEEP_MS.
+ * The background timer: one thread that judges each noted EOF and acts on each connection when
+ * its grace runs out, even if the program never calls into the library again (its threads
+ * blocked elsewhere, or gone), and runs the sweep every AUTOCLOSE_SWEEP_MS.
  *
- * It starts the first time a connection becomes pending, or, with the sweep on, when the
- * process first accepts or connects a TCP socket (or starts with one on fds 0-2). A process
- * with no TCP connection never has one. It sleeps on a condition variable until the earliest
- * deadline or sweep; with nothing pending and the sweep off it sleeps without a timeout. It runs
- * with every signal blocked, so the application's signals keep going to the application's
- * threads.
- *
- * In shutdown mode, in a process that has not forked, it gives itself a descriptor table of its
- * own (reach.c), so the application's system calls never pay for a shared one. A release (close
- * mode, or a socket shared since a fork) must change the application's table, so a forked
- * process's timer shares it: at the first fork the parent's timer with a table of its own
- * retires and one that shares takes over, after it has finished whatever it was doing.
+ * It starts when the process first accepts or connects a TCP socket, or waits for readiness
+ * after a fork, or starts with a TCP connection it inherited: points where the program is not
+ * inside a signal handler or the allocator (a thread cannot safely be made there). A process
+ * with no TCP connection never has one. It sleeps on a condition variable until its earliest
+ * deadline (a note's, a pending connection's, the next sweep, the stats file), and is woken only
+ * when a new deadline comes before that. It runs with every signal blocked, so the program's
+ * signals keep going to the program's threads, and shares the program's descriptor table.
  */
 #include "autoclose.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -26,11 +22,29 @@
 
 static bool started;
 bool ac_timer_running_hint; /* `started`, readable without the lock */
-static unsigned generation; /* of the current timer: an older one retires */
-static unsigned timers_alive;
-static bool current_owns_table; /* the current timer was started to have a table of its own */
-static bool sweep_asked;
+bool ac_timer_deferred;
+static uint64_t sleeps_until = UINT64_MAX; /* when the timer will look again, unless woken */
+static bool sweep_off;                     /* the sweep cannot work here (said once) */
 static uint64_t next_sweep_ms;
+/* Epoll's FIN reports: a sweep is due at epoll_sweep_at unless as many EOFs were noted. */
+static uint64_t epoll_sweep_at = UINT64_MAX;
+static unsigned long epoll_fins, notes_at_epoll_fin;
+
+/* Fork waits for the timer's current piece of work (sweep.c and act.c hold descriptors of their
+ * own for a moment), and the work waits for a fork. */
+static pthread_mutex_t work = PTHREAD_MUTEX_INITIALIZER;
+void ac_timer_work_lock(void)
+{
+    pthread_mutex_lock(&work);
+}
+void ac_timer_work_unlock(void)
+{
+    pthread_mutex_unlock(&work);
+}
+void ac_timer_work_lock_reinit(void)
+{
+    work = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+}
 
 struct outcome {
     enum ac_log_level level;
@@ -38,159 +52,220 @@ struct outcome {
     char report[240];
 };
 
-/* Acts on up to BATCH due connections; returns how many, and the next deadline in *next. */
-static int act_on_due(struct outcome *out, uint64_t *next)
+/* Acts on up to BATCH due connections; returns how many, and lowers *next to the next deadline. */
+static int act_on_due(struct outcome *out, uint64_t now, uint64_t *next)
 {
     int n = 0;
-    uint64_t now = ac_now_ms();
     struct ac_due due;
-    while (n < BATCH && ac_tracker_take_due(now, &due, next)) {
+    uint64_t pending_next = UINT64_MAX;
+    while (n < BATCH && ac_tracker_take_due(now, &due, &pending_next)) {
         out[n].level = ac_act(&due, now, out[n].report, sizeof out[n].report, &out[n].release_fd);
         n++;
     }
+    if (pending_next < *next)
+        *next = pending_next;
     return n;
 }
 
-static void *timer_main(void *start)
+/* Whether a sweep is due now; otherwise lowers *next to when one will be. */
+static bool sweep_due(uint64_t now, uint64_t *next)
 {
-    unsigned mine = (unsigned)((uintptr_t)start >> 1);
-    bool own_table = (uintptr_t)start & 1;
-    static struct outcome out[BATCH]; /* one timer at work per process */
+    if (sweep_off)
+        return false;
+    uint64_t at = ac_cfg.sweep_ms > 0 ? next_sweep_ms : UINT64_MAX;
+    if (epoll_sweep_at != UINT64_MAX) {
+        unsigned long noted = __atomic_load_n(&ac_notes_taken, __ATOMIC_RELAXED);
+        unsigned long fins = __atomic_load_n(&epoll_fins, __ATOMIC_RELAXED);
+        if (noted - notes_at_epoll_fin >= fins) {
+            /* The program read as many EOFs as epoll reported FINs: nothing for a sweep. */
+            epoll_sweep_at = UINT64_MAX;
+            __atomic_store_n(&epoll_fins, 0, __ATOMIC_RELAXED);
+        } else if (epoll_sweep_at < at) {
+            at = epoll_sweep_at;
+        }
+    }
+    if (now >= at)
+        return true;
+    if (at < *next)
+        *next = at;
+    return false;
+}
+
+static void *timer_main(void *unused)
+{
+    (void)unused;
+    static struct outcome out[BATCH]; /* one timer per process */
     /* Named from inside: pthread_setname_np would open a file in the program's fd table. */
     prctl(PR_SET_NAME, "autoclose");
-    if (own_table && !ac_reach_leave_shared_table())
-        ac_log(AC_LOG_DEBUG, "the timer shares the descriptor table (no pidfd_getfd here)");
     sigset_t saved;
+    ac_timer_work_lock();
     ac_tracker_lock(&saved);
-    timers_alive++;
-    while (timers_alive > 1 && generation == mine)
-        ac_tracker_wait(UINT64_MAX); /* the one this replaces is finishing a sweep */
+    next_sweep_ms = ac_now_ms() + ac_cfg.sweep_ms;
     for (;;) {
-        if (generation != mine) {
-            if (ac_reach_own_table_here())
-                ac_reach_forget();
-            timers_alive--;
-            ac_tracker_wake();
+        uint64_t now = ac_now_ms();
+        unsigned long notes_before = __atomic_load_n(&ac_notes_taken, __ATOMIC_SEQ_CST);
+        uint64_t next = ac_notes_judge_due(now);
+        int n = act_on_due(out, now, &next);
+        if (n > 0) {
+            /* Closing and logging happen without the lock: neither may hold up the program. */
             ac_tracker_unlock(&saved);
-            return NULL; /* its own table, if it had one, goes with it */
-        }
-        uint64_t next = 0;
-        int n = act_on_due(out, &next);
-        if (n == 0 && (sweep_asked || ac_cfg.sweep_ms > 0)) {
-            uint64_t now = ac_now_ms();
-            if (sweep_asked || now >= next_sweep_ms) {
-                sweep_asked = false;
-                next_sweep_ms = ac_cfg.sweep_ms > 0 ? now + ac_cfg.sweep_ms : UINT64_MAX;
-                ac_tracker_unlock(&saved);
-                ac_sweep_run();
-                ac_tracker_lock(&saved);
-                continue;
+            for (int i = 0; i < n; i++) {
+                if (out[i].release_fd >= 0)
+                    AC_REAL(close)(out[i].release_fd);
+                ac_log(out[i].level, out[i].report);
             }
-            if (next_sweep_ms < next)
-                next = next_sweep_ms;
-        }
-        if (n == 0) {
-            uint64_t stats_next;
-            if (ac_stats_due(ac_now_ms(), &stats_next)) {
-                size_t pending = ac_tracker_pending();
-                ac_tracker_unlock(&saved);
-                ac_stats_write(pending);
-                ac_tracker_lock(&saved);
-                continue;
-            }
-            ac_tracker_wait(stats_next < next ? stats_next : next);
+            ac_timer_work_unlock();
+            ac_timer_work_lock();
+            ac_tracker_lock(&saved);
             continue;
         }
-        /* Closing and logging happen without the lock: neither may hold up the application. */
-        ac_tracker_unlock(&saved);
-        for (int i = 0; i < n; i++) {
-            if (out[i].release_fd >= 0)
-                AC_REAL(close)(out[i].release_fd);
-            ac_log(out[i].level, out[i].report);
+        if (sweep_due(now, &next)) {
+            epoll_sweep_at = UINT64_MAX;
+            __atomic_store_n(&epoll_fins, 0, __ATOMIC_RELAXED);
+            next_sweep_ms = now + ac_cfg.sweep_ms;
+            ac_tracker_unlock(&saved);
+            if (!ac_sweep_run())
+                sweep_off = true;
+            ac_timer_work_unlock();
+            ac_timer_work_lock();
+            ac_tracker_lock(&saved);
+            continue;
         }
+        uint64_t stats_next;
+        if (ac_stats_due(now, &stats_next)) {
+            size_t pending = ac_tracker_pending();
+            ac_tracker_unlock(&saved);
+            ac_stats_write(pending);
+            ac_tracker_lock(&saved);
+            continue;
+        }
+        if (stats_next < next)
+            next = stats_next;
+        /* A note taken since the scan either sees this (and wakes the timer) or is seen here:
+         * the two sides store, then load, with full barriers (notes.c). */
+        __atomic_store_n(&sleeps_until, next, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&ac_notes_taken, __ATOMIC_SEQ_CST) != notes_before) {
+            __atomic_store_n(&sleeps_until, 0, __ATOMIC_RELAXED);
+            continue;
+        }
+        ac_timer_work_unlock(); /* a fork may go ahead while the timer sleeps */
+        ac_tracker_wait(next);
+        __atomic_store_n(&sleeps_until, 0, __ATOMIC_RELAXED); /* awake: no one need wake it */
+        /* The work lock comes before the tracker lock: let go, and take both in order. */
+        ac_tracker_unlock(&saved);
+        ac_timer_work_lock();
         ac_tracker_lock(&saved);
     }
     return NULL;
 }
 
-void ac_timer_kick(void)
+/* Under the tracker lock. */
+static void start(void)
 {
-    if (started && current_owns_table && ac_reach_lost()) {
-        started = false; /* it cannot reach the descriptors any more (reach.c): replace it */
-        ac_tracker_wake();
-        ac_log(AC_LOG_INFO, "the main thread has exited: the timer now shares the descriptor "
-                            "table of the threads that remain");
-    }
-    if (started) {
-        ac_tracker_wake();
+    if (started)
         return;
-    }
+    started = true;
+    /* Made now, while the program has descriptors to spare, so that one at its limit can still
+     * have its leaks released. */
+    ac_placeholder_prepare();
+    __atomic_store_n(&ac_timer_running_hint, true, __ATOMIC_RELAXED);
+    __atomic_store_n(&ac_timer_deferred, false, __ATOMIC_RELAXED);
     pthread_attr_t attr;
     pthread_t thread;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024); /* it only formats short lines */
-    bool own_table = ac_cfg.mode == AC_MODE_SHUTDOWN && ac_reach_may_leave_shared_table() &&
-                     !ac_reach_lost() && __atomic_load_n(&ac_fork_epoch, __ATOMIC_RELAXED) == 0;
-    generation++;
-    uintptr_t start = (uintptr_t)generation << 1 | own_table;
     /* The caller holds the tracker lock, so every signal is blocked here and the new thread
      * inherits that mask. */
-    ac_real_before_own_thread();
-    started = ac_own_pthread_create(&thread, &attr, timer_main, (void *)start) == 0;
-    current_owns_table = started && own_table;
-    pthread_attr_destroy(&attr);
-    /* After a failure too: the wrappers should not try again on every accept. */
-    __atomic_store_n(&ac_timer_running_hint, true, __ATOMIC_RELAXED);
-    if (!started)
+    if (pthread_create(&thread, &attr, timer_main, NULL) != 0)
         ac_log(AC_LOG_ERROR, "cannot start the timer thread; half-closed connections stay");
+    pthread_attr_destroy(&attr);
 }
 
-void ac_timer_ensure_running(void)
+void ac_timer_start_slow(void)
 {
-    if (__atomic_load_n(&ac_timer_running_hint, __ATOMIC_RELAXED))
+    if (!__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE) || ac_in_other_process())
         return;
     sigset_t saved;
     ac_tracker_lock(&saved);
-    if (!started || (current_owns_table && ac_reach_lost()))
-        ac_timer_kick();
+    start();
     ac_tracker_unlock(&saved);
 }
 
-void ac_timer_sweep_soon(void)
+void ac_timer_deadline(uint64_t deadline_ms, bool locked)
 {
-    sweep_asked = true;
-    ac_timer_kick();
+    if (deadline_ms >= __atomic_load_n(&sleeps_until, __ATOMIC_SEQ_CST))
+        return; /* it looks again by then anyway (or is awake: 0 is below every deadline) */
+    sigset_t saved;
+    if (!locked)
+        ac_tracker_lock(&saved);
+    ac_tracker_wake();
+    if (!locked)
+        ac_tracker_unlock(&saved);
 }
 
-/* The child of a fork has no timer thread. It gets one now if it inherited pending connections,
- * or connections for the sweep to watch (the parent's timer was running); otherwise its own
- * first connection starts one. */
-void ac_timer_atfork_parent(void)
+void ac_timer_epoll_fins(unsigned fins)
 {
+    if (__atomic_fetch_add(&epoll_fins, fins, __ATOMIC_RELAXED) != 0)
+        return; /* a sweep is already planned */
     sigset_t saved;
     ac_tracker_lock(&saved);
-    if (started && current_owns_table) {
-        started = false;
-        ac_tracker_wake(); /* the one with its own table sees a newer generation and retires */
-        ac_timer_kick();
+    if (epoll_sweep_at == UINT64_MAX) {
+        notes_at_epoll_fin = __atomic_load_n(&ac_notes_taken, __ATOMIC_RELAXED);
+        /* Half a grace: enough for a program that reads its EOFs to have read them. */
+        epoll_sweep_at = ac_now_ms() + ac_cfg.grace_ms / 2;
+        if (epoll_sweep_at < __atomic_load_n(&sleeps_until, __ATOMIC_RELAXED))
+            ac_tracker_wake();
     }
     ac_tracker_unlock(&saved);
 }
 
+void ac_timer_wake(void)
+{
+    ac_tracker_wake();
+}
+
+static bool parent_had_timer;
+
+/* True when the first fork in the process is this library's: no other library wraps fork
+ * around ours (a sanitizer runtime preloaded first does, and holds its own locks until its
+ * wrapper returns), so the child may start a thread as ours returns. */
+static bool fork_is_outermost(void)
+{
+    static int outermost = -1;
+    if (outermost < 0) {
+        Dl_info first, here;
+        void *fork_first = dlsym(RTLD_DEFAULT, "fork");
+        outermost = fork_first != NULL && dladdr(fork_first, &first) &&
+                    dladdr((void *)fork_is_outermost, &here) &&
+                    first.dli_fbase == here.dli_fbase;
+    }
+    return outermost;
+}
+
+/* In the child, from the fork handler: the parent's timer does not exist here. */
 void ac_timer_atfork_child(void)
 {
-    bool parent_had_one = started;
+    parent_had_timer = started;
     started = false;
-    timers_alive = 0;
-    current_owns_table = false;
-    ac_reach_atfork_child();
+    sleeps_until = UINT64_MAX;
+    epoll_sweep_at = UINT64_MAX;
+    epoll_fins = 0;
     __atomic_store_n(&ac_timer_running_hint, false, __ATOMIC_RELAXED);
-    ac_sweep_atfork_child();
-    if (ac_tracker_pending() > 0 || (parent_had_one && ac_cfg.sweep_ms > 0)) {
-        sigset_t saved;
-        ac_tracker_lock(&saved);
-        ac_timer_kick();
-        ac_tracker_unlock(&saved);
-    }
+    __atomic_store_n(&ac_timer_deferred, false, __ATOMIC_RELAXED);
+}
+
+/* In the child, as fork returns: every fork handler has run. A child that inherited notes or
+ * pending connections may never call the library again, so its timer starts now, unless
+ * another library's fork wrapper is still to return (then at its first accept, connect or
+ * readiness wait). */
+void ac_timer_after_fork(void)
+{
+    bool inherited = parent_had_timer || ac_tracker_entries_hint() > 0;
+    if (!inherited)
+        return;
+    if (fork_is_outermost())
+        ac_timer_start_slow();
+    else
+        __atomic_store_n(&ac_timer_deferred, true, __ATOMIC_RELAXED);
 }

@@ -49,7 +49,8 @@ _Static_assert(sizeof(struct ac_conn) == 88, "a tracked connection should take 8
 _Static_assert(LONGEST_WAIT_MS < MAX_AHEAD_MS, "the longest wait must fit the 32-bit deadlines");
 
 uint8_t ac_fdtab[AC_FDTAB_SIZE];
-unsigned ac_high_fd_entries;
+unsigned ac_high_fd_pending;
+unsigned ac_reclaimed_held;
 static unsigned entry_count; /* HASH_COUNT, readable without the lock */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -108,12 +109,24 @@ void ac_tracker_unlock(const sigset_t *saved_mask)
     pthread_sigmask(SIG_SETMASK, saved_mask, NULL);
 }
 
-/* The only writer of ac_fdtab, so the lock-free hint always matches the table. */
+/* The writer of ac_fdtab for every number in the table (notes.c sets and clears the states of
+ * numbers that are not), so the lock-free hint matches it. Keeps the two counts the wrappers
+ * read without the lock: pending high numbers (close must ask) and reclaimed numbers held. */
+static void count(enum ac_fd_state state, int fd, int delta)
+{
+    if (state == AC_FD_PENDING && (unsigned)fd >= AC_FDTAB_SIZE)
+        __atomic_add_fetch(&ac_high_fd_pending, (unsigned)delta, __ATOMIC_RELAXED);
+    if (state == AC_FD_RECLAIMED)
+        __atomic_add_fetch(&ac_reclaimed_held, (unsigned)delta, __ATOMIC_RELAXED);
+}
+
 static void set_state(struct ac_conn *c, enum ac_fd_state state)
 {
+    count((enum ac_fd_state)c->state, c->fd, -1);
+    count(state, c->fd, +1);
     c->state = (uint8_t)state;
     if ((unsigned)c->fd < AC_FDTAB_SIZE)
-        __atomic_store_n(&ac_fdtab[c->fd], (uint8_t)state, __ATOMIC_RELAXED);
+        __atomic_store_n(&ac_fdtab[c->fd], (uint8_t)state, __ATOMIC_RELEASE);
 }
 
 static struct ac_conn *find(int fd)
@@ -130,8 +143,6 @@ static void drop(struct ac_conn *c)
     set_state(c, AC_FD_NONE);
     HASH_DEL(table, c);
     __atomic_sub_fetch(&entry_count, 1, __ATOMIC_RELAXED);
-    if ((unsigned)c->fd >= AC_FDTAB_SIZE)
-        __atomic_sub_fetch(&ac_high_fd_entries, 1, __ATOMIC_RELAXED);
     ac_arena_free(c, sizeof *c);
 }
 
@@ -171,8 +182,6 @@ static struct ac_conn *insert(int fd, const struct ac_identity *id, bool *known)
         return NULL;
     }
     __atomic_add_fetch(&entry_count, 1, __ATOMIC_RELAXED);
-    if ((unsigned)fd >= AC_FDTAB_SIZE)
-        __atomic_add_fetch(&ac_high_fd_entries, 1, __ATOMIC_RELAXED);
     return c;
 }
 
@@ -186,15 +195,15 @@ bool ac_tracker_ignore(int fd, const struct ac_identity *id)
 }
 
 enum ac_add_result ac_tracker_add(int fd, const struct ac_identity *id, enum ac_found_by how,
-                                  uint64_t now_ms, uint64_t deadline_ms)
+                                  uint64_t fin_ms, uint64_t deadline_ms)
 {
     bool known;
     struct ac_conn *c = insert(fd, id, &known);
     if (c == NULL)
         return known ? AC_ADD_KNOWN : AC_ADD_NO_MEMORY;
     c->how = (uint8_t)how;
-    c->fin_ms32 = (uint32_t)now_ms;
-    clock_ref_ms = now_ms;
+    c->fin_ms32 = (uint32_t)fin_ms;
+    clock_ref_ms = fin_ms; /* at most a grace in the past: well within widen()'s reach */
     if (!schedule(c, deadline_ms)) {
         drop(c);
         return AC_ADD_NO_MEMORY;
@@ -327,13 +336,16 @@ void ac_tracker_atfork_parent(void)
     ac_tracker_unlock(&fork_saved_mask);
 }
 
-/* The child has one thread, this one, which took the lock in the prepare handler: it unlocks
- * it, as pthread_atfork intends. The condition variable is made anew: the parent's waiters (the
- * timer thread) do not exist here. */
+/* The child has one thread, this one. The lock is made anew rather than unlocked: after _Fork,
+ * which runs no prepare handler, the parent's timer may have held it. The condition variable
+ * too: the parent's waiters (the timer thread) do not exist here. */
 void ac_tracker_atfork_child(void)
 {
-    pthread_mutex_unlock(&lock);
+    lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     init_wake();
+}
+void ac_tracker_atfork_child_mask(void)
+{
     pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }
 

@@ -1,8 +1,10 @@
 /*
  * epoll. Registrations that wait for input get EPOLLRDHUP added (epoll_ctl), and epoll_wait
  * strips it again from what it returns. The event carries the application's data, not the
- * descriptor number, so the FIN is handed to the sweep, asked to run at once (even with the
- * periodic sweep off): it finds the connections now in CLOSE_WAIT by asking the kernel.
+ * descriptor number, so the FIN is handed to the sweep (even with the periodic sweep off), which
+ * finds the connections in CLOSE_WAIT by asking the kernel: half a grace later, and only if the
+ * program has not read as many EOFs meanwhile (a server that reads and closes its connections
+ * costs no sweep at all, timer.c).
  *
  * An application that registers EPOLLRDHUP itself is watching for FINs its own way: from then on
  * nothing is added or stripped. (A registration armed before it did so keeps delivering
@@ -37,12 +39,12 @@ AC_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 
 static __attribute__((noinline, cold)) void strip(struct epoll_event *events, int n)
 {
-    for (int i = 0; i < n; i++)
+    unsigned fins = 0;
+    for (int i = 0; i < n; i++) {
+        fins += (events[i].events & EPOLLRDHUP) != 0;
         events[i].events &= ~(uint32_t)EPOLLRDHUP;
-    sigset_t saved;
-    ac_tracker_lock(&saved);
-    ac_timer_sweep_soon();
-    ac_tracker_unlock(&saved);
+    }
+    ac_timer_epoll_fins(fins);
 }
 
 /* One OR over the returned events; the rare FIN goes out of line. */
@@ -59,6 +61,7 @@ static inline void look(struct epoll_event *events, int n)
 
 AC_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
+    ac_timer_start_if_deferred();
     int n = AC_REAL(epoll_wait)(epfd, events, maxevents, timeout);
     look(events, n);
     return n;
@@ -67,6 +70,7 @@ AC_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, in
 AC_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
                           const sigset_t *sigmask)
 {
+    ac_timer_start_if_deferred();
     int n = AC_REAL(epoll_pwait)(epfd, events, maxevents, timeout, sigmask);
     look(events, n);
     return n;
@@ -75,6 +79,7 @@ AC_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, i
 AC_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
                            const struct timespec *timeout, const sigset_t *sigmask)
 {
+    ac_timer_start_if_deferred();
     int n = AC_REAL(epoll_pwait2)(epfd, events, maxevents, timeout, sigmask);
     look(events, n);
     return n;

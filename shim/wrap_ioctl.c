@@ -1,7 +1,7 @@
 /*
  * ioctl(FIONREAD): the other way a legacy server learns of a FIN without reading it. Woken by
  * poll, select or epoll, it asks how many bytes are waiting, sees 0 and drops the descriptor.
- * A zero answer on a socket is judged like a zero-length read; any other ioctl, or a non-zero
+ * A zero answer is noted like a zero-length read; any other ioctl, or a non-zero
  * answer, costs one comparison.
  */
 #include "autoclose.h"
@@ -18,7 +18,7 @@ AC_EXPORT int ioctl(int fd, unsigned long request, ...)
     va_end(ap);
     int r = AC_REAL(ioctl)(fd, request, arg);
     if (AC_UNLIKELY(request == FIONREAD) && r == 0 && arg != NULL && *(int *)arg == 0 &&
-        ac_fd_unjudged(fd))
+        ac_fd_unknown(fd))
         ac_on_eof(fd, AC_FOUND_READY);
     return r;
 }

@@ -42,7 +42,7 @@ static __attribute__((noinline, cold)) void found(struct pollfd *fds, nfds_t nfd
     for (nfds_t i = 0; i < nfds; i++) {
         if (fds[i].revents & POLLRDHUP) {
             fds[i].revents &= (short)~POLLRDHUP;
-            if (ac_fd_unjudged(fds[i].fd))
+            if (ac_fd_unknown(fds[i].fd))
                 ac_on_eof(fds[i].fd, AC_FOUND_READY);
         }
     }
@@ -57,6 +57,47 @@ static inline void disarm(struct pollfd *fds, nfds_t nfds, int ready)
     }
     if (ready > 0 && AC_UNLIKELY(got & POLLRDHUP))
         found(fds, nfds);
+}
+
+#define ASKED_OF_CLOSE_WAIT (POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM | POLLRDHUP)
+#define HIDDEN_MARK         0x4000 /* in the events of an entry hidden here; no poll event */
+
+/* Hides reclaimed entries that asked for nothing a half-closed socket reports; returns true when
+ * any entry is reclaimed (and so unhide must run). */
+static __attribute__((noinline, cold)) bool hide(struct pollfd *fds, nfds_t nfds)
+{
+    bool any = false;
+    for (nfds_t i = 0; i < nfds; i++) {
+        int fd = fds[i].fd;
+        if ((unsigned)fd >= AC_FDTAB_SIZE ||
+            __atomic_load_n(&ac_fdtab[fd], __ATOMIC_RELAXED) != AC_FD_RECLAIMED)
+            continue;
+        any = true;
+        if (!(fds[i].events & ASKED_OF_CLOSE_WAIT)) {
+            fds[i].fd = ~fd; /* negative: the kernel skips it and reports nothing */
+            fds[i].events |= HIDDEN_MARK;
+        }
+    }
+    return any;
+}
+
+static __attribute__((noinline, cold)) void unhide(struct pollfd *fds, nfds_t nfds)
+{
+    for (nfds_t i = 0; i < nfds; i++) {
+        if (fds[i].fd < 0 && (fds[i].events & HIDDEN_MARK)) {
+            fds[i].fd = ~fds[i].fd;
+            fds[i].events &= (short)~HIDDEN_MARK;
+            fds[i].revents = 0;
+        } else if ((unsigned)fds[i].fd < AC_FDTAB_SIZE &&
+                   __atomic_load_n(&ac_fdtab[fds[i].fd], __ATOMIC_RELAXED) == AC_FD_RECLAIMED) {
+            fds[i].revents &= (short)~(POLLHUP | POLLERR);
+        }
+    }
+}
+
+static inline bool reclaimed_held(void)
+{
+    return AC_UNLIKELY(__atomic_load_n(&ac_reclaimed_held, __ATOMIC_RELAXED) != 0);
 }
 
 /* glibc declares poll's array write-only (__attr_access), although its `events` are what the
@@ -89,37 +130,65 @@ static __attribute__((noinline)) int poll_many(struct pollfd *fds, nfds_t nfds, 
     return r;
 }
 
+/* The whole wrapper, for a process that holds reclaimed numbers (and a forked child whose timer
+ * has yet to start). The count poll returns stays right: a hidden entry reports nothing, and a
+ * stripped one still reports what it asked for. */
+static __attribute__((noinline, cold)) int poll_reclaimed(struct pollfd *fds, nfds_t nfds,
+                                                           int timeout)
+{
+    bool hidden = hide(fds, nfds);
+    int r = poll_many(fds, nfds, timeout);
+    if (hidden)
+        unhide(fds, nfds);
+    return r;
+}
+
 AC_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
+    ac_timer_start_if_deferred();
+    if (reclaimed_held())
+        return poll_reclaimed(fds, nfds, timeout);
     return nfds == 1 ? poll_one(fds, timeout) : poll_many(fds, nfds, timeout);
 }
 #pragma GCC diagnostic pop
 
 AC_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
 {
-    bool armed = nfds <= fdslen / sizeof *fds && arm(fds, nfds); /* else the real one aborts */
+    bool fits = nfds <= fdslen / sizeof *fds; /* else the real one aborts */
+    bool hidden = fits && reclaimed_held() && hide(fds, nfds);
+    bool armed = fits && arm(fds, nfds);
     int r = AC_REAL(poll_chk)(fds, nfds, timeout, fdslen);
     if (armed)
         disarm(fds, nfds, r);
+    if (hidden)
+        unhide(fds, nfds);
     return r;
 }
 
 AC_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
                     const sigset_t *sigmask)
 {
+    ac_timer_start_if_deferred();
+    bool hidden = reclaimed_held() && hide(fds, nfds);
     bool armed = arm(fds, nfds);
     int r = AC_REAL(ppoll)(fds, nfds, timeout, sigmask);
     if (armed)
         disarm(fds, nfds, r);
+    if (hidden)
+        unhide(fds, nfds);
     return r;
 }
 
 AC_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
                           const sigset_t *sigmask, size_t fdslen)
 {
-    bool armed = nfds <= fdslen / sizeof *fds && arm(fds, nfds);
+    bool fits = nfds <= fdslen / sizeof *fds;
+    bool hidden = fits && reclaimed_held() && hide(fds, nfds);
+    bool armed = fits && arm(fds, nfds);
     int r = AC_REAL(ppoll_chk)(fds, nfds, timeout, sigmask, fdslen);
     if (armed)
         disarm(fds, nfds, r);
+    if (hidden)
+        unhide(fds, nfds);
     return r;
 }

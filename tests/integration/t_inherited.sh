@@ -41,7 +41,13 @@ actions "$LOG" | sed 's/^/    /'
 
 require_settled "$port" \
     "connections inherited on $HANDOFF not reclaimed within grace + sweep + 3 s" clients
-assert_eq "read=0 ready=0 sweep=$N" "$(found_summary "$LOG")" "how the FINs were found"
+# Born elsewhere, the socket may be held by another process too: each number that holds it is
+# released, never shut down (stdio: fds 0 and 1, two numbers per handler).
+numbers=1
+[ "$HANDOFF" = stdio ] && numbers=2
+assert_eq "read=0 ready=0 sweep=$((N * numbers))" "$(found_summary "$LOG")" "how the FINs were found"
+assert_eq 0 "$(actions "$LOG" | grep -vc 'close fd=.* shared=yes' || true)" \
+    "actions other than a release of a shared number"
 assert_eq 0 "$(actions "$LOG" | grep -c "libautoclose\[$parent\]" || true)" \
     "actions by the parent (it kept no copy)"
 pass "$N connections inherited through exec on $HANDOFF reclaimed by the handlers' sweep in\

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Where log lines go when stderr is a socket (an inetd-style server: fds 0-2 are the
-# connection) and no log file is set: syslog, never the connection. Two writers, two routes:
-# a line from the application's own thread goes through glibc's syslog; a line from the timer,
-# whose descriptor table is its own, through a socket of the timer's own to /dev/log (glibc's
-# syslog descriptor lives in the application's table). Both must arrive.
+# connection) and no log file is set: syslog, never the connection. Every line, from the
+# application's own thread or the timer's, is one datagram the shim sends to /dev/log itself
+# (glibc's syslog() allocates, and a line may be written where a signal handler runs). Both
+# threads' lines must arrive.
 #
 # Runs the server in a mount namespace of its own whose /dev holds the real null, zero, random
 # and urandom and a /dev/log read by this test: root, and unshare(1), are needed.
@@ -12,7 +12,6 @@
 need_shim
 [ "$(id -u)" -eq 0 ] || skip "a mount namespace of its own needs root"
 command -v unshare >/dev/null || skip "unshare is not installed"
-[[ $AUTOCLOSE_LIB == *libtsan* ]] && skip "under ThreadSanitizer the timer shares the table"
 
 cat >"$TMP/sink.py" <<'PY'
 import os, socket, sys
@@ -45,14 +44,14 @@ timeout 10 python3 "$SCRIPT_FIXTURES/halfclose_client.py" --port "$port" --wait 
     >"$TMP/client.out" || fail "with the shim the server never closed its side"
 grep -q 'clean_reply=True extra_bytes=0 ' "$TMP/client.out" ||
     fail "the peer received bytes after the reply: $(cat "$TMP/client.out")"
-wait_until 3000 grep -q 'libautoclose: shutdown fd=' "$TMP/syslog.txt" ||
+wait_until 3000 grep -Eq 'libautoclose: (shutdown|close) fd=' "$TMP/syslog.txt" ||
     fail "no line from the timer reached /dev/log: $(cat "$TMP/syslog.txt" 2>/dev/null)"
 sed 's/^/  syslog: /' "$TMP/syslog.txt"
-# The application's thread: the constructor's complaint about AUTOCLOSE_MODE (which of the two
-# threads reports a FIN first is a race). LOG_DAEMON | LOG_ERR is 27, LOG_DAEMON | LOG_INFO 30.
-# glibc's lines carry a time stamp; the timer's leave it to the daemon.
-grep -Eq '^<27>[A-Z][a-z]{2} [ 0-9]{2} [0-9:]{8} [^ ]+: libautoclose: AUTOCLOSE_MODE=' \
-    "$TMP/syslog.txt" || fail "the application thread's line did not come through glibc's syslog"
-grep -Eq '^<30>[^ ]+: libautoclose: shutdown fd=[0-2] ' "$TMP/syslog.txt" ||
+# The application's thread: the constructor's complaint about AUTOCLOSE_MODE. LOG_DAEMON |
+# LOG_ERR is 27, LOG_DAEMON | LOG_INFO 30; the daemon adds the time stamp.
+grep -Eq '^<27>[^ ]+: libautoclose: AUTOCLOSE_MODE=' "$TMP/syslog.txt" ||
+    fail "the application thread's line did not arrive"
+# inetd's connection is born elsewhere: released, not shut down.
+grep -Eq '^<30>[^ ]+: libautoclose: (shutdown|close) fd=[0-2] ' "$TMP/syslog.txt" ||
     fail "the timer's line is not in the expected form"
-pass "log lines reach syslog from the application's thread and from the timer's own table"
+pass "log lines reach syslog from the application's thread and from the timer"

@@ -442,10 +442,25 @@ static void reschedule_high_number(void **state)
     assert_true(reschedule(90000, 20));
     assert_nothing_due(19, 20);
     assert_due(20, 90000);
-    assert_int_equal(ac_high_fd_entries, 1);
+    assert_int_equal(ac_high_fd_pending, 1);
     forget_range(65536, UINT_MAX);
-    assert_int_equal(ac_high_fd_entries, 0);
+    assert_int_equal(ac_high_fd_pending, 0);
     assert_counts(0, 0);
+}
+
+/* Only a pending high number sends the other high numbers' closes to the lock: one reclaimed
+ * (or ignored) for good does not make every later close of a high number slow. */
+static void settled_high_number_asks_no_more(void **state)
+{
+    (void)state;
+    add(90001, 9, 9, 10);
+    assert_int_equal(ac_fd_state_hint(90002), AC_FD_ASK);
+    ac_tracker_settle(90001, AC_FD_RECLAIMED, NULL);
+    assert_int_equal(ac_high_fd_pending, 0);
+    assert_int_equal(ac_reclaimed_held, 1);
+    assert_int_equal(ac_fd_state_hint(90002), AC_FD_NONE);
+    forget_range(65536, UINT_MAX);
+    assert_int_equal(ac_reclaimed_held, 0);
 }
 
 /* ---- forget_range ------------------------------------------------------------------------ */
@@ -481,7 +496,7 @@ static void forget_range_huge_with_high_numbers(void **state)
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         assert_int_not_equal(add(fds[i], i + 1, 0, FAR + i), AC_ADD_NO_MEMORY);
     assert_counts(9, 9);
-    assert_int_equal(ac_high_fd_entries, 3);
+    assert_int_equal(ac_high_fd_pending, 3);
     assert_int_equal(ac_fdtab[65535], AC_FD_PENDING);
     assert_int_equal(state_of(70000), AC_FD_PENDING);
     assert_int_equal(state_of(INT_MAX), AC_FD_PENDING);
@@ -490,7 +505,7 @@ static void forget_range_huge_with_high_numbers(void **state)
     /* A table of nine against four billion numbers: the walk over the table. */
     forget_range(3, UINT_MAX);
     assert_counts(3, 3);
-    assert_int_equal(ac_high_fd_entries, 0);
+    assert_int_equal(ac_high_fd_pending, 0);
     assert_int_equal(ac_fd_state_hint(70000), AC_FD_NONE);
     assert_int_equal(ac_fd_state_hint(INT_MAX), AC_FD_NONE);
     assert_int_equal(state_of(70000), AC_FD_NONE);
@@ -516,11 +531,11 @@ static void high_numbers_counted_not_mirrored(void **state)
     (void)state;
     assert_int_equal(ac_fd_state_hint(70000), AC_FD_NONE);
     add(65535, 1, 0, FAR);
-    assert_int_equal(ac_high_fd_entries, 0);
+    assert_int_equal(ac_high_fd_pending, 0);
     add(65536, 2, 0, FAR);
-    assert_int_equal(ac_high_fd_entries, 1);
+    assert_int_equal(ac_high_fd_pending, 1);
     add(70000, 3, 0, FAR);
-    assert_int_equal(ac_high_fd_entries, 2);
+    assert_int_equal(ac_high_fd_pending, 2);
     /* No alias in the table for a number past its end. */
     assert_int_equal(ac_fdtab[0], AC_FD_NONE);
     assert_int_equal(ac_fdtab[70000 - AC_FDTAB_SIZE], AC_FD_NONE);
@@ -532,16 +547,16 @@ static void high_numbers_counted_not_mirrored(void **state)
 
     /* A recycled high number replaces its entry: still one entry for it. */
     assert_int_not_equal(add(70000, 4, 0, FAR), AC_ADD_KNOWN);
-    assert_int_equal(ac_high_fd_entries, 2);
+    assert_int_equal(ac_high_fd_pending, 2);
     assert_int_equal(add(70000, 4, 0, FAR), AC_ADD_KNOWN);
-    assert_int_equal(ac_high_fd_entries, 2);
+    assert_int_equal(ac_high_fd_pending, 2);
 
     forget(65536);
-    assert_int_equal(ac_high_fd_entries, 1);
+    assert_int_equal(ac_high_fd_pending, 1);
     assert_int_equal(ac_fd_state_hint(65536), AC_FD_ASK);
     assert_int_equal(state_of(65536), AC_FD_NONE);
     settle(70000, AC_FD_NONE, NULL);
-    assert_int_equal(ac_high_fd_entries, 0);
+    assert_int_equal(ac_high_fd_pending, 0);
     assert_int_equal(ac_fd_state_hint(70000), AC_FD_NONE);
     assert_int_equal(ac_fd_state_hint(65535), AC_FD_PENDING);
     assert_counts(1, 1);
@@ -626,10 +641,11 @@ static void settle_high_number(void **state)
     assert_due(10, 100000);
     settle(100000, AC_FD_RECLAIMED, NULL);
     assert_int_equal(state_of(100000), AC_FD_RECLAIMED);
-    assert_int_equal(ac_fd_state_hint(100000), AC_FD_ASK);
-    assert_int_equal(ac_high_fd_entries, 1);
+    /* Reclaimed for good: the other high numbers need not ask any more. */
+    assert_int_equal(ac_fd_state_hint(100000), AC_FD_NONE);
+    assert_int_equal(ac_high_fd_pending, 0);
     forget(100000);
-    assert_int_equal(ac_high_fd_entries, 0);
+    assert_int_equal(ac_high_fd_pending, 0);
     assert_counts(0, 0);
 }
 
@@ -647,7 +663,7 @@ static void twenty_thousand_entries(void **state)
             assert_true(r == AC_ADD_NEW || r == AC_ADD_NEW_EARLIEST);
         }
         assert_counts(N, N);
-        assert_int_equal(ac_high_fd_entries, N / 4);
+        assert_int_equal(ac_high_fd_pending, N / 4);
 
         /* The first hundred deadlines, in order. */
         for (int i = 0; i < 100; i++)
@@ -663,7 +679,7 @@ static void twenty_thousand_entries(void **state)
             forget_range(N / 2, UINT_MAX);
         }
         assert_counts(0, 0);
-        assert_int_equal(ac_high_fd_entries, 0);
+        assert_int_equal(ac_high_fd_pending, 0);
         assert_fdtab_clear();
         assert_nothing_due(UINT64_MAX, UINT64_MAX);
     }
@@ -683,7 +699,7 @@ static void reset_drops_everything(void **state)
     ac_tracker_reset();
     ac_tracker_unlock(&saved);
     assert_counts(0, 0);
-    assert_int_equal(ac_high_fd_entries, 0);
+    assert_int_equal(ac_high_fd_pending, 0);
     assert_fdtab_clear();
     assert_nothing_due(UINT64_MAX, UINT64_MAX);
     assert_int_equal(add(3, 1, 1, 5), AC_ADD_NEW_EARLIEST);
@@ -749,7 +765,7 @@ static void threads_on_disjoint_ranges(void **state)
     for (int i = 0; i < 4; i++)
         assert_int_equal(workers[i].failures, 0);
     assert_counts(0, 0);
-    assert_int_equal(ac_high_fd_entries, 0);
+    assert_int_equal(ac_high_fd_pending, 0);
     assert_fdtab_clear();
     assert_nothing_due(UINT64_MAX, UINT64_MAX);
 }
@@ -772,6 +788,7 @@ int main(void)
         TEST(reschedule_puts_back_in_order),
         TEST(reschedule_refuses_unknown_and_queued),
         TEST(reschedule_high_number),
+        TEST(settled_high_number_asks_no_more),
         TEST(forget_range_small),
         TEST(forget_range_huge_with_high_numbers),
         TEST(high_numbers_counted_not_mirrored),
