@@ -197,8 +197,9 @@ static void waiting(struct ac_text *t, int fd, const char *why)
 }
 
 enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report, size_t report_len,
-                         int *release_fd)
+                         int *release_fd, bool *released)
 {
+    *released = false;
     int fd = due->fd;
     struct ac_text t;
     ac_text_init(&t, report, report_len);
@@ -263,6 +264,7 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
         ac_tracker_settle(fd, AC_FD_OBSERVED, NULL);
     } else if (done) {
         ac_tracker_settle(fd, AC_FD_RECLAIMED, &placeholder_id);
+        *released = true;
     } else if (shut && failed_step[0] == 'r') {
         /* Shut down but still holding its number: the FIN is out; try the release again. */
         ac_tracker_reschedule(fd, now_ms + a_grace);

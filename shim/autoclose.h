@@ -57,6 +57,7 @@ struct ac_config {
     int fin_wait2_s;          /* TCP_LINGER2; 0: not set */
     bool reuseaddr;           /* SO_REUSEADDR before bind */
     char stats_file[512];     /* AUTOCLOSE_STATS_FILE as given (%p not expanded); empty: none */
+    uint64_t nofile;          /* AUTOCLOSE_NOFILE: 0 leave the limit, UINT64_MAX the hard one */
 };
 
 /* Read once at load; every field keeps its default when its variable is bad. */
@@ -74,6 +75,7 @@ bool ac_parse_ports(const char *value, struct ac_portset *out, char *why, size_t
 bool ac_parse_keepalive(const char *value, struct ac_keepalive *out, char *why, size_t why_len);
 bool ac_parse_user_timeout_ms(const char *value, uint32_t *out, char *why, size_t why_len);
 bool ac_parse_fin_wait2_s(const char *value, int *out, char *why, size_t why_len);
+bool ac_parse_nofile(const char *value, uint64_t *out, char *why, size_t why_len);
 /* Expands %p (the process id) and %% in a stats file path; false if the result is too long. */
 bool ac_expand_path(const char *pattern, long pid, char *out, size_t out_len);
 
@@ -162,7 +164,6 @@ enum ac_found_by {
     AC_FOUND_READY, /* poll/epoll reported the FIN, or FIONREAD found nothing to read */
     AC_FOUND_SWEEP, /* the periodic sweep found it in CLOSE_WAIT, never read */
 };
-
 
 /* What the shim knows of a descriptor number. Read by the wrappers with one relaxed load, so a
  * wrapper that has nothing to do takes no lock. NOTED and NOT_TCP are set and cleared with a
@@ -272,6 +273,8 @@ void ac_text_quoted(struct ac_text *t, const char *s, size_t max);
  * stderr, or syslog when stderr is a socket (an inetd-style server's stderr is the peer).
  * Rate-limited: a storm cannot flood the log. */
 void ac_log(enum ac_log_level level, const char *msg);
+/* The same without the rate limit, for the rare line that must not be lost in a storm. */
+void ac_log_unlimited(enum ac_log_level level, const char *msg);
 void ac_log_atfork_child(void);
 void ac_log_start(void); /* after the configuration is read */
 /* At load, before anything is logged: notes which file stderr is, to write only there. */
@@ -470,7 +473,7 @@ void ac_timer_wake(void);
 /* Fork: the child has no timer; it starts one once fork has returned (ac_timer_after_fork). */
 void ac_timer_atfork_child(void);
 void ac_timer_after_fork(void);
-void ac_after_fork_child(void);  /* init.c: the child's reset, for _Fork */
+void ac_after_fork_child(void); /* init.c: the child's reset, for _Fork */
 /* Serialises fork with the timer's work, so no descriptor the timer holds for a moment (the
  * sweep's netlink socket and /proc directory, a lingering socket's last reference) is copied
  * into a child. Taken before the tracker lock. */
@@ -491,9 +494,10 @@ bool ac_sweep_inherited_tcp(void);
 
 /* What the timer does with one due connection, called with the tracker lock held. Fills
  * `report` with the log line and returns its level, and may leave a descriptor in *release_fd
- * that the caller must close after unlocking (so a lingering close never blocks the lock). */
+ * that the caller must close after unlocking (so a lingering close never blocks the lock);
+ * *released says the number now holds the placeholder. */
 enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report, size_t report_len,
-                         int *release_fd);
+                         int *release_fd, bool *released);
 /* Makes the placeholder every reclaimed number is refilled with, early, so that a program out of
  * descriptors can still be helped. Timer thread, under the tracker lock. */
 void ac_placeholder_prepare(void);
@@ -589,6 +593,18 @@ void ac_stats_start(void);
 void ac_stats_atfork_child(void);
 /* The last write, at exit. */
 void ac_stats_at_exit(void);
+
+/* ---- descriptor headroom (nofile.c) ------------------------------------------------------ */
+
+/* AUTOCLOSE_NOFILE, at load: raises the soft RLIMIT_NOFILE, unless the program could not use
+ * numbers above FD_SETSIZE (it imports select), saying why in one line either way. */
+void ac_nofile_apply(void);
+/* The soft limit, and the program's open descriptors (counted in /proc). */
+uint64_t ac_nofile_limit(void);
+long ac_descriptors_open(void);
+/* After a release of `fd`: logs once each time the open count passes 50, 80 and 95% of the
+ * limit, saying how many of them are numbers the program never closed. Timer thread. */
+void ac_headroom_check(int fd);
 
 /* ---- library state (init.c) -------------------------------------------------------------- */
 

@@ -356,6 +356,28 @@ static const char *lookup(const char *name)
     return v != NULL && *v != '\0' ? v : NULL;
 }
 
+bool ac_parse_nofile(const char *value, uint64_t *out, char *why, size_t why_len)
+{
+    *out = 0;
+    if (value == NULL)
+        return true;
+    if (strcmp(value, "max") == 0) {
+        *out = UINT64_MAX;
+        return true;
+    }
+    uint64_t v = 0;
+    const char *p = value;
+    while (*p >= '0' && *p <= '9' && v < (1ull << 40))
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    if (*p == '\0' && p != value && v >= 1 && v < (1ull << 40)) {
+        *out = v;
+        return true;
+    }
+    complain(why, why_len, "AUTOCLOSE_NOFILE", value, "is not 'max' or a number of descriptors",
+             "leaving the descriptor limit as it is");
+    return false;
+}
+
 void ac_config_load(struct ac_config *cfg, const char *(*lookup_fn)(const char *name),
                     void (*complain_line)(const char *line))
 {
@@ -378,6 +400,8 @@ void ac_config_load(struct ac_config *cfg, const char *(*lookup_fn)(const char *
     if (!ac_parse_mode(lookup("AUTOCLOSE_MODE"), &c.mode, why, sizeof why))
         complain_line(why);
     if (!ac_parse_ports(lookup("AUTOCLOSE_PORTS"), &c.ports, why, sizeof why))
+        complain_line(why);
+    if (!ac_parse_nofile(lookup("AUTOCLOSE_NOFILE"), &c.nofile, why, sizeof why))
         complain_line(why);
 
     if (!ac_parse_keepalive(lookup("AUTOCLOSE_KEEPALIVE"), &c.keepalive, why, sizeof why))

@@ -66,6 +66,8 @@ void ac_init(void)
     ac_log_start();
     ac_stats_start();
     if (!ac_cfg.disabled)
+        ac_nofile_apply();
+    if (!ac_cfg.disabled)
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     __atomic_store_n(&ac_active, !ac_cfg.disabled, __ATOMIC_RELEASE);
     __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);

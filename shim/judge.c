@@ -2,8 +2,9 @@
  * The judgement: is this zero-length read the peer's FIN on a TCP connection we should handle?
  *
  * Runs on the timer when a noted EOF outlived the grace, or when the sweep finds a connection in
- * CLOSE_WAIT, so its system calls never touch the hot path. Zero is not proof of EOF (a UDP datagram can be empty; a pipe or an AF_UNIX
- * socket has no FIN to answer), so the kernel has the last word: TCP_INFO must say CLOSE_WAIT.
+ * CLOSE_WAIT, so its system calls never touch the hot path. Zero is not proof of EOF (a UDP
+ * datagram can be empty; a pipe or an AF_UNIX socket has no FIN to answer), so the kernel has the
+ * last word: TCP_INFO must say CLOSE_WAIT.
  */
 #include "autoclose.h"
 

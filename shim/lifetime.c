@@ -40,8 +40,8 @@ void ac_fd_closing(int fd)
         /* A note or a "not TCP" is the program's to clear: one compare-and-swap, no lock. A
          * failed one means the timer has just taken the note: then the lock, below. */
         if ((ac_fd_noted((enum ac_fd_state)state) || state == AC_FD_NOT_TCP) &&
-            __atomic_compare_exchange_n(&ac_fdtab[fd], &state, AC_FD_NONE, false,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            __atomic_compare_exchange_n(&ac_fdtab[fd], &state, AC_FD_NONE, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED))
             return;
     }
     int saved_errno = errno;

@@ -250,6 +250,17 @@ void ac_log(enum ac_log_level level, const char *msg)
     drop_log_lock(&saved);
 }
 
+void ac_log_unlimited(enum ac_log_level level, const char *msg)
+{
+    if (level == AC_LOG_OFF || level > ac_cfg.log_level)
+        return;
+    sigset_t saved;
+    bool locked = take_log_lock(&saved);
+    emit(level, msg, locked);
+    if (locked)
+        drop_log_lock(&saved);
+}
+
 /* A fork taken while another thread was logging leaves `busy` set in the child, where that
  * thread does not exist: clear it. */
 void ac_log_atfork_child(void)

@@ -138,6 +138,16 @@ size_t ac_stats_render(char *buf, size_t cap, size_t pending)
     header(&t, "autoclose_errors_total", "counter",
            "Actions or socket options that failed, and connections left for lack of memory.");
     series(&t, "autoclose_errors_total", "", ac_stat_get(AC_STAT_ERRORS));
+    /* Headroom (nofile.c): what a program that never closes has left before EMFILE. */
+    header(&t, "autoclose_descriptors_limit", "gauge", "The soft RLIMIT_NOFILE.");
+    series(&t, "autoclose_descriptors_limit", "", ac_nofile_limit());
+    long open_now = ac_descriptors_open();
+    header(&t, "autoclose_descriptors_open", "gauge", "Descriptors open in the process.");
+    series(&t, "autoclose_descriptors_open", "", open_now > 0 ? (uint64_t)open_now : 0);
+    header(&t, "autoclose_descriptors_reclaimed_held", "gauge",
+           "Reclaimed connections whose numbers the program still holds (never closed).");
+    series(&t, "autoclose_descriptors_reclaimed_held", "",
+           __atomic_load_n(&ac_reclaimed_held, __ATOMIC_RELAXED));
     return t.len;
 }
 

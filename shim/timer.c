@@ -48,7 +48,8 @@ void ac_timer_work_lock_reinit(void)
 
 struct outcome {
     enum ac_log_level level;
-    int release_fd;
+    int fd, release_fd;
+    bool released;
     char report[240];
 };
 
@@ -59,7 +60,9 @@ static int act_on_due(struct outcome *out, uint64_t now, uint64_t *next)
     struct ac_due due;
     uint64_t pending_next = UINT64_MAX;
     while (n < BATCH && ac_tracker_take_due(now, &due, &pending_next)) {
-        out[n].level = ac_act(&due, now, out[n].report, sizeof out[n].report, &out[n].release_fd);
+        out[n].fd = due.fd;
+        out[n].level = ac_act(&due, now, out[n].report, sizeof out[n].report, &out[n].release_fd,
+                              &out[n].released);
         n++;
     }
     if (pending_next < *next)
@@ -113,6 +116,8 @@ static void *timer_main(void *unused)
                 if (out[i].release_fd >= 0)
                     AC_REAL(close)(out[i].release_fd);
                 ac_log(out[i].level, out[i].report);
+                if (out[i].released)
+                    ac_headroom_check(out[i].fd);
             }
             ac_timer_work_unlock();
             ac_timer_work_lock();
@@ -237,8 +242,7 @@ static bool fork_is_outermost(void)
         Dl_info first, here;
         void *fork_first = dlsym(RTLD_DEFAULT, "fork");
         outermost = fork_first != NULL && dladdr(fork_first, &first) &&
-                    dladdr((void *)fork_is_outermost, &here) &&
-                    first.dli_fbase == here.dli_fbase;
+                    dladdr((void *)fork_is_outermost, &here) && first.dli_fbase == here.dli_fbase;
     }
     return outermost;
 }

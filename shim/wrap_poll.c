@@ -134,7 +134,7 @@ static __attribute__((noinline)) int poll_many(struct pollfd *fds, nfds_t nfds, 
  * has yet to start). The count poll returns stays right: a hidden entry reports nothing, and a
  * stripped one still reports what it asked for. */
 static __attribute__((noinline, cold)) int poll_reclaimed(struct pollfd *fds, nfds_t nfds,
-                                                           int timeout)
+                                                          int timeout)
 {
     bool hidden = hide(fds, nfds);
     int r = poll_many(fds, nfds, timeout);

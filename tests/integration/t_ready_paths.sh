@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Each readiness detection path alone, with the periodic sweep off. The FIONREAD server is run so
 # that only one wrapper can see the FIN:
-#   --raw-ioctl (FIONREAD by syscall(2)): only poll/ppoll/select/pselect can notice, and must
-#       log found=ready; under epoll only the sweep that epoll_wait asks for can: found=sweep.
+#   --raw-ioctl (FIONREAD by syscall(2)): only poll/ppoll can notice, and must log
+#       found=ready; under epoll only the sweep that epoll_wait asks for can: found=sweep.
 #   --raw-wait (poll by a raw ppoll system call): only the FIONREAD wrapper can: found=ready.
+#   select, pselect: not wrapped (an fd_set cannot ask for the FIN, and a select wrapper would
+#       have to make another system call than the program's): the FIONREAD wrapper notices.
 #   both: nothing the shim wraps sees the FIN. This control must still be leaking once every
 #       other variant has been reclaimed: the catches above are the wrappers' doing, not some
 #       other path's.
@@ -11,13 +13,13 @@
 . "$(dirname "$0")/lib.sh"
 need_shim
 
-GRACE=300
+GRACE=500
 N=6
 declare -A args expect port
 args[poll]="--style poll --raw-ioctl"
 args[ppoll]="--style ppoll --raw-ioctl"
-args[select]="--style select --raw-ioctl"
-args[pselect]="--style pselect --raw-ioctl"
+args[select]="--style select"
+args[pselect]="--style pselect"
 args[epoll]="--style epoll --raw-ioctl"
 args[epoll_pwait]="--style epoll_pwait --raw-ioctl"
 args[epoll_pwait2]="--style epoll_pwait2 --raw-ioctl"
@@ -76,5 +78,5 @@ done
 assert_eq "$N" "$(count_state close-wait "${port[blind]}" server)" \
     "blind control: CLOSE_WAIT with no wrapped call seeing the FIN"
 assert_eq 0 "$(actions "$TMP/blind.log" | wc -l)" "blind control: actions logged"
-pass "poll, ppoll, select, pselect alone: found=ready; epoll_wait, epoll_pwait, epoll_pwait2\
+pass "poll, ppoll alone, and FIONREAD after select, pselect: found=ready; epoll_wait, epoll_pwait, epoll_pwait2\
  alone: found=sweep; FIONREAD alone: found=ready; with neither, nothing"

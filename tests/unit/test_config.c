@@ -893,6 +893,30 @@ static void fin_wait2_valid_values(void **state)
     assert_int_equal(out, 0);
 }
 
+/* AUTOCLOSE_NOFILE: "max" is the hard limit (UINT64_MAX here), a number is itself; unset leaves
+ * the limit alone (0), and so does anything else, said in one line. */
+static void nofile_values(void **state)
+{
+    (void)state;
+    uint64_t out = 7;
+    char why[256] = "";
+    assert_true(ac_parse_nofile(NULL, &out, why, sizeof why));
+    assert_int_equal(out, 0);
+    assert_true(ac_parse_nofile("max", &out, why, sizeof why));
+    assert_true(out == UINT64_MAX);
+    assert_true(ac_parse_nofile("4096", &out, why, sizeof why));
+    assert_int_equal(out, 4096);
+    assert_string_equal(why, "");
+    static const char *const bad[] = {"", "0", "-1", "MAX", "10k", "4096 ", "99999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        out = 7;
+        assert_false(ac_parse_nofile(bad[i], &out, why, sizeof why));
+        assert_int_equal(out, 0);
+        assert_contains(why, "AUTOCLOSE_NOFILE=");
+        assert_contains(why, "leaving the descriptor limit as it is");
+    }
+}
+
 /* 0 would mean "the system default" to the kernel and 121 more than it allows: both refused. */
 static void fin_wait2_bad_values(void **state)
 {
@@ -1203,6 +1227,7 @@ int main(void)
         cmocka_unit_test(user_timeout_bad_values),
         cmocka_unit_test(fin_wait2_valid_values),
         cmocka_unit_test(fin_wait2_bad_values),
+        cmocka_unit_test(nofile_values),
         cmocka_unit_test(hygiene_hostile_values_are_escaped),
         cmocka_unit_test(expand_path_substitutions),
         cmocka_unit_test(expand_path_too_long),

@@ -52,12 +52,18 @@ static void every_entry_is_the_next_definition(void **state)
         const char *symbol;
         void *entry;
     } checked[] = {
-        {"read", (void *)ac_real.read},         {"poll", (void *)ac_real.poll},
-        {"ppoll", (void *)ac_real.ppoll},       {"__recv_chk", (void *)ac_real.recv_chk},
-        {"epoll_wait", (void *)ac_real.epoll_wait}, {"close", (void *)ac_real.close},
-        {"accept", (void *)ac_real.accept},     {"dup3", (void *)ac_real.dup3},
-        {"fcntl", (void *)ac_real.fcntl},       {"ioctl", (void *)ac_real.ioctl},
-        {"fork", (void *)ac_real.fork},         {"vfork", (void *)ac_real.vfork},
+        {"read", (void *)ac_real.read},
+        {"poll", (void *)ac_real.poll},
+        {"ppoll", (void *)ac_real.ppoll},
+        {"__recv_chk", (void *)ac_real.recv_chk},
+        {"epoll_wait", (void *)ac_real.epoll_wait},
+        {"close", (void *)ac_real.close},
+        {"accept", (void *)ac_real.accept},
+        {"dup3", (void *)ac_real.dup3},
+        {"fcntl", (void *)ac_real.fcntl},
+        {"ioctl", (void *)ac_real.ioctl},
+        {"fork", (void *)ac_real.fork},
+        {"vfork", (void *)ac_real.vfork},
         {"posix_spawn", (void *)ac_real.posix_spawn},
     };
     for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++)

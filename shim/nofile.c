@@ -1,0 +1,198 @@
+/*
+ * Descriptor headroom. The shim ends CLOSE_WAIT, but a program that never closes still holds a
+ * number per connection (the placeholder's, after the reclaim): its leak of kernel sockets
+ * becomes a slow leak of numbers, and RLIMIT_NOFILE says how long that lasts.
+ *
+ * AUTOCLOSE_NOFILE=max|N raises the soft limit at load, never later (programs size tables from
+ * it at start). Not for a program that uses select(): a number at or above FD_SETSIZE (1024)
+ * would overflow its fd_set, so the limit stays when the program or a library it loaded imports
+ * select, pselect or __fdelt_chk (the fortified FD_SET's check).
+ */
+#include "autoclose.h"
+
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The number of dynamic symbols, from the ELF hash table (DT_HASH's nchain, or the highest
+ * symbol GNU hash's chains reach). */
+static size_t dynsym_count(const ElfW(Dyn) * dyn, ElfW(Addr) base)
+{
+    const Elf32_Word *hash = NULL, *gnu = NULL;
+    for (; dyn->d_tag != DT_NULL; dyn++) {
+        ElfW(Addr) p = dyn->d_un.d_ptr < base ? base + dyn->d_un.d_ptr : dyn->d_un.d_ptr;
+        if (dyn->d_tag == DT_HASH)
+            hash = (const Elf32_Word *)p;
+        else if (dyn->d_tag == DT_GNU_HASH)
+            gnu = (const Elf32_Word *)p;
+    }
+    if (hash != NULL)
+        return hash[1];
+    if (gnu == NULL)
+        return 0;
+    Elf32_Word nbuckets = gnu[0], symoffset = gnu[1], bloom_size = gnu[2];
+    const Elf32_Word *buckets = gnu + 4 + bloom_size * (sizeof(ElfW(Addr)) / 4);
+    const Elf32_Word *chain = buckets + nbuckets;
+    Elf32_Word last = 0;
+    for (Elf32_Word i = 0; i < nbuckets; i++)
+        if (buckets[i] > last)
+            last = buckets[i];
+    if (last < symoffset)
+        return symoffset;
+    while (!(chain[last - symoffset] & 1))
+        last++;
+    return last + 1;
+}
+
+struct select_user {
+    char name[160];
+    const char *symbol;
+};
+
+/* Finds an object that imports (needs from elsewhere) one of the select family. */
+static int imports_select(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+    (void)size;
+    struct select_user *found = ctx;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type != PT_DYNAMIC)
+            continue;
+        const ElfW(Dyn) *dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+        const ElfW(Sym) *symtab = NULL;
+        const char *strtab = NULL;
+        for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++) {
+            ElfW(Addr) p =
+                d->d_un.d_ptr < info->dlpi_addr ? info->dlpi_addr + d->d_un.d_ptr : d->d_un.d_ptr;
+            if (d->d_tag == DT_SYMTAB)
+                symtab = (const ElfW(Sym) *)p;
+            else if (d->d_tag == DT_STRTAB)
+                strtab = (const char *)p;
+        }
+        if (symtab == NULL || strtab == NULL)
+            continue;
+        size_t n = dynsym_count(dyn, info->dlpi_addr);
+        for (size_t s = 1; s < n; s++) {
+            if (symtab[s].st_shndx != SHN_UNDEF || symtab[s].st_name == 0)
+                continue;
+            const char *name = strtab + symtab[s].st_name;
+            if (strcmp(name, "select") == 0 || strcmp(name, "pselect") == 0 ||
+                strcmp(name, "__fdelt_chk") == 0) {
+                const char *obj =
+                    info->dlpi_name && info->dlpi_name[0] ? info->dlpi_name : "the program";
+                struct ac_text t;
+                ac_text_init(&t, found->name, sizeof found->name);
+                ac_text_str(&t, obj);
+                found->symbol = name;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+void ac_nofile_apply(void)
+{
+    if (ac_cfg.nofile == 0)
+        return;
+    char line[320];
+    struct ac_text t;
+    ac_text_init(&t, line, sizeof line);
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+        return;
+    struct select_user user = {.symbol = NULL};
+    dl_iterate_phdr(imports_select, &user);
+    rlim_t want = ac_cfg.nofile == UINT64_MAX ? lim.rlim_max : (rlim_t)ac_cfg.nofile;
+    if (want > lim.rlim_max)
+        want = lim.rlim_max;
+    if (user.symbol != NULL) {
+        ac_text_str(&t, "AUTOCLOSE_NOFILE: the descriptor limit stays ");
+        ac_text_uint(&t, lim.rlim_cur);
+        ac_text_str(&t, ": ");
+        ac_text_str(&t, user.name);
+        ac_text_str(&t, " uses ");
+        ac_text_str(&t, user.symbol);
+        ac_text_str(&t, ", whose fd_set cannot hold numbers from 1024 up");
+    } else if (want <= lim.rlim_cur) {
+        ac_text_str(&t, "AUTOCLOSE_NOFILE: the descriptor limit stays ");
+        ac_text_uint(&t, lim.rlim_cur);
+        ac_text_str(&t, ": the hard limit (");
+        ac_text_uint(&t, lim.rlim_max);
+        ac_text_str(&t, ") is not above it");
+    } else {
+        rlim_t was = lim.rlim_cur;
+        lim.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+            ac_text_str(&t, "AUTOCLOSE_NOFILE: cannot raise the descriptor limit: ");
+            ac_text_str(&t, strerrordesc_np(errno) ? strerrordesc_np(errno) : "error");
+        } else {
+            ac_text_str(&t, "AUTOCLOSE_NOFILE: descriptor limit raised from ");
+            ac_text_uint(&t, was);
+            ac_text_str(&t, " to ");
+            ac_text_uint(&t, want);
+            ac_log(AC_LOG_INFO, line);
+            return;
+        }
+    }
+    ac_log(AC_LOG_ERROR, line);
+}
+
+uint64_t ac_nofile_limit(void)
+{
+    struct rlimit lim;
+    return getrlimit(RLIMIT_NOFILE, &lim) == 0 ? (uint64_t)lim.rlim_cur : 0;
+}
+
+long ac_descriptors_open(void)
+{
+    int dir = open("/proc/thread-self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return -1;
+    char ents[4096] __attribute__((aligned(8)));
+    long count = -1; /* the directory's own descriptor is listed too */
+    long n;
+    while ((n = syscall(SYS_getdents64, dir, ents, sizeof ents)) > 0) {
+        for (long off = 0; off < n;) {
+            struct dirent64 *e = (struct dirent64 *)(ents + off);
+            off += e->d_reclen;
+            count += e->d_name[0] != '.';
+        }
+    }
+    AC_REAL(close)(dir);
+    return count;
+}
+
+void ac_headroom_check(int fd)
+{
+    static const unsigned marks[] = {50, 80, 95};
+    static unsigned passed; /* how many marks the open count has passed */
+    uint64_t limit = ac_nofile_limit();
+    /* Numbers are handed out lowest first: the number just released is a floor for the count,
+     * so /proc is read only near the next mark. */
+    if (limit == 0 || passed >= 3 || (uint64_t)fd + 1 < limit * marks[passed] / 100)
+        return;
+    long open_now = ac_descriptors_open();
+    if (open_now < 0 || (uint64_t)open_now < limit * marks[passed] / 100)
+        return;
+    for (; passed < 3 && (uint64_t)open_now >= limit * marks[passed] / 100; passed++) {
+        char line[240];
+        struct ac_text t;
+        ac_text_init(&t, line, sizeof line);
+        ac_text_str(&t, "descriptors: ");
+        ac_text_int(&t, open_now);
+        ac_text_str(&t, " of the limit of ");
+        ac_text_uint(&t, limit);
+        ac_text_str(&t, " are open (past ");
+        ac_text_uint(&t, marks[passed]);
+        ac_text_str(&t, "%); ");
+        ac_text_uint(&t, __atomic_load_n(&ac_reclaimed_held, __ATOMIC_RELAXED));
+        ac_text_str(&t, " of them are reclaimed connections the program never closed");
+        ac_log_unlimited(AC_LOG_ERROR, line);
+    }
+}
