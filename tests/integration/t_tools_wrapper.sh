@@ -68,10 +68,10 @@ assert_eq $N "$(grep -c 'shutdown fd=' "$TMP/wrapped.log" || true)" "actions in 
 # shellcheck disable=SC2016 # expanded by the inner shell
 run_rc rc bash -c 'cd "$1" && shift && "$@"' _ "$TMP" env LD_PRELOAD="$TMP/marker.so" "$AUTOCLOSE" \
     --grace-ms 0300 --mode CLOSE --ports '10540, 12000-12010' --sweep-ms 0 --dry-run --log debug \
-    --log-file rel.log --stats-file=stats-%p.prom -- env
+    --log-file rel.log --stats-file=stats-%p.prom --nofile max -- env
 assert_eq 0 "$rc" "exit status with every option"
 for want in AUTOCLOSE_GRACE_MS=300 AUTOCLOSE_MODE=close AUTOCLOSE_PORTS=10540,12000-12010 \
-    AUTOCLOSE_SWEEP_MS=0 AUTOCLOSE_DRY_RUN=1 AUTOCLOSE_LOG=debug \
+    AUTOCLOSE_SWEEP_MS=0 AUTOCLOSE_DRY_RUN=1 AUTOCLOSE_LOG=debug AUTOCLOSE_NOFILE=max \
     "AUTOCLOSE_LOG_FILE=$(readlink -f "$TMP")/rel.log" \
     "AUTOCLOSE_STATS_FILE=$(readlink -f "$TMP")/stats-%p.prom" \
     "LD_PRELOAD=$TMP/marker.so:$(readlink -f "$AUTOCLOSE_LIB")"; do
@@ -100,6 +100,8 @@ bad --ports 10540,abc
 bad --log loud
 bad --stats-file "$TMP/no/such/dir/stats"
 bad --dry-run=yes
+bad --nofile lots
+bad --nofile 0
 bad --frobnicate
 run_rc rc "$AUTOCLOSE" --grace-ms 100
 assert_eq 2 "$rc" "exit status without a command"
@@ -108,7 +110,8 @@ assert_eq 127 "$rc" "exit status for a command that does not exist"
 
 run_rc rc "$AUTOCLOSE" --help
 assert_eq 0 "$rc" "exit status of --help"
-for opt in --grace-ms --mode --ports --sweep-ms --dry-run --log --log-file --stats-file --help; do
+for opt in --grace-ms --mode --ports --sweep-ms --dry-run --log --log-file --stats-file --nofile \
+    --help; do
     grep -q -- "$opt" "$TMP/rc.out" || fail "--help does not explain $opt"
 done
 pass "protected $N leaks twice (alone and after another preload), options checked"
