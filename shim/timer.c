@@ -15,6 +15,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -94,9 +95,13 @@ static bool sweep_due(uint64_t now, uint64_t *next)
     return false;
 }
 
+/* Set by the new thread once it runs its own code: its start-up is complete. */
+static int timer_up;
+
 static void *timer_main(void *unused)
 {
     (void)unused;
+    __atomic_store_n(&timer_up, 1, __ATOMIC_RELEASE);
     static struct outcome out[BATCH]; /* one timer per process */
     /* Named from inside: pthread_setname_np would open a file in the program's fd table. */
     prctl(PR_SET_NAME, "autoclose");
@@ -182,8 +187,17 @@ static void start(void)
     pthread_attr_setstacksize(&attr, 256 * 1024); /* it only formats short lines */
     /* The caller holds the tracker lock, so every signal is blocked here and the new thread
      * inherits that mask. */
-    if (pthread_create(&thread, &attr, timer_main, NULL) != 0)
+    __atomic_store_n(&timer_up, 0, __ATOMIC_RELAXED);
+    if (pthread_create(&thread, &attr, timer_main, NULL) != 0) {
         ac_log(AC_LOG_ERROR, "cannot start the timer thread; half-closed connections stay");
+    } else {
+        /* Wait (a second at most) for the thread's start-up to finish before the program goes
+         * on: a fork taken meanwhile would copy the locks of whatever the new thread's start-up
+         * holds (a sanitizer's allocator does not guard against that), and a thread the child
+         * makes could then wait for them forever. */
+        for (int i = 0; i < 100000 && !__atomic_load_n(&timer_up, __ATOMIC_ACQUIRE); i++)
+            sched_yield();
+    }
     pthread_attr_destroy(&attr);
 }
 
