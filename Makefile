@@ -34,7 +34,9 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/main_exit_server $(BUILD)/fixtures/hardened_exec \
               $(BUILD)/fixtures/timeout_probe $(BUILD)/fixtures/thrd_cancel \
               $(BUILD)/fixtures/stderr_reuse $(BUILD)/fixtures/parked_server \
-              $(BUILD)/fixtures/late_writer
+              $(BUILD)/fixtures/late_writer $(BUILD)/fixtures/vfork_server \
+              $(BUILD)/fixtures/fork_handlers $(BUILD)/fixtures/spawn_server \
+              $(BUILD)/fixtures/close_race
 
 .PHONY: all deps check-deps test unit integration demo fixtures clean format format-check exports
 

@@ -204,6 +204,17 @@ static inline bool ac_fd_unknown(int fd)
     return h == AC_FD_NONE || h == AC_FD_ASK;
 }
 
+/* The state as a closer reads it, after its mark: sequentially consistent, the other half of the
+ * pair in ac_closing_now (a plain load on x86). */
+static inline enum ac_fd_state ac_fd_state_for_close(int fd)
+{
+    if ((unsigned)fd < AC_FDTAB_SIZE)
+        return (enum ac_fd_state)__atomic_load_n(&ac_fdtab[fd], __ATOMIC_SEQ_CST);
+    if (fd < 0)
+        return AC_FD_NONE;
+    return __atomic_load_n(&ac_high_fd_pending, __ATOMIC_SEQ_CST) ? AC_FD_ASK : AC_FD_NONE;
+}
+
 static inline bool ac_fd_noted(enum ac_fd_state s)
 {
     return s == AC_FD_NOTED_READ || s == AC_FD_NOTED_READY;

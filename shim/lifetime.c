@@ -13,10 +13,10 @@ uint8_t ac_closing[AC_FDTAB_SIZE + 1];
 
 bool ac_closing_now(int fd)
 {
-    /* The other half of the barrier pair in ac_closing_begin: the state the timer acts on was
-     * written before this, so a closer that read the old state has its mark visible here. */
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return fd >= 0 && __atomic_load_n(ac_closing_slot(fd), __ATOMIC_RELAXED) != 0;
+    /* The other half of ac_closing_begin's exchange: a sequentially consistent read-modify-write
+     * of the same byte. The state the timer acts on was stored (seq_cst) before this, so a closer
+     * that read the old state has its mark seen here. */
+    return fd >= 0 && __atomic_fetch_add(ac_closing_slot(fd), 0, __ATOMIC_SEQ_CST) != 0;
 }
 
 pid_t ac_pid;

@@ -79,7 +79,7 @@ uint64_t ac_notes_judge_due(uint64_t now_ms)
         }
         /* Taken from the program's lock-free close: from here its close waits for the lock. */
         if (!__atomic_compare_exchange_n(&ac_fdtab[fd], &state, AC_FD_PENDING, false,
-                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+                                         __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
             continue; /* closed this very moment */
         enum ac_found_by how = state == AC_FD_NOTED_READ ? AC_FOUND_READ : AC_FOUND_READY;
         ac_judge_and_track(fd, how, seen, true);

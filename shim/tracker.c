@@ -126,7 +126,7 @@ static void set_state(struct ac_conn *c, enum ac_fd_state state)
     count(state, c->fd, +1);
     c->state = (uint8_t)state;
     if ((unsigned)c->fd < AC_FDTAB_SIZE)
-        __atomic_store_n(&ac_fdtab[c->fd], (uint8_t)state, __ATOMIC_RELEASE);
+        __atomic_store_n(&ac_fdtab[c->fd], (uint8_t)state, __ATOMIC_SEQ_CST);
 }
 
 static struct ac_conn *find(int fd)

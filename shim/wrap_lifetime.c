@@ -22,7 +22,7 @@
 AC_EXPORT int close(int fd)
 {
     ac_closing_begin(fd);
-    if (AC_UNLIKELY(ac_fd_state_hint(fd) != AC_FD_NONE))
+    if (AC_UNLIKELY(ac_fd_state_for_close(fd) != AC_FD_NONE))
         ac_fd_closing(fd);
     int r = AC_REAL(close)(fd);
     ac_closing_end(fd);
@@ -33,7 +33,7 @@ AC_EXPORT int close(int fd)
 static inline void replacing(int oldfd, int newfd)
 {
     ac_closing_begin(newfd);
-    if (AC_UNLIKELY(ac_fd_state_hint(newfd) != AC_FD_NONE) && oldfd != newfd)
+    if (AC_UNLIKELY(ac_fd_state_for_close(newfd) != AC_FD_NONE) && oldfd != newfd)
         ac_fd_closing(newfd);
     if (oldfd != newfd)
         ac_fd_shared(oldfd);
@@ -111,7 +111,7 @@ AC_EXPORT int fclose(FILE *stream)
 {
     int fd = stream != NULL ? fileno(stream) : -1;
     ac_closing_begin(fd);
-    if (AC_UNLIKELY(ac_fd_state_hint(fd) != AC_FD_NONE))
+    if (AC_UNLIKELY(ac_fd_state_for_close(fd) != AC_FD_NONE))
         ac_fd_closing(fd);
     int r = AC_REAL(fclose)(stream);
     ac_closing_end(fd);
