@@ -14,6 +14,7 @@
 #include "autoclose.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -203,12 +204,16 @@ static void start(void)
 
 void ac_timer_start_slow(void)
 {
-    if (!__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE) || ac_in_other_process())
+    if (!__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE))
         return;
-    sigset_t saved;
-    ac_tracker_lock(&saved);
-    start();
-    ac_tracker_unlock(&saved);
+    int saved_errno = errno;
+    if (!ac_in_other_process()) {
+        sigset_t saved;
+        ac_tracker_lock(&saved);
+        start();
+        ac_tracker_unlock(&saved);
+    }
+    errno = saved_errno;
 }
 
 void ac_timer_deadline(uint64_t deadline_ms, bool locked)

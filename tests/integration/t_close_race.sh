@@ -14,7 +14,7 @@ need_shim
 
 SECONDS_PER_PHASE=${CLOSE_RACE_SECONDS:-4}
 INNOCENTS=200
-RATE=2000 # half-close cycles a second: each leaves a TIME_WAIT for a minute
+RATE=1000 # half-close cycles a second: each leaves a TIME_WAIT for a minute
 problems=()
 
 for phase in shutdown after-fork close-mode; do

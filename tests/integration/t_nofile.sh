@@ -18,9 +18,10 @@ need_shim
 SESSIONS=${NOFILE_SESSIONS:-3000}
 HARD=20000
 [ "$(ulimit -Hn)" -ge $HARD ] || skip "the hard descriptor limit here is $(ulimit -Hn), below $HARD"
-limits=(prlimit --nofile=256:$HARD --)
+limits=(prlimit "--nofile=256:$HARD" --)
 
 # stat_at_least FILE PID SERIES N: the stats file shows SERIES at N or more.
+# shellcheck disable=SC2317 # called through wait_until
 stat_at_least() {
     local v
     [ -e "$1" ] || return 1
