@@ -163,7 +163,7 @@ uninstall:
 # Built without fortification so the programs call read, recv, poll... themselves, not the _chk
 # forms.
 BENCH_DIR  := $(BUILD)/bench
-BENCH_BINS := $(BENCH_DIR)/hotpath $(BENCH_DIR)/leak_server $(BENCH_DIR)/scale
+BENCH_BINS := $(BENCH_DIR)/hotpath $(BENCH_DIR)/leak_server $(BENCH_DIR)/scale $(BENCH_DIR)/churn
 
 .PHONY: bench bench-smoke
 bench: check-deps $(LIB) $(BENCH_BINS)

@@ -110,10 +110,19 @@ static void *timer_main(void *unused)
     ac_timer_work_lock();
     ac_tracker_lock(&saved);
     next_sweep_ms = ac_now_ms() + ac_cfg.sweep_ms;
+    unsigned long notes_at_last_look = 0;
     for (;;) {
         uint64_t now = ac_now_ms();
         unsigned long notes_before = __atomic_load_n(&ac_notes_taken, __ATOMIC_SEQ_CST);
         uint64_t next = ac_notes_judge_due(now);
+        if (notes_before != notes_at_last_look) {
+            /* EOFs were noted since the last look, most of them closed again by now (a server's
+             * churn): look again a grace from now rather than sleep for good, so that the notes
+             * taken meanwhile, all due after that, need not wake the timer one by one. */
+            notes_at_last_look = notes_before;
+            if (now + ac_cfg.grace_ms < next)
+                next = now + ac_cfg.grace_ms;
+        }
         int n = act_on_due(out, now, &next);
         if (n > 0) {
             /* Closing and logging happen without the lock: neither may hold up the program. */

@@ -2,11 +2,12 @@
 # make bench: the same workloads with and without libautoclose, alternating, and one table per
 # question: what a wrapped call costs (wall clock, and user-space instructions counted by
 # callgrind), how fast half-closed connections are reclaimed at scale and how much memory each
-# costs while tracked, what the library costs an idle process, and what it costs a real server
-# (redis). Every figure is printed as measured; the last table says which targets hold.
+# costs while tracked, what the library costs an idle process, what it costs a real server
+# (redis), and what it costs a server whose connections come and go (churn). Every figure is
+# printed as measured; the last table says which targets hold.
 #
 # Scales, all optional:
-#   BENCH_ONLY=hot,instr,reclaim,idle,redis   sections to run (default: all)
+#   BENCH_ONLY=hot,instr,reclaim,idle,redis,churn   sections to run (default: all)
 #   BENCH_ROUNDS=15            wall-clock rounds per hot-path case (median and spread; what
 #                                is left to measure is about 1%, the spread of single runs
 #                                here several times that: with 7 the medians wandered by 2%)
@@ -22,13 +23,16 @@
 #   BENCH_QUIET_SECS=3         how long the no-wakeup cases are watched
 #   BENCH_REDIS_ROUNDS=9       redis-benchmark runs per side (short runs, many rounds: the
 #   BENCH_REDIS_REQUESTS=50000   ratio of neighbouring runs is what survives a busy machine)
+#   BENCH_CHURN_CONNS=3000     short connections per churn run, one after another (the system
+#                              call counts under strace use a third of it)
+#   BENCH_CHURN_ROUNDS=7       churn runs per server style and side
 set -euo pipefail
 
 : "${AUTOCLOSE_LIB:?AUTOCLOSE_LIB must name the built libautoclose.so}"
 : "${BENCH_BIN:?BENCH_BIN must name the directory of the built benchmark programs}"
 lib=$AUTOCLOSE_LIB
 bin=$BENCH_BIN
-only=${BENCH_ONLY:-hot,instr,reclaim,idle,redis}
+only=${BENCH_ONLY:-hot,instr,reclaim,idle,redis,churn}
 rounds=${BENCH_ROUNDS:-15}
 hot_iters=${BENCH_HOT_ITERS:-20000}
 cg_iters=${BENCH_CG_ITERS:-1000}
@@ -39,12 +43,15 @@ idle_secs=${BENCH_IDLE_SECS:-10}
 quiet_secs=${BENCH_QUIET_SECS:-3}
 redis_rounds=${BENCH_REDIS_ROUNDS:-9}
 redis_requests=${BENCH_REDIS_REQUESTS:-50000}
+churn_conns=${BENCH_CHURN_CONNS:-3000}
+churn_rounds=${BENCH_CHURN_ROUNDS:-7}
 
 kinds=(read recv readv recvmsg poll epoll)
 transports=(unix tcp)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/autoclose-bench.XXXXXX")
 redis_pids=()
+churn_pid=""
 verdicts=()
 
 cleanup() {
@@ -53,6 +60,11 @@ cleanup() {
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
+    # The churn server dies with its parent too (PR_SET_PDEATHSIG), strace's tracee included.
+    if [ -n "$churn_pid" ]; then
+        kill "$churn_pid" 2>/dev/null || true
+        wait "$churn_pid" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -555,6 +567,215 @@ redis() {
     fi
 }
 
+# ---- connection churn -----------------------------------------------------------------------
+
+# A server that reads each EOF and closes at once should pay next to nothing: the read only notes
+# the EOF and the close clears the note, neither with a system call. Three common styles, each
+# serving short connections one after another (tests/bench/churn.c).
+churn_styles=(blocking epoll thread)
+churn_src=0
+churn_server_pin=()
+churn_client_pin=()
+
+# The server on the last CPU this process may use and the client on the first, when there are
+# two: unpinned, the thread style's handlers land on either, and one run's CPU time differed from
+# the next by a third.
+churn_pin() {
+    local cpus=()
+    mapfile -t cpus < <(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status |
+        awk -F, '{ for (i = 1; i <= NF; i++) {
+                       n = split($i, r, "-"); for (c = r[1]; c <= r[n]; c++) print c } }')
+    if [ "${#cpus[@]}" -ge 2 ]; then
+        churn_server_pin=(--cpu "${cpus[-1]}")
+        churn_client_pin=(--cpu "${cpus[0]}")
+        echo "server pinned to CPU ${cpus[-1]}, client to CPU ${cpus[0]}"
+    fi
+}
+
+# One churn run: the server in style $2 serves $3 connections (LD_PRELOAD=$4; under the command
+# given after the client's extra option $5, if any) and its "conns=N cpu_ns=X" line is appended
+# to $1. On a failure of either side: an error= line, and false.
+churn_run() { # out style conns preload client-option|- [command...]
+    local out=$1 style=$2 n=$3 preload=$4 opt=() pf=$work/churn.port i=0 ok=1
+    [ "$5" = - ] || opt=("$5")
+    shift 5
+    # A new source address each run (127.0.0.10 to .249): the client closes first, so TIME_WAIT
+    # (a minute) is on its side, and no one address's ports run out however many rounds run.
+    churn_src=$(((churn_src + 1) % 240))
+    rm -f "$pf"
+    LD_PRELOAD=$preload "$@" "$bin/churn" server --style "$style" --port-file "$pf" --count "$n" \
+        "${churn_server_pin[@]}" >"$work/churn.line" 2>"$work/churn.err" &
+    churn_pid=$!
+    while [ ! -s "$pf" ] && [ "$i" -lt 200 ]; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    if [ ! -s "$pf" ] || ! "$bin/churn" client --port "$(cat "$pf")" --count "$n" \
+        --src "127.0.0.$((churn_src + 10))" "${opt[@]}" "${churn_client_pin[@]}" >/dev/null \
+        2>>"$work/churn.err"; then
+        ok=0
+        kill "$churn_pid" 2>/dev/null || true
+    fi
+    wait "$churn_pid" || ok=0
+    churn_pid=""
+    if [ "$ok" = 1 ] && grep -q '^conns=' "$work/churn.line"; then
+        cat "$work/churn.line" >>"$out"
+        return 0
+    fi
+    echo "error=churn $style, $n connections${preload:+ with the shim}${1:+ under $1}: $(tr '\n' ' ' <"$work/churn.err")"
+    return 1
+}
+
+churn_cpu() {
+    section "connection churn: server CPU per connection in µs, all its threads ($churn_conns connections a run, one after another; median, min-max of $churn_rounds runs per side, alternating)"
+    churn_pin
+    local r s first side preload
+    for ((r = 1; r <= churn_rounds; r++)); do
+        for s in "${churn_styles[@]}"; do
+            rm -f "$work/churn.round.no" "$work/churn.round.yes"
+            # Alternate which side goes first, so a drift in machine load favours neither.
+            for first in $((r % 2)) $(((r + 1) % 2)); do
+                if [ "$first" = 1 ]; then
+                    side=no preload=
+                else
+                    side=yes preload=$lib
+                fi
+                churn_run "$work/churn.round.$side" "$s" "$churn_conns" "$preload" - || true
+            done
+            # Only complete pairs: the ratios are taken run by run.
+            if [ ! -s "$work/churn.round.no" ] || [ ! -s "$work/churn.round.yes" ]; then
+                continue
+            fi
+            for side in no yes; do
+                awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                       print v["cpu_ns"] / v["conns"] / 1000 }' "$work/churn.round.$side" \
+                    >>"$work/churn.$s.$side"
+            done
+        done
+    done
+    printf '%-9s %22s %22s %24s\n' style without with "ratio (per-round range)"
+    local no no_lo no_hi yes yes_lo yes_hi ratio lo hi what
+    for s in "${churn_styles[@]}"; do
+        touch "$work/churn.$s.no" "$work/churn.$s.yes"
+        read -r no no_lo no_hi < <(stats <"$work/churn.$s.no")
+        read -r yes yes_lo yes_hi < <(stats <"$work/churn.$s.yes")
+        read -r ratio lo hi < <(paste "$work/churn.$s.yes" "$work/churn.$s.no" |
+            awk 'NF == 2 { print $1 / $2 }' | stats)
+        printf '%-9s %8.1f (%5.1f-%5.1f) %8.1f (%5.1f-%5.1f) %8.3f (%5.3f-%5.3f)\n' \
+            "$s" "$no" "$no_lo" "$no_hi" "$yes" "$yes_lo" "$yes_hi" "$ratio" "$lo" "$hi"
+        what="churn/$s: server CPU per connection, with/without: $(printf '%.3f' "$ratio")"
+        if holds "$ratio" 1.10; then
+            verdict HOLDS "$what (target <= 1.10)"
+        elif holds "$ratio" 1.15; then
+            verdict MISSED "$what (target <= 1.10; within the floor, 1.15)"
+        else
+            verdict MISSED "$what (target <= 1.10; floor 1.15 missed too)"
+        fi
+    done
+}
+
+# "name calls" for each system call in a strace -c summary, sorted by name.
+strace_counts() {
+    [ -f "$1" ] || return 0
+    awk '/^% time/ { on = 1; next }
+         on && $1 ~ /^[0-9.]+$/ && $NF != "total" { print $NF, $4 }' "$1" | sort
+}
+
+# Calls with the shim less calls without, per system call ("name difference", the non-zero ones)
+# and in total (the last line, "total N").
+strace_diff() { # counts-without counts-with
+    join -a 1 -a 2 -e 0 -o 0,1.2,2.2 "$1" "$2" |
+        awk '{ d = $3 - $2; t += d; if (d != 0) print $1, d } END { print "total", t + 0 }'
+}
+
+churn_syscalls() {
+    local n=$((churn_conns / 3))
+    section "connection churn: system calls the shim adds (strace -f -c on the server, client in lockstep; runs of 1 and $n connections: the first is what is paid once, loading the library and starting its timer thread)"
+    if ! install_debian strace strace; then
+        echo "SKIP: strace is not installed and cannot be installed here"
+        verdict SKIPPED "system calls and netlink dumps added per connection (no strace)"
+        return
+    fi
+    # no: without the shim; yes: with it, the AUTOCLOSE_* defaults; off: AUTOCLOSE_SWEEP_MS=0,
+    # no periodic sweep, so whatever is left is what the connections cost.
+    local s k cfg env_opts
+    for s in "${churn_styles[@]}"; do
+        for k in 1 "$n"; do
+            for cfg in no yes off; do
+                case $cfg in
+                no) env_opts=() ;;
+                yes) env_opts=(-E "LD_PRELOAD=$lib") ;;
+                off) env_opts=(-E "LD_PRELOAD=$lib" -E AUTOCLOSE_SWEEP_MS=0) ;;
+                esac
+                # The client in lockstep: the program's own calls are then the same on every run,
+                # and the difference is the shim's.
+                churn_run "$work/churn.strace.lines" "$s" "$k" "" --lockstep \
+                    strace -f -C -qq -o "$work/st.$s.$cfg.$k" "${env_opts[@]}" || true
+                strace_counts "$work/st.$s.$cfg.$k" >"$work/st.$s.$cfg.$k.counts"
+            done
+        done
+    done
+    printf '%-9s %-21s %10s %9s %13s %15s\n' style shim "added per" "one-time" "with-without" \
+        "netlink dumps"
+    printf '%-9s %-21s %10s %9s %13s %15s\n' "" "" connection "(1 conn)" "/ $n conns" \
+        "in $n conns"
+    local d0 d1 per raw dumps label each off_calls="" off_dumps=0 yes_calls="" yes_dumps=""
+    for s in "${churn_styles[@]}"; do
+        for cfg in yes off; do
+            strace_diff "$work/st.$s.no.1.counts" "$work/st.$s.$cfg.1.counts" >"$work/st.d0"
+            strace_diff "$work/st.$s.no.$n.counts" "$work/st.$s.$cfg.$n.counts" >"$work/st.d1"
+            d0=$(sed -n 's/^total //p' "$work/st.d0")
+            d1=$(sed -n 's/^total //p' "$work/st.d1")
+            per=$(awk -v a="$d0" -v b="$d1" -v n="$n" 'BEGIN { printf "%.3f", (b - a) / (n - 1) }')
+            raw=$(awk -v a="$d1" -v n="$n" 'BEGIN { printf "%.3f", a / n }')
+            dumps=$(grep -c 'socket(AF_NETLINK' "$work/st.$s.$cfg.$n" 2>/dev/null || true)
+            dumps=${dumps:-0}
+            case $cfg in
+            yes) label="defaults (sweep 1 s)" ;;
+            off) label="AUTOCLOSE_SWEEP_MS=0" ;;
+            esac
+            printf '%-9s %-21s %10.3f %+9d %13.3f %15d\n' "$s" "$label" "$per" "$d0" "$raw" "$dumps"
+            # Each system call's difference in both runs: what grows with the connections, and
+            # what is paid once.
+            each=$(join -a 1 -a 2 -e 0 -o 0,1.2,2.2 <(grep -v '^total ' "$work/st.d0") \
+                <(grep -v '^total ' "$work/st.d1") |
+                awk '{ printf "%s%s %+d/%+d", sep, $1, $2, $3; sep = ", " }')
+            echo "    with-without at 1 / $n: ${each:-none}"
+            if [ "$cfg" = off ]; then
+                off_calls="$off_calls $s $per,"
+                off_dumps=$((off_dumps + dumps))
+            else
+                yes_calls="$yes_calls $s $per,"
+                yes_dumps="$yes_dumps $s $dumps,"
+            fi
+        done
+    done
+    echo "(added per connection: the two runs' difference in added calls over the difference in"
+    echo " connections; netlink dumps: AF_NETLINK sockets opened, one for each sock_diag dump)"
+    local worst
+    worst=$(tr ',' '\n' <<<"$off_calls" | awk 'NF == 2 { v = $2 < 0 ? -$2 : $2; if (v > w) w = v }
+        END { print w + 0 }')
+    # Counted to a fiftieth: the timer's own wake-ups (at most one a grace, whatever the churn)
+    # move a run's count by a few calls either way; a call every 50 connections or more would be a
+    # cost per connection.
+    if holds "$worst" 0.02; then
+        verdict HOLDS "churn: system calls added per connection with AUTOCLOSE_SWEEP_MS=0:${off_calls%,} (target 0)"
+    else
+        verdict MISSED "churn: system calls added per connection with AUTOCLOSE_SWEEP_MS=0:${off_calls%,} (target 0)"
+    fi
+    if [ "$off_dumps" = 0 ]; then
+        verdict HOLDS "churn: netlink dumps with AUTOCLOSE_SWEEP_MS=0: none in $((3 * n)) connections (target 0)"
+    else
+        verdict MISSED "churn: netlink dumps with AUTOCLOSE_SWEEP_MS=0: $off_dumps in $((3 * n)) connections (target 0)"
+    fi
+    verdict NOTE "churn with the periodic sweep (1 s): system calls added per connection:${yes_calls%,}; netlink dumps in $n connections:${yes_dumps%,}"
+}
+
+churn() {
+    churn_cpu
+    churn_syscalls
+}
+
 start=$SECONDS
 machine
 want hot && hot_wall
@@ -564,6 +785,8 @@ want instr && hot_instructions
 want idle && idle
 want reclaim && reclaim
 want redis && redis
+# Last: its clients leave over a hundred thousand sockets in TIME_WAIT for a minute.
+want churn && churn
 section "targets"
 printf '%s\n' "${verdicts[@]}"
 printf '\n(make bench took %d s)\n' $((SECONDS - start))

@@ -15,6 +15,7 @@ trap 'rm -f "$out"' EXIT
 BENCH_ROUNDS=1 BENCH_HOT_ITERS=2000 BENCH_CG_ITERS=50 BENCH_SCALES="300 900" \
     BENCH_CONNS_PER_PROCESS=300 BENCH_GRACE_MS=600 BENCH_IDLE_CONNS=300 BENCH_IDLE_SECS=1 \
     BENCH_QUIET_SECS=1 BENCH_REDIS_ROUNDS=1 BENCH_REDIS_REQUESTS=2000 \
+    BENCH_CHURN_CONNS=200 BENCH_CHURN_ROUNDS=2 \
     timeout 300 tests/bench/run.sh >"$out" 2>&1 || {
     cat "$out"
     echo "bench-smoke: tests/bench/run.sh failed"
@@ -42,6 +43,15 @@ expect "reclaim: 900 as a pre-forked server of 3 reach CLOSE_WAIT=0" \
 expect "reclaim: without the shim every connection stays" " 900 of 900, "
 expect "memory verdict" "memory per tracked connection: $number B at 300, $number B at 900"
 expect "redis ran, or said why not" "^(SET +$number|SKIP: )"
+pair="$number \( *$number- *$number\)"
+for style in blocking epoll thread; do
+    expect "churn: $style has CPU per connection and a ratio" "^$style +$pair +$pair +$pair$"
+done
+signed="[-+]?$number"
+expect "churn: system calls counted, or said why not" \
+    "^(thread +AUTOCLOSE_SWEEP_MS=0 +$signed +$signed +$signed +[0-9]+$|SKIP: strace)"
+expect "churn: each call's difference listed" "^(    with-without at 1 / 66: |SKIP: strace)"
+expect "churn verdicts" "churn/thread: server CPU per connection, with/without: $number "
 expect "the targets section" "^\(make bench took [0-9]+ s\)$"
 if grep -q "error=" "$out"; then
     echo "FAIL  a benchmark program reported an error:"
