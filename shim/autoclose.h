@@ -456,21 +456,13 @@ int ac_tcp_state(int fd);
 /* ---- the timer and the action (timer.c, act.c) ------------------------------------------- */
 
 /* The timer starts at a point where the program cannot be inside malloc or a signal handler
- * of its own making (accept, connect, readiness waits, the constructor, fork's return in the
- * child): never from a read, write or close, which signal handlers call. */
+ * of its own making (accept, connect, the constructor, fork's return in the child): never from
+ * a read, write or close, which signal handlers call. */
 extern bool ac_timer_running_hint;
 void ac_timer_start_slow(void);
 static inline void ac_timer_start_here(void)
 {
     if (AC_UNLIKELY(!__atomic_load_n(&ac_timer_running_hint, __ATOMIC_RELAXED)))
-        ac_timer_start_slow();
-}
-/* A forked child whose timer could not start as fork returned starts it at its first readiness
- * wait (or accept, connect). */
-extern bool ac_timer_deferred;
-static inline void ac_timer_start_if_deferred(void)
-{
-    if (AC_UNLIKELY(__atomic_load_n(&ac_timer_deferred, __ATOMIC_RELAXED)))
         ac_timer_start_slow();
 }
 /* A deadline at `deadline_ms` exists: wakes the timer only if it sleeps past it. With the

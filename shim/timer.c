@@ -23,8 +23,7 @@
 #define BATCH 64 /* connections handled per hold of the lock: a storm must not starve closes */
 
 static bool started;
-bool ac_timer_running_hint; /* `started`, readable without the lock */
-bool ac_timer_deferred;
+bool ac_timer_running_hint;                /* `started`, readable without the lock */
 static uint64_t sleeps_until = UINT64_MAX; /* when the timer will look again, unless woken */
 static bool sweep_off;                     /* the sweep cannot work here (said once) */
 static uint64_t next_sweep_ms;
@@ -189,7 +188,6 @@ static void start(void)
      * have its leaks released. */
     ac_placeholder_prepare();
     __atomic_store_n(&ac_timer_running_hint, true, __ATOMIC_RELAXED);
-    __atomic_store_n(&ac_timer_deferred, false, __ATOMIC_RELAXED);
     pthread_attr_t attr;
     pthread_t thread;
     pthread_attr_init(&attr);
@@ -284,20 +282,15 @@ void ac_timer_atfork_child(void)
     epoll_sweep_at = UINT64_MAX;
     epoll_fins = 0;
     __atomic_store_n(&ac_timer_running_hint, false, __ATOMIC_RELAXED);
-    __atomic_store_n(&ac_timer_deferred, false, __ATOMIC_RELAXED);
 }
 
 /* In the child, as fork returns: every fork handler has run. A child that inherited notes or
  * pending connections may never call the library again, so its timer starts now, unless
- * another library's fork wrapper is still to return (then at its first accept, connect or
- * readiness wait). */
+ * another library's fork wrapper is still to return (ThreadSanitizer's): then at its first
+ * accept or connect. */
 void ac_timer_after_fork(void)
 {
     bool inherited = parent_had_timer || ac_tracker_entries_hint() > 0;
-    if (!inherited)
-        return;
-    if (fork_is_outermost())
+    if (inherited && fork_is_outermost())
         ac_timer_start_slow();
-    else
-        __atomic_store_n(&ac_timer_deferred, true, __ATOMIC_RELAXED);
 }

@@ -61,7 +61,6 @@ static inline void look(struct epoll_event *events, int n)
 
 AC_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 {
-    ac_timer_start_if_deferred();
     int n = AC_REAL(epoll_wait)(epfd, events, maxevents, timeout);
     look(events, n);
     return n;
@@ -70,7 +69,6 @@ AC_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, in
 AC_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout,
                           const sigset_t *sigmask)
 {
-    ac_timer_start_if_deferred();
     int n = AC_REAL(epoll_pwait)(epfd, events, maxevents, timeout, sigmask);
     look(events, n);
     return n;
@@ -79,7 +77,6 @@ AC_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, i
 AC_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
                            const struct timespec *timeout, const sigset_t *sigmask)
 {
-    ac_timer_start_if_deferred();
     int n = AC_REAL(epoll_pwait2)(epfd, events, maxevents, timeout, sigmask);
     look(events, n);
     return n;

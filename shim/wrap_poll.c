@@ -145,7 +145,6 @@ static __attribute__((noinline, cold)) int poll_reclaimed(struct pollfd *fds, nf
 
 AC_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
-    ac_timer_start_if_deferred();
     if (reclaimed_held())
         return poll_reclaimed(fds, nfds, timeout);
     return nfds == 1 ? poll_one(fds, timeout) : poll_many(fds, nfds, timeout);
@@ -168,7 +167,6 @@ AC_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fd
 AC_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
                     const sigset_t *sigmask)
 {
-    ac_timer_start_if_deferred();
     bool hidden = reclaimed_held() && hide(fds, nfds);
     bool armed = arm(fds, nfds);
     int r = AC_REAL(ppoll)(fds, nfds, timeout, sigmask);

@@ -14,7 +14,13 @@ timeout 120 env LD_PRELOAD="$AUTOCLOSE_LIB" AUTOCLOSE_GRACE_MS=1 AUTOCLOSE_LOG=o
 cat "$TMP/storm.out"
 grep -q '^forks=300 stuck=0 failed=0$' "$TMP/storm.out" || fail "fork storm did not complete"
 
-# (2) The parent reads the FIN, forks, exits; the child only sleeps. Its copy of the socket is
+# (2) The parent reads the FIN, forks, exits; the child only sleeps. Its timer starts as fork
+# returns; under ThreadSanitizer, whose own fork wrapper still holds its locks then, only at the
+# child's first accept or connect, which this child never makes.
+if [[ $AUTOCLOSE_LIB == *libtsan* ]]; then
+    pass "no stuck child in 300 forks (the child that never calls again: not under ThreadSanitizer)"
+fi
+# The parent reads the FIN, forks, exits; the child only sleeps. Its copy of the socket is
 # shared as far as it can know, so it releases it: the last reference goes, and the FIN with it.
 start_bg inherit LD_PRELOAD="$AUTOCLOSE_LIB" AUTOCLOSE_GRACE_MS=300 \
     "$FIXTURES/fork_inherit" --port-file "$TMP/inherit.port"
