@@ -93,14 +93,19 @@ void ac_placeholder_lost(int fd)
     placeholder = -1; /* the program's now: a new one is made at the next release */
 }
 
-/* The placeholder, checked: the program may have closed it where no wrapper sees. */
-static int usable_placeholder(void)
+/* The placeholder, checked once per hold of the tracker lock (the timer's batch): the program
+ * may have closed it where no wrapper sees. While the lock is held a wrapped close of it waits. */
+static unsigned checked_in_batch; /* the batch the placeholder was last checked in */
+
+static int usable_placeholder(unsigned batch)
 {
     struct ac_identity now;
-    if (placeholder >= 0 && (ac_closing_now(placeholder) || !ac_identity_of(placeholder, &now) ||
-                             now.ino != placeholder_id.ino || now.cookie != placeholder_id.cookie))
+    if (placeholder >= 0 && checked_in_batch != batch &&
+        (ac_closing_now(placeholder) || !ac_identity_of(placeholder, &now) ||
+         now.ino != placeholder_id.ino || now.cookie != placeholder_id.cookie))
         ac_placeholder_lost(placeholder);
     ac_placeholder_prepare();
+    checked_in_batch = batch;
     return placeholder;
 }
 
@@ -119,9 +124,9 @@ static void drain(int fd)
 /* Refills `fd` with the placeholder, keeping its close-on-exec flag. A socket with SO_LINGER set
  * can block in its last close, so then a reference is kept in *release_fd for the caller to close
  * outside the lock. Returns false, changing nothing, when it cannot. */
-static bool release_number(int fd, int *release_fd)
+static bool release_number(int fd, int *release_fd, unsigned batch)
 {
-    int ph = usable_placeholder();
+    int ph = usable_placeholder(batch);
     if (ph < 0) {
         errno = EMFILE;
         return false;
@@ -196,8 +201,8 @@ static void waiting(struct ac_text *t, int fd, const char *why)
     ac_text_str(t, why);
 }
 
-enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report, size_t report_len,
-                         int *release_fd, bool *released)
+enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned batch, char *report,
+                         size_t report_len, int *release_fd, bool *released)
 {
     *released = false;
     int fd = due->fd;
@@ -254,7 +259,7 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report
         }
         if (done && unread > 0)
             drain(fd);
-        if (done && !release_number(fd, release_fd)) {
+        if (done && !release_number(fd, release_fd, batch)) {
             done = false;
             err = errno;
             failed_step = "release";

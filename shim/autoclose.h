@@ -430,8 +430,9 @@ enum ac_verdict {
     AC_VERDICT_IGNORED, /* half-closed, outside AUTOCLOSE_PORTS */
     AC_VERDICT_PENDING, /* half-closed TCP the shim handles: `id` is its identity */
 };
-/* Asks the kernel (TCP_INFO, identity read on both sides of a second look); no lock needed. */
-enum ac_verdict ac_judge(int fd, struct ac_identity *id);
+/* Asks the kernel (TCP_INFO, and the identity, read on both sides of a second look unless the
+ * number is `stable`: under the tracker lock, with no close of it under way). */
+enum ac_verdict ac_judge(int fd, struct ac_identity *id, bool stable);
 /* Judges `fd` and records the outcome, under the tracker lock (taken here unless `locked`);
  * the deadline is `fin_ms` + the grace. Returns true when it became PENDING. */
 bool ac_judge_and_track(int fd, enum ac_found_by how, uint64_t fin_ms, bool locked);
@@ -498,9 +499,10 @@ bool ac_sweep_inherited_tcp(void);
 /* What the timer does with one due connection, called with the tracker lock held. Fills
  * `report` with the log line and returns its level, and may leave a descriptor in *release_fd
  * that the caller must close after unlocking (so a lingering close never blocks the lock);
- * *released says the number now holds the placeholder. */
-enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, char *report, size_t report_len,
-                         int *release_fd, bool *released);
+ * *released says the number now holds the placeholder. `batch` counts the timer's holds of the
+ * lock (a check done once per hold is not repeated). */
+enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned batch, char *report,
+                         size_t report_len, int *release_fd, bool *released);
 /* Makes the placeholder every reclaimed number is refilled with, early, so that a program out of
  * descriptors can still be helped. Timer thread, under the tracker lock. */
 void ac_placeholder_prepare(void);

@@ -70,7 +70,7 @@ static void log_pending(int fd, uint64_t deadline_ms)
     ac_log(AC_LOG_DEBUG, line);
 }
 
-enum ac_verdict ac_judge(int fd, struct ac_identity *id)
+enum ac_verdict ac_judge(int fd, struct ac_identity *id, bool stable)
 {
     /* One system call turns away the common case: a file or pipe at its end, a live connection
      * (readiness callers meet many), or no TCP socket at all. */
@@ -79,12 +79,14 @@ enum ac_verdict ac_judge(int fd, struct ac_identity *id)
         return errno == EBADF ? AC_VERDICT_GONE : AC_VERDICT_NOT_TCP;
     if (state != AC_TCP_CLOSE_WAIT)
         return AC_VERDICT_GONE;
-    /* The identity is read on both sides of a second look at the state, so the state surely
-     * belongs to that socket even if another thread closes the number and a new connection
-     * takes it meanwhile (cookies are never reused). */
+    if (!ac_identity_of(fd, id))
+        return AC_VERDICT_GONE;
+    /* Unless the number is known to stay put, the identity is read on both sides of a second
+     * look at the state, so the state surely belongs to that socket even if another thread
+     * closes the number and a new connection takes it meanwhile (cookies are never reused). */
     struct ac_identity again;
-    if (!ac_identity_of(fd, id) || ac_tcp_state(fd) != AC_TCP_CLOSE_WAIT ||
-        !ac_identity_of(fd, &again) || again.ino != id->ino || again.cookie != id->cookie)
+    if (!stable && (ac_tcp_state(fd) != AC_TCP_CLOSE_WAIT || !ac_identity_of(fd, &again) ||
+                    again.ino != id->ino || again.cookie != id->cookie))
         return AC_VERDICT_GONE;
     return wanted_by_port_filter(fd) ? AC_VERDICT_PENDING : AC_VERDICT_IGNORED;
 }
@@ -98,8 +100,11 @@ static void set_untracked(int fd, enum ac_fd_state state)
 
 bool ac_judge_and_track(int fd, enum ac_found_by how, uint64_t fin_ms, bool locked)
 {
+    /* Under the lock, with a state the program's close must wait for and no close of the
+     * number under way, the number names one file throughout. */
     struct ac_identity id;
-    enum ac_verdict verdict = ac_judge(fd, &id);
+    bool stable = locked && !ac_closing_now(fd);
+    enum ac_verdict verdict = ac_judge(fd, &id, stable);
     sigset_t saved;
     if (!locked)
         ac_tracker_lock(&saved);

@@ -65,7 +65,10 @@ uint64_t ac_notes_judge_due(uint64_t now_ms)
 {
     uint64_t next = UINT64_MAX;
     int high = __atomic_load_n(&highest_noted, __ATOMIC_RELAXED);
+    int judged = 0;
     for (int fd = 0; fd <= high; fd++) {
+        if (judged == 256)
+            return now_ms; /* enough for one hold of the lock: the program's closes wait */
         uint8_t state = __atomic_load_n(&ac_fdtab[fd], __ATOMIC_ACQUIRE);
         if (!ac_fd_noted((enum ac_fd_state)state))
             continue;
@@ -83,6 +86,7 @@ uint64_t ac_notes_judge_due(uint64_t now_ms)
             continue; /* closed this very moment */
         enum ac_found_by how = state == AC_FD_NOTED_READ ? AC_FOUND_READ : AC_FOUND_READY;
         ac_judge_and_track(fd, how, seen, true);
+        judged++;
     }
     return next;
 }

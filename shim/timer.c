@@ -57,13 +57,15 @@ struct outcome {
 /* Acts on up to BATCH due connections; returns how many, and lowers *next to the next deadline. */
 static int act_on_due(struct outcome *out, uint64_t now, uint64_t *next)
 {
+    static unsigned batch;
+    batch++;
     int n = 0;
     struct ac_due due;
     uint64_t pending_next = UINT64_MAX;
     while (n < BATCH && ac_tracker_take_due(now, &due, &pending_next)) {
         out[n].fd = due.fd;
-        out[n].level = ac_act(&due, now, out[n].report, sizeof out[n].report, &out[n].release_fd,
-                              &out[n].released);
+        out[n].level = ac_act(&due, now, batch, out[n].report, sizeof out[n].report,
+                              &out[n].release_fd, &out[n].released);
         n++;
     }
     if (pending_next < *next)
