@@ -360,7 +360,7 @@ size_t ac_tracker_entries_hint(void); /* without the lock: for a quick "nothing 
 /* Fork: prepare locks, the parent unlocks, the child gets a fresh lock. */
 void ac_tracker_atfork_prepare(void);
 void ac_tracker_atfork_parent(void);
-void ac_tracker_atfork_child(void);
+void ac_tracker_atfork_child(bool held); /* held: locked by this thread's prepare handler */
 void ac_tracker_atfork_child_mask(void); /* the mask the prepare handler saved, back */
 /* Test support: drops every entry. */
 void ac_tracker_reset(void);
@@ -477,13 +477,13 @@ void ac_timer_wake(void);
 /* Fork: the child has no timer; it starts one once fork has returned (ac_timer_after_fork). */
 void ac_timer_atfork_child(void);
 void ac_timer_after_fork(void);
-void ac_after_fork_child(void); /* init.c: the child's reset, for _Fork */
+void ac_after_fork_child(bool locks_held); /* init.c: the child's reset (_Fork: not held) */
 /* Serialises fork with the timer's work, so no descriptor the timer holds for a moment (the
  * sweep's netlink socket and /proc directory, a lingering socket's last reference) is copied
  * into a child. Taken before the tracker lock. */
 void ac_timer_work_lock(void);
 void ac_timer_work_unlock(void);
-void ac_timer_work_lock_reinit(void);
+void ac_timer_work_atfork_child(bool held);
 
 /* ---- the sweep (sweep.c) ----------------------------------------------------------------- */
 

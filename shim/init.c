@@ -35,11 +35,11 @@ static void atfork_parent(void)
 }
 
 /* The child's reset: async-signal-safe, and no thread is started here (see ac_timer_after_fork). */
-void ac_after_fork_child(void)
+void ac_after_fork_child(bool locks_held)
 {
     __atomic_store_n(&ac_pid, (pid_t)syscall(SYS_getpid), __ATOMIC_RELAXED);
-    ac_tracker_atfork_child();
-    ac_timer_work_lock_reinit();
+    ac_tracker_atfork_child(locks_held);
+    ac_timer_work_atfork_child(locks_held);
     ac_log_atfork_child();
     ac_stats_atfork_child();
     ac_sweep_atfork_child();
@@ -47,7 +47,7 @@ void ac_after_fork_child(void)
 }
 static void atfork_child(void)
 {
-    ac_after_fork_child();
+    ac_after_fork_child(true);
     ac_tracker_atfork_child_mask();
 }
 

@@ -42,9 +42,12 @@ void ac_timer_work_unlock(void)
 {
     pthread_mutex_unlock(&work);
 }
-void ac_timer_work_lock_reinit(void)
+void ac_timer_work_atfork_child(bool held)
 {
-    work = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    if (held)
+        pthread_mutex_unlock(&work);
+    else
+        work = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 }
 
 struct outcome {

@@ -336,12 +336,15 @@ void ac_tracker_atfork_parent(void)
     ac_tracker_unlock(&fork_saved_mask);
 }
 
-/* The child has one thread, this one. The lock is made anew rather than unlocked: after _Fork,
- * which runs no prepare handler, the parent's timer may have held it. The condition variable
- * too: the parent's waiters (the timer thread) do not exist here. */
-void ac_tracker_atfork_child(void)
+/* The child has one thread, this one. After fork the prepare handler's lock is this thread's to
+ * release; after _Fork, which runs no prepare handler, the parent's timer may have held it, so
+ * it is made anew. The condition variable too: the parent's waiters do not exist here. */
+void ac_tracker_atfork_child(bool held)
 {
-    lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    if (held)
+        pthread_mutex_unlock(&lock);
+    else
+        lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     init_wake();
 }
 void ac_tracker_atfork_child_mask(void)

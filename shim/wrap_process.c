@@ -35,7 +35,7 @@ AC_EXPORT pid_t _Fork(void)
     ac_process_spawning();
     pid_t pid = AC_REAL(Fork)();
     if (pid == 0)
-        ac_after_fork_child();
+        ac_after_fork_child(false);
     return pid;
 }
 

@@ -8,6 +8,9 @@
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_shim
+# ThreadSanitizer's runtime does not follow a thread made by thrd_create: cancelling one ends in
+# a crash inside the runtime, with or without the shim.
+[[ $AUTOCLOSE_LIB == *libtsan* ]] && skip "ThreadSanitizer does not follow threads made by thrd_create"
 
 VIAS=(thrd timer)
 bad=()
