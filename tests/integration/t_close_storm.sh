@@ -12,9 +12,9 @@ command -v strace >/dev/null || skip "strace is not installed"
 GRACE=1000
 THREADS=${CLOSE_STORM_THREADS:-8}
 PER_THREAD=${CLOSE_STORM_PER_THREAD:-250}
-# The actions, and what a timer with a descriptor table of its own needs to map them to the
-# program's numbers (strace_fds.py).
-TRACED=shutdown,dup3,close,close_range,pidfd_open,pidfd_getfd,fcntl,socket,open,openat
+# The actions, and the calls that make the descriptors the shim closes again (its placeholder's
+# socket pair, the sweep's sockets and directories), for strace_fds.py.
+TRACED=shutdown,dup3,close,close_range,fcntl,socket,socketpair,open,openat
 for mode in shutdown close; do
     timeout 50 strace -f -qq --seccomp-bpf -e trace=$TRACED -o "$TMP/$mode.strace" \
         -E LD_PRELOAD="$AUTOCLOSE_LIB" -E AUTOCLOSE_MODE=$mode -E AUTOCLOSE_GRACE_MS=$GRACE \

@@ -13,7 +13,7 @@ need_shim
 command -v strace >/dev/null || skip "strace is not installed"
 
 TRACED=shutdown,dup2,dup3,close,socket,socketpair,open,openat,fcntl,accept,accept4,pipe2
-TRACED=$TRACED,epoll_create1,close_range,pidfd_open,pidfd_getfd
+TRACED=$TRACED,epoll_create1,close_range
 for mode in shutdown close; do
     timeout 50 strace -f -qq -s 4096 -e trace=$TRACED -o "$TMP/$mode.strace" \
         -E LD_PRELOAD="$AUTOCLOSE_LIB" -E AUTOCLOSE_MODE=$mode -E AUTOCLOSE_GRACE_MS=200 \
