@@ -82,16 +82,20 @@ static bool sweep_due(uint64_t now, uint64_t *next)
     if (sweep_off)
         return false;
     uint64_t at = ac_cfg.sweep_ms > 0 ? next_sweep_ms : UINT64_MAX;
-    if (epoll_sweep_at != UINT64_MAX) {
+    if (epoll_sweep_at != UINT64_MAX && now >= epoll_sweep_at) {
+        /* Decided only when it is due, so that a server that reads and closes its connections
+         * costs one look a half grace, however many FINs epoll reported meanwhile. */
         unsigned long noted = __atomic_load_n(&ac_notes_taken, __ATOMIC_RELAXED);
         unsigned long fins = __atomic_load_n(&epoll_fins, __ATOMIC_RELAXED);
         if (noted - notes_at_epoll_fin >= fins) {
             /* The program read as many EOFs as epoll reported FINs: nothing for a sweep. */
             epoll_sweep_at = UINT64_MAX;
             __atomic_store_n(&epoll_fins, 0, __ATOMIC_RELAXED);
-        } else if (epoll_sweep_at < at) {
+        } else {
             at = epoll_sweep_at;
         }
+    } else if (epoll_sweep_at < at) {
+        at = epoll_sweep_at;
     }
     if (now >= at)
         return true;
