@@ -12,13 +12,24 @@ CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE
 SHIM_CFLAGS := -fPIC -fvisibility=hidden -pthread -U_FORTIFY_SOURCE
 LDLIBS_SHIM := -ldl -pthread
 
-# Sources with no wrapped symbol: linked into the library and into the unit tests.
-CORE_SRCS := $(filter-out shim/wrap_%.c,$(wildcard shim/*.c))
-WRAP_SRCS := $(wildcard shim/wrap_*.c)
-CORE_OBJS := $(CORE_SRCS:shim/%.c=$(BUILD)/shim/%.o)
-WRAP_OBJS := $(WRAP_SRCS:shim/%.c=$(BUILD)/shim/%.o)
-LIB       := $(BUILD)/libautoclose.so
-CORE_LIB  := $(BUILD)/libautoclose_core.a
+# shim/core/     what the library and the daemon share (configuration syntax, TCP_INFO and the
+#                idle rule, sock_diag, log lines, Prometheus text)
+# shim/preload/  the LD_PRELOAD library: its wrappers (wrap_*.c) and the machinery behind them
+# shim/daemon/   autoclosed, which reclaims other processes' sockets through pidfd_getfd
+CORE_SRCS    := $(wildcard shim/core/*.c)
+PRELOAD_SRCS := $(filter-out shim/preload/wrap_%.c,$(wildcard shim/preload/*.c))
+WRAP_SRCS    := $(wildcard shim/preload/wrap_*.c)
+DAEMON_SRCS  := $(wildcard shim/daemon/*.c)
+CORE_OBJS    := $(CORE_SRCS:shim/%.c=$(BUILD)/shim/%.o)
+PRELOAD_OBJS := $(PRELOAD_SRCS:shim/%.c=$(BUILD)/shim/%.o)
+WRAP_OBJS    := $(WRAP_SRCS:shim/%.c=$(BUILD)/shim/%.o)
+DAEMON_OBJS  := $(DAEMON_SRCS:shim/%.c=$(BUILD)/shim/%.o)
+SHIM_HEADERS := $(wildcard shim/*/*.h)
+SHIM_INCLUDE := -Ishim/core -Ishim/preload
+LIB          := $(BUILD)/libautoclose.so
+DAEMON       := $(BUILD)/autoclosed
+# Everything but the wrappers, for the unit tests and fuzzers to link.
+CORE_LIB     := $(BUILD)/libautoclose_core.a
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
@@ -48,17 +59,22 @@ deps:
 check-deps:
 	@scripts/install-deps.sh --check-or-install
 
-$(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/shim
-	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -c -o $@ $<
+$(BUILD)/shim/%.o: shim/%.c $(SHIM_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SHIM_CFLAGS) $(SHIM_INCLUDE) -c -o $@ $<
 
-$(LIB): $(CORE_OBJS) $(WRAP_OBJS)
-	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs -Wl,--version-script=shim/exports.map
+$(LIB): $(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS)
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
+		-Wl,--version-script=shim/preload/exports.map
 
-$(CORE_LIB): $(CORE_OBJS)
+$(DAEMON): $(DAEMON_OBJS) $(CORE_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^
+
+$(CORE_LIB): $(CORE_OBJS) $(PRELOAD_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/unit/%: tests/unit/%.c $(CORE_LIB) | $(BUILD)/unit
-	$(CC) $(CFLAGS) -pthread -Ishim -o $@ $< $(CORE_LIB) -lcmocka -ldl -pthread
+	$(CC) $(CFLAGS) -pthread $(SHIM_INCLUDE) -o $@ $< $(CORE_LIB) -lcmocka -ldl -pthread
 
 $(BUILD)/fixtures/mos_server: tests/fixtures/mos_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -U_FORTIFY_SOURCE -g -pthread -o $@ $< $(FIX_COMMON)
@@ -81,7 +97,7 @@ $(BUILD)/fixtures/%: tests/fixtures/%.c $(FIX_COMMON) tests/fixtures/mos_proto.h
 
 fixtures: $(FIXTURES)
 
-$(BUILD)/shim $(BUILD)/unit $(BUILD)/fixtures:
+$(BUILD)/unit $(BUILD)/fixtures:
 	mkdir -p $@
 
 unit: check-deps $(UNIT_BINS)
@@ -98,7 +114,7 @@ exports: $(LIB)
 demo: check-deps $(LIB) $(FIXTURES)
 	@AUTOCLOSE_LIB=$(abspath $(LIB)) FIXTURES=$(abspath $(BUILD)/fixtures) scripts/demo.sh
 
-FORMATTED := shim/*.c shim/*.h tests/unit/*.c tests/fixtures/*.c tests/fixtures/*.h \
+FORMATTED := shim/*/*.c shim/*/*.h tests/unit/*.c tests/fixtures/*.c tests/fixtures/*.h \
              tests/bench/*.c tests/bench/*.h
 
 format:
@@ -224,9 +240,9 @@ fuzz: check-deps
 
 fuzz-build: $(CORE_LIB) $(BUILD)/fuzz/fuzz_config $(BUILD)/fuzz/fuzz_ports
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_LIB) shim/autoclose.h
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_LIB) $(SHIM_HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -fsanitize=fuzzer -Ishim -o $@ $< $(CORE_LIB)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(SHIM_INCLUDE) -o $@ $< $(CORE_LIB)
 
 format-check: format-check-hardening
 format-check-hardening:

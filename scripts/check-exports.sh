@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Fails when the library exports anything but the functions listed in shim/exports.map: a
+# Fails when the library exports anything but the functions listed in shim/preload/exports.map: a
 # preloaded library's stray symbol would override the host program's own.
 set -euo pipefail
 lib=${1:?usage: check-exports.sh LIB}
-map=$(dirname "$0")/../shim/exports.map
+map=$(dirname "$0")/../shim/preload/exports.map
 want=$(sed -n '/global:/,/local:/p' "$map" | grep -v 'global:\|local:' | tr ';' '\n' | tr -d ' ' | grep -v '^$' | sort)
 have=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TWiV]$/ {print $3}' | sed 's/@.*//' | sort)
 if [[ "$want" != "$have" ]]; then
-  echo "exports: the library's exported symbols differ from shim/exports.map:" >&2
+  echo "exports: the library's exported symbols differ from shim/preload/exports.map:" >&2
   diff <(echo "$want") <(echo "$have") >&2 || true
   exit 1
 fi

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the configuration readers (shim/config.c): the library reads them once,
+ * libFuzzer target for the configuration readers (shim/core/config.c): the library reads them once,
  * inside whatever program it was preloaded into, so no value may crash it, overrun a buffer or
  * leave a field outside its range.
  *

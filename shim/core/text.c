@@ -2,7 +2,7 @@
  * A bounded string builder for log lines. It never allocates and calls nothing that is not
  * async-signal-safe, because a log line may be built on a path a signal handler can reach.
  */
-#include "autoclose.h"
+#include "core.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

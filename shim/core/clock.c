@@ -1,6 +1,6 @@
 /* The one clock the shim's deadlines use: monotonic, so a wall-clock step cannot fire (or
  * postpone) every pending action at once. */
-#include "autoclose.h"
+#include "core.h"
 
 #include <time.h>
 

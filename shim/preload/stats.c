@@ -79,32 +79,21 @@ uint64_t ac_stat_get(enum ac_counter which)
     return __atomic_load_n(&counters[which], __ATOMIC_RELAXED);
 }
 
+/* One series with this process's pid among its labels, so many processes' files can be
+ * scraped together. */
 static void series(struct ac_text *t, const char *name, const char *labels, uint64_t value)
 {
-    ac_text_str(t, name);
-    ac_text_str(t, "{pid=\"");
-    ac_text_int(t, getpid());
-    ac_text_str(t, "\"");
+    char all[160];
+    struct ac_text l;
+    ac_text_init(&l, all, sizeof all);
+    ac_text_str(&l, "pid=\"");
+    ac_text_int(&l, getpid());
+    ac_text_str(&l, "\"");
     if (labels[0]) {
-        ac_text_str(t, ",");
-        ac_text_str(t, labels);
+        ac_text_str(&l, ",");
+        ac_text_str(&l, labels);
     }
-    ac_text_str(t, "} ");
-    ac_text_uint(t, value);
-    ac_text_str(t, "\n");
-}
-
-static void header(struct ac_text *t, const char *name, const char *type, const char *help)
-{
-    ac_text_str(t, "# HELP ");
-    ac_text_str(t, name);
-    ac_text_str(t, " ");
-    ac_text_str(t, help);
-    ac_text_str(t, "\n# TYPE ");
-    ac_text_str(t, name);
-    ac_text_str(t, " ");
-    ac_text_str(t, type);
-    ac_text_str(t, "\n");
+    ac_prom_series(t, name, all, value);
 }
 
 size_t ac_stats_render(char *buf, size_t cap, size_t pending)
@@ -116,36 +105,38 @@ size_t ac_stats_render(char *buf, size_t cap, size_t pending)
     };
     struct ac_text t;
     ac_text_init(&t, buf, cap);
-    header(&t, "autoclose_reclaimed_total", "counter",
-           "Half-closed connections shut down or released, by action and by how the FIN was "
-           "found.");
+    ac_prom_header(
+        &t, "autoclose_reclaimed_total", "counter",
+        "Half-closed connections shut down or released, by action and by how the FIN was "
+        "found.");
     for (int i = 0; i < 6; i++)
         series(&t, "autoclose_reclaimed_total", reclaimed_labels[i],
                ac_stat_get((enum ac_counter)(AC_STAT_RECLAIMED_SHUTDOWN_READ + i)));
-    header(&t, "autoclose_pending", "gauge",
-           "Half-closed connections waiting out their grace period.");
+    ac_prom_header(&t, "autoclose_pending", "gauge",
+                   "Half-closed connections waiting out their grace period.");
     series(&t, "autoclose_pending", "", pending);
-    header(&t, "autoclose_dry_run_observed_total", "counter",
-           "Connections a dry run would have reclaimed.");
+    ac_prom_header(&t, "autoclose_dry_run_observed_total", "counter",
+                   "Connections a dry run would have reclaimed.");
     series(&t, "autoclose_dry_run_observed_total", "", ac_stat_get(AC_STAT_DRY_RUN_OBSERVED));
-    header(&t, "autoclose_port_filter_skipped_total", "counter",
-           "Peer FINs found on connections outside AUTOCLOSE_PORTS.");
+    ac_prom_header(&t, "autoclose_port_filter_skipped_total", "counter",
+                   "Peer FINs found on connections outside AUTOCLOSE_PORTS.");
     series(&t, "autoclose_port_filter_skipped_total", "", ac_stat_get(AC_STAT_PORT_FILTER_SKIPPED));
-    header(&t, "autoclose_keepalive_configured_total", "counter",
-           "Connections given the AUTOCLOSE_KEEPALIVE settings.");
+    ac_prom_header(&t, "autoclose_keepalive_configured_total", "counter",
+                   "Connections given the AUTOCLOSE_KEEPALIVE settings.");
     series(&t, "autoclose_keepalive_configured_total", "",
            ac_stat_get(AC_STAT_KEEPALIVE_CONFIGURED));
-    header(&t, "autoclose_errors_total", "counter",
-           "Actions or socket options that failed, and connections left for lack of memory.");
+    ac_prom_header(
+        &t, "autoclose_errors_total", "counter",
+        "Actions or socket options that failed, and connections left for lack of memory.");
     series(&t, "autoclose_errors_total", "", ac_stat_get(AC_STAT_ERRORS));
     /* Headroom (nofile.c): what a program that never closes has left before EMFILE. */
-    header(&t, "autoclose_descriptors_limit", "gauge", "The soft RLIMIT_NOFILE.");
+    ac_prom_header(&t, "autoclose_descriptors_limit", "gauge", "The soft RLIMIT_NOFILE.");
     series(&t, "autoclose_descriptors_limit", "", ac_nofile_limit());
     long open_now = ac_descriptors_open();
-    header(&t, "autoclose_descriptors_open", "gauge", "Descriptors open in the process.");
+    ac_prom_header(&t, "autoclose_descriptors_open", "gauge", "Descriptors open in the process.");
     series(&t, "autoclose_descriptors_open", "", open_now > 0 ? (uint64_t)open_now : 0);
-    header(&t, "autoclose_descriptors_reclaimed_held", "gauge",
-           "Reclaimed connections whose numbers the program still holds (never closed).");
+    ac_prom_header(&t, "autoclose_descriptors_reclaimed_held", "gauge",
+                   "Reclaimed connections whose numbers the program still holds (never closed).");
     series(&t, "autoclose_descriptors_reclaimed_held", "",
            __atomic_load_n(&ac_reclaimed_held, __ATOMIC_RELAXED));
     return t.len;
@@ -169,23 +160,13 @@ void ac_stats_write(size_t pending)
     if (path[0] == '\0' || __atomic_exchange_n(&write_busy, 1, __ATOMIC_ACQUIRE))
         return;
     __atomic_store_n(&dirty, false, __ATOMIC_RELAXED);
-    char text[4096], tmp[sizeof path + 24];
+    char text[4096];
     size_t len = ac_stats_render(text, sizeof text, pending);
-    struct ac_text t;
-    ac_text_init(&t, tmp, sizeof tmp);
-    ac_text_str(&t, path);
-    ac_text_str(&t, ".tmp.");
-    ac_text_int(&t, getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
-    bool ok = fd >= 0 && write(fd, text, len) == (ssize_t)len;
-    if (fd >= 0)
-        AC_REAL(close)(fd);
-    if (ok && rename(tmp, path) == 0) {
+    if (ac_file_replace(path, text, len)) {
         __atomic_store_n(&write_busy, 0, __ATOMIC_RELEASE);
         return;
     }
-    if (fd >= 0)
-        unlink(tmp);
+    struct ac_text t;
     static bool said;
     if (!said) {
         said = true;

@@ -150,38 +150,16 @@ static bool release_number(int fd, int *release_fd, unsigned batch)
     return true;
 }
 
-/* How much longer to wait before the connection counts as idle: the grace runs from its last
- * activity after the FIN, not from the FIN alone, so a reply still being written to a peer that
- * half-closed (a legal TCP conversation) is never cut. TCP_INFO sees sends by every process that
- * shares the socket. And while the peer's last request still sits unread (found by the sweep or
- * by poll before the application got to it), the application may yet answer it: cutting then
- * would lose it, so that holds the connection for up to ten graces. Returns 0 when idle. */
+/* How much longer to wait before the connection counts as idle (core/idle.c); 0 when idle. */
 static uint64_t still_busy_for(int fd, const struct ac_tcp_snapshot *s, const struct ac_due *due,
                                uint64_t now_ms, int *unread_out)
 {
-    uint64_t grace = ac_cfg.grace_ms;
     int unread = 0;
     /* The real ioctl: the wrapper would note a zero answer. */
     if (AC_REAL(ioctl)(fd, FIONREAD, &unread) != 0)
         unread = 0;
     *unread_out = unread;
-    if (s->unacked > 0 || s->notsent_bytes > 0)
-        return grace > 0 ? grace : 1; /* data in flight: look again later */
-    uint64_t since_fin = now_ms - due->fin_ms;
-    if (unread > 0) {
-        /* The peer's last words wait for ten graces; a server that has not read them by then
-         * never will. Until then, look again at doubling intervals. */
-        uint64_t hold = AC_UNREAD_GRACES * grace;
-        if (since_fin < hold) {
-            uint64_t next = since_fin > grace ? since_fin : grace;
-            return next < hold - since_fin ? (next > 0 ? next : 1) : hold - since_fin;
-        }
-        return 0;
-    }
-    uint64_t since_sent = s->last_data_sent_ms;
-    if (since_sent < since_fin && since_sent < grace)
-        return grace - since_sent; /* sent after the FIN was seen, and recently */
-    return 0;
+    return ac_busy_for(s, unread, now_ms - due->fin_ms, ac_cfg.grace_ms);
 }
 
 static void left_alone(struct ac_text *t, int fd, const char *why)

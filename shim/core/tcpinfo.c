@@ -3,7 +3,7 @@
  * Uses the kernel's own struct (linux/tcp.h): glibc's copy stops before the fields that show a
  * reply still in flight. A kernel older than a field leaves it zero.
  */
-#include "autoclose.h"
+#include "core.h"
 
 #include <linux/tcp.h>
 #include <netinet/in.h>

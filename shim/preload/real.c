@@ -204,3 +204,14 @@ void ac_real_resolve(void)
     resolving = false;
     __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
 }
+
+/* The core's system calls (core.h): libc's, never this library's own wrappers. */
+int ac_core_close(int fd)
+{
+    return AC_REAL(close)(fd);
+}
+
+ssize_t ac_core_recv(int fd, void *buf, size_t len, int flags)
+{
+    return AC_REAL(recv)(fd, buf, len, flags);
+}

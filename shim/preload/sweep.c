@@ -16,9 +16,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,86 +100,25 @@ static int compare_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Why no netlink socket could be made, once that happened: the sweep is then off for good. */
-static int no_netlink;
-
-/* Sends one dump request and appends the inode of every socket it returns. */
-static bool dump(const void *request, size_t len, struct inode_list *out)
+static bool collect_inode(const struct ac_diag_socket *s, void *ctx)
 {
-    int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    if (nl < 0) {
-        /* Out of descriptors or memory passes; anything else (no such family, not permitted)
-         * will not. */
-        if (errno != EMFILE && errno != ENFILE && errno != ENOMEM && errno != ENOBUFS)
-            no_netlink = errno;
-        return false;
-    }
-    bool ok = send(nl, request, len, 0) == (ssize_t)len;
-    /* On the stack, whose pages every sweep touches anyway: a static buffer's pages would become
-     * resident only at the first FIN, and count as memory per connection. The kernel sizes a
-     * dump's messages to the reader's buffer, never below NLMSG_GOODSIZE (at most 8 KiB), so
-     * this size only means more calls than 32 KiB would; MSG_TRUNC makes sure nothing is cut. */
-    char buf[8192] __attribute__((aligned(8)));
-    bool done = false;
-    while (ok && !done) {
-        ssize_t n = AC_REAL(recv)(nl, buf, sizeof buf, MSG_TRUNC);
-        if (n <= 0 || (size_t)n > sizeof buf) {
-            ok = false;
-            break;
-        }
-        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
-             h = NLMSG_NEXT(h, n)) {
-            if (h->nlmsg_type == NLMSG_DONE) {
-                done = true;
-                break;
-            }
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                ok = false;
-                break;
-            }
-            const struct inet_diag_msg *d = NLMSG_DATA(h);
-            if (d->idiag_inode != 0 && !push(out, d->idiag_inode))
-                ok = false;
-        }
-    }
-    AC_REAL(close)(nl);
-    return ok;
+    return push(ctx, s->ino);
 }
 
-/* Every TCP socket in CLOSE_WAIT. The old TCPDIAG_GETSOCK request covers both families in one
- * walk of the kernel's tables (a walk costs in proportion to every TCP socket of the host);
- * SOCK_DIAG_BY_FAMILY, once per family, is the fallback. */
-static bool close_wait_inodes(struct inode_list *out)
+static void restart_list(void *ctx)
 {
-    struct {
-        struct nlmsghdr nlh;
-        struct inet_diag_req req;
-    } both = {
-        .nlh = {.nlmsg_len = sizeof both,
-                .nlmsg_type = TCPDIAG_GETSOCK,
-                .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
-        .req = {.idiag_states = 1u << AC_TCP_CLOSE_WAIT},
-    };
-    if (dump(&both, sizeof both, out))
-        return true;
-    out->len = 0;
-    bool any = false;
-    static const int families[] = {AF_INET, AF_INET6};
-    for (size_t i = 0; i < 2; i++) {
-        struct {
-            struct nlmsghdr nlh;
-            struct inet_diag_req_v2 req;
-        } one = {
-            .nlh = {.nlmsg_len = sizeof one,
-                    .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-                    .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
-            .req = {.sdiag_family = (uint8_t)families[i],
-                    .sdiag_protocol = IPPROTO_TCP,
-                    .idiag_states = 1u << AC_TCP_CLOSE_WAIT},
-        };
-        any |= dump(&one, sizeof one, out);
-    }
-    return any;
+    ((struct inode_list *)ctx)->len = 0;
+}
+
+/* Every TCP socket in CLOSE_WAIT on the host. *no_netlink says why none could be asked for, when
+ * that will not pass (the sweep is then off for good). */
+static bool close_wait_inodes(struct inode_list *out, int *no_netlink)
+{
+    struct ac_diag_query q = {.states = 1u << AC_TCP_CLOSE_WAIT,
+                              .visit = collect_inode,
+                              .restart = restart_list,
+                              .ctx = out};
+    return ac_diag_tcp(&q, no_netlink);
 }
 
 /* Calls `visit` for each open descriptor of the application, until it returns false. The
@@ -307,7 +243,8 @@ bool ac_sweep_run(void)
      * the sweep. */
     static struct inode_list now, fresh;
     static bool *held;
-    if (!close_wait_inodes(&now)) {
+    int no_netlink;
+    if (!close_wait_inodes(&now, &no_netlink)) {
         release(&now);
         if (no_netlink == 0)
             return true; /* a dump that failed this time; the next may not */

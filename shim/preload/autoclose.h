@@ -1,6 +1,7 @@
 /*
- * libautoclose — the internal interface the shim's files share. Nothing here is public: the
- * library exports only the libc functions it wraps (see exports.map).
+ * libautoclose — the internal interface of the preloaded library's files; what they share with
+ * the daemon is in core.h. Nothing here is public: the library exports only the libc functions
+ * it wraps (see exports.map).
  *
  * Data flows one way: a wrapper sees a zero-length read (wrap_*.c) and notes the EOF in one byte
  * and a time (notes.c) → when the grace has run out the timer asks judge.c whether it is the
@@ -11,83 +12,10 @@
 #ifndef AUTOCLOSE_H
 #define AUTOCLOSE_H
 
+#include "core.h"
+
 #include <pthread.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <sys/select.h>
-#include <sys/types.h>
-
-#define AC_HIDDEN      __attribute__((visibility("hidden")))
-#define AC_EXPORT      __attribute__((visibility("default")))
-#define AC_UNLIKELY(x) __builtin_expect(!!(x), 0)
-
-/* ---- configuration (config.c) ------------------------------------------------------------ */
-
-enum ac_mode { AC_MODE_SHUTDOWN, AC_MODE_CLOSE };
-enum ac_log_level { AC_LOG_OFF, AC_LOG_ERROR, AC_LOG_INFO, AC_LOG_DEBUG };
-
-#define AC_DEFAULT_GRACE_MS 5000u
-#define AC_DEFAULT_SWEEP_MS 1000u
-#define AC_MAX_GRACE_MS     86400000u /* one day: anything longer is a typo */
-#define AC_UNREAD_GRACES    10        /* graces the peer's unread data holds a connection (act.c) */
-
-/* A set of TCP ports: one bit each. `all` means no filter was given. */
-struct ac_portset {
-    bool all;
-    uint64_t bits[65536 / 64];
-};
-
-struct ac_config {
-    bool disabled;
-    bool dry_run;
-    enum ac_mode mode;
-    enum ac_log_level log_level;
-    uint32_t grace_ms;
-    uint32_t sweep_ms; /* 0: no sweep */
-    struct ac_portset ports;
-    char log_file[512];
-    /* TCP hygiene, applied to each connection the program accepts or connects (hygiene.c). */
-    struct ac_keepalive {
-        bool on;
-        int idle_s, interval_s, count;
-    } keepalive;
-    uint32_t user_timeout_ms; /* TCP_USER_TIMEOUT; 0: not set */
-    int fin_wait2_s;          /* TCP_LINGER2; 0: not set */
-    bool reuseaddr;           /* SO_REUSEADDR before bind */
-    char stats_file[512];     /* AUTOCLOSE_STATS_FILE as given (%p not expanded); empty: none */
-    uint64_t nofile;          /* AUTOCLOSE_NOFILE: 0 leave the limit, UINT64_MAX the hard one */
-};
-
-/* Read once at load; every field keeps its default when its variable is bad. */
-extern struct ac_config ac_cfg;
-
-/* A reader of one variable: the value (NULL when unset), where to store the result, and a
- * buffer for the one-line complaint. Returns true when the value was usable; on false the result
- * holds the safe default and `why` says what was wrong and what is used instead. */
-bool ac_parse_grace_ms(const char *value, uint32_t *out, char *why, size_t why_len);
-bool ac_parse_sweep_ms(const char *value, uint32_t *out, char *why, size_t why_len);
-bool ac_parse_mode(const char *value, enum ac_mode *out, char *why, size_t why_len);
-bool ac_parse_log_level(const char *value, enum ac_log_level *out, char *why, size_t why_len);
-bool ac_parse_flag(const char *var, const char *value, bool *out, char *why, size_t why_len);
-bool ac_parse_ports(const char *value, struct ac_portset *out, char *why, size_t why_len);
-bool ac_parse_keepalive(const char *value, struct ac_keepalive *out, char *why, size_t why_len);
-bool ac_parse_user_timeout_ms(const char *value, uint32_t *out, char *why, size_t why_len);
-bool ac_parse_fin_wait2_s(const char *value, int *out, char *why, size_t why_len);
-bool ac_parse_nofile(const char *value, uint64_t *out, char *why, size_t why_len);
-/* Expands %p (the process id) and %% in a stats file path; false if the result is too long. */
-bool ac_expand_path(const char *pattern, long pid, char *out, size_t out_len);
-
-/* Fills `cfg` from a getenv-like lookup, reporting each bad variable through `complain`. */
-void ac_config_load(struct ac_config *cfg, const char *(*lookup)(const char *name),
-                    void (*complain)(const char *line));
-
-static inline bool ac_portset_has(const struct ac_portset *set, unsigned port)
-{
-    return set->all || (port < 65536 && (set->bits[port / 64] >> (port % 64)) & 1u);
-}
-void ac_portset_add_range(struct ac_portset *set, unsigned lo, unsigned hi);
 
 /* ---- the real libc functions (real.c) ---------------------------------------------------- */
 
@@ -257,27 +185,6 @@ static inline void ac_closing_end(int fd)
 /* The timer's side: true when a close of `fd` may be under way. */
 bool ac_closing_now(int fd);
 
-/* ---- time (clock.c) ---------------------------------------------------------------------- */
-
-uint64_t ac_now_ms(void); /* CLOCK_MONOTONIC, milliseconds */
-
-/* ---- async-signal-safe text (text.c) ----------------------------------------------------- */
-
-/* A bounded string builder: never allocates, never overflows, always NUL-terminated. */
-struct ac_text {
-    char *buf;
-    size_t cap, len;
-    bool truncated; /* something did not fit */
-};
-void ac_text_init(struct ac_text *t, char *buf, size_t cap);
-void ac_text_str(struct ac_text *t, const char *s);
-void ac_text_uint(struct ac_text *t, uint64_t v);
-void ac_text_int(struct ac_text *t, int64_t v);
-void ac_text_sockaddr(struct ac_text *t, const struct sockaddr *sa); /* "1.2.3.4:80", "[::1]:80" */
-void ac_text_utc(struct ac_text *t, int64_t sec, long msec);         /* 2026-11-21T23:59:01.123Z */
-/* Quoted and shortened for a complaint line, so a hostile value cannot forge log lines. */
-void ac_text_quoted(struct ac_text *t, const char *s, size_t max);
-
 /* ---- log (log.c) ------------------------------------------------------------------------- */
 
 /* Writes one line (no newline in `msg`) at `level`, with timestamp and pid, to the log file, or
@@ -292,13 +199,6 @@ void ac_log_start(void); /* after the configuration is read */
 void ac_log_capture_stderr(void);
 /* A complaint about the configuration: never rate-limited, never suppressed by AUTOCLOSE_LOG. */
 void ac_log_config_complaint(const char *line);
-/* Pure token bucket, exposed for its unit test. */
-struct ac_rate {
-    uint64_t last_ms;
-    uint32_t tokens;
-    uint32_t suppressed;
-};
-bool ac_rate_take(struct ac_rate *r, uint64_t now_ms, uint32_t burst, uint32_t per_sec);
 
 /* ---- the tracker (tracker.c) ------------------------------------------------------------- */
 
@@ -393,29 +293,6 @@ void ac_heap_free(struct ac_heap *h);
  * of its own, 132 KiB that stay resident for the life of the process. */
 void ac_sort_u32(uint32_t *v, size_t n);
 
-/* ---- a compact sorted set of inodes (inodeset.c) ----------------------------------------- */
-
-/* Sorted inodes as varint-coded gaps, about a byte each, in a mapping of their own. */
-struct ac_inode_set {
-    uint8_t *bytes;
-    size_t len, mapped; /* bytes used, bytes mapped */
-    size_t count;
-};
-/* Replaces the set's members with `v`, which must be sorted ascending. On false (no memory) the
- * set is left empty. */
-bool ac_inode_set_assign(struct ac_inode_set *set, const uint32_t *v, size_t n);
-void ac_inode_set_clear(struct ac_inode_set *set); /* empty, and its mapping given back */
-
-/* Membership, asked in ascending order: one pass over the set for a whole sorted list. */
-struct ac_inode_cursor {
-    const uint8_t *p, *end;
-    uint32_t at; /* the member under the cursor, while `valid` */
-    bool valid;
-};
-void ac_inode_cursor_start(struct ac_inode_cursor *c, const struct ac_inode_set *set);
-/* True when `ino` is a member; each call's `ino` must be at least the previous call's. */
-bool ac_inode_cursor_has(struct ac_inode_cursor *c, uint32_t ino);
-
 /* ---- judgement (judge.c) ----------------------------------------------------------------- */
 
 /* Called when a read of more than zero bytes returned 0, or readiness reported a FIN: notes it
@@ -439,20 +316,6 @@ bool ac_judge_and_track(int fd, enum ac_found_by how, uint64_t fin_ms, bool lock
 
 /* Reads the identity of `fd`; false if it is not an open socket. */
 bool ac_identity_of(int fd, struct ac_identity *id);
-
-/* ---- kernel state of a TCP connection (tcpinfo.c) ---------------------------------------- */
-
-#define AC_TCP_CLOSE_WAIT 8 /* tcpi_state once the peer's FIN has arrived */
-
-struct ac_tcp_snapshot {
-    int state;
-    uint32_t unacked;           /* segments sent and not yet acknowledged */
-    uint32_t notsent_bytes;     /* written by the application, not yet sent */
-    uint32_t last_data_sent_ms; /* since any process sharing the socket last sent data */
-};
-bool ac_tcp_snapshot(int fd, struct ac_tcp_snapshot *out);
-/* TCP state of `fd`, or -1 when it is not a TCP socket. */
-int ac_tcp_state(int fd);
 
 /* ---- the timer and the action (timer.c, act.c) ------------------------------------------- */
 

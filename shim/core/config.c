@@ -3,7 +3,7 @@
  * of bad value; a bad value yields the safe default and one line that names the variable, the
  * value and what is used instead. Nothing here allocates: it runs from the library constructor.
  */
-#include "autoclose.h"
+#include "core.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -68,30 +68,6 @@ void ac_log_capture_stderr(void)
     stderr_ino = st.st_ino;
 }
 
-bool ac_rate_take(struct ac_rate *r, uint64_t now_ms, uint32_t burst, uint32_t per_sec)
-{
-    if (r->last_ms == 0)
-        r->last_ms = now_ms;
-    uint64_t refill = (now_ms - r->last_ms) * per_sec / 1000;
-    if (refill > 0) {
-        if (refill + r->tokens >= burst) {
-            r->tokens = burst;
-            r->last_ms = now_ms; /* a full bucket earns nothing more */
-        } else {
-            r->tokens += (uint32_t)refill;
-            /* Advance only by the time the whole tokens account for, keeping the fraction of
-             * the next one already earned: otherwise a steady stream gets half the rate. */
-            r->last_ms += refill * 1000 / per_sec;
-        }
-    }
-    if (r->tokens == 0) {
-        r->suppressed++;
-        return false;
-    }
-    r->tokens--;
-    return true;
-}
-
 static bool fd_is(int fd, dev_t dev, ino_t ino)
 {
     struct stat st;
@@ -162,16 +138,8 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
     int saved_errno = errno;
     char line[600];
     struct ac_text t;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     ac_text_init(&t, line, sizeof line);
-    ac_text_utc(&t, now.tv_sec, now.tv_nsec / 1000000);
-    ac_text_str(&t, " libautoclose[");
-    ac_text_int(&t, getpid());
-    ac_text_str(&t, "]: ");
-    size_t body = t.len;
-    ac_text_str(&t, msg);
-    ac_text_str(&t, "\n");
+    ac_log_format(&t, "libautoclose", getpid(), msg);
 
     int fd = -1;
     if (log_path[0] && have_file_lock) {
@@ -194,8 +162,7 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
     if (fd >= 0) {
         write_all(fd, line, t.len);
     } else {
-        line[t.len - 1] = '\0'; /* the newline */
-        syslog_line(priority, line + body);
+        syslog_line(priority, msg);
     }
     errno = saved_errno;
 }

@@ -11,7 +11,7 @@
  *
  * Read front to back only, with a cursor: the sweep walks its own sorted list beside it.
  */
-#include "autoclose.h"
+#include "core.h"
 
 #include <sys/mman.h>
 
