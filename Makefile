@@ -4,12 +4,16 @@
 #   make demo     the legacy-MOS simulator without and with the shim, side by side
 #   make deps     install the Debian packages the build and tests need
 
+# The one place the version is set: the library's start-up line, the daemon's and the wrapper's
+# --version, the man pages and the Debian package all take it from here.
+VERSION := 1.0.0
+
 CC      ?= cc
 BUILD   ?= build
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE
-SHIM_CFLAGS := -fPIC -fvisibility=hidden -pthread -U_FORTIFY_SOURCE
+SHIM_CFLAGS := -fPIC -fvisibility=hidden -pthread -U_FORTIFY_SOURCE -DAC_VERSION='"$(VERSION)"'
 LDLIBS_SHIM := -ldl -pthread
 
 # shim/core/     what the library and the daemon share (configuration syntax, TCP_INFO and the

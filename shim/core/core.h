@@ -20,6 +20,11 @@ struct sockaddr;
 #define AC_EXPORT      __attribute__((visibility("default")))
 #define AC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* The project's version, from the Makefile's VERSION. */
+#ifndef AC_VERSION
+#define AC_VERSION "unknown"
+#endif
+
 /* ---- configuration (config.c) ------------------------------------------------------------ */
 
 enum ac_mode { AC_MODE_SHUTDOWN, AC_MODE_CLOSE };
