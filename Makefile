@@ -51,7 +51,8 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/stderr_reuse $(BUILD)/fixtures/parked_server \
               $(BUILD)/fixtures/late_writer $(BUILD)/fixtures/vfork_server \
               $(BUILD)/fixtures/fork_handlers $(BUILD)/fixtures/spawn_server \
-              $(BUILD)/fixtures/close_race
+              $(BUILD)/fixtures/close_race $(BUILD)/fixtures/mos_server_static \
+              $(BUILD)/fixtures/go_leaky_server $(BUILD)/fixtures/reuse_server
 
 .PHONY: all deps check-deps test unit integration demo fixtures clean format format-check exports
 
@@ -91,6 +92,19 @@ $(BUILD)/fixtures/mos_server_fortified: tests/fixtures/mos_server.c $(FIX_COMMON
 # __ppoll_chk (an array whose size the compiler knows, a count it does not).
 $(BUILD)/fixtures/ready_server_fortified: tests/fixtures/ready_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 -DREADY_FORTIFIED -g -pthread -o $@ $< $(FIX_COMMON)
+
+# The same server linked statically (glibc's libc.a, from libc6-dev): no dynamic loader, so no
+# library can be preloaded into it; only autoclosed can reclaim its connections.
+$(BUILD)/fixtures/mos_server_static: tests/fixtures/mos_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -U_FORTIFY_SOURCE -g -pthread -static -o $@ $< $(FIX_COMMON)
+
+# A leaking server in Go: its runtime makes its own system calls, so a preloaded library never
+# sees them. Built off-network from the standard library alone (no module is fetched), statically
+# (no cgo), with Go's caches inside $(BUILD) rather than in the user's home.
+GO_FIXTURE_ENV := GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0 \
+                  GOCACHE=$(abspath $(BUILD))/go/cache GOPATH=$(abspath $(BUILD))/go/path
+$(BUILD)/fixtures/go_leaky_server: tests/fixtures/go/go.mod tests/fixtures/go/main.go | $(BUILD)/fixtures
+	cd tests/fixtures/go && $(GO_FIXTURE_ENV) go build -trimpath -o $(abspath $@) .
 
 # The launcher that puts a program under a hardened systemd unit's seccomp filter: libseccomp.
 $(BUILD)/fixtures/hardened_exec: tests/fixtures/hardened_exec.c | $(BUILD)/fixtures

@@ -9,9 +9,11 @@ set -euo pipefail
 # pkg-config), integration tests (iproute2 for ss, strace, python3, perl, procps; gdb records
 # where a forked child hung), style (clang-format), scripts (shellcheck), man pages (groff-base:
 # groff checks them for warnings), the hardened-unit test (libseccomp-dev: its launcher installs
-# the seccomp filter; systemd: systemd-analyze lists the system calls of @system-service).
+# the seccomp filter; systemd: systemd-analyze lists the system calls of @system-service),
+# autoclosed's tests (golang-go: a leaking server in Go, whose runtime makes its own system calls
+# so that no preloaded library can help it; libc6-dev's libc.a also builds a static one).
 packages=(gcc make libc6-dev uthash-dev libcmocka-dev pkg-config iproute2 strace python3 perl
-          procps gdb clang-format shellcheck groff-base libseccomp-dev systemd)
+          procps gdb clang-format shellcheck groff-base libseccomp-dev systemd golang-go)
 
 missing=()
 for p in "${packages[@]}"; do
