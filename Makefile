@@ -55,7 +55,7 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
 
 .PHONY: all deps check-deps test unit integration demo fixtures clean format format-check exports
 
-all: check-deps $(LIB)
+all: check-deps $(LIB) $(DAEMON)
 
 deps:
 	scripts/install-deps.sh
