@@ -56,7 +56,7 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
 
 .PHONY: all deps check-deps test unit integration demo fixtures clean format format-check exports
 
-all: check-deps $(LIB)
+all: check-deps $(LIB) $(DAEMON)
 
 deps:
 	scripts/install-deps.sh
@@ -121,8 +121,9 @@ $(BUILD)/unit $(BUILD)/fixtures:
 unit: check-deps $(UNIT_BINS)
 	@tests/unit/run.sh $(UNIT_BINS)
 
-integration: check-deps $(LIB) $(FIXTURES)
-	@AUTOCLOSE_LIB=$(abspath $(LIB)) FIXTURES=$(abspath $(BUILD)/fixtures) tests/integration/run.sh
+integration: check-deps $(LIB) $(DAEMON) $(FIXTURES)
+	@AUTOCLOSE_LIB=$(abspath $(LIB)) FIXTURES=$(abspath $(BUILD)/fixtures) AUTOCLOSED=$(abspath $(DAEMON)) \
+		tests/integration/run.sh
 
 test: exports format-check unit integration
 
@@ -158,24 +159,36 @@ DESTDIR     ?=
 MULTIARCH    = $(shell gcc -print-multiarch 2>/dev/null)
 LIBDIR       = $(PREFIX)/lib$(if $(MULTIARCH),/$(MULTIARCH))
 BINDIR       = $(PREFIX)/bin
+SBINDIR      = $(PREFIX)/sbin
+# The daemon's unit: where systemd looks for units of packages (/usr/lib/systemd/system on
+# Debian 12, whose /lib is /usr/lib) and of local installs (/usr/local/lib/systemd/system).
+UNITDIR      = $(PREFIX)/lib/systemd/system
 MANDIR       = $(PREFIX)/share/man
 DOCDIR       = $(PREFIX)/share/doc/libautoclose
 INSTALL_LIB ?= $(LIB)
 TOOLS       := autoclose mos-close-test tcpstates
 MAN1        := autoclose.1 mos-close-test.1 tcpstates.1
 MAN7        := libautoclose.7
+MAN8        := autoclosed.8
+INSTALL_DAEMON ?= $(DAEMON)
 # The installed wrapper and drop-in name the library's final path; the wrapper also gets that
 # path relative to BINDIR, so that a staged (DESTDIR) or moved installation still finds it.
 INSTALLED_LIB = $(LIBDIR)/libautoclose.so
 RELATIVE_LIB  = $(shell realpath -m --relative-to='$(BINDIR)' '$(LIBDIR)')/libautoclose.so
 SUBST = sed -e 's|@AUTOCLOSE_INSTALLED_LIB@|$(INSTALLED_LIB)|g' \
-            -e 's|@AUTOCLOSE_RELATIVE_LIB@|$(RELATIVE_LIB)|g' -e 's|@AUTOCLOSE_BINDIR@|$(BINDIR)|g'
+            -e 's|@AUTOCLOSE_RELATIVE_LIB@|$(RELATIVE_LIB)|g' -e 's|@AUTOCLOSE_BINDIR@|$(BINDIR)|g' \
+            -e 's|@AUTOCLOSE_SBINDIR@|$(SBINDIR)|g'
 
 .PHONY: install uninstall
 
-install: $(INSTALL_LIB)
+install: $(INSTALL_LIB) $(INSTALL_DAEMON)
 	install -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(MANDIR)/man1' \
-		'$(DESTDIR)$(MANDIR)/man7' '$(DESTDIR)$(DOCDIR)'
+		'$(DESTDIR)$(MANDIR)/man7' '$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(SBINDIR)' \
+		'$(DESTDIR)$(MANDIR)/man8' '$(DESTDIR)$(UNITDIR)'
+	install -m 0755 '$(INSTALL_DAEMON)' '$(DESTDIR)$(SBINDIR)/autoclosed'
+	install -m 0644 $(addprefix scripts/man/,$(MAN8)) '$(DESTDIR)$(MANDIR)/man8/'
+	$(SUBST) scripts/systemd/autoclosed.service >'$(DESTDIR)$(UNITDIR)/autoclosed.service'
+	chmod 0644 '$(DESTDIR)$(UNITDIR)/autoclosed.service'
 	install -m 0644 '$(INSTALL_LIB)' '$(DESTDIR)$(INSTALLED_LIB)'
 	$(SUBST) scripts/autoclose >'$(DESTDIR)$(BINDIR)/autoclose'
 	chmod 0755 '$(DESTDIR)$(BINDIR)/autoclose'
@@ -188,7 +201,9 @@ install: $(INSTALL_LIB)
 uninstall:
 	rm -f '$(DESTDIR)$(INSTALLED_LIB)' $(foreach t,$(TOOLS),'$(DESTDIR)$(BINDIR)/$(t)') \
 		$(foreach m,$(MAN1),'$(DESTDIR)$(MANDIR)/man1/$(m)') \
-		$(foreach m,$(MAN7),'$(DESTDIR)$(MANDIR)/man7/$(m)') '$(DESTDIR)$(DOCDIR)/autoclose.conf'
+		$(foreach m,$(MAN7),'$(DESTDIR)$(MANDIR)/man7/$(m)') '$(DESTDIR)$(DOCDIR)/autoclose.conf' \
+		'$(DESTDIR)$(SBINDIR)/autoclosed' $(foreach m,$(MAN8),'$(DESTDIR)$(MANDIR)/man8/$(m)') \
+		'$(DESTDIR)$(UNITDIR)/autoclosed.service'
 	rmdir '$(DESTDIR)$(DOCDIR)' 2>/dev/null || true
 
 # ---- benchmarks: make bench ------------------------------------------------------------------
@@ -235,7 +250,7 @@ integration fixtures: $(HARDEN_FIXTURES)
 
 # What an instrumented suite runs, built in the sub-make's $(BUILD). The fixtures stay
 # uninstrumented (their rules ignore CFLAGS): the tests preload the sanitizer runtime.
-sanitizer-build: $(LIB) $(UNIT_BINS) $(FIXTURES) $(HARDEN_FIXTURES)
+sanitizer-build: $(LIB) $(DAEMON) $(UNIT_BINS) $(FIXTURES) $(HARDEN_FIXTURES)
 
 test-asan: check-deps
 	@CFLAGS='$(ASAN_CFLAGS)' $(MAKE) --no-print-directory BUILD=build-asan sanitizer-build

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make install / uninstall: into a DESTDIR with PREFIX=/usr the library lands in the multiarch
-# directory, the tools in bin, the man pages in share/man and the systemd example in
-# share/doc/libautoclose, with the installed paths written into the wrapper and the drop-in;
+# directory, the tools in bin, the daemon in sbin, the man pages in share/man, the systemd example
+# in share/doc/libautoclose and the daemon's unit in lib/systemd/system, with the installed paths
+# written into the wrapper, the drop-in and the unit;
 # installed with a PREFIX of its own, the installed wrapper finds the installed library and
 # protects a leaking server; make uninstall removes every file again.
 # shellcheck source=lib.sh
@@ -19,7 +20,8 @@ libdir=lib${ma:+/$ma}
 echo "  library directory under the prefix: $libdir"
 
 # INSTALL_LIB: install the library under test, never rebuild it while other tests use it.
-minstall() { make -s -C "$REPO" "$@" INSTALL_LIB="$AUTOCLOSE_LIB" >"$TMP/make.out" 2>&1 || fail "make $*: $(cat "$TMP/make.out")"; }
+: "${AUTOCLOSED:?AUTOCLOSED must name the built daemon}"
+minstall() { make -s -C "$REPO" "$@" INSTALL_LIB="$AUTOCLOSE_LIB" INSTALL_DAEMON="$AUTOCLOSED" >"$TMP/make.out" 2>&1 || fail "make $*: $(cat "$TMP/make.out")"; }
 
 stage=$TMP/stage
 minstall install DESTDIR="$stage" PREFIX=/usr
@@ -29,6 +31,8 @@ expected=(
     usr/share/man/man1/autoclose.1:644 usr/share/man/man1/mos-close-test.1:644
     usr/share/man/man1/tcpstates.1:644 usr/share/man/man7/libautoclose.7:644
     usr/share/doc/libautoclose/autoclose.conf:644
+    usr/sbin/autoclosed:755 usr/share/man/man8/autoclosed.8:644
+    usr/lib/systemd/system/autoclosed.service:644
 )
 for e in "${expected[@]}"; do
     f=${e%:*} mode=${e##*:}
@@ -43,6 +47,8 @@ grep -qx "installed_lib='/usr/$libdir/libautoclose.so'" "$stage/usr/bin/autoclos
     fail "the installed wrapper does not name /usr/$libdir/libautoclose.so"
 grep -qx "Environment=LD_PRELOAD=/usr/$libdir/libautoclose.so" \
     "$stage/usr/share/doc/libautoclose/autoclose.conf" || fail "the installed drop-in does not name the library"
+grep -q "^ExecStart=/usr/sbin/autoclosed " "$stage/usr/lib/systemd/system/autoclosed.service" ||
+    fail "the installed unit does not start /usr/sbin/autoclosed"
 ! grep -rl '@AUTOCLOSE_' "$stage" || fail "placeholders left in the installed files"
 
 # Staged, the wrapper finds the library at the same place relative to itself (unless a real
@@ -70,7 +76,7 @@ wait_until $((GRACE + 4000)) reclaimed "$port" $N clients || true
 echo "  installed wrapper: $(report_states "$port" clients)"
 reclaimed "$port" $N clients || fail "the installed wrapper did not protect the server"
 if command -v man >/dev/null; then
-    for page in 1:autoclose 1:mos-close-test 1:tcpstates 7:libautoclose; do
+    for page in 1:autoclose 1:mos-close-test 1:tcpstates 7:libautoclose 8:autoclosed; do
         assert_eq "$prefix/share/man/man${page%%:*}/${page#*:}.${page%%:*}" \
             "$(man -M "$prefix/share/man" -w "${page%%:*}" "${page#*:}" 2>&1)" "man finds ${page#*:}(${page%%:*})"
     done

@@ -116,7 +116,7 @@ for t in tests/integration/t_*.sh; do
     *) tests+=("$name") ;;
     esac
 done
-"${wrap[@]}" env AUTOCLOSE_LIB="$preload" FIXTURES="$build/fixtures" \
+"${wrap[@]}" env AUTOCLOSE_LIB="$preload" FIXTURES="$build/fixtures" AUTOCLOSED="$build/autoclosed" \
     tests/integration/run.sh "${tests[@]}" || status=1
 if reported; then
     status=1

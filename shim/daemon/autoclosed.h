@@ -1,0 +1,131 @@
+/*
+ * autoclosed — the companion daemon's internal interface.
+ *
+ * Each interval: the kernel's list of TCP sockets in CLOSE_WAIT (core/diag.c) → the sockets not
+ * seen before are looked for in the selected processes' descriptor tables (owners.c) → each
+ * half-closed socket of a selected process waits out the grace in the table (table.c) → when
+ * due, a reference taken with pidfd_getfd is checked against the kernel's record and, when the
+ * connection is idle by the library's own rule (core/idle.c), shut down (reclaim.c). The process
+ * is never stopped and its descriptor stays its own: the peer gets our FIN and ends in
+ * TIME_WAIT, the process's next read sees EOF and its next write EPIPE.
+ */
+#ifndef AUTOCLOSED_H
+#define AUTOCLOSED_H
+
+#include "core.h"
+
+#include <stdio.h>
+#include <sys/types.h>
+#include <uthash.h>
+
+/* ---- options (options.c) ----------------------------------------------------------------- */
+
+#define AD_MAX_PIDS 64
+
+struct ad_options {
+    pid_t pids[AD_MAX_PIDS];
+    size_t npids;            /* 0: every process (then --ports is required) */
+    struct ac_portset ports; /* .all when --ports was not given */
+    uint32_t grace_ms, interval_ms;
+    bool once, dry_run;
+    enum ac_log_level log_level;
+    const char *log_file, *stats_file;
+};
+
+/* Parses argv. Returns -1 to go on, or the exit status (0 for --help/--version, 2 for a bad
+ * argument, said in one line on stderr). */
+int ad_parse_options(int argc, char **argv, struct ad_options *o);
+extern struct ad_options ad_opt;
+
+/* ---- log (report.c) ---------------------------------------------------------------------- */
+
+/* "<UTC time> autoclosed[<pid>]: <message>" to --log-file or stderr; info and debug lines are
+ * rate-limited (a storm of reclaims is summed up, not listed). */
+void ad_log(enum ac_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool ad_log_open(void);   /* false: the log file cannot be opened (said on stderr) */
+void ad_log_reopen(void); /* SIGHUP: a rotated log file is opened anew */
+
+/* ---- processes (owners.c) ---------------------------------------------------------------- */
+
+/* What the daemon knows of a process it looked into, kept while it has half-closed sockets. */
+struct ad_process {
+    pid_t pid;
+    unsigned long long start_time; /* /proc/PID/stat field 22: tells a reused pid apart */
+    char comm[17];
+    bool preloaded;   /* libautoclose is mapped: the library handles it */
+    bool unreachable; /* its descriptors cannot be read or taken (said once) */
+    int pidfd;        /* -1 until needed */
+};
+
+/* A socket's holder: the process and the descriptor number there. */
+struct ad_holder {
+    pid_t pid;
+    int fd;
+};
+
+/* Looks for the owners of `want` (sorted inodes; `uids` their owners' user ids, from the kernel's
+ * record) in the selected processes, filling `found[i]` (pid 0: not found). One pass over each
+ * process's descriptors for the whole list. */
+void ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n, struct ad_holder *found);
+/* The process record for `pid`, made (comm, start time, whether the library is preloaded) the
+ * first time; NULL if the process is gone. */
+struct ad_process *ad_process(pid_t pid);
+/* The process's start time (/proc/PID/stat field 22), which tells a reused pid apart. */
+bool ad_start_time(pid_t pid, unsigned long long *out);
+/* Forgets processes that hold no tracked socket any more, or have exited. */
+void ad_processes_prune(void);
+/* Says once, for a process whose descriptors cannot be read or taken, what is missing. */
+void ad_process_unreachable(struct ad_process *p, int err, const char *step);
+/* True when the process is selected by --pid (always, without --pid). */
+bool ad_pid_selected(pid_t pid);
+
+/* ---- half-closed sockets (cycle.c) ------------------------------------------------------- */
+
+enum ad_sock_state {
+    AD_WAITING, /* in the grace, or still busy: acted on at `due_ms` */
+    AD_UNOWNED, /* no selected process holds it (yet): looked for again a few times */
+    AD_LEFT,    /* left alone for good: another process's, the library's, or not permitted */
+    AD_DONE,    /* shut down, or reported by a dry run: waits for the kernel to drop it */
+};
+
+struct ad_sock {
+    uint32_t ino;
+    uint64_t cookie;
+    struct ac_diag_socket diag; /* ports and addresses, from the kernel's record */
+    struct ad_holder holder;
+    enum ad_sock_state state;
+    uint8_t looks; /* owner lookups so far, while unowned */
+    bool present;  /* in this interval's list */
+    bool at_start; /* listed at the first interval (what --once waits for) */
+    uint64_t first_seen_ms, due_ms;
+    UT_hash_handle hh; /* keyed by ino */
+};
+
+/* One interval's look at the kernel's list (when `dump`), then the action on every socket whose
+ * time has come. Returns false when sock_diag cannot be reached at all (said once). */
+bool ad_cycle(uint64_t now_ms, bool dump);
+/* The earliest time a socket in the table is due (UINT64_MAX: none). */
+uint64_t ad_next_due(void);
+/* For --once: sockets listed at the first interval that are still being waited for, and whether
+ * any of them could not be reclaimed. */
+size_t ad_start_sockets_waiting(bool *any_failed);
+
+/* ---- reclaim (reclaim.c) ----------------------------------------------------------------- */
+
+enum ad_outcome { AD_RECLAIMED, AD_BUSY, AD_LEAVE, AD_RETRY_OWNER, AD_FAILED };
+/* Acts on a due socket: takes its holder's descriptor with pidfd_getfd, checks it is the very
+ * socket the kernel listed, and shuts it down when idle. *wait_ms says how long a busy one
+ * waits. */
+enum ad_outcome ad_reclaim(struct ad_sock *s, uint64_t now_ms, uint64_t *wait_ms);
+
+/* ---- counters (report.c) ----------------------------------------------------------------- */
+
+extern uint64_t ad_reclaimed_total, ad_errors_total, ad_dry_run_total;
+/* One CLOSE_WAIT socket of `pid` on local port `port`, for this interval's gauge. */
+void ad_gauge_reset(void);
+void ad_gauge_add(pid_t pid, uint16_t port);
+void ad_gauge_sub(pid_t pid, uint16_t port); /* shut down: no longer in CLOSE_WAIT */
+/* Writes --stats-file when anything changed since the last write. */
+void ad_stats_write(void);
+
+#endif

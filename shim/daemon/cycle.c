@@ -1,0 +1,285 @@
+/*
+ * The table of half-closed sockets and one interval of work on it.
+ *
+ * The kernel lists every TCP socket in CLOSE_WAIT (one sock_diag dump, filtered by state in the
+ * kernel); those outside --ports are dropped at once. A socket already in the table is only
+ * marked present; one the daemon has already found belongs to nobody it watches is remembered in
+ * a compact inode set (about a byte each) and skipped; only the rest are looked for in the
+ * selected processes' descriptors. So the memory follows the half-closed sockets, not all
+ * sockets, and a quiet host costs one dump per interval.
+ *
+ * The grace runs from the first interval that listed the socket: sock_diag does not say when the
+ * FIN came, so a socket found at start-up waits one grace too.
+ */
+#include "autoclosed.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct ad_sock *table;      /* by inode */
+static struct ac_inode_set others; /* CLOSE_WAIT sockets of processes not watched */
+static bool first_cycle_done;
+static size_t start_failures; /* sockets listed at the first interval that could not be reclaimed */
+
+/* A socket owner lookup that found nothing is tried at this many intervals before the socket
+ * counts as another process's: a connection half-closed in the accept queue is accepted later. */
+#define OWNER_LOOKS 3
+
+struct listing {
+    struct ac_diag_socket *v;
+    size_t len, cap;
+};
+
+static bool collect(const struct ac_diag_socket *s, void *ctx)
+{
+    struct listing *l = ctx;
+    if (!ac_portset_has(&ad_opt.ports, s->local_port) &&
+        !ac_portset_has(&ad_opt.ports, s->peer_port))
+        return true;
+    if (l->len == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        struct ac_diag_socket *v = realloc(l->v, cap * sizeof *v);
+        if (v == NULL)
+            return false;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->len++] = *s;
+    return true;
+}
+
+static void restart(void *ctx)
+{
+    ((struct listing *)ctx)->len = 0;
+}
+
+static int by_inode(const void *a, const void *b)
+{
+    uint32_t x = ((const struct ac_diag_socket *)a)->ino,
+             y = ((const struct ac_diag_socket *)b)->ino;
+    return x < y ? -1 : x > y;
+}
+
+static void drop(struct ad_sock *s)
+{
+    HASH_DEL(table, s);
+    free(s);
+}
+
+/* Sockets that belong to nobody watched: out of the table, into the compact set. */
+static void remember_others(const uint32_t *v, size_t n)
+{
+    if (!ac_inode_set_assign(&others, v, n))
+        ac_inode_set_clear(&others); /* no memory: looked for again, nothing worse */
+}
+
+/* Looks for the owners of the sockets that have none yet. */
+static void find_owners(uint32_t **other_inos, size_t *nothers, size_t *other_cap)
+{
+    size_t n = 0;
+    for (struct ad_sock *s = table; s; s = s->hh.next)
+        n += s->state == AD_UNOWNED;
+    if (n == 0)
+        return;
+    uint32_t *want = malloc(n * sizeof *want), *uids = malloc(n * sizeof *uids);
+    struct ad_holder *found = malloc(n * sizeof *found);
+    struct ad_sock **who = malloc(n * sizeof *who);
+    if (!want || !uids || !found || !who)
+        goto out;
+    /* The table's order is the listing's, sorted by inode: so is `want`. */
+    size_t i = 0;
+    for (struct ad_sock *s = table; s; s = s->hh.next)
+        if (s->state == AD_UNOWNED) {
+            who[i] = s;
+            want[i] = s->ino;
+            uids[i] = s->diag.uid;
+            i++;
+        }
+    ad_find_owners(want, uids, n, found);
+    for (i = 0; i < n; i++) {
+        struct ad_sock *s = who[i];
+        if (found[i].pid != 0) {
+            s->holder = found[i];
+            struct ad_process *p = ad_process(s->holder.pid);
+            s->state = p && p->preloaded ? AD_LEFT : AD_WAITING;
+            continue;
+        }
+        if (++s->looks < OWNER_LOOKS)
+            continue;
+        if (*nothers == *other_cap) {
+            size_t cap = *other_cap ? *other_cap * 2 : 256;
+            uint32_t *v = realloc(*other_inos, cap * sizeof *v);
+            if (v == NULL)
+                continue;
+            *other_inos = v;
+            *other_cap = cap;
+        }
+        (*other_inos)[(*nothers)++] = s->ino;
+        drop(s);
+    }
+out:
+    free(want);
+    free(uids);
+    free(found);
+    free(who);
+}
+
+static int compare_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int by_sock_inode(const struct ad_sock *a, const struct ad_sock *b)
+{
+    return a->ino < b->ino ? -1 : a->ino > b->ino;
+}
+
+static bool look(uint64_t now_ms)
+{
+    static bool said;
+    struct listing l = {0};
+    int fatal;
+    struct ac_diag_query q = {
+        .states = 1u << AC_TCP_CLOSE_WAIT, .visit = collect, .restart = restart, .ctx = &l};
+    if (!ac_diag_tcp(&q, &fatal)) {
+        free(l.v);
+        if (fatal && !said) {
+            said = true;
+            ad_log(AC_LOG_ERROR, "no sock_diag netlink socket here (%s): nothing can be found",
+                   strerror(fatal));
+        }
+        return fatal == 0;
+    }
+    qsort(l.v, l.len, sizeof *l.v, by_inode);
+
+    for (struct ad_sock *s = table; s; s = s->hh.next)
+        s->present = false;
+    /* Sockets of nobody watched that are still half-closed: the set is rebuilt from them. */
+    uint32_t *other_inos = NULL;
+    size_t nothers = 0, other_cap = 0;
+    struct ac_inode_cursor cur;
+    ac_inode_cursor_start(&cur, &others);
+    for (size_t i = 0; i < l.len; i++) {
+        const struct ac_diag_socket *d = &l.v[i];
+        struct ad_sock *s;
+        HASH_FIND(hh, table, &d->ino, sizeof d->ino, s);
+        if (s && s->cookie != d->cookie) {
+            drop(s); /* the inode number was reused by a new socket */
+            s = NULL;
+        }
+        if (s) {
+            s->present = true;
+            continue;
+        }
+        if (ac_inode_cursor_has(&cur, d->ino)) {
+            if (nothers == other_cap) {
+                size_t cap = other_cap ? other_cap * 2 : 256;
+                uint32_t *v = realloc(other_inos, cap * sizeof *v);
+                if (v == NULL)
+                    continue; /* forgotten: looked for again next time */
+                other_inos = v;
+                other_cap = cap;
+            }
+            other_inos[nothers++] = d->ino;
+            continue;
+        }
+        s = calloc(1, sizeof *s);
+        if (s == NULL) {
+            ad_errors_total++;
+            continue;
+        }
+        *s = (struct ad_sock){.ino = d->ino,
+                              .cookie = d->cookie,
+                              .diag = *d,
+                              .state = AD_UNOWNED,
+                              .present = true,
+                              .at_start = !first_cycle_done,
+                              .first_seen_ms = now_ms};
+        HASH_ADD(hh, table, ino, sizeof s->ino, s);
+    }
+    free(l.v);
+    /* Gone from CLOSE_WAIT (closed by the process, or shut down and finished): forgotten. */
+    struct ad_sock *s, *tmp;
+    HASH_ITER(hh, table, s, tmp)
+    {
+        if (!s->present)
+            drop(s);
+    }
+    HASH_SORT(table, by_sock_inode);
+    find_owners(&other_inos, &nothers, &other_cap);
+    qsort(other_inos, nothers, sizeof *other_inos, compare_u32);
+    remember_others(other_inos, nothers);
+    free(other_inos);
+
+    ad_processes_prune();
+    ad_gauge_reset();
+    for (s = table; s; s = s->hh.next) {
+        if (s->state != AD_UNOWNED) {
+            s->due_ms = s->due_ms ? s->due_ms : s->first_seen_ms + ad_opt.grace_ms;
+            ad_gauge_add(s->holder.pid, s->diag.local_port);
+        }
+    }
+    first_cycle_done = true;
+    return true;
+}
+
+static void act(uint64_t now_ms)
+{
+    for (struct ad_sock *s = table; s; s = s->hh.next) {
+        if (s->state != AD_WAITING || s->due_ms > now_ms)
+            continue;
+        uint64_t wait = 0;
+        switch (ad_reclaim(s, now_ms, &wait)) {
+        case AD_RECLAIMED:
+            s->state = AD_DONE;
+            if (!ad_opt.dry_run)
+                ad_gauge_sub(s->holder.pid, s->diag.local_port);
+            break;
+        case AD_BUSY:
+            s->due_ms = now_ms + (wait ? wait : 1);
+            break;
+        case AD_LEAVE:
+            s->state = AD_LEFT;
+            break;
+        case AD_RETRY_OWNER:
+            s->state = AD_UNOWNED;
+            s->looks = 0;
+            break;
+        case AD_FAILED:
+            s->state = AD_LEFT;
+            start_failures += s->at_start;
+            break;
+        }
+    }
+}
+
+bool ad_cycle(uint64_t now_ms, bool dump)
+{
+    if (dump && !look(now_ms))
+        return false;
+    act(now_ms);
+    return true;
+}
+
+uint64_t ad_next_due(void)
+{
+    uint64_t next = UINT64_MAX;
+    for (struct ad_sock *s = table; s; s = s->hh.next)
+        if (s->state == AD_WAITING && s->due_ms < next)
+            next = s->due_ms;
+    return next;
+}
+
+size_t ad_start_sockets_waiting(bool *any_failed)
+{
+    size_t n = 0;
+    for (struct ad_sock *s = table; s; s = s->hh.next) {
+        if (!s->at_start)
+            continue;
+        n += s->state == AD_WAITING || s->state == AD_UNOWNED;
+    }
+    *any_failed = start_failures > 0;
+    return n;
+}

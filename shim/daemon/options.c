@@ -1,0 +1,182 @@
+/*
+ * autoclosed's command line. The syntax of --ports and the bounds of the times are the library's
+ * own (core/config.c), so an operator's AUTOCLOSE_PORTS value works here unchanged. A bad
+ * argument is one line on stderr and exit status 2: a unit that starts with a typo must fail
+ * loudly, not watch the wrong thing.
+ */
+#include "autoclosed.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ad_options ad_opt;
+
+static void usage(FILE *to)
+{
+    fputs("Usage: autoclosed [--pid PID[,PID...]] [--ports LIST] [--grace-ms N]\n"
+          "                  [--interval-ms N] [--once] [--dry-run] [--log LEVEL]\n"
+          "                  [--log-file PATH] [--stats-file PATH] [--version] [--help]\n"
+          "\n"
+          "Shuts down other processes' TCP connections that their peer has closed\n"
+          "(CLOSE_WAIT) and that stay idle for a grace period, without stopping or\n"
+          "restarting the process: the peer ends in TIME_WAIT, the descriptor stays the\n"
+          "process's own. Needs CAP_SYS_PTRACE (and CAP_DAC_READ_SEARCH) for processes of\n"
+          "other users.\n"
+          "\n"
+          "  --pid PID[,PID...]  only these processes (up to 64)\n"
+          "  --ports LIST        only connections whose local or peer port is listed,\n"
+          "                      e.g. 10540,10541,12000-12010 (as AUTOCLOSE_PORTS)\n"
+          "                      At least one of --pid and --ports; both: connections\n"
+          "                      of those processes on those ports.\n"
+          "  --grace-ms N        from the first sight of the peer's FIN to the action,\n"
+          "                      0-86400000 (default 5000); restarts while the\n"
+          "                      connection still sends\n"
+          "  --interval-ms N     how often the kernel is asked, 1-86400000 (default 1000)\n"
+          "  --once              act on what is half-closed now, once its grace has\n"
+          "                      passed, then exit: 0, or 1 when something could not be\n"
+          "                      reclaimed\n"
+          "  --dry-run           only log what would be done\n"
+          "  --log LEVEL         off, error, info (default) or debug\n"
+          "  --log-file PATH     append log lines to PATH instead of stderr (reopened on\n"
+          "                      SIGHUP)\n"
+          "  --stats-file PATH   Prometheus text file: autoclose_close_wait per process and\n"
+          "                      local port, autoclose_reclaimed_total, autoclose_errors_total\n"
+          "  --version           print the version and exit\n"
+          "  --help              show this help and exit\n",
+          to);
+}
+
+static int bad(const char *option, const char *value, const char *problem)
+{
+    fprintf(stderr, "autoclosed: %s '%.64s': %s (see autoclosed --help)\n", option, value, problem);
+    return 2;
+}
+
+/* A whole decimal number in [lo, hi]. */
+static bool number(const char *s, unsigned long long lo, unsigned long long hi,
+                   unsigned long long *out)
+{
+    if (*s < '0' || *s > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int parse_pids(const char *value, struct ad_options *o)
+{
+    char copy[1024];
+    if (strlen(value) >= sizeof copy)
+        return bad("--pid", value, "too long");
+    strcpy(copy, value);
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        unsigned long long pid;
+        if (!number(tok, 1, 4194304, &pid))
+            return bad("--pid", value, "not a list of process ids (1-4194304)");
+        if (o->npids == AD_MAX_PIDS)
+            return bad("--pid", value, "more than 64 processes");
+        o->pids[o->npids++] = (pid_t)pid;
+    }
+    if (o->npids == 0)
+        return bad("--pid", value, "not a list of process ids (1-4194304)");
+    return -1;
+}
+
+int ad_parse_options(int argc, char **argv, struct ad_options *o)
+{
+    static const struct option longs[] = {
+        {"pid", required_argument, NULL, 'p'},
+        {"ports", required_argument, NULL, 'P'},
+        {"grace-ms", required_argument, NULL, 'g'},
+        {"interval-ms", required_argument, NULL, 'i'},
+        {"once", no_argument, NULL, 'o'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"log", required_argument, NULL, 'l'},
+        {"log-file", required_argument, NULL, 'L'},
+        {"stats-file", required_argument, NULL, 's'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *o = (struct ad_options){.ports = {.all = true},
+                             .grace_ms = AC_DEFAULT_GRACE_MS,
+                             .interval_ms = 1000,
+                             .log_level = AC_LOG_INFO};
+    bool have_ports = false;
+    opterr = 0;
+    int c, rc;
+    char why[256];
+    unsigned long long v;
+    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if ((rc = parse_pids(optarg, o)) >= 0)
+                return rc;
+            break;
+        case 'P':
+            if (!ac_parse_ports(optarg, &o->ports, why, sizeof why) || o->ports.all)
+                return bad("--ports", optarg,
+                           "not a list of ports or ranges within 1-65535, e.g. "
+                           "10540,10541,12000-12010");
+            have_ports = true;
+            break;
+        case 'g':
+            if (!number(optarg, 0, AC_MAX_GRACE_MS, &v))
+                return bad("--grace-ms", optarg, "not a whole number of milliseconds (0-86400000)");
+            o->grace_ms = (uint32_t)v;
+            break;
+        case 'i':
+            if (!number(optarg, 1, AC_MAX_GRACE_MS, &v))
+                return bad("--interval-ms", optarg,
+                           "not a whole number of milliseconds (1-86400000)");
+            o->interval_ms = (uint32_t)v;
+            break;
+        case 'o':
+            o->once = true;
+            break;
+        case 'n':
+            o->dry_run = true;
+            break;
+        case 'l':
+            if (!ac_parse_log_level(optarg, &o->log_level, why, sizeof why))
+                return bad("--log", optarg, "not off, error, info or debug");
+            break;
+        case 'L':
+            o->log_file = optarg;
+            break;
+        case 's':
+            o->stats_file = optarg;
+            break;
+        case 'V':
+            printf("autoclosed %s\n", AC_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            /* getopt_long sets optopt for a known option without its value, 0 otherwise. */
+            fprintf(stderr, "autoclosed: %s '%.64s' (see autoclosed --help)\n",
+                    optopt ? "option needs a value:" : "unknown option:", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "autoclosed: unexpected argument '%.64s' (see autoclosed --help)\n",
+                argv[optind]);
+        return 2;
+    }
+    if (o->npids == 0 && !have_ports) {
+        fputs("autoclosed: pick what to watch: --pid PID[,PID...], --ports LIST, or both "
+              "(see autoclosed --help)\n",
+              stderr);
+        return 2;
+    }
+    return -1;
+}

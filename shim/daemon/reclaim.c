@@ -1,0 +1,187 @@
+/*
+ * The action on one due socket of another process. A reference to it is taken with
+ * pidfd_open + pidfd_getfd (Linux 5.6; no ptrace stop: the process runs on), and everything after
+ * that is done on the reference, which is checked first to be the very socket the kernel listed
+ * (its inode and its cookie): a number the process closed and reused meanwhile is left alone.
+ * The reference is our own, so no race with the process's close can move it to another file.
+ *
+ * shutdown(SHUT_RDWR) on it sends our FIN (the peer, which closed first, goes to TIME_WAIT) and
+ * ends the connection for every holder: the process's next read sees EOF, its next write fails.
+ * Its descriptor stays open and its own, so a close it makes later never lands on a reused number.
+ */
+#include "autoclosed.h"
+
+#include <errno.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* the same number on every architecture */
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
+
+static bool no_pidfd; /* the kernel has no pidfd_getfd: said once */
+
+static void say_no_pidfd(void)
+{
+    if (no_pidfd)
+        return;
+    no_pidfd = true;
+    ad_log(AC_LOG_ERROR, "this kernel has no pidfd_getfd (Linux 5.6 or later is needed): nothing "
+                         "can be reclaimed; the gauge still counts");
+}
+
+/* A pidfd for the process, opened once and kept; checked against the pid's start time, since the
+ * pid may have been reused between the lookup and now. */
+static int pidfd_of(struct ad_process *p)
+{
+    if (p->pidfd >= 0)
+        return p->pidfd;
+    int pfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+    if (pfd < 0)
+        return -1;
+    unsigned long long start = 0;
+    (void)ad_start_time(p->pid, &start);
+    if (start != p->start_time) {
+        close(pfd);
+        errno = ESRCH;
+        return -1;
+    }
+    p->pidfd = pfd;
+    return pfd;
+}
+
+static void describe(char *out, size_t cap, int ref)
+{
+    struct ac_text t;
+    ac_text_init(&t, out, cap);
+    struct sockaddr_storage local, peer;
+    socklen_t llen = sizeof local, plen = sizeof peer;
+    ac_text_str(&t, "local=");
+    if (getsockname(ref, (struct sockaddr *)&local, &llen) == 0)
+        ac_text_sockaddr(&t, (struct sockaddr *)&local);
+    else
+        ac_text_str(&t, "?");
+    ac_text_str(&t, " peer=");
+    if (getpeername(ref, (struct sockaddr *)&peer, &plen) == 0)
+        ac_text_sockaddr(&t, (struct sockaddr *)&peer);
+    else
+        ac_text_str(&t, "?");
+}
+
+/* The peer's unread data, after ten graces: dropped, as the library does, so that the process's
+ * last close sends nothing worse than our FIN already did. */
+static void drain(int ref)
+{
+    char sink[1];
+    for (int i = 0; i < 64; i++)
+        if (recv(ref, sink, 1 << 20, MSG_DONTWAIT | MSG_TRUNC) <= 0)
+            break;
+}
+
+static bool is_the_socket(int ref, const struct ad_sock *s)
+{
+    struct stat st;
+    if (fstat(ref, &st) != 0 || !S_ISSOCK(st.st_mode) || (uint32_t)st.st_ino != s->ino)
+        return false;
+    uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    /* No SO_COOKIE (before Linux 4.12): the inode alone, which sockfs does not reuse while the
+     * socket exists, and ours is held by the reference. */
+    return getsockopt(ref, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0 || cookie == s->cookie;
+}
+
+enum ad_outcome ad_reclaim(struct ad_sock *s, uint64_t now_ms, uint64_t *wait_ms)
+{
+    *wait_ms = 0;
+    struct ad_process *p = ad_process(s->holder.pid);
+    if (p == NULL)
+        return AD_RETRY_OWNER; /* exited: a child of it may hold the socket too */
+    if (p->preloaded)
+        return AD_LEAVE;
+    if (p->unreachable || no_pidfd)
+        return AD_FAILED;
+    int pfd = pidfd_of(p);
+    if (pfd < 0) {
+        if (errno == ESRCH)
+            return AD_RETRY_OWNER;
+        if (errno == ENOSYS) {
+            say_no_pidfd();
+            return AD_FAILED;
+        }
+        ad_process_unreachable(p, errno, "opening a pidfd to it");
+        return AD_FAILED;
+    }
+    int ref = (int)syscall(SYS_pidfd_getfd, pfd, s->holder.fd, 0);
+    if (ref < 0) {
+        int err = errno;
+        if (err == EBADF || err == ESRCH)
+            return AD_RETRY_OWNER; /* the number was closed, or the process ended */
+        if (err == ENOSYS) {
+            say_no_pidfd();
+            return AD_FAILED;
+        }
+        if (err == EMFILE || err == ENFILE || err == ENOMEM) {
+            *wait_ms = ad_opt.interval_ms;
+            return AD_BUSY; /* ours to pass, not the process's */
+        }
+        ad_process_unreachable(p, err, "taking its descriptors (pidfd_getfd)");
+        return AD_FAILED;
+    }
+    enum ad_outcome out;
+    struct ac_tcp_snapshot snap;
+    int unread = 0;
+    if (!is_the_socket(ref, s)) {
+        ad_log(AC_LOG_DEBUG, "left alone pid=%d fd=%d: the number now names another file",
+               (int)s->holder.pid, s->holder.fd);
+        out = AD_RETRY_OWNER;
+    } else if (!ac_tcp_snapshot(ref, &snap) || snap.state != AC_TCP_CLOSE_WAIT) {
+        out = AD_LEAVE; /* the process finished it meanwhile */
+    } else {
+        if (ioctl(ref, FIONREAD, &unread) != 0)
+            unread = 0;
+        *wait_ms = ac_busy_for(&snap, unread, now_ms - s->first_seen_ms, ad_opt.grace_ms);
+        out = *wait_ms > 0 ? AD_BUSY : AD_RECLAIMED;
+    }
+    if (out == AD_BUSY && *wait_ms > 0)
+        ad_log(AC_LOG_DEBUG, "waiting pid=%d fd=%d: still sending, or the peer's data is unread",
+               (int)s->holder.pid, s->holder.fd);
+    if (out != AD_RECLAIMED) {
+        close(ref);
+        return out;
+    }
+
+    char where[160];
+    describe(where, sizeof where, ref);
+    unsigned long long since = (unsigned long long)(now_ms - s->first_seen_ms);
+    if (ad_opt.dry_run) {
+        ad_dry_run_total++;
+        ad_log(AC_LOG_INFO, "dry-run: would shutdown pid=%d fd=%d %s since_fin_ms=%llu comm=%s",
+               (int)s->holder.pid, s->holder.fd, where, since, p->comm);
+    } else if (shutdown(ref, SHUT_RDWR) != 0) {
+        int err = errno;
+        ad_errors_total++;
+        ad_log(AC_LOG_ERROR, "failed to shutdown pid=%d fd=%d %s comm=%s error=%s",
+               (int)s->holder.pid, s->holder.fd, where, p->comm, strerror(err));
+        out = AD_FAILED;
+    } else {
+        if (unread > 0)
+            drain(ref);
+        ad_reclaimed_total++;
+        ad_log(AC_LOG_INFO, "shutdown pid=%d fd=%d %s since_fin_ms=%llu comm=%s",
+               (int)s->holder.pid, s->holder.fd, where, since, p->comm);
+    }
+    close(ref);
+    return out;
+}

@@ -1,0 +1,204 @@
+/*
+ * What the daemon says: log lines in the library's format ("<UTC time> autoclosed[<pid>]: ..."),
+ * and counters in the Prometheus text format, the per-process, per-port CLOSE_WAIT gauge among
+ * them (node_exporter counts CLOSE_WAIT sockets only host-wide).
+ */
+#include "autoclosed.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- log --------------------------------------------------------------------------------- */
+
+static int log_fd = 2;
+static struct ac_rate rate = {.tokens = 200}; /* a full bucket to start with */
+
+bool ad_log_open(void)
+{
+    if (ad_opt.log_file == NULL)
+        return true;
+    int fd = open(ad_opt.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "autoclosed: --log-file '%.200s': %s\n", ad_opt.log_file, strerror(errno));
+        return false;
+    }
+    if (log_fd != 2)
+        close(log_fd);
+    log_fd = fd;
+    return true;
+}
+
+void ad_log_reopen(void)
+{
+    if (ad_opt.log_file && !ad_log_open())
+        ad_log(AC_LOG_ERROR, "cannot reopen the log file; logging to stderr");
+}
+
+static void emit(const char *msg)
+{
+    char line[1024];
+    struct ac_text t;
+    ac_text_init(&t, line, sizeof line);
+    ac_log_format(&t, "autoclosed", getpid(), msg);
+    if (write(log_fd, line, t.len) < 0 && log_fd != 2)
+        (void)!write(2, line, t.len);
+}
+
+void ad_log(enum ac_log_level level, const char *fmt, ...)
+{
+    if (level > ad_opt.log_level)
+        return;
+    /* A storm of reclaims is summed up: 200 lines at once, then 50 a second. Errors always. */
+    if (level >= AC_LOG_INFO && !ac_rate_take(&rate, ac_now_ms(), 200, 50))
+        return;
+    if (rate.suppressed) {
+        char note[96];
+        snprintf(note, sizeof note, "%u lines not shown (more than 50 a second)", rate.suppressed);
+        rate.suppressed = 0;
+        emit(note);
+    }
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    emit(msg);
+}
+
+/* ---- counters ---------------------------------------------------------------------------- */
+
+uint64_t ad_reclaimed_total, ad_errors_total, ad_dry_run_total;
+
+/* The gauge: CLOSE_WAIT sockets per (process, local port), counted anew each interval. */
+struct gauge_cell {
+    uint64_t key; /* pid << 16 | port */
+    uint32_t count;
+    UT_hash_handle hh;
+};
+static struct gauge_cell *cells;
+static uint64_t last_digest; /* of what was last written: a quiet host rewrites nothing */
+static bool written;
+
+void ad_gauge_reset(void)
+{
+    struct gauge_cell *c, *tmp;
+    HASH_ITER(hh, cells, c, tmp)
+    {
+        HASH_DEL(cells, c);
+        free(c);
+    }
+}
+
+void ad_gauge_add(pid_t pid, uint16_t port)
+{
+    uint64_t key = (uint64_t)(uint32_t)pid << 16 | port;
+    struct gauge_cell *c;
+    HASH_FIND(hh, cells, &key, sizeof key, c);
+    if (c == NULL) {
+        c = calloc(1, sizeof *c);
+        if (c == NULL)
+            return;
+        c->key = key;
+        HASH_ADD(hh, cells, key, sizeof key, c);
+    }
+    c->count++;
+}
+
+void ad_gauge_sub(pid_t pid, uint16_t port)
+{
+    uint64_t key = (uint64_t)(uint32_t)pid << 16 | port;
+    struct gauge_cell *c;
+    HASH_FIND(hh, cells, &key, sizeof key, c);
+    if (c && c->count > 0)
+        c->count--;
+}
+
+static int by_key(const struct gauge_cell *a, const struct gauge_cell *b)
+{
+    return a->key < b->key ? -1 : a->key > b->key;
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t want = (*cap ? *cap * 2 : 8192);
+        while (want < *len + n + 1)
+            want *= 2;
+        char *b = realloc(*buf, want);
+        if (b == NULL)
+            return;
+        *buf = b;
+        *cap = want;
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+}
+
+static void append_text(char **buf, size_t *len, size_t *cap, const struct ac_text *t)
+{
+    append(buf, len, cap, t->buf, t->len);
+}
+
+void ad_stats_write(void)
+{
+    if (ad_opt.stats_file == NULL)
+        return;
+    HASH_SORT(cells, by_key);
+    /* A digest of the values: the file is rewritten only when one changed. */
+    uint64_t digest = 1469598103934665603ull ^ ad_reclaimed_total * 31 ^ ad_errors_total * 131 ^
+                      ad_dry_run_total * 1031;
+    for (struct gauge_cell *c = cells; c; c = c->hh.next)
+        digest = (digest ^ c->key ^ (uint64_t)c->count << 40) * 1099511628211ull;
+    if (written && digest == last_digest)
+        return;
+
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    char chunk[1024], labels[256];
+    struct ac_text t, l;
+    ac_text_init(&t, chunk, sizeof chunk);
+    ac_prom_header(&t, "autoclose_close_wait", "gauge",
+                   "TCP connections in CLOSE_WAIT per process and local port, among the "
+                   "processes and ports autoclosed watches.");
+    append_text(&buf, &len, &cap, &t);
+    for (struct gauge_cell *c = cells; c; c = c->hh.next) {
+        pid_t pid = (pid_t)(c->key >> 16);
+        struct ad_process *p = ad_process(pid);
+        char pid_text[16], port_text[8];
+        snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
+        snprintf(port_text, sizeof port_text, "%u", (unsigned)(c->key & 0xffff));
+        ac_text_init(&l, labels, sizeof labels);
+        ac_prom_label(&l, "pid", pid_text);
+        ac_prom_label(&l, "comm", p ? p->comm : "?");
+        ac_prom_label(&l, "port", port_text);
+        ac_text_init(&t, chunk, sizeof chunk);
+        ac_prom_series(&t, "autoclose_close_wait", labels, c->count);
+        append_text(&buf, &len, &cap, &t);
+    }
+    ac_text_init(&t, chunk, sizeof chunk);
+    ac_prom_header(&t, "autoclose_reclaimed_total", "counter",
+                   "Half-closed connections autoclosed shut down.");
+    ac_prom_series(&t, "autoclose_reclaimed_total", "", ad_reclaimed_total);
+    ac_prom_header(&t, "autoclose_dry_run_observed_total", "counter",
+                   "Connections a dry run would have shut down.");
+    ac_prom_series(&t, "autoclose_dry_run_observed_total", "", ad_dry_run_total);
+    ac_prom_header(&t, "autoclose_errors_total", "counter",
+                   "Actions that failed, and processes that could not be reached.");
+    ac_prom_series(&t, "autoclose_errors_total", "", ad_errors_total);
+    append_text(&buf, &len, &cap, &t);
+
+    if (buf && ac_file_replace(ad_opt.stats_file, buf, len)) {
+        written = true;
+        last_digest = digest;
+    } else {
+        static bool said;
+        if (!said)
+            ad_log(AC_LOG_ERROR, "cannot write --stats-file '%.200s'", ad_opt.stats_file);
+        said = true;
+    }
+    free(buf);
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The shipped autoclosed.service, as make install writes it, passes systemd-analyze verify, and
+# its sandbox is tight: systemd-analyze security rates its exposure at most 3.0 (of 10) and the
+# settings the daemon depends on are there (its two capabilities; no PrivateNetwork, which would
+# hide the sockets, nor ProtectProc=invisible, which would hide the processes).
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=tools_lib.sh
+. "$(dirname "$0")/tools_lib.sh"
+: "${AUTOCLOSED:?AUTOCLOSED must name the built daemon}"
+command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
+
+stage=$TMP/stage
+make -s -C "$REPO" install DESTDIR="$stage" PREFIX=/usr INSTALL_LIB="$AUTOCLOSE_LIB" \
+    INSTALL_DAEMON="$AUTOCLOSED" >"$TMP/make.out" 2>&1 || fail "make install: $(cat "$TMP/make.out")"
+unit=$stage/usr/lib/systemd/system/autoclosed.service
+[ -f "$unit" ] || fail "make install did not install the unit"
+
+# verify checks the executable exists: point ExecStart at the staged daemon. The man page is
+# checked by t_tools_install (man(1) may be absent here).
+mkdir -p "$TMP/units"
+sed "s|^ExecStart=/usr/sbin/autoclosed|ExecStart=$stage/usr/sbin/autoclosed|" "$unit" >"$TMP/units/autoclosed.service"
+systemd-analyze verify --man=no "$TMP/units/autoclosed.service" >"$TMP/verify.out" 2>&1 ||
+    fail "systemd-analyze verify: $(cat "$TMP/verify.out")"
+[ ! -s "$TMP/verify.out" ] || fail "systemd-analyze verify warned: $(cat "$TMP/verify.out")"
+
+grep -qx "CapabilityBoundingSet=CAP_SYS_PTRACE CAP_DAC_READ_SEARCH" "$unit" ||
+    fail "the unit does not limit the daemon to CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH"
+grep -qx "NoNewPrivileges=yes" "$unit" || fail "the unit lacks NoNewPrivileges=yes"
+! grep -Eq "^(PrivateNetwork=yes|ProtectProc=invisible)" "$unit" ||
+    fail "the unit hides the sockets or processes the daemon must see"
+
+if systemd-analyze security --offline=true "$TMP/units/autoclosed.service" >"$TMP/sec.out" 2>&1; then
+    level=$(sed -n 's/.*Overall exposure level for autoclosed.service: \([0-9.]*\).*/\1/p' "$TMP/sec.out")
+    [ -n "$level" ] || fail "no exposure level in: $(tail -3 "$TMP/sec.out")"
+    awk -v l="$level" 'BEGIN { exit !(l <= 3.0) }' || fail "exposure level $level, above 3.0"
+    echo "  systemd-analyze security: exposure $level"
+else
+    echo "  (systemd-analyze security --offline is not available: exposure not rated)"
+fi
+pass "the installed unit verifies and keeps the daemon to its own capabilities"
