@@ -248,7 +248,7 @@ test-tsan: check-deps
 	@CFLAGS='$(TSAN_CFLAGS)' $(MAKE) --no-print-directory BUILD=build-tsan sanitizer-build
 	@CC='$(CC)' tests/sanitizers/run.sh tsan build-tsan
 
-test-valgrind: check-deps $(LIB) $(UNIT_BINS) $(FIXTURES) $(HARDEN_FIXTURES)
+test-valgrind: check-deps $(LIB) $(DAEMON) $(UNIT_BINS) $(FIXTURES) $(HARDEN_FIXTURES)
 	@tests/valgrind/run.sh $(BUILD)
 
 test-servers: check-deps $(LIB) $(FIXTURES)
