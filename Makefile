@@ -215,12 +215,14 @@ BENCH_DIR  := $(BUILD)/bench
 BENCH_BINS := $(BENCH_DIR)/hotpath $(BENCH_DIR)/leak_server $(BENCH_DIR)/scale $(BENCH_DIR)/churn
 
 .PHONY: bench bench-smoke
-bench: check-deps $(LIB) $(BENCH_BINS)
-	@AUTOCLOSE_LIB=$(abspath $(LIB)) BENCH_BIN=$(abspath $(BENCH_DIR)) tests/bench/run.sh
+bench: check-deps $(LIB) $(DAEMON) $(BENCH_BINS)
+	@AUTOCLOSE_LIB=$(abspath $(LIB)) AUTOCLOSED=$(abspath $(DAEMON)) BENCH_BIN=$(abspath $(BENCH_DIR)) \
+		tests/bench/run.sh
 
 # The harness end to end at a tiny scale (about a minute): CI's check that make bench still runs.
-bench-smoke: check-deps $(LIB) $(BENCH_BINS)
-	@AUTOCLOSE_LIB=$(abspath $(LIB)) BENCH_BIN=$(abspath $(BENCH_DIR)) tests/bench/smoke.sh
+bench-smoke: check-deps $(LIB) $(DAEMON) $(BENCH_BINS)
+	@AUTOCLOSE_LIB=$(abspath $(LIB)) AUTOCLOSED=$(abspath $(DAEMON)) BENCH_BIN=$(abspath $(BENCH_DIR)) \
+		tests/bench/smoke.sh
 
 $(BENCH_DIR)/%: tests/bench/%.c tests/bench/bench.c tests/bench/bench.h | $(BENCH_DIR)
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -g -U_FORTIFY_SOURCE -o $@ $< tests/bench/bench.c
@@ -260,7 +262,7 @@ test-tsan: check-deps
 	@CFLAGS='$(TSAN_CFLAGS)' $(MAKE) --no-print-directory BUILD=build-tsan sanitizer-build
 	@CC='$(CC)' tests/sanitizers/run.sh tsan build-tsan
 
-test-valgrind: check-deps $(LIB) $(UNIT_BINS) $(FIXTURES) $(HARDEN_FIXTURES)
+test-valgrind: check-deps $(LIB) $(DAEMON) $(UNIT_BINS) $(FIXTURES) $(HARDEN_FIXTURES)
 	@tests/valgrind/run.sh $(BUILD)
 
 test-servers: check-deps $(LIB) $(FIXTURES)

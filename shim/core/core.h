@@ -180,9 +180,16 @@ struct ac_diag_socket {
     uint16_t local_port, peer_port;
     uint32_t uid;
     uint8_t local_addr[16], peer_addr[16]; /* network order; IPv4 in the first four bytes */
+    /* With want_info: TCP_INFO's tcpi_last_ack_recv, milliseconds since the last segment that
+     * carried an ACK arrived. The peer's FIN carries one, so on a socket in CLOSE_WAIT this is
+     * the time since the FIN, or less when a later segment came (a keepalive answer): never
+     * more, which makes it a safe start for a grace. */
+    bool has_info;
+    uint32_t last_ack_recv_ms;
 };
 struct ac_diag_query {
     uint32_t states; /* a bit per tcpi_state */
+    bool want_info;  /* also the TCP_INFO the kernel keeps (last_ack_recv_ms) */
     /* Each socket; false stops the dump as failed. */
     bool (*visit)(const struct ac_diag_socket *s, void *ctx);
     /* Optional: what was visited so far is void (the dump is asked for again per family). */

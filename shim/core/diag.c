@@ -7,14 +7,18 @@
 
 #include <errno.h>
 #include <linux/inet_diag.h>
+#include <linux/rtnetlink.h>
+#include <linux/tcp.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 
-static void to_socket(const struct inet_diag_msg *d, struct ac_diag_socket *s)
+static void to_socket(const struct nlmsghdr *h, struct ac_diag_socket *s)
 {
+    const struct inet_diag_msg *d = NLMSG_DATA(h);
     s->ino = d->idiag_inode;
     s->cookie = (uint64_t)d->id.idiag_cookie[0] | (uint64_t)d->id.idiag_cookie[1] << 32;
     s->state = d->idiag_state;
@@ -24,6 +28,22 @@ static void to_socket(const struct inet_diag_msg *d, struct ac_diag_socket *s)
     s->uid = d->idiag_uid;
     memcpy(s->local_addr, d->id.idiag_src, sizeof s->local_addr);
     memcpy(s->peer_addr, d->id.idiag_dst, sizeof s->peer_addr);
+    s->has_info = false;
+    /* INET_DIAG_INFO, when asked for: the kernel's struct tcp_info, as TCP_INFO reads it. */
+    int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *d));
+    for (const struct rtattr *a = (const struct rtattr *)(d + 1); RTA_OK(a, len);
+         a = RTA_NEXT(a, len)) {
+        if (a->rta_type != INET_DIAG_INFO)
+            continue;
+        struct tcp_info info;
+        memset(&info, 0, sizeof info);
+        size_t n = RTA_PAYLOAD(a) < sizeof info ? RTA_PAYLOAD(a) : sizeof info;
+        memcpy(&info, RTA_DATA(a), n);
+        if (n >= offsetof(struct tcp_info, tcpi_last_ack_recv) + sizeof info.tcpi_last_ack_recv) {
+            s->has_info = true;
+            s->last_ack_recv_ms = info.tcpi_last_ack_recv;
+        }
+    }
 }
 
 /* Sends one dump request and hands every socket it returns to `visit`. */
@@ -61,7 +81,7 @@ static bool dump(const void *request, size_t len, const struct ac_diag_query *q,
                 break;
             }
             struct ac_diag_socket s;
-            to_socket(NLMSG_DATA(h), &s);
+            to_socket(h, &s);
             if (s.ino != 0 && !q->visit(&s, q->ctx))
                 ok = false;
         }
@@ -76,6 +96,7 @@ static bool dump(const void *request, size_t len, const struct ac_diag_query *q,
 bool ac_diag_tcp(const struct ac_diag_query *q, int *fatal_errno)
 {
     *fatal_errno = 0;
+    uint8_t ext = q->want_info ? 1u << (INET_DIAG_INFO - 1) : 0;
     struct {
         struct nlmsghdr nlh;
         struct inet_diag_req req;
@@ -83,7 +104,7 @@ bool ac_diag_tcp(const struct ac_diag_query *q, int *fatal_errno)
         .nlh = {.nlmsg_len = sizeof both,
                 .nlmsg_type = TCPDIAG_GETSOCK,
                 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
-        .req = {.idiag_states = q->states},
+        .req = {.idiag_states = q->states, .idiag_ext = ext},
     };
     if (dump(&both, sizeof both, q, fatal_errno))
         return true;
@@ -103,7 +124,8 @@ bool ac_diag_tcp(const struct ac_diag_query *q, int *fatal_errno)
                     .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
             .req = {.sdiag_family = (uint8_t)families[i],
                     .sdiag_protocol = IPPROTO_TCP,
-                    .idiag_states = q->states},
+                    .idiag_states = q->states,
+                    .idiag_ext = ext},
         };
         any |= dump(&one, sizeof one, q, fatal_errno);
     }

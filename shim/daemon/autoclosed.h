@@ -42,6 +42,10 @@ extern struct ad_options ad_opt;
 /* "<UTC time> autoclosed[<pid>]: <message>" to --log-file or stderr; info and debug lines are
  * rate-limited (a storm of reclaims is summed up, not listed). */
 void ad_log(enum ac_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same in two steps, for a line whose making costs system calls: ad_log_take says whether
+ * a line at `level` will be written now (and counts it), ad_log_taken writes it. */
+bool ad_log_take(enum ac_log_level level);
+void ad_log_taken(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool ad_log_open(void);   /* false: the log file cannot be opened (said on stderr) */
 void ad_log_reopen(void); /* SIGHUP: a rotated log file is opened anew */
 
@@ -97,7 +101,7 @@ struct ad_sock {
     uint8_t looks; /* owner lookups so far, while unowned */
     bool present;  /* in this interval's list */
     bool at_start; /* listed at the first interval (what --once waits for) */
-    uint64_t first_seen_ms, due_ms;
+    uint64_t fin_ms, due_ms;
     UT_hash_handle hh; /* keyed by ino */
 };
 

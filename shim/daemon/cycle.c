@@ -8,8 +8,10 @@
  * selected processes' descriptors. So the memory follows the half-closed sockets, not all
  * sockets, and a quiet host costs one dump per interval.
  *
- * The grace runs from the first interval that listed the socket: sock_diag does not say when the
- * FIN came, so a socket found at start-up waits one grace too.
+ * The grace runs from the peer's FIN as TCP_INFO's last_ack_recv dates it (the FIN is the last
+ * segment a peer that closed sends; a later one only makes the date later, never earlier), read
+ * in the same dump. A date before the previous interval's look cannot be the FIN's for a socket
+ * that look did not list: then, and when the kernel gives no date, the grace runs from now.
  */
 #include "autoclosed.h"
 
@@ -20,6 +22,7 @@
 static struct ad_sock *table;      /* by inode */
 static struct ac_inode_set others; /* CLOSE_WAIT sockets of processes not watched */
 static bool first_cycle_done;
+static uint64_t previous_look_ms; /* when the previous dump began; 0 before the first */
 static size_t start_failures; /* sockets listed at the first interval that could not be reclaimed */
 
 /* A socket owner lookup that found nothing is tried at this many intervals before the socket
@@ -131,6 +134,22 @@ static int compare_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The kernel counts last_ack_recv in jiffies: it may exceed the time really passed by one, 10 ms
+ * at the lowest HZ. */
+#define JIFFY_MS 10
+
+/* When the peer's FIN came, at the latest (see above). `now_ms` is read after the dump, so it is
+ * no earlier than the kernel's own reading of the time. */
+static uint64_t fin_time(const struct ac_diag_socket *d, uint64_t now_ms)
+{
+    if (!d->has_info || d->last_ack_recv_ms > now_ms)
+        return now_ms;
+    uint64_t ago = d->last_ack_recv_ms > JIFFY_MS ? d->last_ack_recv_ms - JIFFY_MS : 0;
+    uint64_t at = now_ms - ago;
+    /* A socket that dump did not list turned half-closed after it began. */
+    return previous_look_ms == 0 || at + JIFFY_MS >= previous_look_ms ? at : now_ms;
+}
+
 static int by_sock_inode(const struct ad_sock *a, const struct ad_sock *b)
 {
     return a->ino < b->ino ? -1 : a->ino > b->ino;
@@ -138,11 +157,15 @@ static int by_sock_inode(const struct ad_sock *a, const struct ad_sock *b)
 
 static bool look(uint64_t now_ms)
 {
+    uint64_t began_ms = now_ms;
     static bool said;
     struct listing l = {0};
     int fatal;
-    struct ac_diag_query q = {
-        .states = 1u << AC_TCP_CLOSE_WAIT, .visit = collect, .restart = restart, .ctx = &l};
+    struct ac_diag_query q = {.states = 1u << AC_TCP_CLOSE_WAIT,
+                              .want_info = true,
+                              .visit = collect,
+                              .restart = restart,
+                              .ctx = &l};
     if (!ac_diag_tcp(&q, &fatal)) {
         free(l.v);
         if (fatal && !said) {
@@ -153,6 +176,7 @@ static bool look(uint64_t now_ms)
         return fatal == 0;
     }
     qsort(l.v, l.len, sizeof *l.v, by_inode);
+    now_ms = ac_now_ms(); /* after the dump: see fin_time */
 
     for (struct ad_sock *s = table; s; s = s->hh.next)
         s->present = false;
@@ -196,7 +220,7 @@ static bool look(uint64_t now_ms)
                               .state = AD_UNOWNED,
                               .present = true,
                               .at_start = !first_cycle_done,
-                              .first_seen_ms = now_ms};
+                              .fin_ms = fin_time(d, now_ms)};
         HASH_ADD(hh, table, ino, sizeof s->ino, s);
     }
     free(l.v);
@@ -217,11 +241,12 @@ static bool look(uint64_t now_ms)
     ad_gauge_reset();
     for (s = table; s; s = s->hh.next) {
         if (s->state != AD_UNOWNED) {
-            s->due_ms = s->due_ms ? s->due_ms : s->first_seen_ms + ad_opt.grace_ms;
+            s->due_ms = s->due_ms ? s->due_ms : s->fin_ms + ad_opt.grace_ms;
             ad_gauge_add(s->holder.pid, s->diag.local_port);
         }
     }
     first_cycle_done = true;
+    previous_look_ms = began_ms;
     return true;
 }
 

@@ -90,16 +90,17 @@ static void drain(int ref)
             break;
 }
 
+/* The cookie alone tells sockets apart (never reused while the system runs); a kernel without
+ * SO_COOKIE (before Linux 4.12) gets the inode compared instead, which sockfs does not reuse
+ * while the socket exists, and ours is held by the reference. */
 static bool is_the_socket(int ref, const struct ad_sock *s)
 {
-    struct stat st;
-    if (fstat(ref, &st) != 0 || !S_ISSOCK(st.st_mode) || (uint32_t)st.st_ino != s->ino)
-        return false;
     uint64_t cookie = 0;
     socklen_t len = sizeof cookie;
-    /* No SO_COOKIE (before Linux 4.12): the inode alone, which sockfs does not reuse while the
-     * socket exists, and ours is held by the reference. */
-    return getsockopt(ref, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0 || cookie == s->cookie;
+    if (getsockopt(ref, SOL_SOCKET, SO_COOKIE, &cookie, &len) == 0)
+        return cookie == s->cookie;
+    struct stat st;
+    return fstat(ref, &st) == 0 && S_ISSOCK(st.st_mode) && (uint32_t)st.st_ino == s->ino;
 }
 
 enum ad_outcome ad_reclaim(struct ad_sock *s, uint64_t now_ms, uint64_t *wait_ms)
@@ -151,7 +152,7 @@ enum ad_outcome ad_reclaim(struct ad_sock *s, uint64_t now_ms, uint64_t *wait_ms
     } else {
         if (ioctl(ref, FIONREAD, &unread) != 0)
             unread = 0;
-        *wait_ms = ac_busy_for(&snap, unread, now_ms - s->first_seen_ms, ad_opt.grace_ms);
+        *wait_ms = ac_busy_for(&snap, unread, now_ms - s->fin_ms, ad_opt.grace_ms);
         out = *wait_ms > 0 ? AD_BUSY : AD_RECLAIMED;
     }
     if (out == AD_BUSY && *wait_ms > 0)
@@ -162,26 +163,33 @@ enum ad_outcome ad_reclaim(struct ad_sock *s, uint64_t now_ms, uint64_t *wait_ms
         return out;
     }
 
-    char where[160];
-    describe(where, sizeof where, ref);
-    unsigned long long since = (unsigned long long)(now_ms - s->first_seen_ms);
+    /* The addresses only for a line that will be written (a storm of 10,000 reclaims logs 200),
+     * and before the shutdown, after which the socket no longer has a peer. */
+    char where[160] = "";
+    bool say = ad_log_take(AC_LOG_INFO);
+    if (say)
+        describe(where, sizeof where, ref);
+    unsigned long long since = (unsigned long long)(now_ms - s->fin_ms);
     if (ad_opt.dry_run) {
         ad_dry_run_total++;
-        ad_log(AC_LOG_INFO, "dry-run: would shutdown pid=%d fd=%d %s since_fin_ms=%llu comm=%s",
-               (int)s->holder.pid, s->holder.fd, where, since, p->comm);
     } else if (shutdown(ref, SHUT_RDWR) != 0) {
         int err = errno;
         ad_errors_total++;
+        if (!say)
+            describe(where, sizeof where, ref);
         ad_log(AC_LOG_ERROR, "failed to shutdown pid=%d fd=%d %s comm=%s error=%s",
                (int)s->holder.pid, s->holder.fd, where, p->comm, strerror(err));
+        say = false;
         out = AD_FAILED;
     } else {
         if (unread > 0)
             drain(ref);
         ad_reclaimed_total++;
-        ad_log(AC_LOG_INFO, "shutdown pid=%d fd=%d %s since_fin_ms=%llu comm=%s",
-               (int)s->holder.pid, s->holder.fd, where, since, p->comm);
     }
+    if (say)
+        ad_log_taken("%sshutdown pid=%d fd=%d %s since_fin_ms=%llu comm=%s",
+                     ad_opt.dry_run ? "dry-run: would " : "", (int)s->holder.pid, s->holder.fd,
+                     where, since, p->comm);
     close(ref);
     return out;
 }

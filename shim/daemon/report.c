@@ -48,25 +48,45 @@ static void emit(const char *msg)
         (void)!write(2, line, t.len);
 }
 
-void ad_log(enum ac_log_level level, const char *fmt, ...)
+bool ad_log_take(enum ac_log_level level)
 {
     if (level > ad_opt.log_level)
-        return;
+        return false;
     /* A storm of reclaims is summed up: 200 lines at once, then 50 a second. Errors always. */
     if (level >= AC_LOG_INFO && !ac_rate_take(&rate, ac_now_ms(), 200, 50))
-        return;
+        return false;
     if (rate.suppressed) {
         char note[96];
         snprintf(note, sizeof note, "%u lines not shown (more than 50 a second)", rate.suppressed);
         rate.suppressed = 0;
         emit(note);
     }
+    return true;
+}
+
+static void vemit(const char *fmt, va_list ap)
+{
     char msg[900];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    emit(msg);
+}
+
+void ad_log_taken(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vemit(fmt, ap);
     va_end(ap);
-    emit(msg);
+}
+
+void ad_log(enum ac_log_level level, const char *fmt, ...)
+{
+    if (!ad_log_take(level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vemit(fmt, ap);
+    va_end(ap);
 }
 
 /* ---- counters ---------------------------------------------------------------------------- */

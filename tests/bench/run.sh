@@ -7,7 +7,7 @@
 # printed as measured; the last table says which targets hold.
 #
 # Scales, all optional:
-#   BENCH_ONLY=hot,instr,reclaim,idle,redis,churn   sections to run (default: all)
+#   BENCH_ONLY=hot,instr,reclaim,idle,redis,churn,daemon   sections to run (default: all)
 #   BENCH_ROUNDS=15            wall-clock rounds per hot-path case (median and spread; what
 #                                is left to measure is about 1%, the spread of single runs
 #                                here several times that: with 7 the medians wandered by 2%)
@@ -26,13 +26,16 @@
 #   BENCH_CHURN_CONNS=3000     short connections per churn run, one after another (the system
 #                              call counts under strace use a third of it)
 #   BENCH_CHURN_ROUNDS=7       churn runs per server style and side
+#   BENCH_DAEMON_CONNS=10000   half-closed connections autoclosed reclaims in one server process
+#                              (a pre-forked one if RLIMIT_NOFILE is lower), and healthy ones it
+#                              idles beside (BENCH_IDLE_SECS long)
 set -euo pipefail
 
 : "${AUTOCLOSE_LIB:?AUTOCLOSE_LIB must name the built libautoclose.so}"
 : "${BENCH_BIN:?BENCH_BIN must name the directory of the built benchmark programs}"
 lib=$AUTOCLOSE_LIB
 bin=$BENCH_BIN
-only=${BENCH_ONLY:-hot,instr,reclaim,idle,redis,churn}
+only=${BENCH_ONLY:-hot,instr,reclaim,idle,redis,churn,daemon}
 rounds=${BENCH_ROUNDS:-15}
 hot_iters=${BENCH_HOT_ITERS:-20000}
 cg_iters=${BENCH_CG_ITERS:-1000}
@@ -45,6 +48,8 @@ redis_rounds=${BENCH_REDIS_ROUNDS:-9}
 redis_requests=${BENCH_REDIS_REQUESTS:-50000}
 churn_conns=${BENCH_CHURN_CONNS:-3000}
 churn_rounds=${BENCH_CHURN_ROUNDS:-7}
+daemon_conns=${BENCH_DAEMON_CONNS:-10000}
+daemon=${AUTOCLOSED:-$(dirname "$lib")/autoclosed}
 
 kinds=(read recv readv recvmsg poll epoll)
 transports=(unix tcp)
@@ -777,6 +782,66 @@ churn() {
 }
 
 start=$SECONDS
+# ---- the daemon -------------------------------------------------------------------------------
+
+# autoclosed on a leaking server that runs without the shim: how soon after the grace N
+# half-closed connections are shut down (its grace runs from its first look, at most one
+# interval after the FIN: the target is grace + 1 s), its memory with N healthy connections and
+# with N half-closed, and its CPU at the default interval beside N healthy connections.
+daemon_section() {
+    local hard cap procs=1 note="" r i0 i1
+    [ -x "$daemon" ] || {
+        echo "(no daemon at $daemon: section skipped)"
+        return
+    }
+    hard=$(ulimit -Hn)
+    cap=${BENCH_CONNS_PER_PROCESS:-$((hard - 64))}
+    [ "$cap" -le $((hard - 64)) ] || cap=$((hard - 64))
+    if [ "$daemon_conns" -gt "$cap" ]; then
+        procs=$(((daemon_conns + cap - 1) / cap))
+        note=" ($procs server processes: one may hold $cap connections here)"
+    fi
+    section "autoclosed: $daemon_conns half-closed connections of a running server without the shim$note (grace $grace_ms ms, interval 1000 ms)"
+    r=$("$bin/scale" reclaim --conns "$daemon_conns" --grace-ms "$grace_ms" \
+        --mem-at-ms $((grace_ms > 1600 ? grace_ms - 400 : 1200)) --observe-ms 3000 \
+        --daemon "$daemon" --log "$work/daemon.log" -- "$bin/leak_server" --expect "$daemon_conns" \
+        --workers "$procs") || true
+    echo "raw: $r" >>"$work/daemon.raw"
+    i0=$("$bin/scale" idle --conns 0 --secs "$quiet_secs" --grace-ms "$grace_ms" --daemon "$daemon" \
+        -- "$bin/leak_server") || true
+    i1=$("$bin/scale" idle --conns "$daemon_conns" --secs "$idle_secs" --grace-ms "$grace_ms" \
+        --daemon "$daemon" -- "$bin/leak_server" --expect "$daemon_conns" --workers "$procs") || true
+    local ms mem pct
+    ms=$(field reclaim_ms "$r")
+    mem=$(field bytes_per_conn "$r")
+    pct=$(field cpu_pct "$i1")
+    printf '%-58s %s\n' "all CLOSE_WAIT gone, after the grace (from the first FIN)" "${ms:-never ($(field left "$r") left)} ms"
+    printf '%-58s %s\n' "daemon memory (anonymous), no connection" "$(field anon_kb "$i0") KiB"
+    printf '%-58s %s\n' "daemon memory, $daemon_conns healthy connections" "$(field anon_idle_kb "$r") KiB (idle run: $(field anon_kb "$i1") KiB)"
+    printf '%-58s %s\n' "daemon memory, $daemon_conns half-closed, waiting" "$(field anon_pending_kb "$r") KiB: $mem B per half-closed connection"
+    printf '%-58s %s\n' "daemon CPU beside $daemon_conns healthy connections" "$(field cpu_ms "$i1") ms in $(field secs "$i1") s: $pct% of a core, $(field vol_switches "$i1") wake-ups"
+    if [ -n "$ms" ] && holds "$ms" 1000; then
+        verdict HOLDS "autoclosed reclaimed $daemon_conns: $ms ms after the grace (target < 1000)"
+    else
+        verdict MISSED "autoclosed reclaimed $daemon_conns: ${ms:-never} ms after the grace (target < 1000)"
+    fi
+    if [ -n "$pct" ] && holds "$pct" 1; then
+        verdict HOLDS "autoclosed beside $daemon_conns healthy connections: $pct% of a core (target < 1%)"
+    else
+        verdict MISSED "autoclosed beside $daemon_conns healthy connections: ${pct:-?}% of a core (target < 1%)"
+    fi
+    # Healthy connections cost the daemon nothing: its memory with them is its memory without
+    # them (within 64 KiB of allocator noise); half-closed ones cost a table entry each.
+    local healthy_extra
+    healthy_extra=$(awk -v a="$(field anon_kb "$i1")" -v b="$(field anon_kb "$i0")" 'BEGIN { print a - b }')
+    if [ -n "$mem" ] && holds "$healthy_extra" 64 && holds "$mem" 512; then
+        verdict HOLDS "autoclosed memory: +$healthy_extra KiB for $daemon_conns healthy connections, $mem B per half-closed one"
+    else
+        verdict MISSED "autoclosed memory: +$healthy_extra KiB for $daemon_conns healthy connections, ${mem:-?} B per half-closed one (targets: <= 64 KiB, <= 512 B)"
+    fi
+}
+
+
 machine
 want hot && hot_wall
 want instr && hot_instructions
@@ -784,6 +849,7 @@ want instr && hot_instructions
 # minute, and the sweep's kernel walk covers every one of them.
 want idle && idle
 want reclaim && reclaim
+want daemon && daemon_section
 want redis && redis
 # Last: its clients leave over a hundred thousand sockets in TIME_WAIT for a minute.
 want churn && churn

@@ -5,6 +5,10 @@
  *                 [--mem-at-ms M] [--observe-ms O] -- SERVER [ARGS...]
  *   scale idle    --conns N --secs S [--preload LIB] [--env NAME=VALUE]... [--log FILE]
  *                 -- SERVER [ARGS...]
+ *   either with   --daemon AUTOCLOSED: the server runs without the shim and the daemon is started
+ *                 on its processes (--pid, the default interval, --grace-ms G); then memory and
+ *                 CPU are the daemon's, and reclaim also reports its memory with the connections
+ *                 healthy and with them half-closed.
  *
  * reclaim: opens N connections, closes them all at once, and times, through sock_diag, how long
  *   the server's side takes to leave CLOSE_WAIT. The server's anonymous memory is read with the
@@ -45,7 +49,7 @@
 struct opts {
     const char *mode;
     long conns, grace_ms, mem_at_ms, observe_ms, secs;
-    const char *preload, *log;
+    const char *preload, *log, *daemon;
     const char *env[MAX_ENV];
     int n_env;
     char **server_argv;
@@ -67,11 +71,17 @@ struct worker {
 };
 
 static struct server srv = {.pid = -1, .out = -1};
+static pid_t daemon_pid = -1;
 static struct worker workers[MAX_WORKERS];
 static int n_workers;
 
 static void cleanup(void)
 {
+    if (daemon_pid > 0) {
+        kill(daemon_pid, SIGKILL);
+        waitpid(daemon_pid, NULL, 0);
+        daemon_pid = -1;
+    }
     if (srv.pid > 0) {
         kill(-srv.pid, SIGKILL); /* its own process group: anything it started goes too */
         waitpid(srv.pid, NULL, 0);
@@ -251,9 +261,37 @@ static long server_port(void)
     return port;
 }
 
+/* autoclosed on the server's processes. */
+static void start_daemon(const struct opts *o)
+{
+    char pids[MAX_WORKERS * 12] = "", grace[24];
+    for (int i = 0; i < srv.n_procs; i++)
+        snprintf(pids + strlen(pids), sizeof pids - strlen(pids), "%s%d", i ? "," : "",
+                 (int)srv.procs[i]);
+    snprintf(grace, sizeof grace, "%ld", o->grace_ms);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail("fork");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (o->log != NULL && freopen(o->log, "a", stderr) == NULL)
+            _exit(127);
+        unsetenv("LD_PRELOAD");
+        execl(o->daemon, o->daemon, "--pid", pids, "--grace-ms", grace, "--log",
+              getenv("BENCH_DAEMON_LOG") ? getenv("BENCH_DAEMON_LOG") : "error", (char *)NULL);
+        _exit(127);
+    }
+    daemon_pid = pid;
+    bench_sleep_ms(100);
+    if (waitpid(pid, NULL, WNOHANG) != 0)
+        fail("daemon-did-not-start");
+}
+
 /* Anonymous memory of the whole server, in KiB. */
 static long server_anon_kb(void)
 {
+    if (daemon_pid > 0)
+        return bench_anon_kb(daemon_pid);
     long sum = 0;
     for (int i = 0; i < srv.n_procs; i++) {
         long kb = bench_anon_kb(srv.procs[i]);
@@ -267,6 +305,11 @@ static long server_anon_kb(void)
 static void server_sample(struct bench_proc_sample *out)
 {
     *out = (struct bench_proc_sample){0};
+    if (daemon_pid > 0) {
+        if (bench_proc_sample(daemon_pid, out) != 0)
+            fail("proc");
+        return;
+    }
     for (int i = 0; i < srv.n_procs; i++) {
         struct bench_proc_sample s;
         if (bench_proc_sample(srv.procs[i], &s) != 0)
@@ -303,6 +346,8 @@ static double ms_between(uint64_t a, uint64_t b)
 static void run_reclaim(const struct opts *o)
 {
     int port = (int)server_port();
+    if (o->daemon)
+        start_daemon(o);
     start_workers(o->conns, port);
     if (all_reached("accepted ", 60000) == 0)
         fail("not-all-accepted");
@@ -375,6 +420,8 @@ static void run_reclaim(const struct opts *o)
 static void run_idle(const struct opts *o)
 {
     int port = (int)server_port();
+    if (o->daemon)
+        start_daemon(o);
     if (o->conns > 0) {
         start_workers(o->conns, port);
         if (all_reached("accepted ", 60000) == 0)
@@ -389,10 +436,10 @@ static void run_idle(const struct opts *o)
     double secs = ms_between(t0, bench_now_ns()) / 1000.0;
     double cpu_ms = ((double)b.cpu_ns - (double)a.cpu_ns) / 1e6;
     printf("conns=%ld secs=%.2f tasks=%u cpu_ms=%.2f cpu_pct=%.3f vol_switches=%llu "
-           "invol_switches=%llu\n",
+           "invol_switches=%llu anon_kb=%ld\n",
            o->conns, secs, b.tasks, cpu_ms, cpu_ms / (secs * 10.0),
            (unsigned long long)(b.vol_switches - a.vol_switches),
-           (unsigned long long)(b.invol_switches - a.invol_switches));
+           (unsigned long long)(b.invol_switches - a.invol_switches), server_anon_kb());
 }
 
 static long num(const char *name, const char *v)
@@ -429,6 +476,8 @@ int main(int argc, char **argv)
             o.preload = v;
         else if (strcmp(a, "--log") == 0)
             o.log = v;
+        else if (strcmp(a, "--daemon") == 0)
+            o.daemon = v;
         else if (strcmp(a, "--env") == 0 && o.n_env < MAX_ENV && strchr(v, '=') != NULL)
             o.env[o.n_env++] = v;
         else

@@ -5,7 +5,9 @@
 . "$(dirname "$0")/lib.sh"
 need_shim
 
-GRACE=1500
+# Long enough that eleven clients and the checks below fit inside it on a loaded machine under a
+# sanitizer (their FINs start the grace; 1.6 s was seen for the clients alone).
+GRACE=4000
 N=10
 VARIANTS=(read recv recvfrom recvmsg readv recvmmsg thread fork
     fortified-read fortified-recv fortified-recvfrom)
@@ -33,8 +35,6 @@ for v in "${VARIANTS[@]}"; do
 done
 elapsed=$(($(now_ms) - started))
 echo "clients done after ${elapsed} ms (grace ${GRACE} ms)"
-[ "$elapsed" -lt $((GRACE / 2)) ] ||
-    fail "clients took ${elapsed} ms: too slow to show that the shim waits for the grace"
 
 echo "before the grace has passed:"
 for v in "${VARIANTS[@]}"; do
@@ -42,6 +42,10 @@ for v in "${VARIANTS[@]}"; do
     state_is close-wait "${port[$v]}" server "$N" ||
         fail "$v: acted before the grace: $(report_states "${port[$v]}" "client-$v")"
 done
+# Every FIN came after `started`: the counts above were all read before any grace could end.
+checked=$(($(now_ms) - started))
+[ "$checked" -lt "$GRACE" ] ||
+    fail "the clients and checks took ${checked} ms, past the grace: they prove nothing"
 
 all_reclaimed() {
     local v

@@ -8,6 +8,8 @@
 #                   with a sweep every 10 ms); each child runs under the same tool
 #   mos_server      --style thread: a thread per connection, 10 clients, every connection
 #                   reclaimed by the shim's timer thread, then SIGTERM
+#   autoclosed      (memcheck) the daemon with --once on a leaking server without the shim: 10
+#                   connections found, waited for and shut down, memory freed at exit
 # Each process writes its own log (valgrind --log-file=...%p); a run fails on a non-zero exit
 # (--error-exitcode) or on any log whose ERROR SUMMARY is not 0. Helgrind reads
 # tests/valgrind/helgrind.supp, which says why each entry is there.
@@ -126,5 +128,40 @@ for tool in memcheck helgrind; do
     }
     check mos_server $tool "$rc"
 done
+# The daemon: one thread, so memcheck only.
+t0=$SECONDS
+rc=0
+rm -f "$logs/port"
+setsid "$fixtures/mos_server" --style read --port-file "$logs/port" >/dev/null 2>&1 &
+server_group=$!
+for _ in $(seq 1 100); do
+    [ -s "$logs/port" ] && break
+    sleep 0.1
+done
+port=$(cat "$logs/port" 2>/dev/null || echo 0)
+[ "$port" -gt 0 ] && timeout 60 "$fixtures/ncs_client" --port "$port" --count 10 \
+    >"$logs/client.out" 2>&1 || rc=1
+read -ra args <<<"$(tool_args memcheck)"
+drc=0
+timeout 120 valgrind "${args[@]}" --error-exitcode=99 --log-file="$logs/memcheck.autoclosed.%p" \
+    "$build/autoclosed" --pid "$server_group" --grace-ms 300 --interval-ms 100 --once \
+    --stats-file "$logs/daemon.prom" >"$logs/daemon.out" 2>&1 || drc=$?
+reclaimed=$(grep -c 'autoclosed\[[0-9]*\]: shutdown pid=' "$logs/daemon.out" || true)
+echo "  autoclosed under memcheck: $reclaimed of 10 connections reclaimed (exit $drc)," \
+    "CLOSE_WAIT left: $(state_count close-wait "$port")"
+if grep -q "this kernel has no pidfd_getfd" "$logs/daemon.out"; then
+    # Valgrind before 3.21 does not know pidfd_getfd and answers ENOSYS: the daemon must say so
+    # in one line and exit 1 with nothing done; its discovery is what memcheck checks then.
+    echo "  (this valgrind does not pass pidfd_getfd through: the action is checked by make test)"
+    [ "$drc" -eq 1 ] && [ "$reclaimed" -eq 0 ] || rc=1
+else
+    [ "$drc" -eq 0 ] && [ "$reclaimed" -eq 10 ] && [ "$(state_count close-wait "$port")" -eq 0 ] || rc=1
+fi
+[ $rc -eq 0 ] || tail -n 5 "$logs/daemon.out"
+kill -KILL -- "-$server_group" 2>/dev/null || true
+wait "$server_group" 2>/dev/null || true
+server_group=
+check autoclosed memcheck "$rc"
+
 echo "valgrind: $passed passed, $failed failed"
 [ $failed -eq 0 ]
