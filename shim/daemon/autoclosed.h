@@ -79,6 +79,7 @@ bool ad_start_time(pid_t pid, unsigned long long *out);
 /* Forgets processes that hold no tracked socket any more, or have exited. */
 void ad_processes_prune(void);
 /* Says once, for a process whose descriptors cannot be read or taken, what is missing. */
+extern size_t ad_unreachable_processes; /* so far: --once then exits 1 */
 void ad_process_unreachable(struct ad_process *p, int err, const char *step);
 /* True when the process is selected by --pid (always, without --pid). */
 bool ad_pid_selected(pid_t pid);

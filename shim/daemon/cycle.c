@@ -175,7 +175,8 @@ static bool look(uint64_t now_ms)
         }
         return fatal == 0;
     }
-    qsort(l.v, l.len, sizeof *l.v, by_inode);
+    if (l.len > 1)
+        qsort(l.v, l.len, sizeof *l.v, by_inode);
     now_ms = ac_now_ms(); /* after the dump: see fin_time */
 
     for (struct ad_sock *s = table; s; s = s->hh.next)
@@ -233,7 +234,8 @@ static bool look(uint64_t now_ms)
     }
     HASH_SORT(table, by_sock_inode);
     find_owners(&other_inos, &nothers, &other_cap);
-    qsort(other_inos, nothers, sizeof *other_inos, compare_u32);
+    if (nothers > 1)
+        qsort(other_inos, nothers, sizeof *other_inos, compare_u32);
     remember_others(other_inos, nothers);
     free(other_inos);
 
@@ -305,6 +307,7 @@ size_t ad_start_sockets_waiting(bool *any_failed)
             continue;
         n += s->state == AD_WAITING || s->state == AD_UNOWNED;
     }
-    *any_failed = start_failures > 0;
+    /* A selected process the daemon could not reach: its sockets never got to wait. */
+    *any_failed = start_failures > 0 || ad_unreachable_processes > 0;
     return n;
 }

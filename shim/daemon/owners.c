@@ -23,6 +23,8 @@ static struct proc_entry {
     UT_hash_handle hh;
 } * procs;
 
+size_t ad_unreachable_processes;
+
 bool ad_pid_selected(pid_t pid)
 {
     if (ad_opt.npids == 0)
@@ -147,6 +149,7 @@ void ad_process_unreachable(struct ad_process *p, int err, const char *step)
         return;
     p->unreachable = true;
     ad_errors_total++;
+    ad_unreachable_processes++;
     int scope = ptrace_scope();
     if (err == EPERM || err == EACCES) {
         if (scope >= 3)
