@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make install / uninstall: into a DESTDIR with PREFIX=/usr the library lands in the multiarch
-# directory, the tools in bin, the man pages in share/man and the systemd example in
+# directory (the 32-bit x86 one, when built, in the i386 multiarch directory), the tools in bin, the man pages in share/man and the systemd example in
 # share/doc/libautoclose, with the installed paths written into the wrapper and the drop-in;
 # installed with a PREFIX of its own, the installed wrapper finds the installed library and
 # protects a leaking server; make uninstall removes every file again.
@@ -17,9 +17,21 @@ command -v gcc >/dev/null || skip "gcc is not installed: the multiarch directory
 ma=$(gcc -print-multiarch 2>/dev/null || true)
 libdir=lib${ma:+/$ma}
 echo "  library directory under the prefix: $libdir"
+# The 32-bit library under test, if it was built, goes into the 32-bit multiarch directory.
+ma32=$(gcc -m32 -print-multiarch 2>/dev/null || true)
+libdir32=lib${ma32:+/$ma32}
+[ -n "$ma32" ] || libdir32=lib32
+lib32=
+if [ -f "$AUTOCLOSE_LIB32" ]; then
+    lib32=$AUTOCLOSE_LIB32
+    echo "  32-bit library directory under the prefix: $libdir32"
+else
+    echo "  (no 32-bit library built: only the 64-bit one is installed)"
+fi
 
-# INSTALL_LIB: install the library under test, never rebuild it while other tests use it.
-minstall() { make -s -C "$REPO" "$@" INSTALL_LIB="$AUTOCLOSE_LIB" >"$TMP/make.out" 2>&1 || fail "make $*: $(cat "$TMP/make.out")"; }
+# INSTALL_LIB, INSTALL_LIB32: install the libraries under test, never rebuild them while other
+# tests use them (an empty INSTALL_LIB32 installs no 32-bit library).
+minstall() { make -s -C "$REPO" "$@" INSTALL_LIB="$AUTOCLOSE_LIB" INSTALL_LIB32="$lib32" >"$TMP/make.out" 2>&1 || fail "make $*: $(cat "$TMP/make.out")"; }
 
 stage=$TMP/stage
 minstall install DESTDIR="$stage" PREFIX=/usr
@@ -30,17 +42,26 @@ expected=(
     usr/share/man/man1/tcpstates.1:644 usr/share/man/man7/libautoclose.7:644
     usr/share/doc/libautoclose/autoclose.conf:644
 )
+[ -z "$lib32" ] || expected+=("usr/$libdir32/libautoclose.so:644")
 for e in "${expected[@]}"; do
     f=${e%:*} mode=${e##*:}
     [ -f "$stage/$f" ] || fail "make install did not install $f"
     assert_eq "$mode" "$(stat -c %a "$stage/$f")" "mode of $f"
 done
 cmp -s "$AUTOCLOSE_LIB" "$stage/usr/$libdir/libautoclose.so" || fail "the installed library is not the one built"
+if [ -n "$lib32" ]; then
+    cmp -s "$lib32" "$stage/usr/$libdir32/libautoclose.so" ||
+        fail "the installed 32-bit library is not the one built"
+fi
 assert_eq "${#expected[@]}" "$(find "$stage" -type f | wc -l)" "files installed"
 
 # The final paths (without DESTDIR) are written in; no placeholder is left.
 grep -qx "installed_lib='/usr/$libdir/libautoclose.so'" "$stage/usr/bin/autoclose" ||
     fail "the installed wrapper does not name /usr/$libdir/libautoclose.so"
+# The 32-bit path is written in whether or not that library was built: it is chosen by the
+# program's ELF class, and a 32-bit program is refused while it is not there.
+grep -qx "installed_lib32='/usr/$libdir32/libautoclose.so'" "$stage/usr/bin/autoclose" ||
+    fail "the installed wrapper does not name the 32-bit library's path: $(grep installed_lib32= "$stage/usr/bin/autoclose")"
 grep -qx "Environment=LD_PRELOAD=/usr/$libdir/libautoclose.so" \
     "$stage/usr/share/doc/libautoclose/autoclose.conf" || fail "the installed drop-in does not name the library"
 ! grep -rl '@AUTOCLOSE_' "$stage" || fail "placeholders left in the installed files"
@@ -53,6 +74,15 @@ want=$stage/usr/$libdir/libautoclose.so
 run_rc rc "$stage/usr/bin/autoclose" -- sh -c 'echo "$LD_PRELOAD"'
 assert_eq 0 "$rc" "exit status of the staged wrapper"
 assert_eq "$(readlink -f "$want")" "$(cat "$TMP/rc.out")" "LD_PRELOAD set by the staged wrapper"
+# For a 32-bit program it chooses the staged 32-bit library (read from its execve: this kernel
+# need not be able to run the program).
+if [ -n "$lib32" ] && [ -x "$FIXTURES32/mos_server" ]; then
+    want32=$stage/usr/$libdir32/libautoclose.so
+    [ ! -f "/usr/$libdir32/libautoclose.so" ] || want32=/usr/$libdir32/libautoclose.so
+    assert_eq "$(readlink -f "$want32")" \
+        "$(preload_of staged32 "$stage/usr/bin/autoclose" -- "$FIXTURES32/mos_server")" \
+        "LD_PRELOAD set by the staged wrapper for a 32-bit program"
+fi
 
 # Installed for real under a prefix of its own: the installed wrapper protects a leaking server
 # with the installed library.
