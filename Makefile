@@ -286,3 +286,136 @@ format-check-hardening:
 clean: clean-hardening
 clean-hardening:
 	rm -rf build-asan build-tsan build-fuzz
+
+# ---- 32-bit x86: make lib32 (part of make, make install, make test) --------------------------
+# The same library built with -m32 into build/i386/, for 32-bit programs: scripts/autoclose
+# chooses it by the program's ELF class. Built when the compiler links a 32-bit program (Debian:
+# gcc-12-multilib and libc6-dev-i386, which scripts/install-deps.sh installs on amd64); otherwise
+# one line says that it is skipped and why, and nothing fails. The probe runs in the recipe,
+# after check-deps has installed what was missing, so the build itself is a sub-make.
+#   make lib32                       the 32-bit library alone
+#   make build/i386/fixtures/NAME    a fixture built 32-bit (t_i386 runs mos_server)
+# make install puts it into lib/<32-bit multiarch> (lib/i386-linux-gnu) beside the 64-bit one;
+# INSTALL_LIB32 names an already built one instead (empty: none).
+LIB32_DIR      := $(BUILD)/i386
+LIB32          := $(LIB32_DIR)/libautoclose.so
+LIB32_OBJS     := $(patsubst $(BUILD)/%,$(LIB32_DIR)/%,$(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS))
+FIXTURES32     := $(LIB32_DIR)/fixtures/mos_server
+MULTIARCH32     = $(shell gcc -m32 -print-multiarch 2>/dev/null)
+LIBDIR32        = $(PREFIX)/lib$(if $(MULTIARCH32),/$(MULTIARCH32),32)
+INSTALLED_LIB32 = $(LIBDIR32)/libautoclose.so
+RELATIVE_LIB32  = $(shell realpath -m --relative-to='$(BINDIR)' '$(LIBDIR32)')/libautoclose.so
+INSTALL_LIB32  ?= $(LIB32)
+# The installed wrapper learns where the 32-bit library goes, built or not: it refuses a 32-bit
+# program only when the library is not there.
+SUBST += -e 's|@AUTOCLOSE_INSTALLED_LIB32@|$(INSTALLED_LIB32)|g' \
+         -e 's|@AUTOCLOSE_RELATIVE_LIB32@|$(RELATIVE_LIB32)|g'
+
+# The kernel's asm/ headers, which <sys/socket.h> and <errno.h> include, are in the 64-bit
+# multiarch directory; -m32 looks in i386-linux-gnu. Debian's gcc-multilib package is nothing but
+# a /usr/include/asm link to them, and it conflicts with every cross compiler (the aarch64 one
+# below included), so install-deps.sh installs the real 32-bit pieces (gcc-12-multilib,
+# libc6-dev-i386) and the same link is made here, in build/i386/include, searched last.
+M32 = -m32 -idirafter $(LIB32_DIR)/include
+M32_ASM = /usr/include/$(MULTIARCH)/asm
+
+# try_m32 TARGETS: builds TARGETS when $(CC) $(M32) links a threaded program that includes the
+# socket headers; otherwise prints one line with the compiler's first complaint and removes stale
+# copies (so that neither the tests nor make install pick up a library this toolchain did not
+# build).
+M32_ASM_LINK = mkdir -p $(LIB32_DIR)/include && \
+	{ [ ! -d $(M32_ASM) ] || ln -sfn $(M32_ASM) $(LIB32_DIR)/include/asm; }
+try_m32 = $(M32_ASM_LINK) && t=$$(mktemp -d) && \
+	printf '\#include <errno.h>\n\#include <stdio.h>\n\#include <sys/socket.h>\nint main(void) { return puts("") == EOF ? errno : 0; }\n' >"$$t/probe.c" && \
+	if $(CC) $(M32) -o "$$t/probe" "$$t/probe.c" -pthread -ldl >"$$t/why" 2>&1; then \
+		rm -rf "$$t" && $(MAKE) --no-print-directory $(1); \
+	else \
+		why=$$(grep -m 1 -iE 'error|cannot|unrecognized|not found' "$$t/why" || head -n 1 "$$t/why"); \
+		rm -rf "$$t" $(1); \
+		echo "make: 32-bit library skipped: '$(CC) -m32' cannot build a 32-bit program ($$why);" \
+			"on amd64 scripts/install-deps.sh installs gcc-12-multilib and libc6-dev-i386"; \
+	fi
+
+.PHONY: lib32 lib32-tests install-lib32 uninstall-lib32 exports32
+
+all: lib32
+lib32: check-deps
+	@$(call try_m32,$(LIB32))
+
+# The integration tests find the 32-bit library and server here (t_i386 skips without them).
+integration: lib32-tests
+integration: export AUTOCLOSE_LIB32 := $(abspath $(LIB32))
+integration: export FIXTURES32 := $(abspath $(LIB32_DIR)/fixtures)
+lib32-tests: check-deps
+	@$(call try_m32,$(LIB32) $(FIXTURES32))
+
+$(LIB32_DIR)/shim/%.o: shim/%.c $(SHIM_HEADERS)
+	@mkdir -p $(@D) && $(M32_ASM_LINK)
+	$(CC) $(M32) $(CFLAGS) $(SHIM_CFLAGS) $(SHIM_INCLUDE) -c -o $@ $<
+
+$(LIB32): $(LIB32_OBJS)
+	$(CC) $(M32) $(CFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
+		-Wl,--version-script=shim/preload/exports.map
+
+$(LIB32_DIR)/fixtures/mos_server: tests/fixtures/mos_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h
+	@mkdir -p $(@D) && $(M32_ASM_LINK)
+	$(CC) $(M32) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -U_FORTIFY_SOURCE -g -pthread -o $@ $< $(FIX_COMMON)
+
+$(LIB32_DIR)/fixtures/%: tests/fixtures/%.c $(FIX_COMMON) tests/fixtures/mos_proto.h
+	@mkdir -p $(@D) && $(M32_ASM_LINK)
+	$(CC) $(M32) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -pthread -o $@ $< $(FIX_COMMON)
+
+# Its exports are checked too when it was built.
+exports: exports32
+exports32:
+	@if [ -f $(LIB32) ]; then scripts/check-exports.sh $(LIB32); fi
+
+install: install-lib32
+install-lib32:
+ifeq ($(INSTALL_LIB32),$(LIB32))
+	@$(call try_m32,$(LIB32))
+endif
+	@if [ -n '$(INSTALL_LIB32)' ]; then \
+		[ -f '$(INSTALL_LIB32)' ] || [ '$(INSTALL_LIB32)' = '$(LIB32)' ] || \
+			{ echo "make: INSTALL_LIB32='$(INSTALL_LIB32)' does not exist" >&2; exit 1; }; \
+		if [ -f '$(INSTALL_LIB32)' ]; then \
+			echo "install -m 0644 '$(INSTALL_LIB32)' '$(DESTDIR)$(INSTALLED_LIB32)'"; \
+			install -d '$(DESTDIR)$(LIBDIR32)' && \
+			install -m 0644 '$(INSTALL_LIB32)' '$(DESTDIR)$(INSTALLED_LIB32)'; \
+		fi; \
+	fi
+
+uninstall: uninstall-lib32
+uninstall-lib32:
+	rm -f '$(DESTDIR)$(INSTALLED_LIB32)'
+
+# ---- cross-build: make cross-aarch64 ---------------------------------------------------------
+# The library alone (no tests: nothing here runs it) cross-compiled for 64-bit ARM into
+# build/aarch64/, so that no architecture's build breaks unnoticed (the vfork wrapper is
+# assembly per architecture); then checked: an AArch64 shared object that exports exactly the
+# wrapped functions. Debian's gcc-aarch64-linux-gnu and libc6-dev-arm64-cross (installed on amd64
+# by scripts/install-deps.sh); AARCH64_CROSS names another toolchain prefix (empty on an arm64
+# machine itself).
+AARCH64_CROSS ?= aarch64-linux-gnu-
+AARCH64_DIR   := $(BUILD)/aarch64
+LIB_AARCH64   := $(AARCH64_DIR)/libautoclose.so
+AARCH64_OBJS  := $(patsubst $(BUILD)/%,$(AARCH64_DIR)/%,$(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS))
+
+.PHONY: cross-aarch64
+
+cross-aarch64: check-deps $(LIB_AARCH64)
+	@$(AARCH64_CROSS)readelf -h $(LIB_AARCH64) >$(AARCH64_DIR)/elf-header.txt
+	@grep -Eq 'Type: +DYN ' $(AARCH64_DIR)/elf-header.txt && \
+		grep -Eq 'Machine: +AArch64$$' $(AARCH64_DIR)/elf-header.txt || \
+		{ echo "cross-aarch64: $(LIB_AARCH64) is not an AArch64 shared object:" >&2; \
+		  grep -E 'Class|Type|Machine' $(AARCH64_DIR)/elf-header.txt >&2; exit 1; }
+	@echo "cross-aarch64: $(LIB_AARCH64) is an AArch64 shared object"
+	@NM=$(AARCH64_CROSS)nm scripts/check-exports.sh $(LIB_AARCH64)
+
+$(AARCH64_DIR)/shim/%.o: shim/%.c $(SHIM_HEADERS)
+	@mkdir -p $(@D)
+	$(AARCH64_CROSS)gcc $(CFLAGS) $(SHIM_CFLAGS) $(SHIM_INCLUDE) -c -o $@ $<
+
+$(LIB_AARCH64): $(AARCH64_OBJS)
+	$(AARCH64_CROSS)gcc $(CFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
+		-Wl,--version-script=shim/preload/exports.map

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Fails when the library exports anything but the functions listed in shim/preload/exports.map: a
 # preloaded library's stray symbol would override the host program's own.
+#   NM=aarch64-linux-gnu-nm scripts/check-exports.sh LIB   a cross-built library: its binutils' nm
 set -euo pipefail
 lib=${1:?usage: check-exports.sh LIB}
 map=$(dirname "$0")/../shim/preload/exports.map
 want=$(sed -n '/global:/,/local:/p' "$map" | grep -v 'global:\|local:' | tr ';' '\n' | tr -d ' ' | grep -v '^$' | sort)
-have=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TWiV]$/ {print $3}' | sed 's/@.*//' | sort)
+have=$("${NM:-nm}" -D --defined-only "$lib" | awk '$2 ~ /^[TWiV]$/ {print $3}' | sed 's/@.*//' | sort)
 if [[ "$want" != "$have" ]]; then
-  echo "exports: the library's exported symbols differ from shim/preload/exports.map:" >&2
+  echo "exports: $lib: its exported symbols differ from shim/preload/exports.map:" >&2
   diff <(echo "$want") <(echo "$have") >&2 || true
   exit 1
 fi
-echo "exports: $(echo "$have" | wc -l) wrapped functions, nothing else"
+echo "exports: $lib: $(echo "$have" | wc -l) wrapped functions, nothing else"

@@ -14,6 +14,17 @@ set -euo pipefail
 # so that no preloaded library can help it; libc6-dev's libc.a also builds a static one).
 packages=(gcc make libc6-dev uthash-dev libcmocka-dev pkg-config iproute2 strace python3 perl
           procps gdb clang-format shellcheck groff-base libseccomp-dev systemd golang-go)
+# On amd64 only: the 32-bit x86 library that make builds beside the 64-bit one, and its test
+# (gcc-N-multilib for the gcc installed, 12 on Debian 12, and libc6-dev-i386, for gcc -m32; not
+# the gcc-multilib package, which is only a /usr/include/asm link, made by the Makefile instead,
+# and which conflicts with every cross compiler), and make cross-aarch64's cross-build
+# (gcc-aarch64-linux-gnu, libc6-dev-arm64-cross). uthash is headers for every architecture; the
+# unit tests (cmocka) are not built 32-bit.
+if [[ $(dpkg --print-architecture 2>/dev/null) == amd64 ]]; then
+  gcc_major=$(gcc -dumpversion 2>/dev/null | cut -d. -f1 || true)
+  packages+=("gcc-${gcc_major:-12}-multilib" libc6-dev-i386 gcc-aarch64-linux-gnu
+             libc6-dev-arm64-cross)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -13,7 +13,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define SMALL_STEP 8u /* fine steps: a tracked connection's 88 bytes must not round up to 96 */
+/* Fine steps: a tracked connection's 88 bytes (64 in a 32-bit program) must not round up to 96. */
+#define SMALL_STEP 8u
 #define SMALL_MAX  256u
 #define CHUNK_SIZE (64u * 1024u)
 #define CLASSES    (SMALL_MAX / SMALL_STEP)

@@ -32,11 +32,16 @@
 static struct ac_rate rate = {.tokens = BURST};
 static int busy; /* the lock around `rate` and the log file (take_log_lock) */
 
+/* A 32-bit program's plain stat and open fail with EOVERFLOW on a file of 2 GiB or more, or one
+ * whose inode number needs more than 32 bits (XFS, btrfs): a long-lived log file, or the stderr a
+ * service appends to, would then be given up. Hence fstat64 and O_LARGEFILE here (the same as
+ * fstat and 0 in a 64-bit program). */
+
 /* The log file as open in one descriptor table. */
 struct log_file {
     int fd;
     dev_t dev;
-    ino_t ino;
+    ino64_t ino;
     bool failed;
 };
 static struct log_file log_file = {.fd = -1};
@@ -45,7 +50,7 @@ static char log_path[sizeof ac_cfg.log_file + 16]; /* %p expanded */
 /* The stderr the process started with, if a line may go there. */
 static bool stderr_usable;
 static dev_t stderr_dev;
-static ino_t stderr_ino;
+static ino64_t stderr_ino;
 
 /* Works out the file's name: at start-up, and again in a forked child, whose %p differs. */
 static void start_log_file(void)
@@ -62,16 +67,16 @@ void ac_log_start(void)
 
 void ac_log_capture_stderr(void)
 {
-    struct stat st;
-    stderr_usable = fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode);
+    struct stat64 st;
+    stderr_usable = fstat64(2, &st) == 0 && !S_ISSOCK(st.st_mode);
     stderr_dev = st.st_dev;
     stderr_ino = st.st_ino;
 }
 
-static bool fd_is(int fd, dev_t dev, ino_t ino)
+static bool fd_is(int fd, dev_t dev, ino64_t ino)
 {
-    struct stat st;
-    return fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+    struct stat64 st;
+    return fstat64(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
 /* Opens the log file above fd 2, so it never squats on a number a daemon is about to reuse
@@ -83,14 +88,15 @@ static int log_file_fd(struct log_file *lf)
     lf->fd = -1;
     if (lf->failed)
         return -1;
-    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    int fd =
+        open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_LARGEFILE, 0644);
     if (fd >= 0 && fd <= 2) {
         int high = AC_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
         AC_REAL(close)(fd);
         fd = high;
     }
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
+    struct stat64 st;
+    if (fd < 0 || fstat64(fd, &st) != 0) {
         lf->failed = true; /* said once below; stderr or syslog from now on */
         return -1;
     }

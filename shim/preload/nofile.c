@@ -108,9 +108,11 @@ void ac_nofile_apply(void)
         return;
     struct select_user user = {.symbol = NULL};
     dl_iterate_phdr(imports_select, &user);
-    rlim_t want = ac_cfg.nofile == UINT64_MAX ? lim.rlim_max : (rlim_t)ac_cfg.nofile;
-    if (want > lim.rlim_max)
-        want = lim.rlim_max;
+    /* Compared before the cast: rlim_t is 32 bits in a 32-bit program, where a larger N would
+     * otherwise wrap to a small number. */
+    rlim_t want = ac_cfg.nofile == UINT64_MAX || ac_cfg.nofile > lim.rlim_max
+                      ? lim.rlim_max
+                      : (rlim_t)ac_cfg.nofile;
     if (user.symbol != NULL) {
         ac_text_str(&t, "AUTOCLOSE_NOFILE: the descriptor limit stays ");
         ac_text_uint(&t, lim.rlim_cur);

@@ -24,7 +24,9 @@ static bool add_failed; /* set by uthash when it cannot allocate; read right aft
 #define uthash_nonfatal_oom(obj) (add_failed = true)
 #include <uthash.h>
 
-/* 88 bytes, 56 of them uthash's handle: memory per tracked connection is a published figure.
+/* 88 bytes, 56 of them uthash's handle (64 and 32 in a 32-bit program, where uthash's pointers
+ * take 4 bytes and a uint64_t is aligned to 4): memory per tracked connection is a published
+ * figure.
  * Times are kept as the monotonic clock's low 32 bits and widened against a recent reading
  * (widen): right for anything within 24 days of it. The identity is kept field by field, since
  * struct ac_identity as a member would bring its 4 bytes of padding along. */
@@ -39,7 +41,8 @@ struct ac_conn {
     uint8_t state;          /* enum ac_fd_state */
     uint8_t how;            /* enum ac_found_by */
 };
-_Static_assert(sizeof(struct ac_conn) == 88, "a tracked connection should take 88 bytes");
+_Static_assert(sizeof(struct ac_conn) == sizeof(UT_hash_handle) + 32,
+               "a tracked connection should take 88 bytes (64 in a 32-bit program)");
 
 /* Deadlines lie at most this far ahead (later ones are brought forward to it), so every pending
  * deadline stays within reach of widen(). The longest real wait, the unread-data hold of ten

@@ -6,6 +6,12 @@ set -euo pipefail
 
 : "${FIXTURES:?FIXTURES must name the directory of the built fixtures}"
 : "${AUTOCLOSE_LIB:=}"
+# The 32-bit x86 library and fixtures, when built (make's integration rule names them; run by
+# hand, they are looked for in i386/ beside the 64-bit ones, as make builds them).
+lib64=${AUTOCLOSE_LIB##* }
+: "${AUTOCLOSE_LIB32:=$(dirname -- "${lib64:-.}")/i386/libautoclose.so}"
+: "${FIXTURES32:=$(dirname -- "$FIXTURES")/i386/fixtures}"
+unset lib64
 
 T_NAME=$(basename "$0" .sh)
 # shellcheck disable=SC2034 # used by the tests that run the script fixtures

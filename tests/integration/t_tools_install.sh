@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make install / uninstall: into a DESTDIR with PREFIX=/usr the library lands in the multiarch
-# directory, the tools in bin, the daemon in sbin, the man pages in share/man, the systemd example
-# in share/doc/libautoclose and the daemon's unit in lib/systemd/system, with the installed paths
-# written into the wrapper, the drop-in and the unit;
+# directory (the 32-bit x86 one, when built, in the i386 multiarch directory), the tools in bin,
+# the daemon in sbin, the man pages in share/man, the systemd example in share/doc/libautoclose
+# and the daemon's unit in lib/systemd/system, with the installed paths written into the wrapper,
+# the drop-in and the unit;
 # installed with a PREFIX of its own, the installed wrapper finds the installed library and
 # protects a leaking server; make uninstall removes every file again.
 # shellcheck source=lib.sh
@@ -18,10 +19,22 @@ command -v gcc >/dev/null || skip "gcc is not installed: the multiarch directory
 ma=$(gcc -print-multiarch 2>/dev/null || true)
 libdir=lib${ma:+/$ma}
 echo "  library directory under the prefix: $libdir"
+# The 32-bit library under test, if it was built, goes into the 32-bit multiarch directory.
+ma32=$(gcc -m32 -print-multiarch 2>/dev/null || true)
+libdir32=lib${ma32:+/$ma32}
+[ -n "$ma32" ] || libdir32=lib32
+lib32=
+if [ -f "$AUTOCLOSE_LIB32" ]; then
+    lib32=$AUTOCLOSE_LIB32
+    echo "  32-bit library directory under the prefix: $libdir32"
+else
+    echo "  (no 32-bit library built: only the 64-bit one is installed)"
+fi
 
-# INSTALL_LIB: install the library under test, never rebuild it while other tests use it.
+# INSTALL_LIB, INSTALL_LIB32, INSTALL_DAEMON: install what is under test, never rebuild it while
+# other tests use it (an empty INSTALL_LIB32 installs no 32-bit library).
 : "${AUTOCLOSED:?AUTOCLOSED must name the built daemon}"
-minstall() { make -s -C "$REPO" "$@" INSTALL_LIB="$AUTOCLOSE_LIB" INSTALL_DAEMON="$AUTOCLOSED" >"$TMP/make.out" 2>&1 || fail "make $*: $(cat "$TMP/make.out")"; }
+minstall() { make -s -C "$REPO" "$@" INSTALL_LIB="$AUTOCLOSE_LIB" INSTALL_LIB32="$lib32" INSTALL_DAEMON="$AUTOCLOSED" >"$TMP/make.out" 2>&1 || fail "make $*: $(cat "$TMP/make.out")"; }
 
 stage=$TMP/stage
 minstall install DESTDIR="$stage" PREFIX=/usr
@@ -34,17 +47,26 @@ expected=(
     usr/sbin/autoclosed:755 usr/share/man/man8/autoclosed.8:644
     usr/lib/systemd/system/autoclosed.service:644
 )
+[ -z "$lib32" ] || expected+=("usr/$libdir32/libautoclose.so:644")
 for e in "${expected[@]}"; do
     f=${e%:*} mode=${e##*:}
     [ -f "$stage/$f" ] || fail "make install did not install $f"
     assert_eq "$mode" "$(stat -c %a "$stage/$f")" "mode of $f"
 done
 cmp -s "$AUTOCLOSE_LIB" "$stage/usr/$libdir/libautoclose.so" || fail "the installed library is not the one built"
+if [ -n "$lib32" ]; then
+    cmp -s "$lib32" "$stage/usr/$libdir32/libautoclose.so" ||
+        fail "the installed 32-bit library is not the one built"
+fi
 assert_eq "${#expected[@]}" "$(find "$stage" -type f | wc -l)" "files installed"
 
 # The final paths (without DESTDIR) are written in; no placeholder is left.
 grep -qx "installed_lib='/usr/$libdir/libautoclose.so'" "$stage/usr/bin/autoclose" ||
     fail "the installed wrapper does not name /usr/$libdir/libautoclose.so"
+# The 32-bit path is written in whether or not that library was built: it is chosen by the
+# program's ELF class, and a 32-bit program is refused while it is not there.
+grep -qx "installed_lib32='/usr/$libdir32/libautoclose.so'" "$stage/usr/bin/autoclose" ||
+    fail "the installed wrapper does not name the 32-bit library's path: $(grep installed_lib32= "$stage/usr/bin/autoclose")"
 grep -qx "Environment=LD_PRELOAD=/usr/$libdir/libautoclose.so" \
     "$stage/usr/share/doc/libautoclose/autoclose.conf" || fail "the installed drop-in does not name the library"
 grep -q "^ExecStart=/usr/sbin/autoclosed " "$stage/usr/lib/systemd/system/autoclosed.service" ||
@@ -59,6 +81,15 @@ want=$stage/usr/$libdir/libautoclose.so
 run_rc rc "$stage/usr/bin/autoclose" -- sh -c 'echo "$LD_PRELOAD"'
 assert_eq 0 "$rc" "exit status of the staged wrapper"
 assert_eq "$(readlink -f "$want")" "$(cat "$TMP/rc.out")" "LD_PRELOAD set by the staged wrapper"
+# For a 32-bit program it chooses the staged 32-bit library (read from its execve: this kernel
+# need not be able to run the program).
+if [ -n "$lib32" ] && [ -x "$FIXTURES32/mos_server" ]; then
+    want32=$stage/usr/$libdir32/libautoclose.so
+    [ ! -f "/usr/$libdir32/libautoclose.so" ] || want32=/usr/$libdir32/libautoclose.so
+    assert_eq "$(readlink -f "$want32")" \
+        "$(preload_of staged32 "$stage/usr/bin/autoclose" -- "$FIXTURES32/mos_server")" \
+        "LD_PRELOAD set by the staged wrapper for a 32-bit program"
+fi
 
 # Installed for real under a prefix of its own: the installed wrapper protects a leaking server
 # with the installed library.

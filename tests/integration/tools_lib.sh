@@ -5,16 +5,24 @@
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS=$REPO/scripts
 
-# use_wrapper: sets AUTOCLOSE. In the source tree the wrapper finds ../build/libautoclose.so;
-# when the library under test was built elsewhere (another BUILD), a copy of the wrapper gets a
-# tree of its own whose build/ holds that library, so the test never runs a stale one.
+# use_wrapper: sets AUTOCLOSE. In the source tree the wrapper finds ../build/libautoclose.so and
+# ../build/i386/libautoclose.so; when the libraries under test were built elsewhere (another
+# BUILD), a copy of the wrapper gets a tree of its own whose build/ holds those libraries (the
+# 32-bit one when AUTOCLOSE_LIB32 exists), so the test never runs a stale one.
 use_wrapper() {
-    if [ "$REPO/build/libautoclose.so" -ef "$AUTOCLOSE_LIB" ]; then
+    local lib32_same=no
+    if [ -f "$AUTOCLOSE_LIB32" ]; then
+        [ "$REPO/build/i386/libautoclose.so" -ef "$AUTOCLOSE_LIB32" ] && lib32_same=yes
+    else
+        [ -e "$REPO/build/i386/libautoclose.so" ] || lib32_same=yes
+    fi
+    if [ "$REPO/build/libautoclose.so" -ef "$AUTOCLOSE_LIB" ] && [ $lib32_same = yes ]; then
         AUTOCLOSE=$TOOLS/autoclose
     else
-        mkdir -p "$TMP/tree/scripts" "$TMP/tree/build"
+        mkdir -p "$TMP/tree/scripts" "$TMP/tree/build/i386"
         cp "$TOOLS/autoclose" "$TMP/tree/scripts/autoclose"
         ln -sf "$AUTOCLOSE_LIB" "$TMP/tree/build/libautoclose.so"
+        [ ! -f "$AUTOCLOSE_LIB32" ] || ln -sf "$AUTOCLOSE_LIB32" "$TMP/tree/build/i386/libautoclose.so"
         AUTOCLOSE=$TMP/tree/scripts/autoclose
     fi
     echo "  wrapper: $AUTOCLOSE"
@@ -30,4 +38,16 @@ run_rc() {
     shift
     timeout 30 "$@" >"$TMP/$run_rc_var.out" 2>"$TMP/$run_rc_var.err" || run_rc_status=$?
     printf -v "$run_rc_var" '%s' "$run_rc_status"
+}
+
+# preload_of NAME WRAPPER [OPTION...] -- CMD: the LD_PRELOAD with which WRAPPER executed CMD, read
+# from the execve call itself (strace -v shows its environment), so that it works whether or not
+# this kernel can run CMD (a 32-bit program). CMD should exit at once (mos_server without
+# arguments prints its usage).
+preload_of() {
+    local name=$1
+    timeout 30 strace -f -qq -v -s 4096 -e trace=execve -e signal=none -o "$TMP/$name.strace" \
+        "${@:2}" >"$TMP/$name.out" 2>"$TMP/$name.err" || true
+    grep -F "execve(\"${*: -1}\"" "$TMP/$name.strace" | grep -o '"LD_PRELOAD=[^"]*"' | head -n 1 |
+        sed 's/^"LD_PRELOAD=//; s/"$//'
 }
