@@ -340,14 +340,14 @@ try_m32 = $(M32_ASM_LINK) && t=$$(mktemp -d) && \
 
 all: lib32
 lib32: check-deps
-	@$(call try_m32,$(LIB32))
+	+@$(call try_m32,$(LIB32))
 
 # The integration tests find the 32-bit library and server here (t_i386 skips without them).
 integration: lib32-tests
 integration: export AUTOCLOSE_LIB32 := $(abspath $(LIB32))
 integration: export FIXTURES32 := $(abspath $(LIB32_DIR)/fixtures)
 lib32-tests: check-deps
-	@$(call try_m32,$(LIB32) $(FIXTURES32))
+	+@$(call try_m32,$(LIB32) $(FIXTURES32))
 
 $(LIB32_DIR)/shim/%.o: shim/%.c $(SHIM_HEADERS)
 	@mkdir -p $(@D) && $(M32_ASM_LINK)
@@ -373,7 +373,7 @@ exports32:
 install: install-lib32
 install-lib32:
 ifeq ($(INSTALL_LIB32),$(LIB32))
-	@$(call try_m32,$(LIB32))
+	+@$(call try_m32,$(LIB32))
 endif
 	@if [ -n '$(INSTALL_LIB32)' ]; then \
 		[ -f '$(INSTALL_LIB32)' ] || [ '$(INSTALL_LIB32)' = '$(LIB32)' ] || \
