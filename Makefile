@@ -151,11 +151,14 @@ TOOLS       := autoclose mos-close-test tcpstates
 MAN1        := autoclose.1 mos-close-test.1 tcpstates.1
 MAN7        := libautoclose.7
 # The installed wrapper and drop-in name the library's final path; the wrapper also gets that
-# path relative to BINDIR, so that a staged (DESTDIR) or moved installation still finds it.
+# path relative to BINDIR, so that a staged (DESTDIR) or moved installation still finds it. The
+# wrapper and the man pages (on their .TH line) get VERSION; each page goes to the man<section>
+# its suffix names.
 INSTALLED_LIB = $(LIBDIR)/libautoclose.so
 RELATIVE_LIB  = $(shell realpath -m --relative-to='$(BINDIR)' '$(LIBDIR)')/libautoclose.so
 SUBST = sed -e 's|@AUTOCLOSE_INSTALLED_LIB@|$(INSTALLED_LIB)|g' \
-            -e 's|@AUTOCLOSE_RELATIVE_LIB@|$(RELATIVE_LIB)|g' -e 's|@AUTOCLOSE_BINDIR@|$(BINDIR)|g'
+            -e 's|@AUTOCLOSE_RELATIVE_LIB@|$(RELATIVE_LIB)|g' -e 's|@AUTOCLOSE_BINDIR@|$(BINDIR)|g' \
+            -e 's|@AUTOCLOSE_VERSION@|$(VERSION)|g'
 
 .PHONY: install uninstall
 
@@ -166,8 +169,10 @@ install: $(INSTALL_LIB)
 	$(SUBST) scripts/autoclose >'$(DESTDIR)$(BINDIR)/autoclose'
 	chmod 0755 '$(DESTDIR)$(BINDIR)/autoclose'
 	install -m 0755 scripts/mos-close-test scripts/tcpstates '$(DESTDIR)$(BINDIR)/'
-	install -m 0644 $(addprefix scripts/man/,$(MAN1)) '$(DESTDIR)$(MANDIR)/man1/'
-	install -m 0644 $(addprefix scripts/man/,$(MAN7)) '$(DESTDIR)$(MANDIR)/man7/'
+	for m in $(MAN1) $(MAN7); do \
+		$(SUBST) "scripts/man/$$m" >'$(DESTDIR)$(MANDIR)'/man$${m##*.}/$$m && \
+		chmod 0644 '$(DESTDIR)$(MANDIR)'/man$${m##*.}/$$m || exit 1; \
+	done
 	$(SUBST) scripts/systemd/autoclose.conf >'$(DESTDIR)$(DOCDIR)/autoclose.conf'
 	chmod 0644 '$(DESTDIR)$(DOCDIR)/autoclose.conf'
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make install / uninstall: into a DESTDIR with PREFIX=/usr the library lands in the multiarch
 # directory, the tools in bin, the man pages in share/man and the systemd example in
-# share/doc/libautoclose, with the installed paths written into the wrapper and the drop-in;
+# share/doc/libautoclose, with the installed paths written into the wrapper and the drop-in and
+# the Makefile's VERSION into the wrapper's --version and every man page's .TH line;
 # installed with a PREFIX of its own, the installed wrapper finds the installed library and
 # protects a leaking server; make uninstall removes every file again.
 # shellcheck source=lib.sh
@@ -44,6 +45,20 @@ grep -qx "installed_lib='/usr/$libdir/libautoclose.so'" "$stage/usr/bin/autoclos
 grep -qx "Environment=LD_PRELOAD=/usr/$libdir/libautoclose.so" \
     "$stage/usr/share/doc/libautoclose/autoclose.conf" || fail "the installed drop-in does not name the library"
 ! grep -rl '@AUTOCLOSE_' "$stage" || fail "placeholders left in the installed files"
+
+# The version: the Makefile's, in the installed wrapper and on every installed page's .TH line.
+version=$(makefile_version)
+[ -n "$version" ] || fail "no VERSION in the Makefile"
+run_rc rc "$stage/usr/bin/autoclose" --version
+assert_eq "autoclose $version" "$(cat "$TMP/rc.out")" "the installed autoclose --version"
+pages=0
+for page in "$stage"/usr/share/man/man*/*; do
+    th=$(grep -m 1 '^\.TH ' "$page" || true)
+    [[ $th == *"\"libautoclose $version\""* ]] ||
+        fail "${page#"$stage"/}: its .TH line does not name libautoclose $version: $th"
+    pages=$((pages + 1))
+done
+assert_eq "$(find "$stage/usr/share/man" -type f | wc -l)" "$pages" "installed man pages whose .TH names libautoclose $version"
 
 # Staged, the wrapper finds the library at the same place relative to itself (unless a real
 # installation in /usr holds one, which comes first).

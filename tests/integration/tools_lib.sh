@@ -15,6 +15,8 @@ use_wrapper() {
         mkdir -p "$TMP/tree/scripts" "$TMP/tree/build"
         cp "$TOOLS/autoclose" "$TMP/tree/scripts/autoclose"
         ln -sf "$AUTOCLOSE_LIB" "$TMP/tree/build/libautoclose.so"
+        # In the source tree, --version reads ../Makefile.
+        ln -sf "$REPO/Makefile" "$TMP/tree/Makefile"
         AUTOCLOSE=$TMP/tree/scripts/autoclose
     fi
     echo "  wrapper: $AUTOCLOSE"
@@ -30,4 +32,9 @@ run_rc() {
     shift
     timeout 30 "$@" >"$TMP/$run_rc_var.out" 2>"$TMP/$run_rc_var.err" || run_rc_status=$?
     printf -v "$run_rc_var" '%s' "$run_rc_status"
+}
+
+# makefile_version: the Makefile's VERSION, the one place the version is set.
+makefile_version() {
+    sed -n 's/^VERSION[[:space:]]*:=[[:space:]]*\([^[:space:]]*\).*/\1/p' "$REPO/Makefile" | head -n 1
 }
