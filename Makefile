@@ -60,16 +60,21 @@ all: check-deps $(LIB)
 deps:
 	scripts/install-deps.sh
 
+# DEPS_CHECKED=1 skips it: the package build (scripts/debian/rules) has had its Build-Depends
+# checked by dpkg-buildpackage and needs none of the test tools.
 check-deps:
-	@scripts/install-deps.sh --check-or-install
+	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check-or-install
 
 $(BUILD)/shim/%.o: shim/%.c $(SHIM_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SHIM_CFLAGS) $(SHIM_INCLUDE) -c -o $@ $<
 
+# A SONAME, because the Debian package's checks (lintian) reject a shared object without one in
+# a library directory; nothing links against it, so it carries no ABI version. LDFLAGS: the
+# package build's hardening (-z now).
 $(LIB): $(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS)
-	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
-		-Wl,--version-script=shim/preload/exports.map
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
+		-Wl,-soname,libautoclose.so -Wl,--version-script=shim/preload/exports.map
 
 $(DAEMON): $(DAEMON_OBJS) $(CORE_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^
@@ -260,3 +265,19 @@ format-check-hardening:
 clean: clean-hardening
 clean-hardening:
 	rm -rf build-asan build-tsan build-fuzz
+
+# ---- Debian package: make deb, make test-deb -------------------------------------------------
+# make deb builds $(BUILD)/libautoclose_<VERSION>-1_<arch>.deb with dpkg-buildpackage and
+# debhelper, from a copy of the source tree in $(BUILD)/deb/src with scripts/debian/ as its
+# debian/ (scripts/build-deb.sh). The package holds what `make install PREFIX=/usr` installs.
+# make test-deb builds it, runs lintian, installs it (dpkg -i as root, else unpacked into a
+# scratch root), runs the installed wrapper against a leaking server, and removes it again.
+.PHONY: deb test-deb
+
+deb:
+	@scripts/install-deps.sh --check-or-install --deb
+	@scripts/build-deb.sh '$(VERSION)' '$(BUILD)'
+
+test-deb: check-deps $(FIXTURES)
+	@scripts/install-deps.sh --check-or-install --deb
+	@FIXTURES=$(abspath $(BUILD)/fixtures) tests/deb/run.sh '$(abspath $(BUILD))'

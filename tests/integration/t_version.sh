@@ -10,7 +10,6 @@
 # shellcheck source=tools_lib.sh
 . "$(dirname "$0")/tools_lib.sh"
 need_shim
-use_wrapper
 rc=0 # each run_rc sets it
 
 GRACE=300
@@ -62,7 +61,8 @@ assert_eq 0 "$rc" "exit status of a program run with the library disabled"
 [ ! -e "$TMP/disabled.log" ] || fail "a disabled library wrote: $(cat "$TMP/disabled.log")"
 assert_eq 0 "$(count_lines 'libautoclose' "$TMP/rc.err")" "lines on stderr from a disabled library"
 
-# The wrapper in the source tree reads the same VERSION.
+# The wrapper in the source tree reads the same VERSION (from ../Makefile).
+AUTOCLOSE=$TOOLS/autoclose
 run_rc rc "$AUTOCLOSE" --version
 assert_eq 0 "$rc" "exit status of autoclose --version"
 assert_eq "autoclose $version" "$(cat "$TMP/rc.out")" "autoclose --version"
