@@ -61,19 +61,24 @@ all: check-deps $(LIB) $(DAEMON)
 deps:
 	scripts/install-deps.sh
 
+# DEPS_CHECKED=1 skips it: the package build (scripts/debian/rules) has had its Build-Depends
+# checked by dpkg-buildpackage and needs none of the test tools.
 check-deps:
-	@scripts/install-deps.sh --check-or-install
+	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check-or-install
 
 $(BUILD)/shim/%.o: shim/%.c $(SHIM_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SHIM_CFLAGS) $(SHIM_INCLUDE) -c -o $@ $<
 
+# A SONAME, because the Debian package's checks (lintian) reject a shared object without one in
+# a library directory; nothing links against it, so it carries no ABI version. LDFLAGS: the
+# package build's hardening (-z now).
 $(LIB): $(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS)
-	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
-		-Wl,--version-script=shim/preload/exports.map
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
+		-Wl,-soname,libautoclose.so -Wl,--version-script=shim/preload/exports.map
 
 $(DAEMON): $(DAEMON_OBJS) $(CORE_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
 $(CORE_LIB): $(CORE_OBJS) $(PRELOAD_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -172,12 +177,15 @@ MAN7        := libautoclose.7
 MAN8        := autoclosed.8
 INSTALL_DAEMON ?= $(DAEMON)
 # The installed wrapper and drop-in name the library's final path; the wrapper also gets that
-# path relative to BINDIR, so that a staged (DESTDIR) or moved installation still finds it.
+# path relative to BINDIR, so that a staged (DESTDIR) or moved installation still finds it. The
+# wrapper and the man pages (on their .TH line) get VERSION; each page goes to the man<section>
+# its suffix names.
 INSTALLED_LIB = $(LIBDIR)/libautoclose.so
 RELATIVE_LIB  = $(shell realpath -m --relative-to='$(BINDIR)' '$(LIBDIR)')/libautoclose.so
 SUBST = sed -e 's|@AUTOCLOSE_INSTALLED_LIB@|$(INSTALLED_LIB)|g' \
             -e 's|@AUTOCLOSE_RELATIVE_LIB@|$(RELATIVE_LIB)|g' -e 's|@AUTOCLOSE_BINDIR@|$(BINDIR)|g' \
-            -e 's|@AUTOCLOSE_SBINDIR@|$(SBINDIR)|g'
+            -e 's|@AUTOCLOSE_SBINDIR@|$(SBINDIR)|g' \
+            -e 's|@AUTOCLOSE_VERSION@|$(VERSION)|g'
 
 .PHONY: install uninstall
 
@@ -186,15 +194,16 @@ install: $(INSTALL_LIB) $(INSTALL_DAEMON)
 		'$(DESTDIR)$(MANDIR)/man7' '$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(SBINDIR)' \
 		'$(DESTDIR)$(MANDIR)/man8' '$(DESTDIR)$(UNITDIR)'
 	install -m 0755 '$(INSTALL_DAEMON)' '$(DESTDIR)$(SBINDIR)/autoclosed'
-	install -m 0644 $(addprefix scripts/man/,$(MAN8)) '$(DESTDIR)$(MANDIR)/man8/'
 	$(SUBST) scripts/systemd/autoclosed.service >'$(DESTDIR)$(UNITDIR)/autoclosed.service'
 	chmod 0644 '$(DESTDIR)$(UNITDIR)/autoclosed.service'
 	install -m 0644 '$(INSTALL_LIB)' '$(DESTDIR)$(INSTALLED_LIB)'
 	$(SUBST) scripts/autoclose >'$(DESTDIR)$(BINDIR)/autoclose'
 	chmod 0755 '$(DESTDIR)$(BINDIR)/autoclose'
 	install -m 0755 scripts/mos-close-test scripts/tcpstates '$(DESTDIR)$(BINDIR)/'
-	install -m 0644 $(addprefix scripts/man/,$(MAN1)) '$(DESTDIR)$(MANDIR)/man1/'
-	install -m 0644 $(addprefix scripts/man/,$(MAN7)) '$(DESTDIR)$(MANDIR)/man7/'
+	for m in $(MAN1) $(MAN7) $(MAN8); do \
+		$(SUBST) "scripts/man/$$m" >'$(DESTDIR)$(MANDIR)'/man$${m##*.}/$$m && \
+		chmod 0644 '$(DESTDIR)$(MANDIR)'/man$${m##*.}/$$m || exit 1; \
+	done
 	$(SUBST) scripts/systemd/autoclose.conf >'$(DESTDIR)$(DOCDIR)/autoclose.conf'
 	chmod 0644 '$(DESTDIR)$(DOCDIR)/autoclose.conf'
 
@@ -419,3 +428,19 @@ $(AARCH64_DIR)/shim/%.o: shim/%.c $(SHIM_HEADERS)
 $(LIB_AARCH64): $(AARCH64_OBJS)
 	$(AARCH64_CROSS)gcc $(CFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
 		-Wl,--version-script=shim/preload/exports.map
+
+# ---- Debian package: make deb, make test-deb -------------------------------------------------
+# make deb builds $(BUILD)/libautoclose_<VERSION>-1_<arch>.deb with dpkg-buildpackage and
+# debhelper, from a copy of the source tree in $(BUILD)/deb/src with scripts/debian/ as its
+# debian/ (scripts/build-deb.sh). The package holds what `make install PREFIX=/usr` installs.
+# make test-deb builds it, runs lintian, installs it (dpkg -i as root, else unpacked into a
+# scratch root), runs the installed wrapper against a leaking server, and removes it again.
+.PHONY: deb test-deb
+
+deb:
+	@scripts/install-deps.sh --check-or-install --deb
+	@scripts/build-deb.sh '$(VERSION)' '$(BUILD)'
+
+test-deb: check-deps $(FIXTURES)
+	@scripts/install-deps.sh --check-or-install --deb
+	@FIXTURES=$(abspath $(BUILD)/fixtures) tests/deb/run.sh '$(abspath $(BUILD))'

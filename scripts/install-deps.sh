@@ -3,6 +3,7 @@
 #   scripts/install-deps.sh                      install whatever is missing (needs root or sudo)
 #   scripts/install-deps.sh --check-or-install   quiet when all is there; installs if it can,
 #                                                otherwise prints the exact command and fails
+#   ... --deb                                    also the packaging tools (make deb, make test-deb)
 set -euo pipefail
 
 # What each package is for: build (gcc make libc6-dev uthash-dev), unit tests (libcmocka-dev,
@@ -26,6 +27,24 @@ if [[ $(dpkg --print-architecture 2>/dev/null) == amd64 ]]; then
              libc6-dev-arm64-cross)
 fi
 
+# With --deb, what make deb and make test-deb need besides: Debian's packaging tools (dpkg-dev
+# for dpkg-buildpackage, debhelper for the rules' dh at compat level 13; no fakeroot: the package
+# declares Rules-Requires-Root: no, so a user who is not root builds it as is), lintian to check
+# the package, and man-db so that the test can look the installed pages up with man.
+deb_packages=(dpkg-dev debhelper lintian man-db)
+
+check_only=0
+for arg in "$@"; do
+  case $arg in
+  --check-or-install) check_only=1 ;;
+  --deb) packages+=("${deb_packages[@]}") ;;
+  *)
+    echo "install-deps: unknown option '$arg' (--check-or-install, --deb)" >&2
+    exit 2
+    ;;
+  esac
+done
+
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -33,7 +52,7 @@ for p in "${packages[@]}"; do
 done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-  [[ ${1:-} == --check-or-install ]] || echo "install-deps: everything is installed"
+  [[ $check_only == 1 ]] || echo "install-deps: everything is installed"
   exit 0
 fi
 

@@ -51,6 +51,26 @@ static void atfork_child(void)
     ac_tracker_atfork_child_mask();
 }
 
+/* At debug, one line at start-up says which build is loaded and with what settings: the first
+ * thing to look at when a server under the shim behaves unexpectedly. Never at the default level:
+ * every process the library is preloaded into would print it. */
+static void log_start_line(void)
+{
+    if (ac_cfg.log_level < AC_LOG_DEBUG)
+        return;
+    char line[160];
+    struct ac_text t;
+    ac_text_init(&t, line, sizeof line);
+    ac_text_str(&t, "libautoclose " AC_VERSION " active: grace_ms=");
+    ac_text_uint(&t, ac_cfg.grace_ms);
+    ac_text_str(&t, ac_cfg.mode == AC_MODE_CLOSE ? " mode=close" : " mode=shutdown");
+    ac_text_str(&t, " sweep_ms=");
+    ac_text_uint(&t, ac_cfg.sweep_ms);
+    if (ac_cfg.dry_run)
+        ac_text_str(&t, " dry_run=yes");
+    ac_log(AC_LOG_DEBUG, line);
+}
+
 void ac_init(void)
 {
     int expected = INIT_NONE;
@@ -71,6 +91,9 @@ void ac_init(void)
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     __atomic_store_n(&ac_active, !ac_cfg.disabled, __ATOMIC_RELEASE);
     __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
+    /* A disabled library writes nothing, not even this. */
+    if (ac_active)
+        log_start_line();
     /* inetd passes a connection on fds 0-2, systemd's Accept=yes on fd 3: a program that never
      * accepts or connects still gets its timer. */
     if (ac_active && ac_sweep_inherited_tcp())

@@ -3,8 +3,8 @@
 # directory (the 32-bit x86 one, when built, in the i386 multiarch directory), the tools in bin,
 # the daemon in sbin, the man pages in share/man, the systemd example in share/doc/libautoclose
 # and the daemon's unit in lib/systemd/system, with the installed paths written into the wrapper,
-# the drop-in and the unit;
-# installed with a PREFIX of its own, the installed wrapper finds the installed library and
+# the drop-in and the unit, and the Makefile's VERSION into the wrapper's --version and every man
+# page's .TH line; installed with a PREFIX of its own, the installed wrapper finds the installed library and
 # protects a leaking server; make uninstall removes every file again.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -72,6 +72,20 @@ grep -qx "Environment=LD_PRELOAD=/usr/$libdir/libautoclose.so" \
 grep -q "^ExecStart=/usr/sbin/autoclosed " "$stage/usr/lib/systemd/system/autoclosed.service" ||
     fail "the installed unit does not start /usr/sbin/autoclosed"
 ! grep -rl '@AUTOCLOSE_' "$stage" || fail "placeholders left in the installed files"
+
+# The version: the Makefile's, in the installed wrapper and on every installed page's .TH line.
+version=$(makefile_version)
+[ -n "$version" ] || fail "no VERSION in the Makefile"
+run_rc rc "$stage/usr/bin/autoclose" --version
+assert_eq "autoclose $version" "$(cat "$TMP/rc.out")" "the installed autoclose --version"
+pages=0
+for page in "$stage"/usr/share/man/man*/*; do
+    th=$(grep -m 1 '^\.TH ' "$page" || true)
+    [[ $th == *"\"libautoclose $version\""* ]] ||
+        fail "${page#"$stage"/}: its .TH line does not name libautoclose $version: $th"
+    pages=$((pages + 1))
+done
+assert_eq "$(find "$stage/usr/share/man" -type f | wc -l)" "$pages" "installed man pages whose .TH names libautoclose $version"
 
 # Staged, the wrapper finds the library at the same place relative to itself (unless a real
 # installation in /usr holds one, which comes first).

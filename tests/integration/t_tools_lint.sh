@@ -13,7 +13,9 @@ for tool in shellcheck groff python3; do
     command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/install-deps.sh installs it)"
 done
 
-shellcheck -x -P SCRIPTDIR "$TOOLS/autoclose" "$here"/t_tools_*.sh "$here/tools_lib.sh" >"$TMP/shellcheck.log" 2>&1 ||
+shellcheck -x -P SCRIPTDIR "$TOOLS/autoclose" "$here"/t_tools_*.sh "$here/tools_lib.sh" \
+    "$here/t_version.sh" "$TOOLS/build-deb.sh" "$TOOLS/install-deps.sh" "$REPO"/tests/deb/*.sh \
+    >"$TMP/shellcheck.log" 2>&1 ||
     fail "shellcheck: $(cat "$TMP/shellcheck.log")"
 echo "  shellcheck: clean"
 
@@ -45,7 +47,7 @@ done
 echo "  libautoclose(7) documents ${#vars[@]} variables: ${vars[*]}"
 
 run_rc rc "$TOOLS/autoclose" --help
-for opt in grace-ms mode ports sweep-ms dry-run log log-file stats-file help; do
+for opt in grace-ms mode ports sweep-ms dry-run log log-file stats-file help version; do
     grep -q -- "--$opt\b" "$TMP/rc.out" || fail "autoclose --help does not explain --$opt"
     grep -q -- "\\\\-\\\\-${opt//-/\\\\-}\b" "$TOOLS/man/autoclose.1" || fail "autoclose(1) does not explain --$opt"
 done

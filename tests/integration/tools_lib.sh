@@ -23,6 +23,8 @@ use_wrapper() {
         cp "$TOOLS/autoclose" "$TMP/tree/scripts/autoclose"
         ln -sf "$AUTOCLOSE_LIB" "$TMP/tree/build/libautoclose.so"
         [ ! -f "$AUTOCLOSE_LIB32" ] || ln -sf "$AUTOCLOSE_LIB32" "$TMP/tree/build/i386/libautoclose.so"
+        # In the source tree, --version reads ../Makefile.
+        ln -sf "$REPO/Makefile" "$TMP/tree/Makefile"
         AUTOCLOSE=$TMP/tree/scripts/autoclose
     fi
     echo "  wrapper: $AUTOCLOSE"
@@ -50,4 +52,9 @@ preload_of() {
         "${@:2}" >"$TMP/$name.out" 2>"$TMP/$name.err" || true
     grep -F "execve(\"${*: -1}\"" "$TMP/$name.strace" | grep -o '"LD_PRELOAD=[^"]*"' | head -n 1 |
         sed 's/^"LD_PRELOAD=//; s/"$//'
+}
+
+# makefile_version: the Makefile's VERSION, the one place the version is set.
+makefile_version() {
+    sed -n 's/^VERSION[[:space:]]*:=[[:space:]]*\([^[:space:]]*\).*/\1/p' "$REPO/Makefile" | head -n 1
 }

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# make deb, end to end: the package builds with dpkg-buildpackage, holds every file make install
+# installs (with PREFIX=/usr), passes lintian without an error, installs, and then the installed
+# tools work: autoclose --version says the Makefile's VERSION, the man pages carry it, and the
+# installed autoclose protects a leaking server (its CLOSE_WAIT sockets reclaimed, as ss shows)
+# with the installed library. Finally the package is purged and leaves none of its files.
+#
+# As root (CI) the package is installed for real with dpkg -i and removed with dpkg --purge; a
+# copy already installed (a previous run) is purged first. Otherwise, or with
+# DEB_TEST_ROOT=scratch, it is unpacked with dpkg -x into a scratch root and run from there.
+#   tests/deb/t_deb.sh BUILD        (FIXTURES must name the built fixtures)
+# shellcheck source=../integration/lib.sh
+. "$(dirname "$0")/../integration/lib.sh"
+# shellcheck source=../integration/tools_lib.sh
+. "$(dirname "$0")/../integration/tools_lib.sh"
+BUILD_DIR=${1:?usage: t_deb.sh BUILD}
+GRACE=300
+N=3
+PKG=libautoclose
+rc=0 # each run_rc sets it
+
+for tool in dpkg-buildpackage dh lintian; do
+    command -v "$tool" >/dev/null ||
+        fail "$tool is not installed (scripts/install-deps.sh --deb installs it)"
+done
+mode=${DEB_TEST_ROOT:-}
+if [ -z "$mode" ]; then
+    if [ "$(id -u)" -eq 0 ]; then mode=system; else mode=scratch; fi
+fi
+case $mode in
+system) [ "$(id -u)" -eq 0 ] || fail "DEB_TEST_ROOT=system needs root" ;;
+scratch) ;;
+*) fail "DEB_TEST_ROOT='$mode' is not system or scratch" ;;
+esac
+version=$(makefile_version)
+[ -n "$version" ] || fail "no VERSION in the Makefile"
+arch=$(dpkg --print-architecture)
+ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+deb=$BUILD_DIR/${PKG}_${version}-1_${arch}.deb
+echo "  version $version, architecture $arch; installing into the ${mode} root"
+
+# The build, as a user runs it.
+start=$(now_ms)
+timeout 600 make -s -C "$REPO" deb BUILD="$BUILD_DIR" >"$TMP/make-deb.out" 2>&1 ||
+    fail "make deb failed: $(tail -n 30 "$TMP/make-deb.out")"
+echo "  make deb: $(($(now_ms) - start)) ms"
+[ -f "$deb" ] || fail "make deb did not make $deb: $(cat "$TMP/make-deb.out")"
+assert_eq "$PKG" "$(dpkg-deb -f "$deb" Package)" "Package"
+assert_eq "$version-1" "$(dpkg-deb -f "$deb" Version)" "Version (the Makefile's VERSION, revision 1)"
+built=$(find "$BUILD_DIR" -maxdepth 1 -name '*.deb' -printf '%f\n' | sort | xargs)
+assert_eq "${deb##*/}" "$built" ".deb files in ${BUILD_DIR##*/}/ (what 'dpkg -i build/*.deb' installs)"
+
+# Its files: every one that make install installs (man pages compressed), and the Debian ones.
+dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's|^\./|/|; /\/$/d' | sort >"$TMP/deb.files"
+make -s -C "$REPO" install DESTDIR="$TMP/stage" PREFIX=/usr \
+    INSTALL_LIB="$BUILD_DIR/deb/src/build/libautoclose.so" >"$TMP/stage.out" 2>&1 ||
+    fail "make install into a stage failed: $(cat "$TMP/stage.out")"
+(cd "$TMP/stage" && find . -type f -o -type l) | sed 's|^\.||' |
+    sed -E 's|^(/usr/share/man/.*\.[0-9])$|\1.gz|' | sort >"$TMP/install.files"
+missing=$(comm -23 "$TMP/install.files" "$TMP/deb.files")
+[ -z "$missing" ] || fail "make install installs these, the package lacks them: $missing"
+for f in /usr/share/doc/$PKG/copyright /usr/share/doc/$PKG/changelog.Debian.gz \
+    "/usr/lib/$ma/libautoclose.so"; do
+    grep -qxF "$f" "$TMP/deb.files" || fail "the package lacks $f"
+done
+echo "  the package holds all $(wc -l <"$TMP/install.files") files of make install, $(wc -l <"$TMP/deb.files") in all"
+
+# lintian: no error (the warnings it is told to expect are explained in
+# scripts/debian/libautoclose.lintian-overrides).
+timeout 300 lintian --fail-on error "$deb" >"$TMP/lintian.out" 2>&1 || rc=$?
+sed 's/^/  lintian: /' "$TMP/lintian.out"
+[ "$rc" -eq 0 ] || fail "lintian reports an error (exit $rc)"
+assert_eq 0 "$(grep -c '^E: ' "$TMP/lintian.out" || true)" "lintian errors"
+
+# Install.
+status() { dpkg-query -W -f='${db:Status-Status}' "$PKG" 2>/dev/null || echo not-installed; }
+# shellcheck disable=SC2317 # called from the EXIT trap
+purge_if_installed() {
+    if [ "$mode" = system ] && [ "$(status)" != not-installed ]; then
+        timeout 120 dpkg --purge "$PKG" >>"$TMP/dpkg.out" 2>&1 || true
+    fi
+}
+if [ "$mode" = system ]; then
+    was=$(status)
+    if [ "$was" != not-installed ]; then
+        echo "  $PKG is already here ($was, $(dpkg-query -W -f='${Version}' "$PKG")): purging it first"
+        timeout 120 dpkg --purge "$PKG" >"$TMP/dpkg.out" 2>&1 ||
+            fail "cannot purge the $PKG already installed: $(cat "$TMP/dpkg.out")"
+    fi
+    # A file of the package already on the system, owned by no package (a make install with
+    # PREFIX=/usr), would be overwritten and then removed by the purge: stop instead.
+    while read -r f; do
+        [ ! -e "$f" ] || fail "$f is already there, from outside any package: remove it first"
+    done <"$TMP/deb.files"
+    trap 'purge_if_installed; cleanup' EXIT
+    timeout 120 dpkg -i "$deb" >"$TMP/dpkg.out" 2>&1 || fail "dpkg -i failed: $(cat "$TMP/dpkg.out")"
+    assert_eq installed "$(status)" "dpkg's status of $PKG after dpkg -i"
+    root=
+    dpkg -L "$PKG" | sort >"$TMP/listed"
+    while read -r f; do
+        [ -d "$f" ] || echo "$f"
+    done <"$TMP/listed" >"$TMP/owned.files"
+    diff -u "$TMP/deb.files" "$TMP/owned.files" >"$TMP/owned.diff" ||
+        fail "dpkg -L does not list the package's files: $(cat "$TMP/owned.diff")"
+    # The package's ldconfig trigger (which policy asks of a library in ldconfig's directories).
+    grep -q '^Processing triggers for libc-bin' "$TMP/dpkg.out" ||
+        fail "dpkg -i did not run libc-bin's ldconfig trigger: $(cat "$TMP/dpkg.out")"
+    echo "  dpkg -i: installed, $(wc -l <"$TMP/owned.files") files; the ldconfig trigger ran"
+else
+    root=$TMP/root
+    dpkg -x "$deb" "$root" || fail "dpkg -x failed"
+    echo "  dpkg -x: unpacked into a scratch root"
+fi
+while read -r f; do
+    [ -f "$root$f" ] || [ -L "$root$f" ] || fail "$f is not installed"
+done <"$TMP/deb.files"
+
+# The installed wrapper, library and man pages say the Makefile's version.
+run_rc rc "$root/usr/bin/autoclose" --version
+assert_eq 0 "$rc" "exit status of the installed autoclose --version"
+assert_eq "autoclose $version" "$(cat "$TMP/rc.out")" "the installed autoclose --version"
+mapfile -t pages < <(grep '^/usr/share/man/' "$TMP/deb.files")
+[ ${#pages[@]} -gt 0 ] || fail "the package holds no man page"
+for page in "${pages[@]}"; do
+    th=$(zcat "$root$page" | grep -m 1 '^\.TH ' || true)
+    [[ $th == *"\"libautoclose $version\""* ]] ||
+        fail "$page: its .TH line does not name libautoclose $version: $th"
+done
+echo "  the .TH line of each of the ${#pages[@]} installed man pages names libautoclose $version"
+if [ "$mode" = system ] && command -v man >/dev/null; then
+    assert_eq "/usr/share/man/man1/autoclose.1.gz" "$(man -M /usr/share/man -w 1 autoclose 2>&1)" \
+        "man -w 1 autoclose"
+fi
+run_rc rc env AUTOCLOSE_LOG=debug "$root/usr/bin/autoclose" -- true
+assert_eq 0 "$rc" "exit status of the installed autoclose -- true"
+grep -qE "libautoclose\\[[0-9]+\\]: libautoclose ${version//./\\.} active: " "$TMP/rc.err" ||
+    fail "the installed library's start-up line does not name $version: $(cat "$TMP/rc.err")"
+echo "  the installed library's start-up line names $version"
+
+# The installed wrapper against a leaking server, beside the same server unprotected.
+want_lib=$root/usr/lib/$ma/libautoclose.so
+# Unpacked in a scratch root, the wrapper prefers a library installed at its final path.
+[ -z "$root" ] || [ ! -f "/usr/lib/$ma/libautoclose.so" ] || want_lib=/usr/lib/$ma/libautoclose.so
+start_bg plain "$FIXTURES/mos_server" --style read --port-file "$TMP/plain.port"
+start_bg guarded "$root/usr/bin/autoclose" --grace-ms $GRACE -- "$FIXTURES/mos_server" --style read \
+    --port-file "$TMP/guarded.port"
+plain=$(await_port plain)
+guarded=$(await_port guarded)
+maps_has "$(main_pid guarded)" "$want_lib" || fail "the server does not have $want_lib loaded"
+client plain-clients --port "$plain" --count $N || fail "client exchanges failed (plain)"
+client guarded-clients --port "$guarded" --count $N || fail "client exchanges failed (guarded)"
+wait_until $((GRACE + 4000)) reclaimed "$guarded" $N guarded-clients || true
+wait_until 2000 leaking "$plain" $N plain-clients || true
+echo "  without autoclose:     $(report_states "$plain" plain-clients)"
+echo "  installed autoclose:   $(report_states "$guarded" guarded-clients)"
+leaking "$plain" $N plain-clients || fail "the server without autoclose did not leak: the test proves nothing"
+reclaimed "$guarded" $N guarded-clients || fail "the installed autoclose did not protect the server"
+for s in plain guarded; do
+    kill -TERM -- "-${BG_PIDS[$s]}" 2>/dev/null || true
+    wait "${BG_PIDS[$s]}" 2>/dev/null || true
+done
+
+# Removal: nothing of the package is left.
+if [ "$mode" = system ]; then
+    timeout 120 dpkg --purge "$PKG" >"$TMP/dpkg.out" 2>&1 || fail "dpkg --purge failed: $(cat "$TMP/dpkg.out")"
+    assert_eq not-installed "$(status)" "dpkg's status of $PKG after dpkg --purge"
+    # Every file gone; a directory may stay only while another package owns it (/usr/bin...).
+    left=$(while read -r f; do
+        if [ "$f" = /. ]; then
+            continue # dpkg -L's name for the root
+        elif [ -L "$f" ] || [ -f "$f" ]; then
+            echo "$f"
+        elif [ -d "$f" ] && ! dpkg-query -S "$f" >/dev/null 2>&1; then
+            echo "$f/"
+        fi
+    done <"$TMP/listed")
+    [ -z "$left" ] || fail "dpkg --purge left: $left"
+    echo "  dpkg --purge: no file or directory of the package left"
+    trap cleanup EXIT
+else
+    rm -rf "$root"
+fi
+pass "built, lintian-clean, installed ($mode), protected $N leaks, version $version everywhere, removed"
