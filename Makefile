@@ -363,8 +363,8 @@ $(LIB32_DIR)/shim/%.o: shim/%.c $(SHIM_HEADERS)
 	$(CC) $(M32) $(CFLAGS) $(SHIM_CFLAGS) $(SHIM_INCLUDE) -c -o $@ $<
 
 $(LIB32): $(LIB32_OBJS)
-	$(CC) $(M32) $(CFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
-		-Wl,--version-script=shim/preload/exports.map
+	$(CC) $(M32) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
+		-Wl,-soname,libautoclose.so -Wl,--version-script=shim/preload/exports.map
 
 $(LIB32_DIR)/fixtures/mos_server: tests/fixtures/mos_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h
 	@mkdir -p $(@D) && $(M32_ASM_LINK)

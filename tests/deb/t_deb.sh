@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make deb, end to end: the package builds with dpkg-buildpackage, holds every file make install
 # installs (with PREFIX=/usr), passes lintian without an error, installs, and then the installed
-# tools work: autoclose --version says the Makefile's VERSION, the man pages carry it, and the
+# tools work: autoclose --version (and autoclosed --version) says the Makefile's VERSION, the man pages carry it, and the
 # installed autoclose protects a leaking server (its CLOSE_WAIT sockets reclaimed, as ss shows)
 # with the installed library. Finally the package is purged and leaves none of its files.
 #
@@ -119,6 +119,10 @@ done <"$TMP/deb.files"
 run_rc rc "$root/usr/bin/autoclose" --version
 assert_eq 0 "$rc" "exit status of the installed autoclose --version"
 assert_eq "autoclose $version" "$(cat "$TMP/rc.out")" "the installed autoclose --version"
+run_rc rc "$root/usr/sbin/autoclosed" --version
+assert_eq 0 "$rc" "exit status of the installed autoclosed --version"
+assert_eq "autoclosed $version" "$(cat "$TMP/rc.out")" "the installed autoclosed --version"
+[ -f "$root/usr/lib/systemd/system/autoclosed.service" ] || fail "the package has no autoclosed.service"
 mapfile -t pages < <(grep '^/usr/share/man/' "$TMP/deb.files")
 [ ${#pages[@]} -gt 0 ] || fail "the package holds no man page"
 for page in "${pages[@]}"; do
