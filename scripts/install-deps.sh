@@ -6,12 +6,14 @@
 set -euo pipefail
 
 # What each package is for: build (gcc make libc6-dev uthash-dev), unit tests (libcmocka-dev,
-# pkg-config), integration tests (iproute2 for ss, strace, python3, perl, procps; gdb records
-# where a forked child hung), style (clang-format), scripts (shellcheck), man pages (groff-base:
-# groff checks them for warnings), the hardened-unit test (libseccomp-dev: its launcher installs
-# the seccomp filter; systemd: systemd-analyze lists the system calls of @system-service).
+# pkg-config), integration tests (iproute2 for ss and ip, strace, python3, perl, procps;
+# util-linux for setsid and for unshare, which gives each test a network namespace of its own;
+# gdb records where a forked child hung), style (clang-format), scripts (shellcheck), man pages
+# (groff-base: groff checks them for warnings), the hardened-unit test (libseccomp-dev: its
+# launcher installs the seccomp filter; systemd: systemd-analyze lists the system calls of
+# @system-service).
 packages=(gcc make libc6-dev uthash-dev libcmocka-dev pkg-config iproute2 strace python3 perl
-          procps gdb clang-format shellcheck groff-base libseccomp-dev systemd)
+          procps util-linux gdb clang-format shellcheck groff-base libseccomp-dev systemd)
 
 missing=()
 for p in "${packages[@]}"; do
