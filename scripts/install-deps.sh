@@ -7,14 +7,15 @@
 set -euo pipefail
 
 # What each package is for: build (gcc make libc6-dev uthash-dev), unit tests (libcmocka-dev,
-# pkg-config), integration tests (iproute2 for ss, strace, python3, perl, procps; gdb records
-# where a forked child hung), style (clang-format), scripts (shellcheck), man pages (groff-base:
-# groff checks them for warnings), the hardened-unit test (libseccomp-dev: its launcher installs
-# the seccomp filter; systemd: systemd-analyze lists the system calls of @system-service),
-# autoclosed's tests (golang-go: a leaking server in Go, whose runtime makes its own system calls
+# pkg-config), integration tests (iproute2 for ss and ip, strace, python3, perl, procps;
+# util-linux for setsid and for unshare, which gives each test a network namespace of its own;
+# gdb records where a forked child hung), style (clang-format), scripts (shellcheck), man pages
+# (groff-base: groff checks them for warnings), the hardened-unit test (libseccomp-dev: its
+# launcher installs the seccomp filter; systemd: systemd-analyze lists the system calls of
+# @system-service), autoclosed's tests (golang-go: a leaking server in Go, whose runtime makes its own system calls
 # so that no preloaded library can help it; libc6-dev's libc.a also builds a static one).
 packages=(gcc make libc6-dev uthash-dev libcmocka-dev pkg-config iproute2 strace python3 perl
-          procps gdb clang-format shellcheck groff-base libseccomp-dev systemd golang-go)
+          procps util-linux gdb clang-format shellcheck groff-base libseccomp-dev systemd golang-go)
 # On amd64 only: the 32-bit x86 library that make builds beside the 64-bit one, and its test
 # (gcc-N-multilib for the gcc installed, 12 on Debian 12, and libc6-dev-i386, for gcc -m32; not
 # the gcc-multilib package, which is only a /usr/include/asm link, made by the Makefile instead,

@@ -98,10 +98,13 @@ wait_for_file() {
 }
 
 # start_bg NAME [VAR=VALUE...] CMD ARGS...: output goes to $TMP/NAME.out and .err. The process
-# leads its own group, so cleanup also reaches whatever it forks.
+# leads its own group, so cleanup also reaches whatever it forks. Only from the test's own shell:
+# called in a subshell ($(...), a pipeline) it would record the process there, where cleanup
+# never looks, and the process would outlive the test.
 start_bg() {
     local name=$1
     shift
+    [ "$BASHPID" = "$$" ] || fail "start_bg $name called in a subshell: cleanup would never stop it"
     setsid timeout "$BG_BOUND_S" env "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
     STARTED+=("$!")
     BG_PIDS[$name]=$!

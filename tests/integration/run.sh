@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
 # Runs every t_*.sh here (or the tests named as arguments), each bounded, and prints one summary
 # line; a failing test's output is shown in full.
+#
+# Each test runs in a network namespace of its own, with only loopback, where one can be made
+# (root, or an unprivileged user namespace): its TIME_WAIT, CLOSE_WAIT and port counts are then
+# its own, and another workload on the machine (a benchmark that filled the TIME_WAIT table, a
+# parallel run) cannot fail it. Where none can be made, or with INTEGRATION_NAMESPACES=off, it
+# says so once and the tests share the host's socket tables. Each test also runs in a PID
+# namespace of its own where it can; whatever process it leaves behind fails it, named, and is
+# killed (isolate.sh).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,14 +32,69 @@ fi
 
 passed=0 failed=0 skipped=0
 log=$(mktemp "${TMPDIR:-/tmp}/autoclose-run.XXXXXX")
-trap 'rm -f "$log"' EXIT
+left=$(mktemp "${TMPDIR:-/tmp}/autoclose-left.XXXXXX")
+trap 'rm -f "$log" "$left"' EXIT
+
+# The namespaces: the first of these that unshare(1) can make, with loopback up in it, is used
+# for every test. Without a PID namespace (a container may refuse to mount /proc), isolate.sh
+# finds leftovers by their environment instead.
+isolation=() pidns=
+if [ "${INTEGRATION_NAMESPACES:-on}" = off ]; then
+    why="INTEGRATION_NAMESPACES=off"
+elif ! command -v unshare >/dev/null; then
+    why="unshare (util-linux) is not installed"
+else
+    why=
+    for how in "--net --pid --fork --mount-proc" "--net" \
+        "--user --map-root-user --net --pid --fork --mount-proc" "--user --map-root-user --net"; do
+        # shellcheck disable=SC2086 # $how is a list of options
+        if err=$(unshare $how ip link set lo up 2>&1); then
+            read -ra isolation <<<"unshare $how"
+            [[ $how != *--pid* ]] || pidns=yes
+            break
+        fi
+        why=${why:-$(head -n 1 <<<"$err")}
+    done
+fi
+if [ ${#isolation[@]} -eq 0 ]; then
+    echo "integration: no network namespace here ($why); tests share the host's socket tables"
+elif [ -z "$pidns" ]; then
+    echo "integration: no PID namespace here; leftover processes are found by their environment"
+fi
 
 for t in "${tests[@]}"; do
     name=$(basename "$t" .sh)
     start=$SECONDS
-    timeout 60 bash "$t" >"$log" 2>&1
+    token="$name.$$.$RANDOM$RANDOM"
+    : >"$left"
+    # The sanitizer suites' reports (tests/sanitizers/run.sh) are files named by pid, and pids
+    # start afresh in each test's PID namespace: the test's name as a suffix keeps a report from
+    # overwriting another test's.
+    test_env=()
+    for v in ASAN_OPTIONS TSAN_OPTIONS UBSAN_OPTIONS; do
+        [[ ${!v:-} != *log_path=* ]] || test_env+=("$v=${!v}:log_suffix=.$name")
+    done
+    run=(bash "$here/isolate.sh")
+    [ ${#isolation[@]} -eq 0 ] || run=("${isolation[@]}" "${run[@]}" --lo)
+    env "${test_env[@]}" timeout -k 10 60 "${run[@]}" "$token" "$left" "$t" >"$log" 2>&1
     rc=$?
+    # Killed by the timeout before isolate.sh could look: outside a PID namespace (which took its
+    # processes with it) the test's processes may still be running.
+    if { [ $rc -eq 124 ] || [ $rc -eq 137 ]; } && [ -z "$pidns" ]; then
+        bash "$here/isolate.sh" --sweep "$token" "$left"
+    fi
     took=$((SECONDS - start))
+    case $rc in
+    124 | 137) ended="timed out after 60 s" ;;
+    *) ended="exit $rc" ;;
+    esac
+    if [ -s "$left" ]; then
+        failed=$((failed + 1))
+        echo "FAIL  $name: left processes running (now killed); the test itself: $ended"
+        sed 's/^/    left: /' "$left"
+        sed 's/^/    | /' "$log"
+        continue
+    fi
     case $rc in
     0)
         passed=$((passed + 1))
@@ -43,7 +106,10 @@ for t in "${tests[@]}"; do
         ;;
     *)
         failed=$((failed + 1))
-        [ $rc -eq 124 ] && echo "FAIL  $name: timed out after 60 s" || echo "FAIL  $name (exit $rc)"
+        case $rc in
+        124 | 137) echo "FAIL  $name: $ended" ;;
+        *) echo "FAIL  $name ($ended)" ;;
+        esac
         sed 's/^/    | /' "$log"
         ;;
     esac

@@ -12,9 +12,10 @@ start_bg server LD_PRELOAD="$AUTOCLOSE_LIB" AUTOCLOSE_GRACE_MS=$GRACE \
     AUTOCLOSE_LOG_FILE="$TMP/server.log" AUTOCLOSE_LOG=debug "$FIXTURES/main_exit_server" \
     --port-file "$TMP/server.port"
 port=$(await_port server)
-# hold PORT [half-close]: a connection held open for 30 s, optionally after a FIN.
+# hold PORT [half-close]: a connection held open for 30 s, optionally after a FIN. setsid: the
+# holder leads a process group of its own, which is what cleanup kills.
 hold() {
-    python3 - "$@" <<'PY' &
+    setsid python3 - "$@" <<'PY' &
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 if len(sys.argv) > 2:

@@ -11,8 +11,10 @@
 #         (in the other order TSan records every close before that lock and reports the shim's
 #         own synchronisation as races).
 # Every report fails the run: each runtime halts on the first error and writes its report into
-# a directory of its own (log_path), and the run fails if any file appears there, whatever the
-# exit codes of the processes involved (a server killed at the end of a test has none to give).
+# a directory of its own (log_path; tests/integration/run.sh adds the test's name to each file's
+# name, as pids start afresh in each test's PID namespace), and the run fails if any file appears
+# there, whatever the exit codes of the processes involved (a server killed at the end of a test
+# has none to give).
 #
 # Foreign programs run under the runtime too (python3, perl, the uninstrumented fixtures): leak
 # detection stays off for them (their own leaks at exit are not the shim's); the unit tests,
