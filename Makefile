@@ -309,7 +309,7 @@ clean-hardening:
 LIB32_DIR      := $(BUILD)/i386
 LIB32          := $(LIB32_DIR)/libautoclose.so
 LIB32_OBJS     := $(patsubst $(BUILD)/%,$(LIB32_DIR)/%,$(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS))
-FIXTURES32     := $(LIB32_DIR)/fixtures/mos_server
+FIXTURE32_BINS := $(LIB32_DIR)/fixtures/mos_server
 MULTIARCH32     = $(shell gcc -m32 -print-multiarch 2>/dev/null)
 LIBDIR32        = $(PREFIX)/lib$(if $(MULTIARCH32),/$(MULTIARCH32),32)
 INSTALLED_LIB32 = $(LIBDIR32)/libautoclose.so
@@ -356,7 +356,7 @@ integration: lib32-tests
 integration: export AUTOCLOSE_LIB32 := $(abspath $(LIB32))
 integration: export FIXTURES32 := $(abspath $(LIB32_DIR)/fixtures)
 lib32-tests: check-deps
-	+@$(call try_m32,$(LIB32) $(FIXTURES32))
+	+@$(call try_m32,$(LIB32) $(FIXTURE32_BINS))
 
 $(LIB32_DIR)/shim/%.o: shim/%.c $(SHIM_HEADERS)
 	@mkdir -p $(@D) && $(M32_ASM_LINK)

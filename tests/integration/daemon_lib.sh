@@ -196,3 +196,27 @@ open_to_all() {
     mkdir -p "$1"
     chmod 0777 "$1"
 }
+
+# reclaim_leaks_of PID PORT COMM WHAT [CLIENT-OPTION...]: N (the caller's) client sessions leak on
+# PORT (proved with ss), then autoclosed --pid PID (GRACE, INTERVAL, log in LOG) reclaims them:
+# each peer settles in TIME_WAIT, each action line has the documented form for process COMM, and
+# each number stays open in the process. TOOK says how long after the daemon started.
+# shellcheck disable=SC2153 # N, GRACE, INTERVAL and LOG are set by the test that calls it
+reclaim_leaks_of() {
+    local pid=$1 port=$2 comm=$3 what=$4 started
+    shift 4
+    client leak --port "$port" --count "$N" "$@" || fail "client exchanges failed"
+    wait_until 3000 leaking "$port" "$N" leak || true
+    echo "without the daemon: $(report_states "$port" leak)"
+    assert_eq "$N" "$(count_state close-wait "$port" server)" "server sockets in CLOSE_WAIT"
+    started=$(now_ms)
+    start_daemon daemon --pid "$pid" --grace-ms "$GRACE" --interval-ms "$INTERVAL" --log-file "$LOG"
+    wait_until $((GRACE + 5000)) clients_settled "$port" leak || true
+    TOOK=$(($(now_ms) - started))
+    echo "${TOOK} ms after autoclosed started: $(clients_report "$port" leak)"
+    require_settled "$port" "autoclosed did not reclaim the $what's leaks" leak
+    wait_until 2000 has_shutdowns "$N" "$LOG" "$pid" || true
+    check_actions "$LOG" "$pid" "$port" "$comm" "$GRACE" leak
+    assert_eq "$N" "${#ACTED_FDS[@]}" "action lines"
+    numbers_still_open "$pid" "${ACTED_FDS[@]}"
+}

@@ -24,22 +24,8 @@ port=$(await_port server)
 pid=$(main_pid server)
 born=$(proc_start "$pid")
 
-client leak --port "$port" --count $N --no-message || fail "client connections failed"
-wait_until 3000 leaking "$port" $N leak || true
-echo "without the daemon: $(report_states "$port" leak)"
-assert_eq $N "$(count_state close-wait "$port" server)" "server sockets in CLOSE_WAIT"
+reclaim_leaks_of "$pid" "$port" go_leaky_server "Go server" --no-message
 assert_eq $N "$(count_lines '^eof peer_port=' "$TMP/server.out")" "EOFs the Go server read"
-
-started=$(now_ms)
-start_daemon daemon --pid "$pid" --grace-ms $GRACE --interval-ms $INTERVAL --log-file "$LOG"
-wait_until $((GRACE + 5000)) clients_settled "$port" leak || true
-took=$(($(now_ms) - started))
-echo "${took} ms after autoclosed started: $(clients_report "$port" leak)"
-require_settled "$port" "autoclosed did not reclaim the Go server's leaks" leak
-wait_until 2000 has_shutdowns $N "$LOG" "$pid" || true
-check_actions "$LOG" "$pid" "$port" go_leaky_server $GRACE leak
-assert_eq $N "${#ACTED_FDS[@]}" "action lines"
-numbers_still_open "$pid" "${ACTED_FDS[@]}"
 assert_eq "$born" "$(proc_start "$pid")" "the server's start time (same process)"
 
 # Still accepting, and its next leak is reclaimed too.
@@ -49,4 +35,4 @@ wait_until 3000 has_lines $((N + 1)) '^eof peer_port=' "$TMP/server.out" ||
 wait_until $((GRACE + 3000)) clients_settled "$port" after || true
 require_settled "$port" "the new connection's leak was not reclaimed" after
 stop_daemon daemon
-pass "$N leaks of a Go server reclaimed in ${took} ms (grace ${GRACE} ms); still accepting"
+pass "$N leaks of a Go server reclaimed in ${TOOK} ms (grace ${GRACE} ms); still accepting"

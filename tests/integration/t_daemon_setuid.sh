@@ -31,21 +31,7 @@ if maps_lib "$pid"; then
 fi
 echo "  setuid server (pid $pid, real uid nobody, effective root): LD_PRELOAD ignored"
 
-client leak --port "$port" --count $N || fail "client exchanges failed"
-wait_until 3000 leaking "$port" $N leak || true
-echo "without the daemon: $(report_states "$port" leak)"
-assert_eq $N "$(count_state close-wait "$port" server)" "server sockets in CLOSE_WAIT"
-
-started=$(now_ms)
-start_daemon daemon --pid "$pid" --grace-ms $GRACE --interval-ms $INTERVAL --log-file "$LOG"
-wait_until $((GRACE + 5000)) clients_settled "$port" leak || true
-took=$(($(now_ms) - started))
-echo "${took} ms after autoclosed started: $(clients_report "$port" leak)"
-require_settled "$port" "autoclosed did not reclaim the setuid server's leaks" leak
-wait_until 2000 has_shutdowns $N "$LOG" "$pid" || true
-check_actions "$LOG" "$pid" "$port" mos_server $GRACE leak
-assert_eq $N "${#ACTED_FDS[@]}" "action lines"
-numbers_still_open "$pid" "${ACTED_FDS[@]}"
+reclaim_leaks_of "$pid" "$port" mos_server "setuid server"
 client after --port "$port" --count 1 || fail "a new session after the reclaim failed"
 stop_daemon daemon
-pass "$N leaks of a setuid-root server run by nobody reclaimed in ${took} ms (grace ${GRACE} ms)"
+pass "$N leaks of a setuid-root server run by nobody reclaimed in ${TOOK} ms (grace ${GRACE} ms)"

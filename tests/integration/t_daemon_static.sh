@@ -24,24 +24,10 @@ if grep -qE '/ld-linux|libautoclose|libc\.so' "/proc/$pid/maps"; then
 fi
 echo "  mos_server_static (pid $pid): no loader, no shared library mapped"
 
-client leak --port "$port" --count $N || fail "client exchanges failed"
-wait_until 3000 leaking "$port" $N leak || true
-echo "without the daemon: $(report_states "$port" leak)"
-assert_eq $N "$(count_state close-wait "$port" server)" "server sockets in CLOSE_WAIT"
-
-started=$(now_ms)
-start_daemon daemon --pid "$pid" --grace-ms $GRACE --interval-ms $INTERVAL --log-file "$LOG"
-wait_until $((GRACE + 5000)) clients_settled "$port" leak || true
-took=$(($(now_ms) - started))
-echo "${took} ms after autoclosed started: $(clients_report "$port" leak)"
-require_settled "$port" "autoclosed did not reclaim the static server's leaks" leak
-wait_until 2000 has_shutdowns $N "$LOG" "$pid" || true
 # The kernel's name for the process is cut to 15 characters.
-check_actions "$LOG" "$pid" "$port" mos_server_stat $GRACE leak
-assert_eq $N "${#ACTED_FDS[@]}" "action lines"
-numbers_still_open "$pid" "${ACTED_FDS[@]}"
+reclaim_leaks_of "$pid" "$port" mos_server_stat "static server"
 assert_eq "$born" "$(proc_start "$pid")" "the server's start time (same process)"
 
 client after --port "$port" --count 1 || fail "a new session after the reclaim failed"
 stop_daemon daemon
-pass "$N leaks of a static server reclaimed in ${took} ms (grace ${GRACE} ms); still serving"
+pass "$N leaks of a static server reclaimed in ${TOOK} ms (grace ${GRACE} ms); still serving"
