@@ -111,7 +111,7 @@ static int usable_placeholder(unsigned batch)
 
 /* Drops the peer's unread data, so that the last close of the socket sends a FIN, not a reset.
  * Only after ten graces unread (still_busy_for): nothing will ever read it. */
-static void drain(int fd)
+static void drain_unread(int fd)
 {
     char sink[1];
     for (int i = 0; i < 64; i++) {
@@ -236,7 +236,7 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned bat
             failed_step = "shutdown";
         }
         if (done && unread > 0)
-            drain(fd);
+            drain_unread(fd);
         if (done && !release_number(fd, release_fd, batch)) {
             done = false;
             err = errno;
