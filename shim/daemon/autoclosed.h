@@ -81,8 +81,6 @@ void ad_processes_prune(void);
 /* Says once, for a process whose descriptors cannot be read or taken, what is missing. */
 extern size_t ad_unreachable_processes; /* so far: --once then exits 1 */
 void ad_process_unreachable(struct ad_process *p, int err, const char *step);
-/* True when the process is selected by --pid (always, without --pid). */
-bool ad_pid_selected(pid_t pid);
 
 /* ---- half-closed sockets (cycle.c) ------------------------------------------------------- */
 
@@ -95,8 +93,7 @@ enum ad_sock_state {
 
 struct ad_sock {
     uint32_t ino;
-    uint64_t cookie;
-    struct ac_diag_socket diag; /* ports and addresses, from the kernel's record */
+    struct ac_diag_socket diag; /* cookie, ports, addresses: the kernel's record */
     struct ad_holder holder;
     enum ad_sock_state state;
     uint8_t looks; /* owner lookups so far, while unowned */

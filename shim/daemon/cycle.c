@@ -190,7 +190,7 @@ static bool look(uint64_t now_ms)
         const struct ac_diag_socket *d = &l.v[i];
         struct ad_sock *s;
         HASH_FIND(hh, table, &d->ino, sizeof d->ino, s);
-        if (s && s->cookie != d->cookie) {
+        if (s && s->diag.cookie != d->cookie) {
             drop(s); /* the inode number was reused by a new socket */
             s = NULL;
         }
@@ -216,7 +216,6 @@ static bool look(uint64_t now_ms)
             continue;
         }
         *s = (struct ad_sock){.ino = d->ino,
-                              .cookie = d->cookie,
                               .diag = *d,
                               .state = AD_UNOWNED,
                               .present = true,

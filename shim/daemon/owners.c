@@ -25,16 +25,6 @@ static struct proc_entry {
 
 size_t ad_unreachable_processes;
 
-bool ad_pid_selected(pid_t pid)
-{
-    if (ad_opt.npids == 0)
-        return true;
-    for (size_t i = 0; i < ad_opt.npids; i++)
-        if (ad_opt.pids[i] == pid)
-            return true;
-    return false;
-}
-
 /* Reads a small /proc file whole; false if it is gone or unreadable. */
 static bool read_small(const char *path, char *buf, size_t cap)
 {

@@ -2,8 +2,9 @@
  * The action on one due socket of another process. A reference to it is taken with
  * pidfd_open + pidfd_getfd (Linux 5.6; no ptrace stop: the process runs on), and everything after
  * that is done on the reference, which is checked first to be the very socket the kernel listed
- * (its inode and its cookie): a number the process closed and reused meanwhile is left alone.
- * The reference is our own, so no race with the process's close can move it to another file.
+ * (its cookie; its inode on a kernel without SO_COOKIE): a number the process closed and reused
+ * meanwhile is left alone. The reference is our own, so no race with the process's close can move
+ * it to another file.
  *
  * shutdown(SHUT_RDWR) on it sends our FIN (the peer, which closed first, goes to TIME_WAIT) and
  * ends the connection for every holder: the process's next read sees EOF, its next write fails.
@@ -98,7 +99,7 @@ static bool is_the_socket(int ref, const struct ad_sock *s)
     uint64_t cookie = 0;
     socklen_t len = sizeof cookie;
     if (getsockopt(ref, SOL_SOCKET, SO_COOKIE, &cookie, &len) == 0)
-        return cookie == s->cookie;
+        return cookie == s->diag.cookie;
     struct stat st;
     return fstat(ref, &st) == 0 && S_ISSOCK(st.st_mode) && (uint32_t)st.st_ino == s->ino;
 }
