@@ -429,6 +429,18 @@ $(LIB_AARCH64): $(AARCH64_OBJS)
 	$(AARCH64_CROSS)gcc $(CFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
 		-Wl,--version-script=shim/preload/exports.map
 
+# ---- make test-vm: tests on Debian 12's own kernel ----------------------------------------------
+# Boots Debian's kernel (linux-image-amd64, downloaded once into $(BUILD)/vm, never installed)
+# under qemu with the host's file systems read-only, and runs VM_TESTS there (tests/vm/run.sh):
+# t_i386 protects a 32-bit server even where the host's kernel cannot run one (no IA32
+# emulation). A test that skips in the VM fails the target.
+VM_TESTS ?= t_i386
+.PHONY: test-vm
+
+test-vm: check-deps $(LIB) $(DAEMON) fixtures lib32-tests
+	@scripts/install-deps.sh --check-or-install --vm
+	@tests/vm/run.sh '$(BUILD)' $(VM_TESTS)
+
 # ---- Debian package: make deb, make test-deb -------------------------------------------------
 # make deb builds $(BUILD)/libautoclose_<VERSION>-1_<arch>.deb with dpkg-buildpackage and
 # debhelper, from a copy of the source tree in $(BUILD)/deb/src with scripts/debian/ as its
@@ -441,6 +453,6 @@ deb:
 	@scripts/install-deps.sh --check-or-install --deb
 	@scripts/build-deb.sh '$(VERSION)' '$(BUILD)'
 
-test-deb: check-deps $(FIXTURES)
+test-deb: check-deps $(FIXTURES) lib32-tests
 	@scripts/install-deps.sh --check-or-install --deb
-	@FIXTURES=$(abspath $(BUILD)/fixtures) tests/deb/run.sh '$(abspath $(BUILD))'
+	@FIXTURES=$(abspath $(BUILD)/fixtures) FIXTURES32=$(abspath $(LIB32_DIR)/fixtures) tests/deb/run.sh '$(abspath $(BUILD))'

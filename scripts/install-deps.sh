@@ -4,6 +4,7 @@
 #   scripts/install-deps.sh --check-or-install   quiet when all is there; installs if it can,
 #                                                otherwise prints the exact command and fails
 #   ... --deb                                    also the packaging tools (make deb, make test-deb)
+#   ... --vm                                     also what make test-vm boots (qemu, busybox)
 set -euo pipefail
 
 # What each package is for: build (gcc make libc6-dev uthash-dev), unit tests (libcmocka-dev,
@@ -34,13 +35,19 @@ fi
 # the package, and man-db so that the test can look the installed pages up with man.
 deb_packages=(dpkg-dev debhelper lintian man-db)
 
+# With --vm, what make test-vm needs besides: qemu-system-x86 to boot Debian's own kernel (which
+# tests/vm/run.sh downloads with apt-get download, and never installs), busybox-static for the
+# initramfs that mounts the host's file system in it.
+vm_packages=(qemu-system-x86 busybox-static)
+
 check_only=0
 for arg in "$@"; do
   case $arg in
   --check-or-install) check_only=1 ;;
   --deb) packages+=("${deb_packages[@]}") ;;
+  --vm) packages+=("${vm_packages[@]}") ;;
   *)
-    echo "install-deps: unknown option '$arg' (--check-or-install, --deb)" >&2
+    echo "install-deps: unknown option '$arg' (--check-or-install, --deb, --vm)" >&2
     exit 2
     ;;
   esac

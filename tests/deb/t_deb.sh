@@ -3,12 +3,13 @@
 # installs (with PREFIX=/usr), passes lintian without an error, installs, and then the installed
 # tools work: autoclose --version (and autoclosed --version) says the Makefile's VERSION, the man pages carry it, and the
 # installed autoclose protects a leaking server (its CLOSE_WAIT sockets reclaimed, as ss shows)
-# with the installed library. Finally the package is purged and leaves none of its files.
+# with the installed library, and a 32-bit one with the installed 32-bit library where the
+# kernel can run it. Finally the package is purged and leaves none of its files.
 #
 # As root (CI) the package is installed for real with dpkg -i and removed with dpkg --purge; a
 # copy already installed (a previous run) is purged first. Otherwise, or with
 # DEB_TEST_ROOT=scratch, it is unpacked with dpkg -x into a scratch root and run from there.
-#   tests/deb/t_deb.sh BUILD        (FIXTURES must name the built fixtures)
+#   tests/deb/t_deb.sh BUILD        (FIXTURES and FIXTURES32 name the built fixtures)
 # shellcheck source=../integration/lib.sh
 . "$(dirname "$0")/../integration/lib.sh"
 # shellcheck source=../integration/tools_lib.sh
@@ -141,28 +142,54 @@ grep -qE "libautoclose\\[[0-9]+\\]: libautoclose ${version//./\\.} active: " "$T
     fail "the installed library's start-up line does not name $version: $(cat "$TMP/rc.err")"
 echo "  the installed library's start-up line names $version"
 
-# The installed wrapper against a leaking server, beside the same server unprotected.
-want_lib=$root/usr/lib/$ma/libautoclose.so
-# Unpacked in a scratch root, the wrapper prefers a library installed at its final path.
-[ -z "$root" ] || [ ! -f "/usr/lib/$ma/libautoclose.so" ] || want_lib=/usr/lib/$ma/libautoclose.so
-start_bg plain "$FIXTURES/mos_server" --style read --port-file "$TMP/plain.port"
-start_bg guarded "$root/usr/bin/autoclose" --grace-ms $GRACE -- "$FIXTURES/mos_server" --style read \
-    --port-file "$TMP/guarded.port"
-plain=$(await_port plain)
-guarded=$(await_port guarded)
-maps_has "$(main_pid guarded)" "$want_lib" || fail "the server does not have $want_lib loaded"
-client plain-clients --port "$plain" --count $N || fail "client exchanges failed (plain)"
-client guarded-clients --port "$guarded" --count $N || fail "client exchanges failed (guarded)"
-wait_until $((GRACE + 4000)) reclaimed "$guarded" $N guarded-clients || true
-wait_until 2000 leaking "$plain" $N plain-clients || true
-echo "  without autoclose:     $(report_states "$plain" plain-clients)"
-echo "  installed autoclose:   $(report_states "$guarded" guarded-clients)"
-leaking "$plain" $N plain-clients || fail "the server without autoclose did not leak: the test proves nothing"
-reclaimed "$guarded" $N guarded-clients || fail "the installed autoclose did not protect the server"
-for s in plain guarded; do
-    kill -TERM -- "-${BG_PIDS[$s]}" 2>/dev/null || true
-    wait "${BG_PIDS[$s]}" 2>/dev/null || true
-done
+# The installed wrapper against a leaking server, beside the same server unprotected:
+# check_protects TAG SERVER LIBRARY: the wrapper preloads LIBRARY into SERVER by itself.
+check_protects() {
+    local tag=$1 server=$2 want_lib=$3 plain guarded s
+    # Unpacked in a scratch root, the wrapper prefers a library installed at its final path.
+    [ -z "$root" ] || [ ! -f "${want_lib#"$root"}" ] || want_lib=${want_lib#"$root"}
+    start_bg "plain$tag" "$server" --style read --port-file "$TMP/plain$tag.port"
+    start_bg "guarded$tag" "$root/usr/bin/autoclose" --grace-ms $GRACE -- "$server" --style read \
+        --port-file "$TMP/guarded$tag.port"
+    plain=$(await_port "plain$tag")
+    guarded=$(await_port "guarded$tag")
+    maps_has "$(main_pid "guarded$tag")" "$want_lib" || fail "the server does not have $want_lib loaded"
+    client "plain$tag-clients" --port "$plain" --count $N || fail "client exchanges failed (plain$tag)"
+    client "guarded$tag-clients" --port "$guarded" --count $N || fail "client exchanges failed (guarded$tag)"
+    wait_until $((GRACE + 4000)) reclaimed "$guarded" $N "guarded$tag-clients" || true
+    wait_until 2000 leaking "$plain" $N "plain$tag-clients" || true
+    echo "  ${tag:-64}-bit server, without autoclose:   $(report_states "$plain" "plain$tag-clients")"
+    echo "  ${tag:-64}-bit server, installed autoclose: $(report_states "$guarded" "guarded$tag-clients")"
+    leaking "$plain" $N "plain$tag-clients" || fail "the server without autoclose did not leak: the test proves nothing"
+    reclaimed "$guarded" $N "guarded$tag-clients" || fail "the installed autoclose did not protect the ${tag:-64}-bit server"
+    for s in "plain$tag" "guarded$tag"; do
+        kill -TERM -- "-${BG_PIDS[$s]}" 2>/dev/null || true
+        wait "${BG_PIDS[$s]}" 2>/dev/null || true
+    done
+}
+check_protects "" "$FIXTURES/mos_server" "$root/usr/lib/$ma/libautoclose.so"
+protected="$N leaks"
+
+# A 32-bit server, by the same command, where the package has the 32-bit library (amd64) and the
+# kernel runs 32-bit programs (make test-vm proves it on a kernel that does, where this one cannot).
+lib32=/usr/lib/i386-linux-gnu/libautoclose.so
+runs32=no
+if [ -x "$FIXTURES32/mos_server" ]; then
+    # Asked through bash's exec, which reports the kernel's refusal (exit 126).
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    run_rc rc bash -c 'exec "$1"' _ "$FIXTURES32/mos_server"
+    [ "$rc" = 126 ] || runs32=yes
+fi
+if ! grep -qxF "$lib32" "$TMP/deb.files"; then
+    echo "  no 32-bit library in the package ($arch): no 32-bit server to protect"
+elif [ ! -x "$FIXTURES32/mos_server" ]; then
+    fail "no 32-bit mos_server at $FIXTURES32 (make test-deb builds it)"
+elif [ $runs32 = no ]; then
+    echo "  this kernel cannot run 32-bit programs: the 32-bit server was not run"
+else
+    check_protects 32 "$FIXTURES32/mos_server" "$root$lib32"
+    protected="$N leaks of a 64-bit and of a 32-bit server"
+fi
 
 # Removal: nothing of the package is left.
 if [ "$mode" = system ]; then
@@ -184,4 +211,4 @@ if [ "$mode" = system ]; then
 else
     rm -rf "$root"
 fi
-pass "built, lintian-clean, installed ($mode), protected $N leaks, version $version everywhere, removed"
+pass "built, lintian-clean, installed ($mode), protected $protected, version $version everywhere, removed"
