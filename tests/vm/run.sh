@@ -33,7 +33,7 @@ case "$project$build" in
 esac
 shift
 vm=$build/vm
-# The bound of one boot and run: well above the integration runner's own per-test bound.
+# The bound of one boot with its tests (each test has 300 s in the guest: tests/vm/init).
 VM_BOUND_S=${VM_BOUND_S:-900}
 
 [ "$(dpkg --print-architecture)" = amd64 ] || {
