@@ -7,8 +7,13 @@ set -euo pipefail
 : "${FIXTURES:?FIXTURES must name the directory of the built fixtures}"
 : "${AUTOCLOSE_LIB:=}"
 # The 32-bit x86 library and fixtures, when built (make's integration rule names them; run by
-# hand, they are looked for in i386/ beside the 64-bit ones, as make builds them).
-lib64=${AUTOCLOSE_LIB##* }
+# hand, they are looked for in i386/ beside the 64-bit ones, as make builds them). Under a
+# sanitizer AUTOCLOSE_LIB also names the sanitizer's runtime, before or after the library.
+lib64=
+for word in $AUTOCLOSE_LIB; do
+    [[ $word != */libautoclose.so ]] || lib64=$word
+done
+unset word
 : "${AUTOCLOSE_LIB32:=$(dirname -- "${lib64:-.}")/i386/libautoclose.so}"
 : "${FIXTURES32:=$(dirname -- "$FIXTURES")/i386/fixtures}"
 unset lib64
