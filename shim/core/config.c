@@ -350,8 +350,12 @@ bool ac_expand_path(const char *pattern, long pid, char *out, size_t out_len)
 
 /* An empty variable counts as unset: service units clear a setting with `Environment=X=`. */
 static const char *(*env_lookup)(const char *name);
+static bool ignoring_untrusted; /* secure execution: see untrusted_in_secure below */
+static bool is_untrusted_in_secure(const char *name);
 static const char *lookup(const char *name)
 {
+    if (ignoring_untrusted && is_untrusted_in_secure(name))
+        return NULL;
     const char *v = env_lookup(name);
     return v != NULL && *v != '\0' ? v : NULL;
 }
@@ -378,12 +382,56 @@ bool ac_parse_nofile(const char *value, uint64_t *out, char *why, size_t why_len
     return false;
 }
 
+/* The variables that name a file or raise a limit: in a secure-execution process (set-user-ID,
+ * set-group-ID, file capabilities) whoever runs the program sets the environment, and must not
+ * make it write a file of its owner's or keep more descriptors. */
+static const char *const untrusted_in_secure[] = {"AUTOCLOSE_LOG_FILE", "AUTOCLOSE_STATS_FILE",
+                                                  "AUTOCLOSE_NOFILE"};
+
+static bool is_untrusted_in_secure(const char *name)
+{
+    for (size_t i = 0; i < sizeof untrusted_in_secure / sizeof untrusted_in_secure[0]; i++)
+        if (strcmp(name, untrusted_in_secure[i]) == 0)
+            return true;
+    return false;
+}
+
+/* In secure execution: says once which of them were set and are ignored. */
+static void refuse_untrusted(void (*complain_line)(const char *line))
+{
+    char line[256];
+    struct ac_text t;
+    ac_text_init(&t, line, sizeof line);
+    ac_text_str(&t, "secure execution (set-user-ID, set-group-ID or file capabilities): ignoring");
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof untrusted_in_secure / sizeof untrusted_in_secure[0]; i++) {
+        if (lookup(untrusted_in_secure[i]) == NULL)
+            continue;
+        ac_text_str(&t, n++ ? ", " : " ");
+        ac_text_str(&t, untrusted_in_secure[i]);
+    }
+    ac_text_str(&t, ", which name a file or raise a limit");
+    if (n > 0)
+        complain_line(line);
+}
+
 void ac_config_load(struct ac_config *cfg, const char *(*lookup_fn)(const char *name),
                     void (*complain_line)(const char *line))
+{
+    ac_config_load_for(cfg, lookup_fn, complain_line, false);
+}
+
+void ac_config_load_for(struct ac_config *cfg, const char *(*lookup_fn)(const char *name),
+                        void (*complain_line)(const char *line), bool secure_execution)
 {
     char why[256];
     struct ac_config c = {0};
     env_lookup = lookup_fn;
+    ignoring_untrusted = false;
+    if (secure_execution) {
+        refuse_untrusted(complain_line);
+        ignoring_untrusted = true; /* from here they read as unset */
+    }
 
     if (!ac_parse_flag("AUTOCLOSE_DISABLE", lookup("AUTOCLOSE_DISABLE"), &c.disabled, why,
                        sizeof why))

@@ -84,6 +84,12 @@ bool ac_expand_path(const char *pattern, long pid, char *out, size_t out_len);
 /* Fills `cfg` from a getenv-like lookup, reporting each bad variable through `complain`. */
 void ac_config_load(struct ac_config *cfg, const char *(*lookup)(const char *name),
                     void (*complain)(const char *line));
+/* The same for a process in secure execution (AT_SECURE: set-user-ID, set-group-ID, file
+ * capabilities) when `secure_execution`: whoever runs it controls the environment, so the
+ * variables that name a file or raise a limit (AUTOCLOSE_LOG_FILE, AUTOCLOSE_STATS_FILE,
+ * AUTOCLOSE_NOFILE) are ignored, and one line through `complain` says which were set. */
+void ac_config_load_for(struct ac_config *cfg, const char *(*lookup)(const char *name),
+                        void (*complain)(const char *line), bool secure_execution);
 
 static inline bool ac_portset_has(const struct ac_portset *set, unsigned port)
 {
@@ -208,7 +214,8 @@ void ac_prom_header(struct ac_text *t, const char *name, const char *type, const
 void ac_prom_series(struct ac_text *t, const char *name, const char *labels, uint64_t value);
 /* Appends name="value" to a label list being built, escaped as the format says. */
 void ac_prom_label(struct ac_text *t, const char *name, const char *value);
-/* Writes `path` anew, atomically (a file beside it, then rename). */
+/* Writes `path` anew, atomically (a file beside it, created exclusively and never through a
+ * link, then renamed over `path`), mode 0644. False with errno set on failure. */
 bool ac_file_replace(const char *path, const char *text, size_t len);
 
 /* ---- what each program that links the core provides -------------------------------------- */

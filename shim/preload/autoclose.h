@@ -73,6 +73,9 @@ struct ac_real_fns {
                         char *const[]);
     int (*system)(const char *);
     FILE *(*popen)(const char *, const char *);
+    int (*prctl)(int, ...);
+    long (*syscall)(long, ...);
+    int (*socket)(int, int, int);
 };
 
 /* libc's functions (or the next preloaded library's), found once with dlsym(RTLD_NEXT). Until
@@ -157,6 +160,9 @@ void ac_note_eof(int fd, enum ac_found_by how);
 /* On the timer, under the tracker lock: judges every note whose grace has run out (TCP in
  * CLOSE_WAIT becomes PENDING, due at once) and returns the earliest deadline of the rest. */
 uint64_t ac_notes_judge_due(uint64_t now_ms);
+/* Whether any EOF note waits to be judged (a forked child looks: only then does it start its
+ * timer as fork returns). */
+bool ac_notes_outstanding(void);
 /* How many EOFs were noted since the process started: epoll's FIN reports compare with it. */
 extern unsigned long ac_notes_taken;
 
@@ -166,22 +172,36 @@ extern unsigned long ac_notes_taken;
  * duration of the real call, before it reads the number's state: a full barrier on both sides
  * (here, and before the timer looks at the mark) means either the closer sees the timer's state
  * and waits for the tracker lock, or the timer sees the mark and leaves the number alone. So no
- * number the timer acts on can be closed and handed to another file meanwhile. */
-extern uint8_t ac_closing[AC_FDTAB_SIZE + 1]; /* the last slot stands for every high number */
-static inline uint8_t *ac_closing_slot(int fd)
-{
-    return &ac_closing[(unsigned)fd < AC_FDTAB_SIZE ? (unsigned)fd : AC_FDTAB_SIZE];
-}
+ * number the timer acts on can be closed and handed to another file meanwhile.
+ *
+ * A mark is a count, not a flag: two closes of one number (or of two numbers from 65,536 up,
+ * which share one count) cannot end each other's mark. The wrappers end it on every way out,
+ * pthread_cancel's unwinding included (ac_close_mark, built with -fexceptions). */
+extern uint8_t ac_closing[AC_FDTAB_SIZE];
+extern uint32_t ac_closing_high; /* every number from AC_FDTAB_SIZE up */
 static inline void ac_closing_begin(int fd)
 {
-    if (fd >= 0)
-        __atomic_exchange_n(ac_closing_slot(fd), 1, __ATOMIC_SEQ_CST);
+    if ((unsigned)fd < AC_FDTAB_SIZE)
+        __atomic_add_fetch(&ac_closing[fd], 1, __ATOMIC_SEQ_CST);
+    else if (fd >= 0)
+        __atomic_add_fetch(&ac_closing_high, 1, __ATOMIC_SEQ_CST);
 }
 static inline void ac_closing_end(int fd)
 {
-    if (fd >= 0)
-        __atomic_store_n(ac_closing_slot(fd), 0, __ATOMIC_RELEASE);
+    if ((unsigned)fd < AC_FDTAB_SIZE)
+        __atomic_sub_fetch(&ac_closing[fd], 1, __ATOMIC_RELEASE);
+    else if (fd >= 0)
+        __atomic_sub_fetch(&ac_closing_high, 1, __ATOMIC_RELEASE);
 }
+static inline void ac_close_mark_end(const int *fd)
+{
+    ac_closing_end(*fd);
+}
+/* Declares the mark of `fd` for the rest of the enclosing block: begun here, ended when the block
+ * is left, by a return or by a cancellation's unwinding. */
+#define AC_CLOSE_MARK(fd)                                                                          \
+    const int ac_marked_fd_ __attribute__((cleanup(ac_close_mark_end))) = (fd);                    \
+    ac_closing_begin(ac_marked_fd_)
 /* The timer's side: true when a close of `fd` may be under way. */
 bool ac_closing_now(int fd);
 
@@ -337,6 +357,16 @@ void ac_timer_deadline(uint64_t deadline_ms, bool locked);
 void ac_timer_epoll_fins(unsigned fins);
 /* Stats changed: the timer writes the file. Needs the tracker lock. */
 void ac_timer_wake(void);
+/* Whether this process's timer was ever started (it had a TCP connection of its own). */
+bool ac_timer_ran_here(void);
+/* The program is about to install a seccomp filter (lockdown.c): from now on no thread is
+ * started. `start_now` starts the timer first (the process has a TCP socket); `stop` ends a
+ * running timer before returning (the filter will apply to every thread). Returns whether a
+ * timer was running. */
+bool ac_timer_lockdown(bool start_now, bool stop);
+/* Whether the program has locked itself down (the program's threads may make no system call the
+ * program did not: the stats file is no longer written at exit). */
+bool ac_timer_locked_down(void);
 /* Fork: the child has no timer; it starts one once fork has returned (ac_timer_after_fork). */
 void ac_timer_atfork_child(void);
 void ac_timer_after_fork(void);

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -82,7 +83,7 @@ void ac_init(void)
     __atomic_store_n(&ac_pid, (pid_t)syscall(SYS_getpid), __ATOMIC_RELAXED);
     ac_real_resolve();
     ac_log_capture_stderr();
-    ac_config_load(&ac_cfg, env, ac_log_config_complaint);
+    ac_config_load_for(&ac_cfg, env, ac_log_config_complaint, getauxval(AT_SECURE) != 0);
     ac_log_start();
     ac_stats_start();
     if (!ac_cfg.disabled)

@@ -9,14 +9,17 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-uint8_t ac_closing[AC_FDTAB_SIZE + 1];
+uint8_t ac_closing[AC_FDTAB_SIZE];
+uint32_t ac_closing_high;
 
 bool ac_closing_now(int fd)
 {
-    /* The other half of ac_closing_begin's exchange: a sequentially consistent read-modify-write
-     * of the same byte. The state the timer acts on was stored (seq_cst) before this, so a closer
+    /* The other half of ac_closing_begin's increment: a sequentially consistent read-modify-write
+     * of the same count. The state the timer acts on was stored (seq_cst) before this, so a closer
      * that read the old state has its mark seen here. */
-    return fd >= 0 && __atomic_fetch_add(ac_closing_slot(fd), 0, __ATOMIC_SEQ_CST) != 0;
+    if ((unsigned)fd < AC_FDTAB_SIZE)
+        return __atomic_fetch_add(&ac_closing[fd], 0, __ATOMIC_SEQ_CST) != 0;
+    return fd >= 0 && __atomic_fetch_add(&ac_closing_high, 0, __ATOMIC_SEQ_CST) != 0;
 }
 
 pid_t ac_pid;

@@ -43,6 +43,7 @@ struct log_file {
     dev_t dev;
     ino64_t ino;
     bool failed;
+    int error; /* why it could not be opened: EINVAL when it is no plain, singly linked file */
 };
 static struct log_file log_file = {.fd = -1};
 static char log_path[sizeof ac_cfg.log_file + 16]; /* %p expanded */
@@ -88,16 +89,27 @@ static int log_file_fd(struct log_file *lf)
     lf->fd = -1;
     if (lf->failed)
         return -1;
-    int fd =
-        open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_LARGEFILE, 0644);
+    /* Never through a symlink someone planted, never blocking on a FIFO put there, and only
+     * into a plain file no other name links to (a hard link to another file would have us
+     * append to that file). */
+    int fd = open(log_path,
+                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_LARGEFILE | O_NOFOLLOW |
+                      O_NONBLOCK,
+                  0640);
     if (fd >= 0 && fd <= 2) {
         int high = AC_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
         AC_REAL(close)(fd);
         fd = high;
     }
     struct stat64 st;
-    if (fd < 0 || fstat64(fd, &st) != 0) {
+    if (fd >= 0 && (fstat64(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
+        AC_REAL(close)(fd);
+        fd = -1;
+        errno = EINVAL;
+    }
+    if (fd < 0) {
         lf->failed = true; /* said once below; stderr or syslog from now on */
+        lf->error = errno;
         return -1;
     }
     *lf = (struct log_file){.fd = fd, .dev = st.st_dev, .ino = st.st_ino};
@@ -158,7 +170,10 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
             ac_text_init(&w, why, sizeof why);
             ac_text_str(&w, "cannot open AUTOCLOSE_LOG_FILE=");
             ac_text_quoted(&w, log_path, 200);
-            ac_text_str(&w, "; logging to stderr or syslog");
+            ac_text_str(&w, " (");
+            ac_text_str(&w, lf->error == EINVAL ? "not a plain file with one link"
+                                                : (strerrordesc_np(lf->error) ?: "error"));
+            ac_text_str(&w, "); logging to stderr or syslog");
             emit(AC_LOG_ERROR, why, false);
         }
     }

@@ -61,6 +61,15 @@ void ac_on_eof(int fd, enum ac_found_by how)
     errno = saved_errno;
 }
 
+bool ac_notes_outstanding(void)
+{
+    int high = __atomic_load_n(&highest_noted, __ATOMIC_RELAXED);
+    for (int fd = 0; fd <= high; fd++)
+        if (ac_fd_noted((enum ac_fd_state)__atomic_load_n(&ac_fdtab[fd], __ATOMIC_RELAXED)))
+            return true;
+    return false;
+}
+
 uint64_t ac_notes_judge_due(uint64_t now_ms)
 {
     uint64_t next = UINT64_MAX;

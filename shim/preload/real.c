@@ -84,6 +84,8 @@ STUB(posix_spawnp, int, ENOSYS,
 STUB(system, int, -1, (const char *a), (a))
 STUB(popen, FILE *, NULL, (const char *a, const char *b), (a, b))
 
+STUB(socket, int, -1, (int a, int b, int c), (a, b, c))
+
 static void first_closefrom(int a)
 {
     if (READY(closefrom))
@@ -126,6 +128,32 @@ static int first_ioctl(int a, unsigned long b, ...)
         return -1;
     }
     return ac_real.ioctl(a, b, arg);
+}
+static int first_prctl(int a, ...)
+{
+    va_list ap;
+    va_start(ap, a);
+    unsigned long b = va_arg(ap, unsigned long), c = va_arg(ap, unsigned long);
+    unsigned long d = va_arg(ap, unsigned long), e = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (!READY(prctl)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return ac_real.prctl(a, b, c, d, e);
+}
+static long first_syscall(long a, ...)
+{
+    va_list ap;
+    va_start(ap, a);
+    long b = va_arg(ap, long), c = va_arg(ap, long), d = va_arg(ap, long);
+    long e = va_arg(ap, long), f = va_arg(ap, long), g = va_arg(ap, long);
+    va_end(ap);
+    if (!READY(syscall)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return ac_real.syscall(a, b, c, d, e, f, g);
 }
 /* clone and vfork are only reached through the table after resolution (wrap_process.c). */
 #define first_clone NULL
@@ -172,7 +200,10 @@ static int first_ioctl(int a, unsigned long b, ...)
     X(posix_spawn, "posix_spawn")                                                                  \
     X(posix_spawnp, "posix_spawnp")                                                                \
     X(system, "system")                                                                            \
-    X(popen, "popen")
+    X(popen, "popen")                                                                              \
+    X(prctl, "prctl")                                                                              \
+    X(syscall, "syscall")                                                                          \
+    X(socket, "socket")
 
 #define FIRST(field, symbol) .field = first_##field,
 struct ac_real_fns ac_real = {ENTRIES(FIRST)};

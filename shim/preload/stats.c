@@ -3,11 +3,16 @@
  * node_exporter's textfile collector. The file is replaced atomically (written beside it, then
  * renamed), by the timer thread at most once a second while anything changed, and at exit.
  * Every series carries a pid label, so the files of many processes can be scraped together.
+ * Only a process that had a TCP connection (its timer ran) writes one.
  */
 #include "autoclose.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Aligned to 8 by hand: a 32-bit program aligns a uint64_t to 4 only, and an atomic add on one
@@ -18,9 +23,17 @@ static bool dirty;                               /* changed since the file was l
 static uint64_t last_write_ms;                   /* timer thread, under the tracker lock */
 static int write_busy; /* the timer and the exit handler must not write at once */
 
+/* A name without %p is one file for every process that has the library with it: a process
+ * writes it only while the file does not name another process that is still running (see
+ * claim_shared_name), and a forked child never does (it is its parent's). */
+static bool name_is_shared;
+static bool name_claimed;
+
 void ac_stats_start(void)
 {
     path[0] = '\0';
+    name_is_shared = strstr(ac_cfg.stats_file, "%p") == NULL;
+    name_claimed = false;
     if (ac_cfg.stats_file[0] && !ac_expand_path(ac_cfg.stats_file, getpid(), path, sizeof path))
         path[0] = '\0';
 }
@@ -33,6 +46,54 @@ void ac_stats_atfork_child(void)
     last_write_ms = 0;
     write_busy = 0;
     ac_stats_start();
+    if (name_is_shared)
+        path[0] = '\0'; /* the parent's file: a child never overwrites its counters */
+}
+
+/* The pid a stats file names in its first pid="N" label, or 0. */
+static long pid_in_file(const char *file)
+{
+    int fd = open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return 0;
+    char text[512];
+    struct stat st;
+    ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, text, sizeof text - 1) : 0;
+    AC_REAL(close)(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    const char *p = strstr(text, "pid=\"");
+    long pid = 0;
+    for (p = p ? p + 5 : ""; *p >= '0' && *p <= '9' && pid < 100000000; p++)
+        pid = pid * 10 + (*p - '0');
+    return pid;
+}
+
+/* Whether this process may write a file without %p in its name: yes unless the file names
+ * another process that still runs (an exec'd child must not overwrite its parent's counters,
+ * nor a second server the first's). Decided at the first write; the file is then this
+ * process's. A reused pid can only make a process hold back, never overwrite. */
+static bool claim_shared_name(void)
+{
+    if (!name_is_shared || name_claimed)
+        return true;
+    long owner = pid_in_file(path);
+    if (owner > 0 && owner != (long)getpid() && (kill((pid_t)owner, 0) == 0 || errno == EPERM)) {
+        char line[600];
+        struct ac_text t;
+        ac_text_init(&t, line, sizeof line);
+        ac_text_str(&t, "AUTOCLOSE_STATS_FILE=");
+        ac_text_quoted(&t, path, 400);
+        ac_text_str(&t, " holds the counters of process ");
+        ac_text_int(&t, owner);
+        ac_text_str(&t, ", which still runs; this process writes none (put %p in the name)");
+        ac_log(AC_LOG_ERROR, line);
+        path[0] = '\0';
+        return false;
+    }
+    name_claimed = true;
+    return true;
 }
 
 /* Returns true on the first change since the last write. */
@@ -162,12 +223,17 @@ void ac_stats_write(size_t pending)
     if (path[0] == '\0' || __atomic_exchange_n(&write_busy, 1, __ATOMIC_ACQUIRE))
         return;
     __atomic_store_n(&dirty, false, __ATOMIC_RELAXED);
+    if (!claim_shared_name()) {
+        __atomic_store_n(&write_busy, 0, __ATOMIC_RELEASE);
+        return;
+    }
     char text[4096];
     size_t len = ac_stats_render(text, sizeof text, pending);
     if (ac_file_replace(path, text, len)) {
         __atomic_store_n(&write_busy, 0, __ATOMIC_RELEASE);
         return;
     }
+    int err = errno;
     struct ac_text t;
     static bool said;
     if (!said) {
@@ -176,6 +242,8 @@ void ac_stats_write(size_t pending)
         ac_text_init(&t, line, sizeof line);
         ac_text_str(&t, "cannot write AUTOCLOSE_STATS_FILE=");
         ac_text_quoted(&t, path, 400);
+        ac_text_str(&t, ": ");
+        ac_text_str(&t, strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error");
         ac_log(AC_LOG_ERROR, line);
     }
     __atomic_store_n(&write_busy, 0, __ATOMIC_RELEASE);
@@ -183,7 +251,10 @@ void ac_stats_write(size_t pending)
 
 void ac_stats_at_exit(void)
 {
-    if (path[0] == '\0')
+    /* A process that never had a TCP connection (its timer never ran) has nothing to say: the
+     * 50 short-lived children of a shell leave no 50 files behind. Nor one locked down by a
+     * seccomp filter, whose exit must not meet a system call the filter forbids. */
+    if (path[0] == '\0' || !ac_timer_ran_here() || ac_timer_locked_down())
         return;
     sigset_t saved;
     ac_tracker_lock(&saved);

@@ -23,7 +23,10 @@
 #define BATCH 64 /* connections handled per hold of the lock: a storm must not starve closes */
 
 static bool started;
-bool ac_timer_running_hint;                /* `started`, readable without the lock */
+bool ac_timer_running_hint; /* `started`, readable without the lock */
+/* The program is installing a seccomp filter (lockdown.c): no thread may be started from now on
+ * (its system calls would meet the filter), and with stop_requested the running one ends. */
+static bool no_more_threads, stop_requested;
 static uint64_t sleeps_until = UINT64_MAX; /* when the timer will look again, unless woken */
 static bool sweep_off;                     /* the sweep cannot work here (said once) */
 static uint64_t next_sweep_ms;
@@ -120,6 +123,12 @@ static void *timer_main(void *unused)
     next_sweep_ms = ac_now_ms() + ac_cfg.sweep_ms;
     unsigned long notes_at_last_look = 0;
     for (;;) {
+        if (stop_requested) {
+            ac_tracker_unlock(&saved);
+            ac_timer_work_unlock();
+            __atomic_store_n(&timer_up, 0, __ATOMIC_RELEASE);
+            return NULL;
+        }
         uint64_t now = ac_now_ms();
         unsigned long notes_before = __atomic_load_n(&ac_notes_taken, __ATOMIC_SEQ_CST);
         uint64_t next = ac_notes_judge_due(now);
@@ -190,7 +199,7 @@ static void *timer_main(void *unused)
 /* Under the tracker lock. */
 static void start(void)
 {
-    if (started)
+    if (started || no_more_threads)
         return;
     started = true;
     /* Made now, while the program has descriptors to spare, so that one at its limit can still
@@ -232,6 +241,39 @@ void ac_timer_start_slow(void)
     errno = saved_errno;
 }
 
+bool ac_timer_ran_here(void)
+{
+    return __atomic_load_n(&ac_timer_running_hint, __ATOMIC_RELAXED);
+}
+
+bool ac_timer_locked_down(void)
+{
+    return __atomic_load_n(&no_more_threads, __ATOMIC_RELAXED);
+}
+
+bool ac_timer_lockdown(bool start_now, bool stop)
+{
+    int saved_errno = errno;
+    sigset_t saved;
+    ac_tracker_lock(&saved);
+    if (start_now)
+        start();
+    bool was_running = started;
+    no_more_threads = true;
+    if (stop && started) {
+        stop_requested = true;
+        ac_tracker_wake();
+    }
+    ac_tracker_unlock(&saved);
+    /* The filter must not be installed while the thread still runs: wait for it to end (it
+     * finishes the piece of work it is in, then sees the request). */
+    for (int i = 0;
+         stop && was_running && i < 100000 && __atomic_load_n(&timer_up, __ATOMIC_ACQUIRE); i++)
+        sched_yield();
+    errno = saved_errno;
+    return was_running;
+}
+
 void ac_timer_deadline(uint64_t deadline_ms, bool locked)
 {
     if (deadline_ms >= __atomic_load_n(&sleeps_until, __ATOMIC_SEQ_CST))
@@ -265,8 +307,6 @@ void ac_timer_wake(void)
     ac_tracker_wake();
 }
 
-static bool parent_had_timer;
-
 /* True when the first fork in the process is this library's: no other library wraps fork
  * around ours (a sanitizer runtime preloaded first does, and holds its own locks until its
  * wrapper returns), so the child may start a thread as ours returns. */
@@ -285,7 +325,6 @@ static bool fork_is_outermost(void)
 /* In the child, from the fork handler: the parent's timer does not exist here. */
 void ac_timer_atfork_child(void)
 {
-    parent_had_timer = started;
     started = false;
     sleeps_until = UINT64_MAX;
     epoll_sweep_at = UINT64_MAX;
@@ -299,7 +338,11 @@ void ac_timer_atfork_child(void)
  * accept or connect. */
 void ac_timer_after_fork(void)
 {
-    bool inherited = parent_had_timer || ac_tracker_entries_hint() > 0;
+    /* Only for work inherited from the parent: a half-closed connection noted or waiting out its
+     * grace. Any other child (a worker that sandboxes itself with unshare, which needs a
+     * single-threaded process; a fork that execs or exits at once) starts none here, only at
+     * its own first TCP accept or connect. */
+    bool inherited = ac_tracker_pending() > 0 || ac_notes_outstanding();
     if (inherited && fork_is_outermost())
         ac_timer_start_slow();
 }

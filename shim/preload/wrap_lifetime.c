@@ -19,20 +19,18 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+/* close is a cancellation point: the mark ends however the call ends (AC_CLOSE_MARK). */
 AC_EXPORT int close(int fd)
 {
-    ac_closing_begin(fd);
+    AC_CLOSE_MARK(fd);
     if (AC_UNLIKELY(ac_fd_state_for_close(fd) != AC_FD_NONE))
         ac_fd_closing(fd);
-    int r = AC_REAL(close)(fd);
-    ac_closing_end(fd);
-    return r;
+    return AC_REAL(close)(fd);
 }
 
-/* dup2 and dup3 close whatever `newfd` held. */
+/* dup2 and dup3 close whatever `newfd` held; the caller has marked it. */
 static inline void replacing(int oldfd, int newfd)
 {
-    ac_closing_begin(newfd);
     if (AC_UNLIKELY(ac_fd_state_for_close(newfd) != AC_FD_NONE) && oldfd != newfd)
         ac_fd_closing(newfd);
     if (oldfd != newfd)
@@ -41,18 +39,16 @@ static inline void replacing(int oldfd, int newfd)
 
 AC_EXPORT int dup2(int oldfd, int newfd)
 {
+    AC_CLOSE_MARK(newfd);
     replacing(oldfd, newfd);
-    int r = AC_REAL(dup2)(oldfd, newfd);
-    ac_closing_end(newfd);
-    return r;
+    return AC_REAL(dup2)(oldfd, newfd);
 }
 
 AC_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
+    AC_CLOSE_MARK(newfd);
     replacing(oldfd, newfd);
-    int r = AC_REAL(dup3)(oldfd, newfd, flags);
-    ac_closing_end(newfd);
-    return r;
+    return AC_REAL(dup3)(oldfd, newfd, flags);
 }
 
 AC_EXPORT int dup(int oldfd)
@@ -109,39 +105,102 @@ AC_EXPORT void closefrom(int lowfd)
 
 AC_EXPORT int fclose(FILE *stream)
 {
-    int fd = stream != NULL ? fileno(stream) : -1;
-    ac_closing_begin(fd);
-    if (AC_UNLIKELY(ac_fd_state_for_close(fd) != AC_FD_NONE))
-        ac_fd_closing(fd);
-    int r = AC_REAL(fclose)(stream);
-    ac_closing_end(fd);
-    return r;
+    AC_CLOSE_MARK(stream != NULL ? fileno(stream) : -1);
+    if (AC_UNLIKELY(ac_fd_state_for_close(ac_marked_fd_) != AC_FD_NONE))
+        ac_fd_closing(ac_marked_fd_);
+    return AC_REAL(fclose)(stream);
 }
 
-/* A connection appeared under `fd`. */
+/* Sockets that can never be TCP are marked so as they are made (no system call: the program
+ * says what it asks for), so that accept and connect on them never start the timer: a program
+ * with no TCP connection gets no thread and no placeholder. */
+static inline bool may_be_tcp(int domain, int type)
+{
+    return (domain == AF_INET || domain == AF_INET6) && (type & 0xf) == SOCK_STREAM;
+}
+
+/* A new socket appeared under `fd`: whatever the number held before was closed where no wrapper
+ * sees (the state is stale); forgets it. */
+static inline void number_reused(int fd)
+{
+    if (AC_UNLIKELY(ac_fd_state_hint(fd) != AC_FD_NONE))
+        ac_fd_closing(fd);
+}
+
+static inline void mark_not_tcp(int fd)
+{
+    if ((unsigned)fd < AC_FDTAB_SIZE)
+        __atomic_store_n(&ac_fdtab[fd], AC_FD_NOT_TCP, __ATOMIC_RELEASE);
+}
+
+AC_EXPORT int socket(int domain, int type, int protocol)
+{
+    int s = AC_REAL(socket)(domain, type, protocol);
+    if (s >= 0) {
+        number_reused(s);
+        if (!may_be_tcp(domain, type))
+            mark_not_tcp(s);
+    }
+    return s;
+}
+
+/* A TCP connection (or one that may be: the judge asks the kernel later) appeared under `fd`. */
 static inline void connection_appeared(int fd)
 {
-    if (fd < 0)
-        return;
-    if (AC_UNLIKELY(ac_fd_state_hint(fd) != AC_FD_NONE))
-        ac_fd_closing(fd); /* a stale entry: the old socket was closed where no wrapper sees */
+    number_reused(fd);
     ac_fd_born(fd);
     ac_timer_start_here();
     if (AC_UNLIKELY(ac_hygiene_wanted()))
         ac_hygiene_on_connection(fd);
 }
 
+/* Whether the connection accepted on `listener` as `s` may be TCP: the address the program asked
+ * for says so; without one, the listener's mark, else (only until the timer runs) the kernel,
+ * once per listener. */
+static __attribute__((noinline, cold)) bool accepted_unknown(int listener, int s)
+{
+    if (ac_fd_state_hint(listener) == AC_FD_NOT_TCP)
+        return false;
+    if (__atomic_load_n(&ac_timer_running_hint, __ATOMIC_RELAXED) ||
+        !__atomic_load_n(&ac_active, __ATOMIC_RELAXED))
+        return true;
+    int saved_errno = errno;
+    bool tcp = ac_is_tcp_socket(s);
+    uint8_t none = AC_FD_NONE;
+    if (!tcp && (unsigned)listener < AC_FDTAB_SIZE)
+        __atomic_compare_exchange_n(&ac_fdtab[listener], &none, AC_FD_NOT_TCP, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+    errno = saved_errno;
+    return tcp;
+}
+
+static inline void accepted(int listener, int s, const struct sockaddr *addr,
+                            const socklen_t *addr_len)
+{
+    if (s < 0)
+        return;
+    bool tcp = addr != NULL && addr_len != NULL && *addr_len >= sizeof(sa_family_t)
+                   ? addr->sa_family == AF_INET || addr->sa_family == AF_INET6
+                   : accepted_unknown(listener, s);
+    if (tcp) {
+        connection_appeared(s);
+    } else {
+        number_reused(s);
+        mark_not_tcp(s);
+    }
+}
+
 AC_EXPORT int accept(int fd, __SOCKADDR_ARG addr, socklen_t *restrict addr_len)
 {
     int s = AC_REAL(accept)(fd, addr.__sockaddr__, addr_len);
-    connection_appeared(s);
+    accepted(fd, s, addr.__sockaddr__, addr_len);
     return s;
 }
 
 AC_EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *restrict addr_len, int flags)
 {
     int s = AC_REAL(accept4)(fd, addr.__sockaddr__, addr_len, flags);
-    connection_appeared(s);
+    accepted(fd, s, addr.__sockaddr__, addr_len);
     return s;
 }
 
@@ -155,7 +214,11 @@ AC_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 AC_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
     int r = AC_REAL(connect)(fd, addr.__sockaddr__, len);
-    if (r == 0 || errno == EINPROGRESS) {
+    /* A UDP socket made through socket() is marked; one made elsewhere is judged later. */
+    const struct sockaddr *to = addr.__sockaddr__;
+    if ((r == 0 || errno == EINPROGRESS) && to != NULL && len >= sizeof(sa_family_t) &&
+        (to->sa_family == AF_INET || to->sa_family == AF_INET6) &&
+        ac_fd_state_hint(fd) != AC_FD_NOT_TCP) {
         int saved_errno = errno;
         connection_appeared(fd);
         errno = saved_errno;

@@ -95,6 +95,39 @@ static __attribute__((noinline, cold)) void unhide(struct pollfd *fds, nfds_t nf
     }
 }
 
+/* What a wrapper borrowed of the program's array (POLLRDHUP added, entries hidden), given back
+ * however the call ends: poll and ppoll are cancellation points, and a cancelled call must not
+ * leave the program's array changed. The normal path gives it back itself (disarm, unhide) and
+ * clears the flags first, so this costs two tests there. */
+struct poll_loan {
+    struct pollfd *fds;
+    nfds_t nfds;
+    bool armed, hidden;
+};
+static inline void poll_loan_end(struct poll_loan *l)
+{
+    if (AC_UNLIKELY(l->armed))
+        for (nfds_t i = 0; i < l->nfds; i++)
+            l->fds[i].events &= (short)~POLLRDHUP;
+    if (AC_UNLIKELY(l->hidden))
+        unhide(l->fds, l->nfds);
+}
+#define POLL_LOAN(fds, nfds)                                                                       \
+    struct poll_loan loan __attribute__((cleanup(poll_loan_end))) = {(fds), (nfds), false, false}
+
+/* The normal way back: the flags hidden again, FINs noted, hidden entries shown again. */
+static inline void poll_return(struct poll_loan *l, int r)
+{
+    if (l->armed) {
+        l->armed = false;
+        disarm(l->fds, l->nfds, r);
+    }
+    if (l->hidden) {
+        l->hidden = false;
+        unhide(l->fds, l->nfds);
+    }
+}
+
 static inline bool reclaimed_held(void)
 {
     return AC_UNLIKELY(__atomic_load_n(&ac_reclaimed_held, __ATOMIC_RELAXED) != 0);
@@ -113,8 +146,11 @@ static __attribute__((noinline)) int poll_one(struct pollfd *p, int timeout)
     if ((asked & (POLLIN | POLLRDHUP)) != POLLIN ||
         AC_UNLIKELY(!__atomic_load_n(&ac_active, __ATOMIC_RELAXED)))
         return AC_REAL(poll)(p, 1, timeout);
+    POLL_LOAN(p, 1);
     p->events = (short)(asked | POLLRDHUP);
+    loan.armed = true;
     int r = AC_REAL(poll)(p, 1, timeout);
+    loan.armed = false;
     p->events = asked;
     if (r > 0 && AC_UNLIKELY(p->revents & POLLRDHUP))
         found(p, 1);
@@ -123,10 +159,10 @@ static __attribute__((noinline)) int poll_one(struct pollfd *p, int timeout)
 
 static __attribute__((noinline)) int poll_many(struct pollfd *fds, nfds_t nfds, int timeout)
 {
-    bool armed = arm(fds, nfds);
+    POLL_LOAN(fds, nfds);
+    loan.armed = arm(fds, nfds);
     int r = AC_REAL(poll)(fds, nfds, timeout);
-    if (armed)
-        disarm(fds, nfds, r);
+    poll_return(&loan, r);
     return r;
 }
 
@@ -136,10 +172,10 @@ static __attribute__((noinline)) int poll_many(struct pollfd *fds, nfds_t nfds, 
 static __attribute__((noinline, cold)) int poll_reclaimed(struct pollfd *fds, nfds_t nfds,
                                                           int timeout)
 {
-    bool hidden = hide(fds, nfds);
+    POLL_LOAN(fds, nfds);
+    loan.hidden = hide(fds, nfds);
     int r = poll_many(fds, nfds, timeout);
-    if (hidden)
-        unhide(fds, nfds);
+    poll_return(&loan, r);
     return r;
 }
 
@@ -154,26 +190,22 @@ AC_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 AC_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
 {
     bool fits = nfds <= fdslen / sizeof *fds; /* else the real one aborts */
-    bool hidden = fits && reclaimed_held() && hide(fds, nfds);
-    bool armed = fits && arm(fds, nfds);
+    POLL_LOAN(fds, nfds);
+    loan.hidden = fits && reclaimed_held() && hide(fds, nfds);
+    loan.armed = fits && arm(fds, nfds);
     int r = AC_REAL(poll_chk)(fds, nfds, timeout, fdslen);
-    if (armed)
-        disarm(fds, nfds, r);
-    if (hidden)
-        unhide(fds, nfds);
+    poll_return(&loan, r);
     return r;
 }
 
 AC_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
                     const sigset_t *sigmask)
 {
-    bool hidden = reclaimed_held() && hide(fds, nfds);
-    bool armed = arm(fds, nfds);
+    POLL_LOAN(fds, nfds);
+    loan.hidden = reclaimed_held() && hide(fds, nfds);
+    loan.armed = arm(fds, nfds);
     int r = AC_REAL(ppoll)(fds, nfds, timeout, sigmask);
-    if (armed)
-        disarm(fds, nfds, r);
-    if (hidden)
-        unhide(fds, nfds);
+    poll_return(&loan, r);
     return r;
 }
 
@@ -181,12 +213,10 @@ AC_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec
                           const sigset_t *sigmask, size_t fdslen)
 {
     bool fits = nfds <= fdslen / sizeof *fds;
-    bool hidden = fits && reclaimed_held() && hide(fds, nfds);
-    bool armed = fits && arm(fds, nfds);
+    POLL_LOAN(fds, nfds);
+    loan.hidden = fits && reclaimed_held() && hide(fds, nfds);
+    loan.armed = fits && arm(fds, nfds);
     int r = AC_REAL(ppoll_chk)(fds, nfds, timeout, sigmask, fdslen);
-    if (armed)
-        disarm(fds, nfds, r);
-    if (hidden)
-        unhide(fds, nfds);
+    poll_return(&loan, r);
     return r;
 }

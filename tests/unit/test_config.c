@@ -1017,6 +1017,47 @@ static void expand_path_too_long(void **state)
     assert_string_equal(area, "abc");
 }
 
+/* Secure execution (a set-user-ID program): whoever runs it sets the environment, so nothing
+ * that names a file or raises a limit is taken from it; one line names what was ignored, and
+ * the rest is read as usual. The same table in a normal process is taken whole. */
+static void load_secure_execution_ignores_files_and_limits(void **state)
+{
+    (void)state;
+    static const struct var table[] = {
+        {"AUTOCLOSE_LOG_FILE", "/etc/shadow"},
+        {"AUTOCLOSE_STATS_FILE", "/etc/passwd"},
+        {"AUTOCLOSE_NOFILE", "max"},
+        {"AUTOCLOSE_GRACE_MS", "250"},
+    };
+    struct ac_config cfg;
+    env_table = table;
+    env_len = sizeof table / sizeof table[0];
+    line_count = 0;
+    ac_config_load_for(&cfg, fake_lookup, record_line, true);
+    assert_string_equal(cfg.log_file, "");
+    assert_string_equal(cfg.stats_file, "");
+    assert_int_equal(cfg.nofile, 0);
+    assert_int_equal(cfg.grace_ms, 250);
+    assert_int_equal(line_count, 1);
+    assert_non_null(strstr(lines[0], "secure execution"));
+    assert_non_null(strstr(lines[0], "AUTOCLOSE_LOG_FILE, AUTOCLOSE_STATS_FILE, AUTOCLOSE_NOFILE"));
+
+    line_count = 0;
+    ac_config_load_for(&cfg, fake_lookup, record_line, false);
+    assert_string_equal(cfg.log_file, "/etc/shadow");
+    assert_string_equal(cfg.stats_file, "/etc/passwd");
+    assert_int_equal(cfg.nofile, UINT64_MAX);
+    assert_int_equal(line_count, 0);
+
+    /* Secure, and none of them set: no line at all. */
+    static const struct var quiet[] = {{"AUTOCLOSE_GRACE_MS", "250"}};
+    env_table = quiet;
+    env_len = 1;
+    line_count = 0;
+    ac_config_load_for(&cfg, fake_lookup, record_line, true);
+    assert_int_equal(line_count, 0);
+}
+
 /* ---- ac_config_load: the hygiene variables and the stats file --------------------------- */
 
 static void load_hygiene_unset(void **state)
@@ -1238,6 +1279,7 @@ int main(void)
         cmocka_unit_test(load_hygiene_each_bad_once),
         cmocka_unit_test(load_hygiene_empty_is_unset),
         cmocka_unit_test(load_stats_file_length),
+        cmocka_unit_test(load_secure_execution_ignores_files_and_limits),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

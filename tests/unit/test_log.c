@@ -2,8 +2,9 @@
  * The log under contention: while one thread's line is being written, another thread's line
  * waits for it and then goes to the same place, AUTOCLOSE_LOG_FILE, never to stderr.
  *
- * The log file is a FIFO with a one-page buffer, drained slowly by a reader thread, so writes
- * block part-way and every writer meets another's line in progress.
+ * Four threads write long lines at once into the log file (a plain file: the log never writes
+ * into a FIFO, a device or a file with a second link), so every writer meets another's line in
+ * progress. Then a planted symlink, a FIFO and a hard link are each refused as the log file.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,12 +29,7 @@
 #define LINES            (WRITERS * LINES_PER_WRITER)
 
 static char dir[64];
-static char fifo_path[128];
-
-struct reader {
-    char text[64 * 1024];
-    size_t len;
-};
+static char log_path[128];
 
 static size_t count_lines(const char *s, size_t n)
 {
@@ -43,25 +39,17 @@ static size_t count_lines(const char *s, size_t n)
     return lines;
 }
 
-/* Drains the FIFO two kilobytes at a time, a tenth of a millisecond apart, until every line
- * arrived or 50,000 reads (5 s at least) went by. */
-static void *drain(void *arg)
+static char text[64 * 1024];
+
+static size_t read_whole(const char *path)
 {
-    struct reader *r = arg;
-    int fd = open(fifo_path, O_RDONLY | O_NONBLOCK);
+    int fd = open(path, O_RDONLY);
     if (fd < 0)
-        return NULL;
-    fcntl(fd, F_SETPIPE_SZ, 4096);
-    struct timespec gap = {.tv_nsec = 100000};
-    for (int i = 0; i < 50000 && count_lines(r->text, r->len) < LINES; i++) {
-        size_t room = sizeof r->text - r->len;
-        ssize_t n = read(fd, r->text + r->len, room < 2048 ? room : 2048);
-        if (n > 0)
-            r->len += (size_t)n;
-        nanosleep(&gap, NULL);
-    }
+        return 0;
+    ssize_t n = read(fd, text, sizeof text - 1);
     close(fd);
-    return NULL;
+    text[n > 0 ? n : 0] = '\0';
+    return n > 0 ? (size_t)n : 0;
 }
 
 static void *write_lines(void *arg)
@@ -80,8 +68,7 @@ static void contended_lines_all_reach_the_log_file(void **state)
     (void)state;
     snprintf(dir, sizeof dir, "/tmp/autoclose-test-log.XXXXXX");
     assert_non_null(mkdtemp(dir));
-    snprintf(fifo_path, sizeof fifo_path, "%s/log.fifo", dir);
-    assert_int_equal(mkfifo(fifo_path, 0600), 0);
+    snprintf(log_path, sizeof log_path, "%s/log", dir);
 
     /* stderr to a file of its own while the writers run: anything the log diverts lands there. */
     char err_path[128];
@@ -91,21 +78,14 @@ static void contended_lines_all_reach_the_log_file(void **state)
     int saved_stderr = dup(2);
     dup2(err_fd, 2);
 
-    static struct reader r;
-    pthread_t reader;
-    assert_int_equal(pthread_create(&reader, NULL, drain, &r), 0);
-    struct timespec settle = {.tv_nsec = 50000000}; /* the reader opens first: no blocking open */
-    nanosleep(&settle, NULL);
-
     ac_cfg.log_level = AC_LOG_INFO;
-    snprintf(ac_cfg.log_file, sizeof ac_cfg.log_file, "%s", fifo_path);
+    snprintf(ac_cfg.log_file, sizeof ac_cfg.log_file, "%s", log_path);
     ac_log_start();
     pthread_t writers[WRITERS];
     for (int w = 0; w < WRITERS; w++)
         assert_int_equal(pthread_create(&writers[w], NULL, write_lines, (void *)(intptr_t)w), 0);
     for (int w = 0; w < WRITERS; w++)
         pthread_join(writers[w], NULL);
-    pthread_join(reader, NULL);
 
     dup2(saved_stderr, 2);
     close(saved_stderr);
@@ -113,7 +93,8 @@ static void contended_lines_all_reach_the_log_file(void **state)
     assert_int_equal(fstat(err_fd, &st), 0);
     close(err_fd);
 
-    size_t got = count_lines(r.text, r.len);
+    size_t len = read_whole(log_path);
+    size_t got = count_lines(text, len);
     if (got != LINES || st.st_size != 0)
         fail_msg("%zu of %d lines reached the log file; %lld bytes went to stderr", got, LINES,
                  (long long)st.st_size);
@@ -122,12 +103,62 @@ static void contended_lines_all_reach_the_log_file(void **state)
         for (int i = 0; i < LINES_PER_WRITER; i++) {
             char want[64];
             snprintf(want, sizeof want, "]: writer=%d line=%d ", w, i);
-            if (strstr(r.text, want) == NULL)
+            if (strstr(text, want) == NULL)
                 fail_msg("missing from the log file: %s", want + 3);
         }
     }
     unlink(err_path);
-    unlink(fifo_path);
+    unlink(log_path);
+    rmdir(dir);
+}
+
+/* A log file name that is a planted symlink, a FIFO or a second link to another file: the line
+ * goes to stderr, with one line saying why, and the file behind the name is never written. */
+static void refuses_what_is_no_plain_file(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/autoclose-test-log.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char victim[160], err_path[160];
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+    int v = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(v >= 0 && write(v, "secret\n", 7) == 7);
+    close(v);
+    static const char *const kinds[] = {"symlink", "fifo", "hardlink"};
+    for (size_t k = 0; k < 3; k++) {
+        snprintf(log_path, sizeof log_path, "%s/%s", dir, kinds[k]);
+        if (k == 0)
+            assert_int_equal(symlink(victim, log_path), 0);
+        else if (k == 1)
+            assert_int_equal(mkfifo(log_path, 0600), 0);
+        else
+            assert_int_equal(link(victim, log_path), 0);
+        int err_fd = open(err_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+        int saved_stderr = dup(2);
+        dup2(err_fd, 2);
+        ac_log_capture_stderr();
+        ac_cfg.log_level = AC_LOG_INFO;
+        snprintf(ac_cfg.log_file, sizeof ac_cfg.log_file, "%s", log_path);
+        ac_log_start();
+        ac_log_unlimited(AC_LOG_INFO, "a line for the log"); /* past the burst: no rate limit */
+        dup2(saved_stderr, 2);
+        close(saved_stderr);
+        close(err_fd);
+        ac_log_capture_stderr();
+        size_t len = read_whole(victim);
+        if (len != 7 || strcmp(text, "secret\n") != 0)
+            fail_msg("%s: the file behind the log's name was written: %s", kinds[k], text);
+        read_whole(err_path);
+        if (strstr(text, "a line for the log") == NULL ||
+            strstr(text, "cannot open AUTOCLOSE_LOG_FILE") == NULL)
+            fail_msg("%s: the line did not go to stderr with the reason: %s", kinds[k], text);
+        unlink(log_path);
+    }
+    ac_cfg.log_file[0] = '\0';
+    ac_log_start();
+    unlink(victim);
+    unlink(err_path);
     rmdir(dir);
 }
 
@@ -135,6 +166,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(contended_lines_all_reach_the_log_file),
+        cmocka_unit_test(refuses_what_is_no_plain_file),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

@@ -461,6 +461,12 @@ static void at_exit_writes_the_final_figures(void **state)
     char path[300], text[WRITE_BUFFER];
     use_stats_file("exit-%p.prom");
     own_path(path, sizeof path, "exit-");
+    /* A process whose timer never ran (no TCP connection) writes nothing, even at exit. */
+    ac_timer_running_hint = false;
+    ac_stats_at_exit();
+    if (read_file(path) != NULL)
+        fail_msg("a process that never had a TCP connection wrote %s", path);
+    ac_timer_running_hint = true;
     ac_stats_at_exit();
     const char *got = read_file(path);
     if (got == NULL)

@@ -772,6 +772,25 @@ static void threads_on_disjoint_ranges(void **state)
 
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, setup)
 
+/* Close marks are counts: one close ending cannot clear another's mark, on the same number or
+ * on two numbers from 65,536 up, which share one count. */
+static void close_marks_count(void **state)
+{
+    (void)state;
+    int pairs[][2] = {{7, 7}, {AC_FDTAB_SIZE + 5, AC_FDTAB_SIZE + 9}};
+    for (size_t i = 0; i < 2; i++) {
+        int a = pairs[i][0], b = pairs[i][1];
+        assert_false(ac_closing_now(a));
+        ac_closing_begin(a);
+        ac_closing_begin(b);
+        ac_closing_end(b);
+        assert_true(ac_closing_now(a)); /* a's close is still under way */
+        ac_closing_end(a);
+        assert_false(ac_closing_now(a));
+        assert_false(ac_closing_now(b));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -798,6 +817,7 @@ int main(void)
         TEST(settle_high_number),
         TEST(twenty_thousand_entries),
         TEST(reset_drops_everything),
+        TEST(close_marks_count),
         TEST(threads_on_disjoint_ranges),
     };
     return cmocka_run_group_tests_name("tracker", tests, NULL, NULL);

@@ -1,0 +1,76 @@
+/*
+ * A program that locks itself down after start-up: it installs a seccomp filter (init, then an
+ * allow-list of what its own loop needs), through prctl(PR_SET_SECCOMP) or the seccomp system
+ * call, as libseccomp's seccomp_load does. From then on any system call the library makes that
+ * the program does not may kill it (SIGSYS), and a thread can no longer be started.
+ *
+ * So the library gets ready while it still may, just before the filter goes in: if the process
+ * has a TCP socket (a listener, a connection) its timer thread starts now, so that the filter
+ * (installed for the calling thread and the threads it starts later) never applies to it, and
+ * from then on no thread is started. A filter for every thread (SECCOMP_FILTER_FLAG_TSYNC) or
+ * strict mode would reach the timer too: the library then stops it and goes inert. Either way
+ * the one line that says so is written before the filter, while writing is still allowed.
+ *
+ * The wrappers' own cost: one comparison of the option or the system call number.
+ */
+#include "autoclose.h"
+
+#include <errno.h>
+#include <linux/seccomp.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#ifndef SECCOMP_FILTER_FLAG_TSYNC
+#define SECCOMP_FILTER_FLAG_TSYNC (1UL << 0)
+#endif
+
+static __attribute__((noinline, cold)) void locking_down(bool every_thread)
+{
+    if (!__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE))
+        return;
+    int saved_errno = errno;
+    bool have_tcp = !every_thread && ac_sweep_inherited_tcp();
+    bool running = ac_timer_lockdown(have_tcp, every_thread);
+    if (every_thread) {
+        __atomic_store_n(&ac_active, false, __ATOMIC_RELEASE);
+        ac_log(AC_LOG_ERROR, "off: the program installs a seccomp filter for every thread (or "
+                             "strict mode), which the library's own thread could not live under; "
+                             "its connections are no longer reclaimed");
+    } else if (!running) {
+        ac_log(AC_LOG_DEBUG, "the program installs a seccomp filter before any TCP connection: "
+                             "no thread can be started under it, connections it makes later are "
+                             "not reclaimed");
+    } else {
+        ac_log(AC_LOG_DEBUG, "the program installs a seccomp filter: the library's thread runs "
+                             "outside it, and no other will be started");
+    }
+    errno = saved_errno;
+}
+
+AC_EXPORT int prctl(int option, ...)
+{
+    /* Every prctl argument is one word: pass the four on as they came, as glibc reads them. */
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+    unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (AC_UNLIKELY(option == PR_SET_SECCOMP))
+        locking_down(a2 == SECCOMP_MODE_STRICT);
+    return AC_REAL(prctl)(option, a2, a3, a4, a5);
+}
+
+AC_EXPORT long syscall(long number, ...)
+{
+    va_list ap;
+    va_start(ap, number);
+    long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
+    long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
+    va_end(ap);
+    if (AC_UNLIKELY(number == SYS_seccomp) &&
+        (a1 == SECCOMP_SET_MODE_STRICT || a1 == SECCOMP_SET_MODE_FILTER))
+        locking_down(a1 == SECCOMP_SET_MODE_STRICT ||
+                     ((unsigned long)a2 & SECCOMP_FILTER_FLAG_TSYNC) != 0);
+    return AC_REAL(syscall)(number, a1, a2, a3, a4, a5, a6);
+}
