@@ -14,9 +14,12 @@ set -euo pipefail
 # (groff-base: groff checks them for warnings), the hardened-unit test (libseccomp-dev: its
 # launcher installs the seccomp filter; systemd: systemd-analyze lists the system calls of
 # @system-service), autoclosed's tests (golang-go: a leaking server in Go, whose runtime makes its own system calls
-# so that no preloaded library can help it; libc6-dev's libc.a also builds a static one).
+# so that no preloaded library can help it; libc6-dev's libc.a also builds a static one), the
+# wrapper's tests (musl-tools: musl-gcc builds a server whose loader is musl's, which the wrapper
+# must refuse).
 packages=(gcc make libc6-dev uthash-dev libcmocka-dev pkg-config iproute2 strace python3 perl
-          procps util-linux gdb clang-format shellcheck groff-base libseccomp-dev systemd golang-go)
+          procps util-linux gdb clang-format shellcheck groff-base libseccomp-dev systemd golang-go
+          musl-tools)
 # On amd64 only: the 32-bit x86 library that make builds beside the 64-bit one, and its test
 # (gcc-N-multilib for the gcc installed, 12 on Debian 12, and libc6-dev-i386, for gcc -m32; not
 # the gcc-multilib package, which is only a /usr/include/asm link, made by the Makefile instead,
