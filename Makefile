@@ -49,6 +49,8 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/sockopt_probe $(BUILD)/fixtures/plain_listener \
               $(BUILD)/fixtures/exit_server $(BUILD)/fixtures/cancel_probe \
               $(BUILD)/fixtures/main_exit_server $(BUILD)/fixtures/hardened_exec \
+              $(BUILD)/fixtures/lockdown_server $(BUILD)/fixtures/cancel_close \
+              $(BUILD)/fixtures/fork_probe $(BUILD)/fixtures/secure_probe \
               $(BUILD)/fixtures/timeout_probe $(BUILD)/fixtures/thrd_cancel \
               $(BUILD)/fixtures/stderr_reuse $(BUILD)/fixtures/parked_server \
               $(BUILD)/fixtures/late_writer $(BUILD)/fixtures/vfork_server \
@@ -129,6 +131,10 @@ $(BUILD)/fixtures/go_leaky_server: tests/fixtures/go/go.mod tests/fixtures/go/ma
 # The launcher that puts a program under a hardened systemd unit's seccomp filter: libseccomp.
 $(BUILD)/fixtures/hardened_exec: tests/fixtures/hardened_exec.c | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -o $@ $< -lseccomp
+
+# A server that installs its own seccomp allow-list after start-up: libseccomp too.
+$(BUILD)/fixtures/lockdown_server: tests/fixtures/lockdown_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -pthread -o $@ $< $(FIX_COMMON) -lseccomp
 
 $(BUILD)/fixtures/%: tests/fixtures/%.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -pthread -o $@ $< $(FIX_COMMON)

@@ -419,12 +419,19 @@ void ac_fd_range_closing(unsigned lo, unsigned hi);
  * its number is released; any other is only released, so whoever else holds it keeps it. */
 extern uint32_t ac_spawn_epoch; /* starts at 1: an unstamped number (0) was born elsewhere */
 extern uint32_t ac_fd_epoch[AC_FDTAB_SIZE];
+extern int ac_highest_born; /* the highest number ever stamped: a forked child looks up to it */
 static inline void ac_fd_born(int fd)
 {
-    if ((unsigned)fd < AC_FDTAB_SIZE)
+    if ((unsigned)fd < AC_FDTAB_SIZE) {
         __atomic_store_n(&ac_fd_epoch[fd], __atomic_load_n(&ac_spawn_epoch, __ATOMIC_RELAXED),
                          __ATOMIC_RELAXED);
+        if (AC_UNLIKELY(fd > __atomic_load_n(&ac_highest_born, __ATOMIC_RELAXED)))
+            __atomic_store_n(&ac_highest_born, fd, __ATOMIC_RELAXED); /* a race only lowers it */
+    }
 }
+/* Whether a connection accepted or connected here (or in a parent before fork) may still be
+ * open: a forked child that holds one starts its timer as fork returns. */
+bool ac_born_connection_held(void);
 static inline void ac_fd_shared(int fd)
 {
     if ((unsigned)fd < AC_FDTAB_SIZE)

@@ -81,6 +81,16 @@ void ac_fd_range_closing(unsigned lo, unsigned hi)
 
 uint32_t ac_spawn_epoch = 1;
 uint32_t ac_fd_epoch[AC_FDTAB_SIZE];
+int ac_highest_born = -1;
+
+bool ac_born_connection_held(void)
+{
+    int high = __atomic_load_n(&ac_highest_born, __ATOMIC_RELAXED);
+    for (int fd = 0; fd <= high; fd++)
+        if (__atomic_load_n(&ac_fd_epoch[fd], __ATOMIC_RELAXED) != 0)
+            return true;
+    return false;
+}
 
 bool ac_fd_possibly_shared(int fd)
 {

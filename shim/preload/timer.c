@@ -229,7 +229,8 @@ static void start(void)
 
 void ac_timer_start_slow(void)
 {
-    if (!__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE))
+    /* Locked down: no thread may be started, and no system call made to find that out. */
+    if (!__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE) || ac_timer_locked_down())
         return;
     int saved_errno = errno;
     if (!ac_in_other_process()) {
@@ -338,11 +339,14 @@ void ac_timer_atfork_child(void)
  * accept or connect. */
 void ac_timer_after_fork(void)
 {
-    /* Only for work inherited from the parent: a half-closed connection noted or waiting out its
-     * grace. Any other child (a worker that sandboxes itself with unshare, which needs a
-     * single-threaded process; a fork that execs or exits at once) starts none here, only at
-     * its own first TCP accept or connect. */
-    bool inherited = ac_tracker_pending() > 0 || ac_notes_outstanding();
+    /* Only in a child that holds a TCP connection: one its parent accepted or connected (a
+     * fork-per-connection worker, which may meet its FIN and keep it, never calling accept or
+     * connect itself), or a half-closed one noted or waiting out its grace. Any other child (a
+     * worker that sandboxes itself with unshare, which needs a single-threaded process; a fork
+     * that execs or exits at once; the children of a server that only holds its listener)
+     * starts none here, only at its own first TCP accept or connect. */
+    bool inherited =
+        ac_tracker_pending() > 0 || ac_notes_outstanding() || ac_born_connection_held();
     if (inherited && fork_is_outermost())
         ac_timer_start_slow();
 }

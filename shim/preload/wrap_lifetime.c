@@ -162,8 +162,8 @@ static __attribute__((noinline, cold)) bool accepted_unknown(int listener, int s
     if (ac_fd_state_hint(listener) == AC_FD_NOT_TCP)
         return false;
     if (__atomic_load_n(&ac_timer_running_hint, __ATOMIC_RELAXED) ||
-        !__atomic_load_n(&ac_active, __ATOMIC_RELAXED))
-        return true;
+        !__atomic_load_n(&ac_active, __ATOMIC_RELAXED) || ac_timer_locked_down())
+        return true; /* no timer to start (or none may be): nothing to ask the kernel */
     int saved_errno = errno;
     bool tcp = ac_is_tcp_socket(s);
     uint8_t none = AC_FD_NONE;

@@ -56,7 +56,9 @@ AC_EXPORT int prctl(int option, ...)
     unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
     unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
     va_end(ap);
-    if (AC_UNLIKELY(option == PR_SET_SECCOMP))
+    /* Strict mode, or a filter with a program (a null one is only a probe that fails). */
+    if (AC_UNLIKELY(option == PR_SET_SECCOMP) &&
+        (a2 == SECCOMP_MODE_STRICT || (a2 == SECCOMP_MODE_FILTER && a3 != 0)))
         locking_down(a2 == SECCOMP_MODE_STRICT);
     return AC_REAL(prctl)(option, a2, a3, a4, a5);
 }
@@ -68,8 +70,11 @@ AC_EXPORT long syscall(long number, ...)
     long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
+    /* Only a call that can succeed: libseccomp probes the system call and its flags first
+     * with calls the kernel refuses (strict mode with flags, a filter without a program). */
     if (AC_UNLIKELY(number == SYS_seccomp) &&
-        (a1 == SECCOMP_SET_MODE_STRICT || a1 == SECCOMP_SET_MODE_FILTER))
+        ((a1 == SECCOMP_SET_MODE_STRICT && a2 == 0 && a3 == 0) ||
+         (a1 == SECCOMP_SET_MODE_FILTER && a3 != 0)))
         locking_down(a1 == SECCOMP_SET_MODE_STRICT ||
                      ((unsigned long)a2 & SECCOMP_FILTER_FLAG_TSYNC) != 0);
     return AC_REAL(syscall)(number, a1, a2, a3, a4, a5, a6);
