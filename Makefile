@@ -56,7 +56,8 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/late_writer $(BUILD)/fixtures/vfork_server \
               $(BUILD)/fixtures/fork_handlers $(BUILD)/fixtures/spawn_server \
               $(BUILD)/fixtures/close_race $(BUILD)/fixtures/mos_server_static \
-              $(BUILD)/fixtures/go_leaky_server $(BUILD)/fixtures/reuse_server
+              $(BUILD)/fixtures/go_leaky_server $(BUILD)/fixtures/reuse_server \
+              $(BUILD)/fixtures/slow_reader
 # Built only where musl-gcc is (its rule says so otherwise).
 FIXTURES   += $(BUILD)/fixtures/mos_server_musl
 

@@ -33,7 +33,7 @@ enum ac_log_level { AC_LOG_OFF, AC_LOG_ERROR, AC_LOG_INFO, AC_LOG_DEBUG };
 #define AC_DEFAULT_GRACE_MS 5000u
 #define AC_DEFAULT_SWEEP_MS 1000u
 #define AC_MAX_GRACE_MS     86400000u /* one day: anything longer is a typo */
-#define AC_UNREAD_GRACES    10 /* graces the peer's unread data holds a connection (idle.c) */
+#define AC_UNREAD_GRACES    10 /* graces unread data holds a connection nobody reads (idle.c) */
 
 /* A set of TCP ports: one bit each. `all` means no filter was given. */
 struct ac_portset {
@@ -163,6 +163,7 @@ struct ac_tcp_snapshot {
     uint32_t unacked;           /* segments sent and not yet acknowledged */
     uint32_t notsent_bytes;     /* written by the application, not yet sent */
     uint32_t last_data_sent_ms; /* since any process sharing the socket last sent data */
+    uint64_t bytes_received;    /* of the peer's, in all (0 before Linux 4.1) */
 };
 bool ac_tcp_snapshot(int fd, struct ac_tcp_snapshot *out);
 /* TCP state of `fd`, or -1 when it is not a TCP socket. */
@@ -171,10 +172,17 @@ int ac_tcp_state(int fd);
 /* ---- when a half-closed connection is idle (idle.c) --------------------------------------- */
 
 /* How much longer a connection in CLOSE_WAIT must be left before it counts as idle, 0 when it
- * is: not while it still has data in flight or sent lately (a half-close reply), nor for up to
- * AC_UNREAD_GRACES graces while `unread` bytes of the peer's wait (FIONREAD). */
+ * is: not while it still has data in flight or sent lately (a half-close reply), nor while the
+ * program is still reading the peer's data, nor for up to AC_UNREAD_GRACES graces from the
+ * program's last read while `unread` bytes of the peer's wait (FIONREAD). `since_read_ms`: since
+ * a look last found that the program had taken some of the peer's data (ac_took_data), or since
+ * the FIN when none did. */
 uint64_t ac_busy_for(const struct ac_tcp_snapshot *s, int unread, uint64_t since_fin_ms,
-                     uint32_t grace_ms);
+                     uint64_t since_read_ms, uint32_t grace_ms);
+/* True when the program has taken some of the peer's data since the previous look, which saw
+ * *taken of it (low 32 bits); *taken becomes what this look sees. The first look (*known false)
+ * has nothing to compare with: it only records. */
+bool ac_took_data(const struct ac_tcp_snapshot *s, int unread, uint32_t *taken, bool *known);
 
 /* ---- the kernel's TCP sockets, as `ss` asks for them (diag.c) ---------------------------- */
 

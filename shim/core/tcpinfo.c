@@ -22,6 +22,7 @@ bool ac_tcp_snapshot(int fd, struct ac_tcp_snapshot *out)
     out->unacked = info.tcpi_unacked;
     out->notsent_bytes = info.tcpi_notsent_bytes;
     out->last_data_sent_ms = info.tcpi_last_data_sent;
+    out->bytes_received = info.tcpi_bytes_received;
     return true;
 }
 

@@ -100,6 +100,11 @@ struct ad_sock {
     bool present;  /* in this interval's list */
     bool at_start; /* listed at the first interval (what --once waits for) */
     uint64_t fin_ms, due_ms;
+    /* When a look last found the process reading the peer's data (fin_ms before), and what it
+     * had taken of them then (core/idle.c). */
+    uint64_t read_ms;
+    uint32_t taken;
+    bool taken_known;
     UT_hash_handle hh; /* keyed by ino */
 };
 

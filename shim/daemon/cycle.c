@@ -221,6 +221,7 @@ static bool look(uint64_t now_ms)
                               .present = true,
                               .at_start = !first_cycle_done,
                               .fin_ms = fin_time(d, now_ms)};
+        s->read_ms = s->fin_ms;
         HASH_ADD(hh, table, ino, sizeof s->ino, s);
     }
     free(l.v);

@@ -81,8 +81,8 @@ static void describe(char *out, size_t cap, int ref)
         ac_text_str(&t, "?");
 }
 
-/* The peer's unread data, after ten graces: dropped, as the library does, so that the process's
- * last close sends nothing worse than our FIN already did. */
+/* The peer's unread data, after ten graces in which the process read none of it: dropped, as the
+ * library does, so that the process's last close sends nothing worse than our FIN already did. */
 static void drain(int ref)
 {
     char sink[1];
@@ -153,11 +153,16 @@ enum ad_outcome ad_reclaim(struct ad_sock *s, uint64_t now_ms, uint64_t *wait_ms
     } else {
         if (ioctl(ref, FIONREAD, &unread) != 0)
             unread = 0;
-        *wait_ms = ac_busy_for(&snap, unread, now_ms - s->fin_ms, ad_opt.grace_ms);
+        if (ac_took_data(&snap, unread, &s->taken, &s->taken_known))
+            s->read_ms = now_ms; /* still reading: the hold on unread data starts again */
+        *wait_ms =
+            ac_busy_for(&snap, unread, now_ms - s->fin_ms, now_ms - s->read_ms, ad_opt.grace_ms);
         out = *wait_ms > 0 ? AD_BUSY : AD_RECLAIMED;
     }
     if (out == AD_BUSY && *wait_ms > 0)
-        ad_log(AC_LOG_DEBUG, "waiting pid=%d fd=%d: still sending, or the peer's data is unread",
+        ad_log(AC_LOG_DEBUG,
+               "waiting pid=%d fd=%d: still sending or reading, or the peer's data is "
+               "unread",
                (int)s->holder.pid, s->holder.fd);
     if (out != AD_RECLAIMED) {
         close(ref);

@@ -13,8 +13,9 @@
  * shutdown: the release alone drops this process's reference, and the last one ends the socket.
  *
  * Two rules come first. A connection is not idle while it is still sending after the FIN (a
- * half-close reply: its grace starts again from the last send) or, for up to ten graces, while
- * the peer's data sits unread. A socket another process may hold (lifetime.c) is released,
+ * half-close reply: its grace starts again from the last send), while the program is still
+ * reading the peer's data, or, for up to ten graces after it last read any, while they sit
+ * unread. A socket another process may hold (lifetime.c) is released,
  * never shut down, whatever the mode: the other holder keeps it.
  */
 #include "autoclose.h"
@@ -110,7 +111,7 @@ static int usable_placeholder(unsigned batch)
 }
 
 /* Drops the peer's unread data, so that the last close of the socket sends a FIN, not a reset.
- * Only after ten graces unread (still_busy_for): nothing will ever read it. */
+ * Only after ten graces in which the program read none of it (still_busy_for): it never will. */
 static void drain_unread(int fd)
 {
     char sink[1];
@@ -150,7 +151,8 @@ static bool release_number(int fd, int *release_fd, unsigned batch)
     return true;
 }
 
-/* How much longer to wait before the connection counts as idle (core/idle.c); 0 when idle. */
+/* How much longer to wait before the connection counts as idle (core/idle.c); 0 when idle.
+ * What the program has taken of the peer's data is kept for the next look. */
 static uint64_t still_busy_for(int fd, const struct ac_tcp_snapshot *s, const struct ac_due *due,
                                uint64_t now_ms, int *unread_out)
 {
@@ -159,7 +161,11 @@ static uint64_t still_busy_for(int fd, const struct ac_tcp_snapshot *s, const st
     if (AC_REAL(ioctl)(fd, FIONREAD, &unread) != 0)
         unread = 0;
     *unread_out = unread;
-    return ac_busy_for(s, unread, now_ms - due->fin_ms, ac_cfg.grace_ms);
+    uint32_t taken = due->taken;
+    bool known = due->taken_known;
+    uint64_t read_ms = ac_took_data(s, unread, &taken, &known) ? now_ms : due->read_ms;
+    ac_tracker_reading(fd, taken, read_ms);
+    return ac_busy_for(s, unread, now_ms - due->fin_ms, now_ms - read_ms, ac_cfg.grace_ms);
 }
 
 static void left_alone(struct ac_text *t, int fd, const char *why)
@@ -211,7 +217,7 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned bat
     uint64_t wait = still_busy_for(fd, &snap, due, now_ms, &unread);
     if (wait > 0) {
         ac_tracker_reschedule(fd, now_ms + wait);
-        waiting(&t, fd, "still sending, or the peer's data is unread");
+        waiting(&t, fd, "still sending or reading, or the peer's data is unread");
         return AC_LOG_DEBUG;
     }
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* Fine steps: a tracked connection's 88 bytes (64 in a 32-bit program) must not round up to 96. */
+/* Fine steps: a tracked connection's 72 bytes in a 32-bit program must not round up to 96. */
 #define SMALL_STEP 8u
 #define SMALL_MAX  256u
 #define CHUNK_SIZE (64u * 1024u)

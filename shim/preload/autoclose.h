@@ -256,6 +256,9 @@ void ac_tracker_forget_range(unsigned lo, unsigned hi);
 void ac_tracker_settle(int fd, enum ac_fd_state state, const struct ac_identity *now_id);
 /* Puts a connection taken by ac_tracker_take_due back in the deadline order: it was not idle. */
 bool ac_tracker_reschedule(int fd, uint64_t deadline_ms);
+/* Records what a look found the program had taken of the peer's data, and when it was last seen
+ * reading (struct ac_due's taken and read_ms at the next look). */
+void ac_tracker_reading(int fd, uint32_t taken, uint64_t read_ms);
 
 /* A due connection, copied out of the table for the timer. */
 struct ac_due {
@@ -263,6 +266,9 @@ struct ac_due {
     enum ac_found_by how;
     struct ac_identity id;
     uint64_t fin_ms;
+    uint64_t read_ms; /* when a look last found the program reading the peer's data, or fin_ms */
+    uint32_t taken;   /* what it had taken of them at the last look (core.h: ac_took_data) */
+    bool taken_known; /* false before the first look */
 };
 /* Takes the earliest connection whose deadline is <= now out of the deadline order (its entry
  * stays, still PENDING, until settled). Returns false when none is due; *next_ms is then the

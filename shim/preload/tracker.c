@@ -24,7 +24,7 @@ static bool add_failed; /* set by uthash when it cannot allocate; read right aft
 #define uthash_nonfatal_oom(obj) (add_failed = true)
 #include <uthash.h>
 
-/* 88 bytes, 56 of them uthash's handle (64 and 32 in a 32-bit program, where uthash's pointers
+/* 96 bytes, 56 of them uthash's handle (72 and 32 in a 32-bit program, where uthash's pointers
  * take 4 bytes and a uint64_t is aligned to 4): memory per tracked connection is a published
  * figure.
  * Times are kept as the monotonic clock's low 32 bits and widened against a recent reading
@@ -38,11 +38,14 @@ struct ac_conn {
     uint32_t heap_index;    /* UINT32_MAX when not waiting for a deadline */
     uint32_t fin_ms32;      /* when the FIN was found */
     uint32_t deadline_ms32; /* while in the deadline order */
+    uint32_t read_ms32;     /* when a look last found the program reading (the FIN's time before) */
+    uint32_t taken32;       /* what it had taken of the peer's data then (core/idle.c) */
     uint8_t state;          /* enum ac_fd_state */
     uint8_t how;            /* enum ac_found_by */
+    uint8_t taken_known;    /* taken32 was read: the first look has been */
 };
-_Static_assert(sizeof(struct ac_conn) == sizeof(UT_hash_handle) + 32,
-               "a tracked connection should take 88 bytes (64 in a 32-bit program)");
+_Static_assert(sizeof(struct ac_conn) == sizeof(UT_hash_handle) + 40,
+               "a tracked connection should take 96 bytes (72 in a 32-bit program)");
 
 /* Deadlines lie at most this far ahead (later ones are brought forward to it), so every pending
  * deadline stays within reach of widen(). The longest real wait, the unread-data hold of ten
@@ -206,6 +209,7 @@ enum ac_add_result ac_tracker_add(int fd, const struct ac_identity *id, enum ac_
         return known ? AC_ADD_KNOWN : AC_ADD_NO_MEMORY;
     c->how = (uint8_t)how;
     c->fin_ms32 = (uint32_t)fin_ms;
+    c->read_ms32 = c->fin_ms32;
     clock_ref_ms = fin_ms; /* at most a grace in the past: well within widen()'s reach */
     if (!schedule(c, deadline_ms)) {
         drop(c);
@@ -280,6 +284,16 @@ bool ac_tracker_reschedule(int fd, uint64_t deadline_ms)
     return true;
 }
 
+void ac_tracker_reading(int fd, uint32_t taken, uint64_t read_ms)
+{
+    struct ac_conn *c = find(fd);
+    if (c == NULL)
+        return;
+    c->taken32 = taken;
+    c->taken_known = 1;
+    c->read_ms32 = (uint32_t)read_ms;
+}
+
 bool ac_tracker_take_due(uint64_t now_ms, struct ac_due *out, uint64_t *next_ms)
 {
     uint64_t deadline;
@@ -294,6 +308,9 @@ bool ac_tracker_take_due(uint64_t now_ms, struct ac_due *out, uint64_t *next_ms)
     out->how = (enum ac_found_by)c->how;
     out->id = (struct ac_identity){.cookie = c->cookie, .ino = c->ino};
     out->fin_ms = now_ms - (uint32_t)((uint32_t)now_ms - c->fin_ms32);
+    out->read_ms = now_ms - (uint32_t)((uint32_t)now_ms - c->read_ms32);
+    out->taken = c->taken32;
+    out->taken_known = c->taken_known;
     return true;
 }
 

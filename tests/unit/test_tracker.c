@@ -377,6 +377,35 @@ static void forgotten_is_never_due(void **state)
 
 /* ---- reschedule -------------------------------------------------------------------------- */
 
+/* What a look found the program had taken of the peer's data, and when it was last seen reading,
+ * come back with the connection at its next look; before the first look nothing is known and the
+ * reading dates from the FIN. */
+static void reading_kept_between_looks(void **state)
+{
+    (void)state;
+    assert_int_equal(add_at(5, 1, 10, 400, 500), AC_ADD_NEW_EARLIEST);
+    struct ac_due due;
+    uint64_t next;
+    assert_true(take_due(500, &due, &next));
+    assert_false(due.taken_known);
+    assert_int_equal(due.read_ms, 400);
+    sigset_t saved;
+    ac_tracker_lock(&saved);
+    ac_tracker_reading(5, 0xfffffff0u, 500);
+    ac_tracker_unlock(&saved);
+    assert_true(reschedule(5, 900));
+    assert_true(take_due(900, &due, &next));
+    assert_true(due.taken_known);
+    assert_int_equal(due.taken, 0xfffffff0u);
+    assert_int_equal(due.read_ms, 500);
+    assert_int_equal(due.fin_ms, 400);
+    /* A number the tracker does not know is left alone. */
+    ac_tracker_lock(&saved);
+    ac_tracker_reading(6, 1, 900);
+    ac_tracker_unlock(&saved);
+    assert_int_equal(entries(), 1);
+}
+
 static void reschedule_puts_back_in_order(void **state)
 {
     (void)state;
@@ -804,6 +833,7 @@ int main(void)
         TEST(deadlines_across_the_32_bit_wrap),
         TEST(far_deadlines_are_brought_forward),
         TEST(forgotten_is_never_due),
+        TEST(reading_kept_between_looks),
         TEST(reschedule_puts_back_in_order),
         TEST(reschedule_refuses_unknown_and_queued),
         TEST(reschedule_high_number),
