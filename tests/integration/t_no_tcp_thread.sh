@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The library starts nothing in a program that has no TCP connection of its own: a program that
+# only accepts AF_UNIX connections and connects a UDP socket gets no thread and no placeholder
+# descriptor; a forked child of a process that had a TCP connection (closed again) gets no
+# thread, so it can still unshare(CLONE_NEWUSER) (only a single-threaded process may), as
+# sandboxing workers do. A child that holds a connection its parent accepted does get one: it
+# may meet that connection's FIN and keep it, never calling accept or connect itself.
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+need_shim
+# A sanitizer runtime starts threads of its own.
+[[ $AUTOCLOSE_LIB != *" "* ]] || skip "a sanitizer runtime starts threads of its own"
+
+without=$("$FIXTURES/fork_probe" --no-tcp) || fail "fork_probe --no-tcp failed without the library"
+with=$(env LD_PRELOAD="$AUTOCLOSE_LIB" "$FIXTURES/fork_probe" --no-tcp) ||
+    fail "fork_probe --no-tcp failed with the library"
+echo "  AF_UNIX and UDP only: without the library: $without; with it: $with"
+assert_eq "$without" "$with" "threads and descriptors of a program without TCP"
+
+out=$(env LD_PRELOAD="$AUTOCLOSE_LIB" "$FIXTURES/fork_probe" --fork-unshare) ||
+    fail "fork_probe --fork-unshare failed"
+echo "  a child of a process that had a TCP connection: $(echo "$out" | tr '\n' ' ')"
+grep -qx 'child threads=1' <<<"$out" || fail "the child got a thread: $out"
+grep -qx 'unshare=ok' <<<"$out" || fail "the child could not unshare(CLONE_NEWUSER): $out"
+
+out=$(env LD_PRELOAD="$AUTOCLOSE_LIB" "$FIXTURES/fork_probe" --fork-unshare --hold-connection) ||
+    fail "fork_probe --fork-unshare --hold-connection failed"
+echo "  a child holding its parent's connection: $(echo "$out" | tr '\n' ' ')"
+grep -qx 'child threads=2' <<<"$out" || fail "the child holding a connection got no thread: $out"
+pass "no thread or descriptor without a TCP connection of the process's own"
