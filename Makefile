@@ -55,7 +55,8 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/go_leaky_server $(BUILD)/fixtures/reuse_server \
               $(BUILD)/fixtures/select_user $(BUILD)/fixtures/select_user.so \
               $(BUILD)/fixtures/nofile_via_system $(BUILD)/fixtures/nofile_via_spawn \
-              $(BUILD)/fixtures/nofile_via_exec $(BUILD)/fixtures/nofile_via_dlopen
+              $(BUILD)/fixtures/nofile_via_exec $(BUILD)/fixtures/nofile_via_dlopen \
+              $(BUILD)/fixtures/fd_pass
 
 .PHONY: all deps check-deps test unit integration demo fixtures clean format format-check exports
 
