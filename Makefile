@@ -57,7 +57,11 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/fork_handlers $(BUILD)/fixtures/spawn_server \
               $(BUILD)/fixtures/close_race $(BUILD)/fixtures/mos_server_static \
               $(BUILD)/fixtures/go_leaky_server $(BUILD)/fixtures/reuse_server \
-              $(BUILD)/fixtures/slow_reader
+              $(BUILD)/fixtures/slow_reader \
+              $(BUILD)/fixtures/select_user $(BUILD)/fixtures/select_user.so \
+              $(BUILD)/fixtures/nofile_via_system $(BUILD)/fixtures/nofile_via_spawn \
+              $(BUILD)/fixtures/nofile_via_exec $(BUILD)/fixtures/nofile_via_dlopen \
+              $(BUILD)/fixtures/fd_pass
 # Built only where musl-gcc is (its rule says so otherwise).
 FIXTURES   += $(BUILD)/fixtures/mos_server_musl
 
@@ -128,6 +132,17 @@ GO_FIXTURE_ENV := GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0 \
                   GOCACHE=$(abspath $(BUILD))/go/cache GOPATH=$(abspath $(BUILD))/go/path
 $(BUILD)/fixtures/go_leaky_server: tests/fixtures/go/go.mod tests/fixtures/go/main.go | $(BUILD)/fixtures
 	cd tests/fixtures/go && $(GO_FIXTURE_ENV) go build -trimpath -o $(abspath $@) .
+
+# A select() user built fortified, so that FD_SET of a number from 1024 up aborts it (__fdelt_chk)
+# rather than overwrite its stack: as a program, and as a plugin for dlopen. The programs that
+# start or load it are built once per way, each importing only that one function.
+$(BUILD)/fixtures/select_user: tests/fixtures/select_user.c | $(BUILD)/fixtures
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 -g -o $@ $<
+$(BUILD)/fixtures/select_user.so: tests/fixtures/select_user.c | $(BUILD)/fixtures
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 -DSELECT_USER_PLUGIN -g \
+		-fPIC -shared -o $@ $<
+$(BUILD)/fixtures/nofile_via_%: tests/fixtures/nofile_starter.c | $(BUILD)/fixtures
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -DVIA_$* -o $@ $<
 
 # The launcher that puts a program under a hardened systemd unit's seccomp filter: libseccomp.
 $(BUILD)/fixtures/hardened_exec: tests/fixtures/hardened_exec.c | $(BUILD)/fixtures

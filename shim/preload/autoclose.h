@@ -40,6 +40,7 @@ struct ac_real_fns {
     ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
     ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, unsigned *);
     ssize_t (*sendmsg)(int, const struct msghdr *, int);
+    int (*sendmmsg)(int, struct mmsghdr *, unsigned, int);
     int (*close)(int);
     int (*dup)(int);
     int (*dup2)(int, int);
@@ -421,8 +422,10 @@ void ac_fd_range_closing(unsigned lo, unsigned hi);
 
 /* Sharing. A socket is this process's alone only if it was accepted or connected here and no
  * other process has been started since (fork, vfork, clone, posix_spawn, system, popen), and it
- * was not duplicated or passed on (dup, F_DUPFD, SCM_RIGHTS). Such a socket is shut down before
- * its number is released; any other is only released, so whoever else holds it keeps it. */
+ * was not duplicated, passed on or received (dup, F_DUPFD, SCM_RIGHTS either way). Such a socket
+ * is shut down before its number is released; any other is only released, so whoever else holds
+ * it keeps it. Every close of a number clears its stamp (ac_fd_shared), so that a file the number
+ * gets later, by whatever call, never inherits it. */
 extern uint32_t ac_spawn_epoch; /* starts at 1: an unstamped number (0) was born elsewhere */
 extern uint32_t ac_fd_epoch[AC_FDTAB_SIZE];
 extern int ac_highest_born; /* the highest number ever stamped: a forked child looks up to it */
@@ -445,6 +448,9 @@ static inline void ac_fd_shared(int fd)
 }
 bool ac_fd_possibly_shared(int fd);
 void ac_process_spawning(void);
+/* Marks every descriptor an SCM_RIGHTS control message in `msg` carries as possibly shared:
+ * passed on (sendmsg, sendmmsg) or received (recvmsg, recvmmsg). */
+void ac_rights_shared(const struct msghdr *msg);
 
 /* This process's id, and whether a child may share its memory (vfork, clone with CLONE_VM):
  * then a wrapper checks it is still in this process before it changes the shim's state. */

@@ -6,6 +6,7 @@
 #include "autoclose.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -66,7 +67,8 @@ void ac_fd_range_closing(unsigned lo, unsigned hi)
     sigset_t saved;
     ac_tracker_lock(&saved);
     ac_tracker_forget_range(lo, hi);
-    /* Notes, "not TCP" marks and the placeholder have no tracker entry. */
+    /* Notes, "not TCP" marks and the placeholder have no tracker entry. Stamps are cleared
+     * where there are any: a page never stamped stays untouched (a forked child's, shared). */
     unsigned top = hi < AC_FDTAB_SIZE - 1 ? hi : AC_FDTAB_SIZE - 1;
     for (unsigned fd = lo; fd <= top && lo < AC_FDTAB_SIZE; fd++) {
         if (__atomic_load_n(&ac_fdtab[fd], __ATOMIC_RELAXED) != AC_FD_NONE) {
@@ -74,6 +76,8 @@ void ac_fd_range_closing(unsigned lo, unsigned hi)
             if (ac_tracker_state((int)fd) == AC_FD_NONE)
                 __atomic_store_n(&ac_fdtab[fd], AC_FD_NONE, __ATOMIC_RELEASE);
         }
+        if (__atomic_load_n(&ac_fd_epoch[fd], __ATOMIC_RELAXED) != 0)
+            ac_fd_shared((int)fd);
     }
     ac_tracker_unlock(&saved);
     errno = saved_errno;
@@ -104,4 +108,29 @@ bool ac_fd_possibly_shared(int fd)
 void ac_process_spawning(void)
 {
     __atomic_add_fetch(&ac_spawn_epoch, 1, __ATOMIC_RELAXED);
+}
+
+/* The control data is the caller's (sending: the kernel has not checked it yet) or the kernel's
+ * (received); nothing is read past msg_controllen, whatever a header's length claims. */
+void ac_rights_shared(const struct msghdr *msg)
+{
+    const unsigned char *end = (const unsigned char *)msg->msg_control + msg->msg_controllen;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL;
+         c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+        if (c->cmsg_len < CMSG_LEN(0))
+            break; /* malformed: the kernel refuses it */
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        const unsigned char *data = CMSG_DATA(c);
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        if (data > end)
+            break;
+        if (n > (size_t)(end - data) / sizeof(int))
+            n = (size_t)(end - data) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            __builtin_memcpy(&fd, data + i * sizeof fd, sizeof fd);
+            ac_fd_shared(fd);
+        }
+    }
 }

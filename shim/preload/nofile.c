@@ -4,9 +4,12 @@
  * becomes a slow leak of numbers, and RLIMIT_NOFILE says how long that lasts.
  *
  * AUTOCLOSE_NOFILE=max|N raises the soft limit at load, never later (programs size tables from
- * it at start). Not for a program that uses select(): a number at or above FD_SETSIZE (1024)
- * would overflow its fd_set, so the limit stays when the program or a library it loaded imports
- * select, pselect or __fdelt_chk (the fortified FD_SET's check).
+ * it at start). A number at or above FD_SETSIZE (1024) overflows an fd_set, and the raised limit
+ * reaches every program this one starts (exec keeps it) and every library it loads later. So the
+ * limit stays when any loaded object imports the select family (select, pselect, __fdelt_chk: the
+ * fortified FD_SET's check), anything that starts another program, or dlopen. Imports only: libc
+ * defines all of them (dlopen too, since glibc 2.34), and the modules it loads by itself (NSS,
+ * iconv) are not seen here.
  */
 #include "autoclose.h"
 
@@ -50,16 +53,41 @@ static size_t dynsym_count(const ElfW(Dyn) * dyn, ElfW(Addr) base)
     return last + 1;
 }
 
-struct select_user {
-    char name[160];
-    const char *symbol;
+/* What an object may import that makes a raised limit unsafe, and why. */
+enum hazard { HAZARD_FD_SET, HAZARD_CHILDREN, HAZARD_LOADS };
+static const char *const hazard_why[] = {
+    [HAZARD_FD_SET] = ", whose fd_set cannot hold numbers from 1024 up",
+    [HAZARD_CHILDREN] = ", whose children would inherit a limit their fd_set cannot hold",
+    [HAZARD_LOADS] = ", whose code loaded later would get a limit its fd_set cannot hold",
+};
+static const struct {
+    const char *name;
+    enum hazard why;
+} hazards[] = {
+    {"select", HAZARD_FD_SET},        {"pselect", HAZARD_FD_SET},
+    {"__fdelt_chk", HAZARD_FD_SET},   {"execve", HAZARD_CHILDREN},
+    {"execv", HAZARD_CHILDREN},       {"execvp", HAZARD_CHILDREN},
+    {"execvpe", HAZARD_CHILDREN},     {"execl", HAZARD_CHILDREN},
+    {"execle", HAZARD_CHILDREN},      {"execlp", HAZARD_CHILDREN},
+    {"fexecve", HAZARD_CHILDREN},     {"execveat", HAZARD_CHILDREN},
+    {"posix_spawn", HAZARD_CHILDREN}, {"posix_spawnp", HAZARD_CHILDREN},
+    {"pidfd_spawn", HAZARD_CHILDREN}, {"pidfd_spawnp", HAZARD_CHILDREN},
+    {"system", HAZARD_CHILDREN},      {"popen", HAZARD_CHILDREN},
+    {"wordexp", HAZARD_CHILDREN},     {"dlopen", HAZARD_LOADS},
+    {"dlmopen", HAZARD_LOADS},
 };
 
-/* Finds an object that imports (needs from elsewhere) one of the select family. */
-static int imports_select(struct dl_phdr_info *info, size_t size, void *ctx)
+struct hazard_user {
+    char name[160];
+    const char *symbol;
+    enum hazard why;
+};
+
+/* Finds an object that imports (needs from elsewhere) one of the hazards. */
+static int imports_hazard(struct dl_phdr_info *info, size_t size, void *ctx)
 {
     (void)size;
-    struct select_user *found = ctx;
+    struct hazard_user *found = ctx;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         if (info->dlpi_phdr[i].p_type != PT_DYNAMIC)
             continue;
@@ -81,14 +109,16 @@ static int imports_select(struct dl_phdr_info *info, size_t size, void *ctx)
             if (symtab[s].st_shndx != SHN_UNDEF || symtab[s].st_name == 0)
                 continue;
             const char *name = strtab + symtab[s].st_name;
-            if (strcmp(name, "select") == 0 || strcmp(name, "pselect") == 0 ||
-                strcmp(name, "__fdelt_chk") == 0) {
+            for (size_t h = 0; h < sizeof hazards / sizeof hazards[0]; h++) {
+                if (strcmp(name, hazards[h].name) != 0)
+                    continue;
                 const char *obj =
                     info->dlpi_name && info->dlpi_name[0] ? info->dlpi_name : "the program";
                 struct ac_text t;
                 ac_text_init(&t, found->name, sizeof found->name);
                 ac_text_str(&t, obj);
-                found->symbol = name;
+                found->symbol = hazards[h].name;
+                found->why = hazards[h].why;
                 return 1;
             }
         }
@@ -106,8 +136,8 @@ void ac_nofile_apply(void)
     struct rlimit lim;
     if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
         return;
-    struct select_user user = {.symbol = NULL};
-    dl_iterate_phdr(imports_select, &user);
+    struct hazard_user user = {.symbol = NULL};
+    dl_iterate_phdr(imports_hazard, &user);
     /* Compared before the cast: rlim_t is 32 bits in a 32-bit program, where a larger N would
      * otherwise wrap to a small number. */
     rlim_t want = ac_cfg.nofile == UINT64_MAX || ac_cfg.nofile > lim.rlim_max
@@ -120,7 +150,7 @@ void ac_nofile_apply(void)
         ac_text_str(&t, user.name);
         ac_text_str(&t, " uses ");
         ac_text_str(&t, user.symbol);
-        ac_text_str(&t, ", whose fd_set cannot hold numbers from 1024 up");
+        ac_text_str(&t, hazard_why[user.why]);
     } else if (want <= lim.rlim_cur) {
         ac_text_str(&t, "AUTOCLOSE_NOFILE: the descriptor limit stays ");
         ac_text_uint(&t, lim.rlim_cur);

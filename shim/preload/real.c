@@ -48,6 +48,7 @@ STUB(recvfrom_chk, ssize_t, -1,
      (int a, void *b, size_t c, size_t d, int e, struct sockaddr *f, unsigned *g),
      (a, b, c, d, e, f, g))
 STUB(sendmsg, ssize_t, -1, (int a, const struct msghdr *b, int c), (a, b, c))
+STUB(sendmmsg, int, -1, (int a, struct mmsghdr *b, unsigned c, int d), (a, b, c, d))
 STUB(close, int, -1, (int a), (a))
 STUB(dup, int, -1, (int a), (a))
 STUB(dup2, int, -1, (int a, int b), (a, b))
@@ -171,6 +172,7 @@ static long first_syscall(long a, ...)
     X(recv_chk, "__recv_chk")                                                                      \
     X(recvfrom_chk, "__recvfrom_chk")                                                              \
     X(sendmsg, "sendmsg")                                                                          \
+    X(sendmmsg, "sendmmsg")                                                                        \
     X(close, "close")                                                                              \
     X(dup, "dup")                                                                                  \
     X(dup2, "dup2")                                                                                \

@@ -4,7 +4,8 @@
  * compare-and-swap, anything judged under the tracker lock, before the real call, so the timer
  * cannot act on the number in between (lifetime.c says how the close mark makes that sure).
  * accept, accept4 and connect stamp each new connection as born here and start the timer; dup,
- * F_DUPFD and SCM_RIGHTS mark a socket as held twice, so the shim never shuts it down.
+ * F_DUPFD and SCM_RIGHTS mark a socket as held twice, so the shim never shuts it down; every close
+ * clears the number's stamp, so the next file under it is not taken for a connection born here.
  */
 #include "autoclose.h"
 
@@ -13,6 +14,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -23,6 +25,7 @@
 AC_EXPORT int close(int fd)
 {
     AC_CLOSE_MARK(fd);
+    ac_fd_shared(fd); /* the stamp goes with the file */
     if (AC_UNLIKELY(ac_fd_state_for_close(fd) != AC_FD_NONE))
         ac_fd_closing(fd);
     return AC_REAL(close)(fd);
@@ -33,8 +36,10 @@ static inline void replacing(int oldfd, int newfd)
 {
     if (AC_UNLIKELY(ac_fd_state_for_close(newfd) != AC_FD_NONE) && oldfd != newfd)
         ac_fd_closing(newfd);
-    if (oldfd != newfd)
+    if (oldfd != newfd) {
         ac_fd_shared(oldfd);
+        ac_fd_shared(newfd);
+    }
 }
 
 AC_EXPORT int dup2(int oldfd, int newfd)
@@ -54,15 +59,19 @@ AC_EXPORT int dup3(int oldfd, int newfd, int flags)
 AC_EXPORT int dup(int oldfd)
 {
     int r = AC_REAL(dup)(oldfd);
-    if (r >= 0)
-        ac_fd_shared(oldfd); /* the new number is unstamped: shared too */
+    if (r >= 0) {
+        ac_fd_shared(oldfd);
+        ac_fd_shared(r); /* its last file may have been closed where no wrapper sees */
+    }
     return r;
 }
 
 static inline void after_fcntl(int fd, int cmd, int r)
 {
-    if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0)
+    if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0) {
         ac_fd_shared(fd);
+        ac_fd_shared(r);
+    }
 }
 
 /* Every fcntl argument is one word (an int, a pointer): pass it on as it came. */
@@ -106,6 +115,7 @@ AC_EXPORT void closefrom(int lowfd)
 AC_EXPORT int fclose(FILE *stream)
 {
     AC_CLOSE_MARK(stream != NULL ? fileno(stream) : -1);
+    ac_fd_shared(ac_marked_fd_); /* the stamp goes with the file */
     if (AC_UNLIKELY(ac_fd_state_for_close(ac_marked_fd_) != AC_FD_NONE))
         ac_fd_closing(ac_marked_fd_);
     return AC_REAL(fclose)(stream);
@@ -227,25 +237,18 @@ AC_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 }
 
 /* Descriptors passed to another process with SCM_RIGHTS are held there too. */
-static __attribute__((noinline, cold)) void passing(const struct msghdr *msg)
-{
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL;
-         c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        const unsigned char *data = CMSG_DATA(c);
-        for (size_t i = 0; i < n; i++) {
-            int fd;
-            __builtin_memcpy(&fd, data + i * sizeof fd, sizeof fd);
-            ac_fd_shared(fd);
-        }
-    }
-}
-
 AC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     if (AC_UNLIKELY(msg != NULL && msg->msg_controllen != 0))
-        passing(msg);
+        ac_rights_shared(msg);
     return AC_REAL(sendmsg)(fd, msg, flags);
+}
+
+/* The kernel sends at most UIO_MAXIOV messages of the vector: no more are looked at. */
+AC_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+    for (unsigned int i = 0; vec != NULL && i < vlen && i < UIO_MAXIOV; i++)
+        if (AC_UNLIKELY(vec[i].msg_hdr.msg_controllen != 0))
+            ac_rights_shared(&vec[i].msg_hdr);
+    return AC_REAL(sendmmsg)(fd, vec, vlen, flags);
 }

@@ -3,7 +3,9 @@
  *
  * Each wrapper calls the real function and looks at its result; only a zero from a request of
  * more than zero bytes goes on to ac_on_eof. Everything else returns at once: no lock, no
- * allocation, no system call of ours, errno untouched.
+ * allocation, no system call of ours, errno untouched. recvmsg and recvmmsg also mark the
+ * descriptors an SCM_RIGHTS message brought as shared: the sender may still hold them, whatever
+ * their numbers held before.
  */
 #include "autoclose.h"
 
@@ -88,6 +90,9 @@ AC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     ssize_t n = AC_REAL(recvmsg)(fd, msg, flags);
     if (AC_UNLIKELY(n == 0) && msg != NULL && iov_bytes(msg->msg_iov, msg->msg_iovlen) > 0)
         ac_on_eof(fd, AC_FOUND_READ);
+    /* The kernel sets msg_controllen to what it received: 0 unless there was control data. */
+    if (n >= 0 && AC_UNLIKELY(msg->msg_controllen != 0))
+        ac_rights_shared(msg);
     return n;
 }
 
@@ -100,5 +105,8 @@ AC_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
     if (n > 0 && AC_UNLIKELY(vec[n - 1].msg_len == 0) &&
         iov_bytes(vec[n - 1].msg_hdr.msg_iov, vec[n - 1].msg_hdr.msg_iovlen) > 0)
         ac_on_eof(fd, AC_FOUND_READ);
+    for (int i = 0; i < n; i++)
+        if (AC_UNLIKELY(vec[i].msg_hdr.msg_controllen != 0))
+            ac_rights_shared(&vec[i].msg_hdr);
     return n;
 }

@@ -8,6 +8,10 @@
 #     listener, the placeholder), autoclose_descriptors_reclaimed_held >= 2,900;
 #   without the shim: sessions fail from about the 250th on (EMFILE);
 #   a select() server under AUTOCLOSE_NOFILE=max keeps its 256 and says why;
+#   so does a program that never calls select() but starts a program that does (system,
+#   posix_spawn, fork + execv) or loads a plugin that does (dlopen): the select() user, built
+#   fortified, sees 256 and gets no number from 1024 up (with the limit raised it would abort,
+#   "bit out of range 0 - FD_SETSIZE");
 #   with the limit left at 256, the log says when the open count passes 50% and 80% of it.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -48,6 +52,13 @@ start_bg select "${limits[@]}" env LD_PRELOAD="$AUTOCLOSE_LIB" AUTOCLOSE_NOFILE=
 start_bg headroom "${limits[@]}" env LD_PRELOAD="$AUTOCLOSE_LIB" AUTOCLOSE_GRACE_MS=100 \
     AUTOCLOSE_LOG_FILE="$TMP/headroom.log" "$FIXTURES/mos_server" --style thread \
     --port-file "$TMP/headroom.port"
+declare -A via_symbol=([system]=system [spawn]=posix_spawn [exec]=execv [dlopen]=dlopen)
+for how in "${!via_symbol[@]}"; do
+    user=$FIXTURES/select_user
+    [ "$how" != dlopen ] || user=$FIXTURES/select_user.so
+    start_bg "via-$how" "${limits[@]}" env LD_PRELOAD="$AUTOCLOSE_LIB" AUTOCLOSE_NOFILE=max \
+        AUTOCLOSE_LOG_FILE="$TMP/via-$how.log" "$FIXTURES/nofile_via_$how" "$user"
+done
 declare -A port
 for r in shutdown close bare select headroom; do
     port[$r]=$(await_port "$r")
@@ -59,6 +70,18 @@ soft=$(awk '/^Max open files/ { print $4 }' "/proc/$select_pid/limits")
 assert_eq 256 "$soft" "select server: soft descriptor limit under AUTOCLOSE_NOFILE=max"
 assert_eq 1 "$(count_lines 'AUTOCLOSE_NOFILE: the descriptor limit stays 256: .* uses (select|pselect|__fdelt_chk)' \
     "$TMP/select.log")" "select server: lines saying why the limit stays"
+
+# Programs that start or load a select() user: their limit stays, the select() user sees it.
+for how in "${!via_symbol[@]}"; do
+    rc=0
+    wait_bg "via-$how" || rc=$?
+    sed "s/^/  via $how: /" "$TMP/via-$how.out"
+    [ "$rc" -eq 0 ] || fail "via $how: exit $rc; the select() user got a limit its fd_set cannot hold"
+    grep -qx 'select_user soft=256 high_fd=none ok' "$TMP/via-$how.out" ||
+        fail "via $how: the select() user did not see the soft limit of 256"
+    assert_eq 1 "$(count_lines "AUTOCLOSE_NOFILE: the descriptor limit stays 256: the program uses ${via_symbol[$how]}, whose (children|code loaded later)" \
+        "$TMP/via-$how.log")" "via $how: lines saying the limit stays for ${via_symbol[$how]}"
+done
 
 for mode in shutdown close; do
     soft=$(awk '/^Max open files/ { print $4 }' "/proc/$(main_pid "$mode")/limits")
@@ -102,4 +125,5 @@ grep 'descriptors:' "$TMP/headroom.log" | sed 's/^/  /'
 grep -q 'past 50%' "$TMP/headroom.log" && grep -q 'past 80%' "$TMP/headroom.log" ||
     fail "headroom: the lines do not name 50% and 80%"
 pass "$SESSIONS sessions served in both modes under AUTOCLOSE_NOFILE=max; without the shim the\
- ${first_fail}th failed; the select server kept 256 and said why"
+ ${first_fail}th failed; the select server, and programs that start or load select() code, kept\
+ 256 and said why"

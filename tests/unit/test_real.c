@@ -65,6 +65,7 @@ static void every_entry_is_the_next_definition(void **state)
         {"fork", (void *)ac_real.fork},
         {"vfork", (void *)ac_real.vfork},
         {"posix_spawn", (void *)ac_real.posix_spawn},
+        {"sendmmsg", (void *)ac_real.sendmmsg},
     };
     for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++)
         assert_ptr_equal(checked[i].entry, next(checked[i].symbol));
