@@ -258,7 +258,8 @@ uninstall:
 # Built without fortification so the programs call read, recv, poll... themselves, not the _chk
 # forms.
 BENCH_DIR  := $(BUILD)/bench
-BENCH_BINS := $(BENCH_DIR)/hotpath $(BENCH_DIR)/leak_server $(BENCH_DIR)/scale $(BENCH_DIR)/churn
+BENCH_BINS := $(BENCH_DIR)/hotpath $(BENCH_DIR)/leak_server $(BENCH_DIR)/scale $(BENCH_DIR)/churn \
+              $(BENCH_DIR)/forks
 
 .PHONY: bench bench-smoke
 bench: check-deps $(LIB) $(DAEMON) $(BENCH_BINS)
