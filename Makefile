@@ -52,7 +52,8 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/late_writer $(BUILD)/fixtures/vfork_server \
               $(BUILD)/fixtures/fork_handlers $(BUILD)/fixtures/spawn_server \
               $(BUILD)/fixtures/close_race $(BUILD)/fixtures/mos_server_static \
-              $(BUILD)/fixtures/go_leaky_server $(BUILD)/fixtures/reuse_server
+              $(BUILD)/fixtures/go_leaky_server $(BUILD)/fixtures/reuse_server \
+              $(BUILD)/fixtures/reclaimed_probe
 
 .PHONY: all deps check-deps test unit integration demo fixtures clean format format-check exports
 

@@ -40,6 +40,8 @@ struct ac_conn {
     uint32_t deadline_ms32; /* while in the deadline order */
     uint8_t state;          /* enum ac_fd_state */
     uint8_t how;            /* enum ac_found_by */
+    uint8_t family;         /* once RECLAIMED: the connection's AF_INET or AF_INET6 */
+    uint8_t own;            /* once RECLAIMED: holds a dead socket of its own (act.c) */
 };
 _Static_assert(sizeof(struct ac_conn) == sizeof(UT_hash_handle) + 32,
                "a tracked connection should take 88 bytes (64 in a 32-bit program)");
@@ -53,6 +55,7 @@ _Static_assert(LONGEST_WAIT_MS < MAX_AHEAD_MS, "the longest wait must fit the 32
 
 uint8_t ac_fdtab[AC_FDTAB_SIZE];
 unsigned ac_high_fd_pending;
+unsigned ac_high_fd_reclaimed;
 unsigned ac_reclaimed_held;
 static unsigned entry_count; /* HASH_COUNT, readable without the lock */
 
@@ -113,14 +116,17 @@ void ac_tracker_unlock(const sigset_t *saved_mask)
 }
 
 /* The writer of ac_fdtab for every number in the table (notes.c sets and clears the states of
- * numbers that are not), so the lock-free hint matches it. Keeps the two counts the wrappers
- * read without the lock: pending high numbers (close must ask) and reclaimed numbers held. */
+ * numbers that are not), so the lock-free hint matches it. Keeps the counts the wrappers read
+ * without the lock: pending high numbers (close must ask), reclaimed numbers held, and reclaimed
+ * high numbers (getsockopt and the like must ask). */
 static void count(enum ac_fd_state state, int fd, int delta)
 {
     if (state == AC_FD_PENDING && (unsigned)fd >= AC_FDTAB_SIZE)
         __atomic_add_fetch(&ac_high_fd_pending, (unsigned)delta, __ATOMIC_RELAXED);
     if (state == AC_FD_RECLAIMED)
         __atomic_add_fetch(&ac_reclaimed_held, (unsigned)delta, __ATOMIC_RELAXED);
+    if (state == AC_FD_RECLAIMED && (unsigned)fd >= AC_FDTAB_SIZE)
+        __atomic_add_fetch(&ac_high_fd_reclaimed, (unsigned)delta, __ATOMIC_RELAXED);
 }
 
 static void set_state(struct ac_conn *c, enum ac_fd_state state)
@@ -266,6 +272,32 @@ void ac_tracker_settle(int fd, enum ac_fd_state state, const struct ac_identity 
     if (now_id != NULL)
         set_identity(c, now_id);
     set_state(c, state);
+}
+
+void ac_tracker_set_family(int fd, int family)
+{
+    struct ac_conn *c = find(fd);
+    if (c != NULL)
+        c->family = (uint8_t)family;
+}
+
+int ac_tracker_family(int fd)
+{
+    struct ac_conn *c = find(fd);
+    return c != NULL && c->state == AC_FD_RECLAIMED ? c->family : 0;
+}
+
+void ac_tracker_set_own(int fd, bool own)
+{
+    struct ac_conn *c = find(fd);
+    if (c != NULL)
+        c->own = own;
+}
+
+bool ac_tracker_own(int fd)
+{
+    struct ac_conn *c = find(fd);
+    return c != NULL && c->state == AC_FD_RECLAIMED && c->own;
 }
 
 bool ac_tracker_reschedule(int fd, uint64_t deadline_ms)

@@ -4,7 +4,8 @@
  * compare-and-swap, anything judged under the tracker lock, before the real call, so the timer
  * cannot act on the number in between (lifetime.c says how the close mark makes that sure).
  * accept, accept4 and connect stamp each new connection as born here and start the timer; dup,
- * F_DUPFD and SCM_RIGHTS mark a socket as held twice, so the shim never shuts it down.
+ * F_DUPFD and SCM_RIGHTS mark a socket as held twice, so the shim never shuts it down. F_SETFL
+ * on a reclaimed number changes that number's O_NONBLOCK alone (reclaimed.c).
  */
 #include "autoclose.h"
 
@@ -69,6 +70,14 @@ static inline void after_fcntl(int fd, int cmd, int r)
         ac_fd_shared(fd);
 }
 
+/* F_SETFL on a reclaimed number: its O_NONBLOCK, not the placeholder's that other numbers share
+ * (reclaimed.c). True when that was done (the call succeeded). */
+static inline bool setfl_reclaimed(int fd, int cmd, void *arg)
+{
+    return AC_UNLIKELY(cmd == F_SETFL) && AC_UNLIKELY(ac_fd_maybe_reclaimed(fd)) &&
+           ac_reclaimed_set_nonblock(fd, ((int)(intptr_t)arg & O_NONBLOCK) != 0);
+}
+
 /* Every fcntl argument is one word (an int, a pointer): pass it on as it came. */
 AC_EXPORT int fcntl(int fd, int cmd, ...)
 {
@@ -76,6 +85,8 @@ AC_EXPORT int fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
+    if (setfl_reclaimed(fd, cmd, arg))
+        return 0;
     int r = AC_REAL(fcntl)(fd, cmd, arg);
     after_fcntl(fd, cmd, r);
     return r;
@@ -87,6 +98,8 @@ AC_EXPORT int fcntl64(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
+    if (setfl_reclaimed(fd, cmd, arg))
+        return 0;
     int r = AC_REAL(fcntl64)(fd, cmd, arg);
     after_fcntl(fd, cmd, r);
     return r;
