@@ -61,7 +61,7 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/select_user $(BUILD)/fixtures/select_user.so \
               $(BUILD)/fixtures/nofile_via_system $(BUILD)/fixtures/nofile_via_spawn \
               $(BUILD)/fixtures/nofile_via_exec $(BUILD)/fixtures/nofile_via_dlopen \
-              $(BUILD)/fixtures/fd_pass
+              $(BUILD)/fixtures/fd_pass $(BUILD)/fixtures/reclaimed_probe
 # Built only where musl-gcc is (its rule says so otherwise).
 FIXTURES   += $(BUILD)/fixtures/mos_server_musl
 

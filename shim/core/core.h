@@ -228,8 +228,10 @@ bool ac_file_replace(const char *path, const char *text, size_t len);
 
 /* ---- what each program that links the core provides -------------------------------------- */
 
-/* close and recv as the core must call them: the library's are libc's own, never its wrappers. */
+/* close, recv and getsockopt as the core must call them: the library's are libc's own, never its
+ * wrappers. */
 int ac_core_close(int fd);
 ssize_t ac_core_recv(int fd, void *buf, size_t len, int flags);
+int ac_core_getsockopt(int fd, int level, int name, void *val, unsigned *len);
 
 #endif

@@ -16,7 +16,7 @@ bool ac_tcp_snapshot(int fd, struct ac_tcp_snapshot *out)
     memset(&info, 0, sizeof info);
     socklen_t len = sizeof info;
     /* Fails with ENOTSOCK, EOPNOTSUPP or ENOPROTOOPT for anything that is not TCP. */
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || len < 1)
+    if (ac_core_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || len < 1)
         return false;
     out->state = info.tcpi_state;
     out->unacked = info.tcpi_unacked;

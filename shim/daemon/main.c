@@ -23,6 +23,11 @@ ssize_t ac_core_recv(int fd, void *buf, size_t len, int flags)
     return recv(fd, buf, len, flags);
 }
 
+int ac_core_getsockopt(int fd, int level, int name, void *val, unsigned *len)
+{
+    return getsockopt(fd, level, name, val, len);
+}
+
 static volatile sig_atomic_t stop_signal, reopen_log;
 
 static void on_stop(int sig)

@@ -5,11 +5,13 @@
  * identity check to the end of the action.
  *
  * The socket is shut down (our FIN goes out; the peer, which closed first, goes to TIME_WAIT)
- * and its number released: refilled, in one dup3, with the placeholder, a duplicate of one dead
- * AF_UNIX SOCK_SEQPACKET socket made once per process. Reads on it see EOF, writes fail with
- * EPIPE and never raise SIGPIPE (a sequenced-packet socket does not), whatever call the program
- * writes with; the number stays the program's until it closes it, so that close can never land
- * on a recycled number, and no kernel socket is held for it. AUTOCLOSE_MODE=close skips the
+ * and its number released: refilled, in one dup3, with a placeholder, a duplicate of one of two
+ * dead AF_UNIX SOCK_SEQPACKET sockets made once per process (one blocking, one not). Reads on it
+ * see EOF, writes fail with EPIPE and never raise SIGPIPE (a sequenced-packet socket does not),
+ * whatever call the program writes with; the number stays the program's until it closes it, so
+ * that close can never land on a recycled number, and no kernel socket is held for it (until the
+ * program registers it with epoll again: then it gets a dead socket of its own). What else the
+ * number answers is a closed TCP connection's (reclaimed.c). AUTOCLOSE_MODE=close skips the
  * shutdown: the release alone drops this process's reference, and the last one ends the socket.
  *
  * Two rules come first. A connection is not idle while it is still sending after the FIN (a
@@ -27,21 +29,26 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* "local=1.2.3.4:10540 peer=5.6.7.8:51234" while the socket still has its addresses. */
-static void describe_addresses(struct ac_text *t, int fd)
+/* "local=1.2.3.4:10540 peer=5.6.7.8:51234" while the socket still has its addresses. Returns the
+ * local address's family (0: unknown), which the number keeps once reclaimed (reclaimed.c). */
+static int describe_addresses(struct ac_text *t, int fd)
 {
     struct sockaddr_storage local, peer;
     socklen_t llen = sizeof local, plen = sizeof peer;
+    int family = 0;
     ac_text_str(t, " local=");
-    if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+    if (AC_REAL(getsockname)(fd, (struct sockaddr *)&local, &llen) == 0) {
         ac_text_sockaddr(t, (struct sockaddr *)&local);
-    else
+        family = local.ss_family;
+    } else {
         ac_text_str(t, "?");
+    }
     ac_text_str(t, " peer=");
-    if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0)
+    if (AC_REAL(getpeername)(fd, (struct sockaddr *)&peer, &plen) == 0)
         ac_text_sockaddr(t, (struct sockaddr *)&peer);
     else
         ac_text_str(t, "?");
+    return family;
 }
 
 static const char *found_by_name(enum ac_found_by how)
@@ -57,57 +64,143 @@ static const char *found_by_name(enum ac_found_by how)
     return "?";
 }
 
-/* The placeholder: a number of the library's own, in the program's table, marked in the state
- * table so that a close of it by the program takes the slow path (and tells us). */
-static int placeholder = -1;
-static struct ac_identity placeholder_id;
+/* The placeholders: numbers of the library's own, in the program's table, marked in the state
+ * table so that a close of one by the program takes the slow path (and tells us). Two, because
+ * O_NONBLOCK belongs to the open file description every duplicate shares: a reclaimed number gets
+ * the one whose flag is the socket's, and a later F_SETFL or FIONBIO on it moves it to the other
+ * (reclaimed.c), so that no number's flag changes another's. */
+static struct placeholder {
+    int fd;
+    struct ac_identity id;
+} placeholders[2] = {{.fd = -1}, {.fd = -1}}; /* blocking, non-blocking */
 
-void ac_placeholder_prepare(void)
+/* A dead socket: one end of an AF_UNIX SOCK_SEQPACKET pair whose other end is closed, out of the
+ * way of the low numbers a daemon expects to get back from open() or accept(). Every descriptor
+ * the library refills a number with is made here. Returns -1 when it cannot be made. */
+static int new_dead_socket(bool nonblock, struct ac_identity *id)
 {
-    if (placeholder >= 0)
-        return;
     int pair[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
-        return; /* said when a release needs it */
+    int type = SOCK_SEQPACKET | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0);
+    if (socketpair(AF_UNIX, type, 0, pair) != 0)
+        return -1;
     AC_REAL(close)(pair[1]);
-    /* Out of the way of the low numbers a daemon expects to get back from open() or accept(). */
     int high = AC_REAL(fcntl)(pair[0], F_DUPFD_CLOEXEC, 100);
     if (high >= 0) {
         AC_REAL(close)(pair[0]);
         pair[0] = high;
     }
-    if (!ac_identity_of(pair[0], &placeholder_id)) {
+    if (!ac_identity_of(pair[0], id)) {
         AC_REAL(close)(pair[0]);
-        return;
+        return -1;
     }
-    placeholder = pair[0];
-    if ((unsigned)placeholder < AC_FDTAB_SIZE)
-        __atomic_store_n(&ac_fdtab[placeholder], AC_FD_PLACEHOLDER, __ATOMIC_RELEASE);
+    return pair[0];
+}
+
+static void placeholder_make(struct placeholder *p, bool nonblock)
+{
+    if (p->fd >= 0)
+        return;
+    p->fd = new_dead_socket(nonblock, &p->id); /* said when a release needs it */
+    if ((unsigned)p->fd < AC_FDTAB_SIZE)
+        __atomic_store_n(&ac_fdtab[p->fd], AC_FD_PLACEHOLDER, __ATOMIC_RELEASE);
+}
+
+void ac_placeholder_prepare(void)
+{
+    placeholder_make(&placeholders[0], false);
+    placeholder_make(&placeholders[1], true);
 }
 
 void ac_placeholder_lost(int fd)
 {
-    if (fd != placeholder || placeholder < 0)
-        return;
-    if ((unsigned)placeholder < AC_FDTAB_SIZE)
-        __atomic_store_n(&ac_fdtab[placeholder], AC_FD_NONE, __ATOMIC_RELEASE);
-    placeholder = -1; /* the program's now: a new one is made at the next release */
+    for (int i = 0; i < 2; i++) {
+        if (fd < 0 || fd != placeholders[i].fd)
+            continue;
+        if ((unsigned)fd < AC_FDTAB_SIZE)
+            __atomic_store_n(&ac_fdtab[fd], AC_FD_NONE, __ATOMIC_RELEASE);
+        placeholders[i].fd = -1; /* the program's now: a new one is made at the next release */
+    }
 }
 
-/* The placeholder, checked once per hold of the tracker lock (the timer's batch): the program
- * may have closed it where no wrapper sees. While the lock is held a wrapped close of it waits. */
-static unsigned checked_in_batch; /* the batch the placeholder was last checked in */
+static bool same_id(const struct ac_identity *a, const struct ac_identity *b)
+{
+    return a->ino == b->ino && a->cookie == b->cookie;
+}
 
-static int usable_placeholder(unsigned batch)
+/* Forgets a placeholder the program has closed where no wrapper sees (its number may name
+ * another file by now). While the lock is held a wrapped close of it waits. */
+static void placeholder_check(const struct placeholder *p)
 {
     struct ac_identity now;
-    if (placeholder >= 0 && checked_in_batch != batch &&
-        (ac_closing_now(placeholder) || !ac_identity_of(placeholder, &now) ||
-         now.ino != placeholder_id.ino || now.cookie != placeholder_id.cookie))
-        ac_placeholder_lost(placeholder);
+    if (p->fd >= 0 &&
+        (ac_closing_now(p->fd) || !ac_identity_of(p->fd, &now) || !same_id(&now, &p->id)))
+        ac_placeholder_lost(p->fd);
+}
+
+/* The timer checks the placeholders once per hold of the tracker lock (its batch). */
+static unsigned checked_in_batch; /* the batch the placeholders were last checked in */
+
+static const struct placeholder *usable_placeholder(unsigned batch, bool nonblock)
+{
+    for (int i = 0; i < 2 && checked_in_batch != batch; i++)
+        placeholder_check(&placeholders[i]);
     ac_placeholder_prepare();
     checked_in_batch = batch;
-    return placeholder;
+    /* Out of descriptors with only one: that one, rather than no release. */
+    const struct placeholder *p = &placeholders[nonblock];
+    if (p->fd < 0)
+        p = &placeholders[!nonblock];
+    return p->fd >= 0 ? p : NULL;
+}
+
+bool ac_placeholder_held(int fd)
+{
+    struct ac_identity now, kept;
+    return !ac_in_other_process() && ac_tracker_state(fd) == AC_FD_RECLAIMED &&
+           !ac_closing_now(fd) && ac_tracker_identity(fd, &kept) && ac_identity_of(fd, &now) &&
+           same_id(&now, &kept);
+}
+
+/* Puts `src` at `fd`, keeping the number's close-on-exec flag. */
+static bool refill(int src, int fd)
+{
+    int fd_flags = AC_REAL(fcntl)(fd, F_GETFD);
+    return AC_REAL(dup3)(src, fd, fd_flags >= 0 && (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) >= 0;
+}
+
+void ac_placeholder_switch(int fd, bool nonblock)
+{
+    int fl = AC_REAL(fcntl)(fd, F_GETFL);
+    if (fl < 0 || ((fl & O_NONBLOCK) != 0) == nonblock)
+        return;
+    if (ac_tracker_own(fd)) { /* a description of its own: the flag itself */
+        AC_REAL(fcntl)(fd, F_SETFL, nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+        return;
+    }
+    /* Failing, the flag stays as it was: nothing a dead socket does depends on it. */
+    struct placeholder *p = &placeholders[nonblock];
+    placeholder_check(p);
+    placeholder_make(p, nonblock);
+    if (p->fd >= 0 && refill(p->fd, fd))
+        ac_tracker_settle(fd, AC_FD_RECLAIMED, &p->id);
+}
+
+bool ac_placeholder_own(int fd)
+{
+    if (ac_tracker_own(fd))
+        return true;
+    int fl = AC_REAL(fcntl)(fd, F_GETFL);
+    struct ac_identity id;
+    int dead = new_dead_socket(fl >= 0 && (fl & O_NONBLOCK), &id);
+    if (dead < 0)
+        return false;
+    bool done = refill(dead, fd);
+    AC_REAL(close)(dead);
+    if (done) {
+        ac_tracker_settle(fd, AC_FD_RECLAIMED, &id);
+        ac_tracker_set_own(fd, true);
+    }
+    return done;
 }
 
 /* Drops the peer's unread data, so that the last close of the socket sends a FIN, not a reset.
@@ -125,22 +218,25 @@ static void drain_unread(int fd)
 /* Refills `fd` with the placeholder, keeping its close-on-exec flag. A socket with SO_LINGER set
  * can block in its last close, so then a reference is kept in *release_fd for the caller to close
  * outside the lock. Returns false, changing nothing, when it cannot. */
-static bool release_number(int fd, int *release_fd, unsigned batch)
+static bool release_number(int fd, int *release_fd, unsigned batch,
+                           const struct ac_identity **now_id)
 {
-    int ph = usable_placeholder(batch);
-    if (ph < 0) {
+    int fl = AC_REAL(fcntl)(fd, F_GETFL);
+    const struct placeholder *ph = usable_placeholder(batch, fl >= 0 && (fl & O_NONBLOCK));
+    if (ph == NULL) {
         errno = EMFILE;
         return false;
     }
-    int fd_flags = AC_REAL(fcntl)(fd, F_GETFD);
+    *now_id = &ph->id;
     struct linger lg = {0};
     socklen_t len = sizeof lg;
-    if (getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len) == 0 && lg.l_onoff && lg.l_linger > 0) {
+    if (AC_REAL(getsockopt)(fd, SOL_SOCKET, SO_LINGER, &lg, &len) == 0 && lg.l_onoff &&
+        lg.l_linger > 0) {
         *release_fd = AC_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
         if (*release_fd < 0)
             return false;
     }
-    if (AC_REAL(dup3)(ph, fd, fd_flags >= 0 && (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+    if (!refill(ph->fd, fd)) {
         int err = errno;
         if (*release_fd >= 0)
             AC_REAL(close)(*release_fd);
@@ -230,9 +326,10 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned bat
     char addresses[128];
     struct ac_text addr;
     ac_text_init(&addr, addresses, sizeof addresses);
-    describe_addresses(&addr, fd);
+    int family = describe_addresses(&addr, fd);
 
     bool done = true;
+    const struct ac_identity *refilled_with = NULL;
     int err = 0;
     const char *failed_step = "";
     if (!ac_cfg.dry_run) {
@@ -243,7 +340,7 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned bat
         }
         if (done && unread > 0)
             drain_unread(fd);
-        if (done && !release_number(fd, release_fd, batch)) {
+        if (done && !release_number(fd, release_fd, batch, &refilled_with)) {
             done = false;
             err = errno;
             failed_step = "release";
@@ -252,7 +349,9 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned bat
     if (ac_cfg.dry_run) {
         ac_tracker_settle(fd, AC_FD_OBSERVED, NULL);
     } else if (done) {
-        ac_tracker_settle(fd, AC_FD_RECLAIMED, &placeholder_id);
+        ac_tracker_settle(fd, AC_FD_RECLAIMED, refilled_with);
+        ac_tracker_set_family(fd, family);
+        ac_tracker_set_own(fd, false);
         *released = true;
     } else if (shut && failed_step[0] == 'r') {
         /* Shut down but still holding its number: the FIN is out; try the release again. */

@@ -64,6 +64,10 @@ struct ac_real_fns {
     int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
     int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
     int (*ioctl)(int, unsigned long, ...);
+    int (*getsockopt)(int, int, int, void *, unsigned *);
+    int (*setsockopt)(int, int, int, const void *, unsigned);
+    int (*getsockname)(int, struct sockaddr *, unsigned *);
+    int (*getpeername)(int, struct sockaddr *, unsigned *);
     pid_t (*fork)(void);
     pid_t (*Fork)(void);
     pid_t (*vfork)(void);
@@ -116,7 +120,8 @@ enum ac_fd_state {
 #define AC_FDTAB_SIZE 65536 /* numbers above this are kept in the tracker's table only */
 
 extern uint8_t ac_fdtab[AC_FDTAB_SIZE];
-extern unsigned ac_high_fd_pending; /* PENDING entries with fd >= AC_FDTAB_SIZE */
+extern unsigned ac_high_fd_pending;   /* PENDING entries with fd >= AC_FDTAB_SIZE */
+extern unsigned ac_high_fd_reclaimed; /* RECLAIMED entries with fd >= AC_FDTAB_SIZE */
 
 /* Returns the state of `fd`, or AC_FD_ASK for a high number while any high one is pending (the
  * caller then asks the tracker under its lock). */
@@ -145,6 +150,15 @@ static inline enum ac_fd_state ac_fd_state_for_close(int fd)
     if (fd < 0)
         return AC_FD_NONE;
     return __atomic_load_n(&ac_high_fd_pending, __ATOMIC_SEQ_CST) ? AC_FD_ASK : AC_FD_NONE;
+}
+
+/* True when `fd` may be a number the library reclaimed: one load and compare for a number in the
+ * table; a high one only while any high number is reclaimed (the caller then asks the tracker). */
+static inline bool ac_fd_maybe_reclaimed(int fd)
+{
+    if ((unsigned)fd < AC_FDTAB_SIZE)
+        return __atomic_load_n(&ac_fdtab[fd], __ATOMIC_RELAXED) == AC_FD_RECLAIMED;
+    return fd >= 0 && __atomic_load_n(&ac_high_fd_reclaimed, __ATOMIC_RELAXED) != 0;
 }
 
 static inline bool ac_fd_noted(enum ac_fd_state s)
@@ -255,6 +269,13 @@ void ac_tracker_forget_range(unsigned lo, unsigned hi);
  * of what the number holds now when the action replaced it (NULL: unchanged), or forgets it
  * (AC_FD_NONE). */
 void ac_tracker_settle(int fd, enum ac_fd_state state, const struct ac_identity *now_id);
+/* Of a reclaimed number: the address family (AF_INET, AF_INET6) of the connection it held,
+ * recorded by the action (0: unknown), and whether it holds a dead socket of its own rather than
+ * a shared placeholder (act.c). Asked by the calls that answer for the number (reclaimed.c). */
+void ac_tracker_set_family(int fd, int family);
+int ac_tracker_family(int fd);
+void ac_tracker_set_own(int fd, bool own);
+bool ac_tracker_own(int fd);
 /* Puts a connection taken by ac_tracker_take_due back in the deadline order: it was not idle. */
 bool ac_tracker_reschedule(int fd, uint64_t deadline_ms);
 /* Records what a look found the program had taken of the peer's data, and when it was last seen
@@ -403,13 +424,38 @@ bool ac_sweep_inherited_tcp(void);
  * lock (a check done once per hold is not repeated). */
 enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned batch, char *report,
                          size_t report_len, int *release_fd, bool *released);
-/* Makes the placeholder every reclaimed number is refilled with, early, so that a program out of
- * descriptors can still be helped. Timer thread, under the tracker lock. */
+/* Makes the placeholders (one blocking, one not) that reclaimed numbers are refilled with, early,
+ * so that a program out of descriptors can still be helped. Under the tracker lock. */
 void ac_placeholder_prepare(void);
-/* The program closed, or replaced, the placeholder's number. Under the tracker lock. */
+/* The program closed, or replaced, a placeholder's number. Under the tracker lock. */
 void ac_placeholder_lost(int fd);
 /* Reclaimed numbers the program still holds (poll hides their hang-up, wrap_poll.c). */
 extern unsigned ac_reclaimed_held;
+/* For the calls that answer for a reclaimed number (reclaimed.c), on the program's thread, under
+ * the tracker lock. ac_placeholder_held: `fd` is a reclaimed number that still holds what the
+ * library put there (the others act only on such a number). ac_placeholder_switch makes O_NONBLOCK
+ * on `fd` read as `nonblock` without touching the description other numbers share: `fd` gets the
+ * other placeholder or, holding a dead socket of its own, the flag itself. ac_placeholder_own
+ * gives `fd` a dead socket of its own unless it has one (false: out of descriptors): an epoll
+ * registration of a shared placeholder would outlive the program's close of the number. */
+bool ac_placeholder_held(int fd);
+void ac_placeholder_switch(int fd, bool nonblock);
+bool ac_placeholder_own(int fd);
+
+/* ---- what a reclaimed number answers (reclaimed.c) ---------------------------------------- */
+
+/* The cold paths of the wrappers, for a number ac_fd_maybe_reclaimed says may be reclaimed: each
+ * asks the tracker, answers as a TCP connection that has ended would, and otherwise makes the
+ * real call. */
+int ac_reclaimed_getsockopt(int fd, int level, int name, void *val, unsigned *len);
+int ac_reclaimed_setsockopt(int fd, int level, int name, const void *val, unsigned len);
+int ac_reclaimed_getsockname(int fd, struct sockaddr *addr, unsigned *len);
+int ac_reclaimed_getpeername(int fd, struct sockaddr *addr, unsigned *len);
+/* fcntl(F_SETFL) and ioctl(FIONBIO): true when it answered for `fd` (the call succeeded). */
+bool ac_reclaimed_set_nonblock(int fd, bool nonblock);
+/* epoll_ctl, with the event as the program gave it and as it is `passed` on (EPOLLRDHUP added). */
+int ac_reclaimed_epoll_ctl(int epfd, int op, int fd, struct epoll_event *passed,
+                           struct epoll_event *event);
 
 /* ---- lifetime helpers shared by the wrappers (lifetime.c) -------------------------------- */
 

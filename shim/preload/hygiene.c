@@ -25,16 +25,17 @@ bool ac_is_tcp_socket(int fd)
 {
     int domain = 0, protocol = 0;
     socklen_t len = sizeof domain;
-    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 ||
+    if (AC_REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 ||
         (domain != AF_INET && domain != AF_INET6))
         return false;
     len = sizeof protocol;
-    return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 && protocol == IPPROTO_TCP;
+    return AC_REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 &&
+           protocol == IPPROTO_TCP;
 }
 
 static bool set_int(int fd, int level, int name, int value)
 {
-    return setsockopt(fd, level, name, &value, sizeof value) == 0;
+    return AC_REAL(setsockopt)(fd, level, name, &value, sizeof value) == 0;
 }
 
 static void report_failure(int fd, const char *what)

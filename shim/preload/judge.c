@@ -26,7 +26,7 @@ bool ac_identity_of(int fd, struct ac_identity *id)
     id->ino = (uint32_t)st.st_ino; /* get_next_ino(): never more than 32 bits */
     uint64_t cookie = 0;
     socklen_t len = sizeof cookie;
-    if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0)
+    if (AC_REAL(getsockopt)(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0)
         cookie = 0; /* kernels before 4.14: the inode alone has to do */
     id->cookie = cookie;
     return true;
@@ -47,10 +47,10 @@ static bool wanted_by_port_filter(int fd)
         return true;
     struct sockaddr_storage local, peer;
     socklen_t llen = sizeof local, plen = sizeof peer;
-    if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
+    if (AC_REAL(getsockname)(fd, (struct sockaddr *)&local, &llen) == 0 &&
         ac_portset_has(&ac_cfg.ports, port_of(&local)))
         return true;
-    return getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 &&
+    return AC_REAL(getpeername)(fd, (struct sockaddr *)&peer, &plen) == 0 &&
            ac_portset_has(&ac_cfg.ports, port_of(&peer));
 }
 

@@ -74,6 +74,10 @@ STUB(epoll_pwait, int, -1, (int a, struct epoll_event *b, int c, int d, const si
 STUB(epoll_pwait2, int, -1,
      (int a, struct epoll_event *b, int c, const struct timespec *d, const sigset_t *e),
      (a, b, c, d, e))
+STUB(getsockopt, int, -1, (int a, int b, int c, void *d, unsigned *e), (a, b, c, d, e))
+STUB(setsockopt, int, -1, (int a, int b, int c, const void *d, unsigned e), (a, b, c, d, e))
+STUB(getsockname, int, -1, (int a, struct sockaddr *b, unsigned *c), (a, b, c))
+STUB(getpeername, int, -1, (int a, struct sockaddr *b, unsigned *c), (a, b, c))
 STUB(fork, pid_t, -1, (void), ())
 STUB(Fork, pid_t, -1, (void), ())
 STUB(posix_spawn, int, ENOSYS,
@@ -195,6 +199,10 @@ static long first_syscall(long a, ...)
     X(epoll_pwait, "epoll_pwait")                                                                  \
     X(epoll_pwait2, "epoll_pwait2")                                                                \
     X(ioctl, "ioctl")                                                                              \
+    X(getsockopt, "getsockopt")                                                                    \
+    X(setsockopt, "setsockopt")                                                                    \
+    X(getsockname, "getsockname")                                                                  \
+    X(getpeername, "getpeername")                                                                  \
     X(fork, "fork")                                                                                \
     X(Fork, "_Fork")                                                                               \
     X(vfork, "vfork")                                                                              \
@@ -247,4 +255,9 @@ int ac_core_close(int fd)
 ssize_t ac_core_recv(int fd, void *buf, size_t len, int flags)
 {
     return AC_REAL(recv)(fd, buf, len, flags);
+}
+
+int ac_core_getsockopt(int fd, int level, int name, void *val, unsigned *len)
+{
+    return AC_REAL(getsockopt)(fd, level, name, val, len);
 }

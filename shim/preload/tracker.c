@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static bool add_failed; /* set by uthash when it cannot allocate; read right after HASH_ADD */
 
@@ -42,10 +43,18 @@ struct ac_conn {
     uint32_t taken32;       /* what it had taken of the peer's data then (core/idle.c) */
     uint8_t state;          /* enum ac_fd_state */
     uint8_t how;            /* enum ac_found_by */
-    uint8_t taken_known;    /* taken32 was read: the first look has been */
+    uint8_t flags;          /* CONN_TAKEN_KNOWN while pending; CONN_V6, CONN_OWN once RECLAIMED */
 };
 _Static_assert(sizeof(struct ac_conn) == sizeof(UT_hash_handle) + 40,
                "a tracked connection should take 96 bytes (72 in a 32-bit program)");
+#define CONN_TAKEN_KNOWN 1u /* taken32 was read: the first look has been */
+#define CONN_V6          2u /* reclaimed: the connection was AF_INET6 (else AF_INET) */
+#define CONN_OWN         4u /* reclaimed: holds a dead socket of its own (act.c) */
+
+static void set_flag(struct ac_conn *c, unsigned flag, bool on)
+{
+    c->flags = (uint8_t)(on ? c->flags | flag : c->flags & ~flag);
+}
 
 /* Deadlines lie at most this far ahead (later ones are brought forward to it), so every pending
  * deadline stays within reach of widen(). The longest real wait, the unread-data hold of ten
@@ -56,6 +65,7 @@ _Static_assert(LONGEST_WAIT_MS < MAX_AHEAD_MS, "the longest wait must fit the 32
 
 uint8_t ac_fdtab[AC_FDTAB_SIZE];
 unsigned ac_high_fd_pending;
+unsigned ac_high_fd_reclaimed;
 unsigned ac_reclaimed_held;
 static unsigned entry_count; /* HASH_COUNT, readable without the lock */
 
@@ -116,14 +126,17 @@ void ac_tracker_unlock(const sigset_t *saved_mask)
 }
 
 /* The writer of ac_fdtab for every number in the table (notes.c sets and clears the states of
- * numbers that are not), so the lock-free hint matches it. Keeps the two counts the wrappers
- * read without the lock: pending high numbers (close must ask) and reclaimed numbers held. */
+ * numbers that are not), so the lock-free hint matches it. Keeps the counts the wrappers read
+ * without the lock: pending high numbers (close must ask), reclaimed numbers held, and reclaimed
+ * high numbers (getsockopt and the like must ask). */
 static void count(enum ac_fd_state state, int fd, int delta)
 {
     if (state == AC_FD_PENDING && (unsigned)fd >= AC_FDTAB_SIZE)
         __atomic_add_fetch(&ac_high_fd_pending, (unsigned)delta, __ATOMIC_RELAXED);
     if (state == AC_FD_RECLAIMED)
         __atomic_add_fetch(&ac_reclaimed_held, (unsigned)delta, __ATOMIC_RELAXED);
+    if (state == AC_FD_RECLAIMED && (unsigned)fd >= AC_FDTAB_SIZE)
+        __atomic_add_fetch(&ac_high_fd_reclaimed, (unsigned)delta, __ATOMIC_RELAXED);
 }
 
 static void set_state(struct ac_conn *c, enum ac_fd_state state)
@@ -272,6 +285,34 @@ void ac_tracker_settle(int fd, enum ac_fd_state state, const struct ac_identity 
     set_state(c, state);
 }
 
+void ac_tracker_set_family(int fd, int family)
+{
+    struct ac_conn *c = find(fd);
+    if (c != NULL)
+        set_flag(c, CONN_V6, family == AF_INET6);
+}
+
+int ac_tracker_family(int fd)
+{
+    struct ac_conn *c = find(fd);
+    if (c == NULL || c->state != AC_FD_RECLAIMED)
+        return 0;
+    return c->flags & CONN_V6 ? AF_INET6 : AF_INET;
+}
+
+void ac_tracker_set_own(int fd, bool own)
+{
+    struct ac_conn *c = find(fd);
+    if (c != NULL)
+        set_flag(c, CONN_OWN, own);
+}
+
+bool ac_tracker_own(int fd)
+{
+    struct ac_conn *c = find(fd);
+    return c != NULL && c->state == AC_FD_RECLAIMED && (c->flags & CONN_OWN);
+}
+
 bool ac_tracker_reschedule(int fd, uint64_t deadline_ms)
 {
     struct ac_conn *c = find(fd);
@@ -290,7 +331,7 @@ void ac_tracker_reading(int fd, uint32_t taken, uint64_t read_ms)
     if (c == NULL)
         return;
     c->taken32 = taken;
-    c->taken_known = 1;
+    set_flag(c, CONN_TAKEN_KNOWN, true);
     c->read_ms32 = (uint32_t)read_ms;
 }
 
@@ -310,7 +351,7 @@ bool ac_tracker_take_due(uint64_t now_ms, struct ac_due *out, uint64_t *next_ms)
     out->fin_ms = now_ms - (uint32_t)((uint32_t)now_ms - c->fin_ms32);
     out->read_ms = now_ms - (uint32_t)((uint32_t)now_ms - c->read_ms32);
     out->taken = c->taken32;
-    out->taken_known = c->taken_known;
+    out->taken_known = (c->flags & CONN_TAKEN_KNOWN) != 0;
     return true;
 }
 

@@ -9,6 +9,8 @@
  * An application that registers EPOLLRDHUP itself is watching for FINs its own way: from then on
  * nothing is added or stripped. (A registration armed before it did so keeps delivering
  * EPOLLRDHUP, which such an application understands.)
+ *
+ * A reclaimed number lost its registrations with its socket: reclaimed.c answers epoll_ctl for it.
  */
 #include "autoclose.h"
 
@@ -17,6 +19,15 @@
 
 static bool app_uses_rdhup;
 static bool strip_wanted; /* armed something, and the application does not use EPOLLRDHUP */
+
+/* The real call, but for a reclaimed number: reclaimed.c answers for its registrations. */
+static inline int ctl(int epfd, int op, int fd, struct epoll_event *passed,
+                      struct epoll_event *event)
+{
+    if (AC_UNLIKELY(ac_fd_maybe_reclaimed(fd)))
+        return ac_reclaimed_epoll_ctl(epfd, op, fd, passed, event);
+    return AC_REAL(epoll_ctl)(epfd, op, fd, passed);
+}
 
 AC_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 {
@@ -31,10 +42,10 @@ AC_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
             struct epoll_event armed = *event;
             armed.events |= EPOLLRDHUP;
             __atomic_store_n(&strip_wanted, true, __ATOMIC_RELAXED);
-            return AC_REAL(epoll_ctl)(epfd, op, fd, &armed);
+            return ctl(epfd, op, fd, &armed, event);
         }
     }
-    return AC_REAL(epoll_ctl)(epfd, op, fd, event);
+    return ctl(epfd, op, fd, event, event);
 }
 
 static __attribute__((noinline, cold)) void strip(struct epoll_event *events, int n)

@@ -6,6 +6,7 @@
  * accept, accept4 and connect stamp each new connection as born here and start the timer; dup,
  * F_DUPFD and SCM_RIGHTS mark a socket as held twice, so the shim never shuts it down; every close
  * clears the number's stamp, so the next file under it is not taken for a connection born here.
+ * F_SETFL on a reclaimed number changes that number's O_NONBLOCK alone (reclaimed.c).
  */
 #include "autoclose.h"
 
@@ -74,6 +75,14 @@ static inline void after_fcntl(int fd, int cmd, int r)
     }
 }
 
+/* F_SETFL on a reclaimed number: its O_NONBLOCK, not the placeholder's that other numbers share
+ * (reclaimed.c). True when that was done (the call succeeded). */
+static inline bool setfl_reclaimed(int fd, int cmd, void *arg)
+{
+    return AC_UNLIKELY(cmd == F_SETFL) && AC_UNLIKELY(ac_fd_maybe_reclaimed(fd)) &&
+           ac_reclaimed_set_nonblock(fd, ((int)(intptr_t)arg & O_NONBLOCK) != 0);
+}
+
 /* Every fcntl argument is one word (an int, a pointer): pass it on as it came. */
 AC_EXPORT int fcntl(int fd, int cmd, ...)
 {
@@ -81,6 +90,8 @@ AC_EXPORT int fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
+    if (setfl_reclaimed(fd, cmd, arg))
+        return 0;
     int r = AC_REAL(fcntl)(fd, cmd, arg);
     after_fcntl(fd, cmd, r);
     return r;
@@ -92,6 +103,8 @@ AC_EXPORT int fcntl64(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
+    if (setfl_reclaimed(fd, cmd, arg))
+        return 0;
     int r = AC_REAL(fcntl64)(fd, cmd, arg);
     after_fcntl(fd, cmd, r);
     return r;

@@ -62,6 +62,8 @@ static void every_entry_is_the_next_definition(void **state)
         {"dup3", (void *)ac_real.dup3},
         {"fcntl", (void *)ac_real.fcntl},
         {"ioctl", (void *)ac_real.ioctl},
+        {"getsockopt", (void *)ac_real.getsockopt},
+        {"getpeername", (void *)ac_real.getpeername},
         {"fork", (void *)ac_real.fork},
         {"vfork", (void *)ac_real.vfork},
         {"posix_spawn", (void *)ac_real.posix_spawn},
