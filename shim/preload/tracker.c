@@ -48,7 +48,8 @@ struct ac_conn {
 _Static_assert(sizeof(struct ac_conn) == sizeof(UT_hash_handle) + 40,
                "a tracked connection should take 96 bytes (72 in a 32-bit program)");
 #define CONN_TAKEN_KNOWN 1u /* taken32 was read: the first look has been */
-#define CONN_V6          2u /* reclaimed: the connection was AF_INET6 (else AF_INET) */
+#define CONN_INET        2u /* reclaimed: the connection's family is known, AF_INET... */
+#define CONN_V6          8u /* ...or AF_INET6 */
 #define CONN_OWN         4u /* reclaimed: holds a dead socket of its own (act.c) */
 
 static void set_flag(struct ac_conn *c, unsigned flag, bool on)
@@ -288,14 +289,16 @@ void ac_tracker_settle(int fd, enum ac_fd_state state, const struct ac_identity 
 void ac_tracker_set_family(int fd, int family)
 {
     struct ac_conn *c = find(fd);
-    if (c != NULL)
+    if (c != NULL) {
+        set_flag(c, CONN_INET, family == AF_INET || family == AF_INET6);
         set_flag(c, CONN_V6, family == AF_INET6);
+    }
 }
 
 int ac_tracker_family(int fd)
 {
     struct ac_conn *c = find(fd);
-    if (c == NULL || c->state != AC_FD_RECLAIMED)
+    if (c == NULL || c->state != AC_FD_RECLAIMED || !(c->flags & CONN_INET))
         return 0;
     return c->flags & CONN_V6 ? AF_INET6 : AF_INET;
 }
