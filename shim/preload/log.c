@@ -129,7 +129,7 @@ static void syslog_line(int priority, const char *message)
     ac_text_str(&t, program_invocation_short_name);
     ac_text_str(&t, ": libautoclose: ");
     ac_text_str(&t, message);
-    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int s = AC_REAL(socket)(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0); /* not marked: ours */
     if (s < 0)
         return;
     struct sockaddr_un log_socket = {.sun_family = AF_UNIX, .sun_path = "/dev/log"};
