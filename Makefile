@@ -51,6 +51,7 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/main_exit_server $(BUILD)/fixtures/hardened_exec \
               $(BUILD)/fixtures/lockdown_server $(BUILD)/fixtures/cancel_close \
               $(BUILD)/fixtures/fork_probe $(BUILD)/fixtures/secure_probe \
+              $(BUILD)/fixtures/shared_unread \
               $(BUILD)/fixtures/timeout_probe $(BUILD)/fixtures/thrd_cancel \
               $(BUILD)/fixtures/stderr_reuse $(BUILD)/fixtures/parked_server \
               $(BUILD)/fixtures/late_writer $(BUILD)/fixtures/vfork_server \

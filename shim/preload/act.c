@@ -338,7 +338,9 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned bat
             err = errno;
             failed_step = "shutdown";
         }
-        if (done && unread > 0)
+        /* Only from a socket this process alone holds: the queue is every holder's, and another
+         * may yet read it. */
+        if (done && unread > 0 && !shared)
             drain_unread(fd);
         if (done && !release_number(fd, release_fd, batch, &refilled_with)) {
             done = false;

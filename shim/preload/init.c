@@ -22,23 +22,38 @@ static const char *env(const char *name)
 }
 
 /* Fork waits for the timer's current piece of work and holds the tracker, so the child gets both
- * in a consistent state and no descriptor the timer holds for a moment. */
+ * in a consistent state and no descriptor the timer holds for a moment. Only while the library has
+ * something a child could inherit half-done (its thread has run, or it tracks a connection): a
+ * program without a TCP connection pays no system call for its forks. Per thread: two threads may
+ * fork at once. */
+static __thread bool fork_holds_locks;
 static void atfork_prepare(void)
 {
     ac_process_spawning();
+    fork_holds_locks = ac_timer_ran_here() || ac_tracker_entries_hint() > 0;
+    if (!fork_holds_locks)
+        return;
     ac_timer_work_lock();
     ac_tracker_atfork_prepare();
 }
 static void atfork_parent(void)
 {
+    if (!fork_holds_locks)
+        return;
     ac_tracker_atfork_parent();
     ac_timer_work_unlock();
 }
 
-/* The child's reset: async-signal-safe, and no thread is started here (see ac_timer_after_fork). */
+/* The child's reset: async-signal-safe, and no thread is started here (see ac_timer_after_fork).
+ * Without the locks held (_Fork, or nothing to hold) they are made anew: another thread may have
+ * held one as the process forked. The pid is asked for only where it is used: a child that may
+ * share its memory (vfork) is told apart by it. */
 void ac_after_fork_child(bool locks_held)
 {
-    __atomic_store_n(&ac_pid, (pid_t)syscall(SYS_getpid), __ATOMIC_RELAXED);
+    pid_t pid = __atomic_load_n(&ac_vm_shared_child_seen, __ATOMIC_RELAXED)
+                    ? (pid_t)syscall(SYS_getpid)
+                    : 0; /* asked for by the first vfork or clone(CLONE_VM), if any */
+    __atomic_store_n(&ac_pid, pid, __ATOMIC_RELAXED);
     ac_tracker_atfork_child(locks_held);
     ac_timer_work_atfork_child(locks_held);
     ac_log_atfork_child();
@@ -48,8 +63,9 @@ void ac_after_fork_child(bool locks_held)
 }
 static void atfork_child(void)
 {
-    ac_after_fork_child(true);
-    ac_tracker_atfork_child_mask();
+    ac_after_fork_child(fork_holds_locks);
+    if (fork_holds_locks)
+        ac_tracker_atfork_child_mask();
 }
 
 /* At debug, one line at start-up says which build is loaded and with what settings: the first

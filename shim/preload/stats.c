@@ -32,7 +32,11 @@ static bool name_claimed;
 void ac_stats_start(void)
 {
     path[0] = '\0';
-    name_is_shared = strstr(ac_cfg.stats_file, "%p") == NULL;
+    /* Shared unless the pid is in the name (%p, but not the escaped %%p): two pids, one name. */
+    char one[sizeof path], other[sizeof path];
+    name_is_shared = ac_expand_path(ac_cfg.stats_file, 1, one, sizeof one) &&
+                     ac_expand_path(ac_cfg.stats_file, 2, other, sizeof other) &&
+                     strcmp(one, other) == 0;
     name_claimed = false;
     if (ac_cfg.stats_file[0] && !ac_expand_path(ac_cfg.stats_file, getpid(), path, sizeof path))
         path[0] = '\0';
@@ -104,8 +108,8 @@ static bool mark_dirty(void)
 
 void ac_stats_touch(void)
 {
-    if (!mark_dirty())
-        return;
+    if (!mark_dirty() || ac_timer_locked_down())
+        return; /* locked down: the timer looks by itself, the program's thread makes no call */
     /* The timer may be asleep with no deadline: wake it (or start it) to write the file. */
     sigset_t saved;
     ac_tracker_lock(&saved);

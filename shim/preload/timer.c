@@ -107,6 +107,16 @@ static bool sweep_due(uint64_t now, uint64_t *next)
     return false;
 }
 
+/* After the program's lockdown nothing wakes the timer: it looks this often (half a grace, at
+ * least every 10 ms, at most as seldom as the sweep's interval or a second). */
+static uint64_t locked_down_look(void)
+{
+    uint64_t look = ac_cfg.grace_ms / 2;
+    if (ac_cfg.sweep_ms > 0 && ac_cfg.sweep_ms < look)
+        look = ac_cfg.sweep_ms;
+    return look < 10 ? 10 : look > 1000 ? 1000 : look;
+}
+
 /* Set by the new thread once it runs its own code: its start-up is complete. */
 static int timer_up;
 
@@ -178,6 +188,8 @@ static void *timer_main(void *unused)
         }
         if (stats_next < next)
             next = stats_next;
+        if (no_more_threads && next > now + locked_down_look())
+            next = now + locked_down_look();
         /* A note taken since the scan either sees this (and wakes the timer) or is seen here:
          * the two sides store, then load, with full barriers (notes.c). */
         __atomic_store_n(&sleeps_until, next, __ATOMIC_SEQ_CST);
@@ -279,6 +291,10 @@ void ac_timer_deadline(uint64_t deadline_ms, bool locked)
 {
     if (deadline_ms >= __atomic_load_n(&sleeps_until, __ATOMIC_SEQ_CST))
         return; /* it looks again by then anyway (or is awake: 0 is below every deadline) */
+    /* Locked down: the program's threads make no system call for the library, not even to wake
+     * it; it looks every half grace instead (locked_down_look). */
+    if (!locked && ac_timer_locked_down())
+        return;
     sigset_t saved;
     if (!locked)
         ac_tracker_lock(&saved);
@@ -291,6 +307,8 @@ void ac_timer_epoll_fins(unsigned fins)
 {
     if (__atomic_fetch_add(&epoll_fins, fins, __ATOMIC_RELAXED) != 0)
         return; /* a sweep is already planned */
+    if (ac_timer_locked_down())
+        return; /* no lock on the program's thread: the periodic sweep finds them */
     sigset_t saved;
     ac_tracker_lock(&saved);
     if (epoll_sweep_at == UINT64_MAX) {

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static pid_t fork_impl(void)
@@ -41,10 +42,19 @@ AC_EXPORT pid_t _Fork(void)
 
 /* vfork's child returns through the caller's stack frame, so the wrapper cannot be a C function
  * that calls vfork: it is a jump, after a call that notes the child and finds the real vfork. */
+/* From the first child that shares this process's memory on, wrappers tell the two apart by
+ * the pid: known from here on (a forked child leaves it unknown until then). */
+static void vm_shared_child_coming(void)
+{
+    if (__atomic_load_n(&ac_pid, __ATOMIC_RELAXED) == 0)
+        __atomic_store_n(&ac_pid, (pid_t)syscall(SYS_getpid), __ATOMIC_RELAXED);
+    __atomic_store_n(&ac_vm_shared_child_seen, true, __ATOMIC_RELAXED);
+}
+
 __attribute__((used)) static void *vfork_prepare(void)
 {
     ac_process_spawning();
-    __atomic_store_n(&ac_vm_shared_child_seen, true, __ATOMIC_RELAXED);
+    vm_shared_child_coming();
     ac_real_resolve();
     return (void *)ac_real.vfork;
 }
@@ -96,7 +106,7 @@ AC_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
     if (!(flags & CLONE_THREAD)) {
         ac_process_spawning();
         if (flags & CLONE_VM)
-            __atomic_store_n(&ac_vm_shared_child_seen, true, __ATOMIC_RELAXED);
+            vm_shared_child_coming();
     }
     return AC_REAL(clone)(fn, stack, flags, arg, parent_tid, tls, child_tid);
 }

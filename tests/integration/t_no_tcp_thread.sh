@@ -4,7 +4,8 @@
 # descriptor; a forked child of a process that had a TCP connection (closed again) gets no
 # thread, so it can still unshare(CLONE_NEWUSER) (only a single-threaded process may), as
 # sandboxing workers do. A child that holds a connection its parent accepted does get one: it
-# may meet that connection's FIN and keep it, never calling accept or connect itself.
+# may meet that connection's FIN and keep it, never calling accept or connect itself. And a
+# program without TCP that forks makes exactly the system calls it makes without the library.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_shim
@@ -27,4 +28,18 @@ out=$(env LD_PRELOAD="$AUTOCLOSE_LIB" "$FIXTURES/fork_probe" --fork-unshare --ho
     fail "fork_probe --fork-unshare --hold-connection failed"
 echo "  a child holding its parent's connection: $(echo "$out" | tr '\n' ' ')"
 grep -qx 'child threads=2' <<<"$out" || fail "the child holding a connection got no thread: $out"
-pass "no thread or descriptor without a TCP connection of the process's own"
+if command -v strace >/dev/null; then
+    # syscalls_after_start FILE: the system call names from the program's "start" line on.
+    syscalls_after_start() {
+        sed -n '/write(1, "start/,$p' "$1" | sed -E 's/^[0-9]+ +//; s/^<\.\.\. ([a-z_0-9]+) resumed>.*/\1/; s/\(.*//' |
+            grep -E '^[a-z_0-9]+$' | grep -v '^exit_group$' | sort
+    }
+    strace -f -o "$TMP/without.st" "$FIXTURES/fork_probe" --fork-no-tcp >/dev/null ||
+        fail "fork_probe --fork-no-tcp failed"
+    strace -f -o "$TMP/with.st" env LD_PRELOAD="$AUTOCLOSE_LIB" "$FIXTURES/fork_probe" \
+        --fork-no-tcp >/dev/null || fail "fork_probe --fork-no-tcp failed with the library"
+    diff <(syscalls_after_start "$TMP/without.st") <(syscalls_after_start "$TMP/with.st") \
+        >"$TMP/fork.diff" || fail "a fork without TCP makes other system calls with the library: $(cat "$TMP/fork.diff")"
+    echo "  a fork without TCP: the same system calls with and without the library ($(syscalls_after_start "$TMP/with.st" | wc -l))"
+fi
+pass "no thread, descriptor or system call without a TCP connection of the process's own"

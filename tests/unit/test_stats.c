@@ -510,6 +510,26 @@ static void a_forked_child_starts_from_zero(void **state)
     assert_true(ac_stats_due(1000000, &next)); /* the child's path is set: it writes */
 }
 
+/* A name without the pid in it (no %p, or only the escaped %%p) is the parent's: a forked child
+ * writes none. With %p the child writes its own. */
+static void a_forked_child_never_writes_a_shared_name(void **state)
+{
+    (void)state;
+    static const char *const shared[] = {"shared.prom", "shared-%%p.prom"};
+    uint64_t next = 0;
+    for (size_t i = 0; i < 2; i++) {
+        use_stats_file(shared[i]);
+        ac_stats_atfork_child();
+        ac_stat_add_on_timer(AC_STAT_ERRORS);
+        if (ac_stats_due(1000000, &next))
+            fail_msg("a forked child would write its parent's %s", shared[i]);
+    }
+    use_stats_file("own-%%%p.prom");
+    ac_stats_atfork_child();
+    ac_stat_add_on_timer(AC_STAT_ERRORS);
+    assert_true(ac_stats_due(1000000, &next));
+}
+
 int main(void)
 {
 #define TEST(f) cmocka_unit_test_setup_teardown(f, reset, reset)
@@ -527,6 +547,7 @@ int main(void)
         TEST(at_exit_writes_the_final_figures),
         TEST(unwritable_path_leaves_nothing),
         TEST(a_forked_child_starts_from_zero),
+        TEST(a_forked_child_never_writes_a_shared_name),
     };
     return cmocka_run_group_tests_name("stats", tests, make_dir, remove_dir);
 }
