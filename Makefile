@@ -52,7 +52,9 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/late_writer $(BUILD)/fixtures/vfork_server \
               $(BUILD)/fixtures/fork_handlers $(BUILD)/fixtures/spawn_server \
               $(BUILD)/fixtures/close_race $(BUILD)/fixtures/mos_server_static \
-              $(BUILD)/fixtures/go_leaky_server $(BUILD)/fixtures/reuse_server
+              $(BUILD)/fixtures/go_leaky_server $(BUILD)/fixtures/reuse_server \
+              $(BUILD)/fixtures/fd_idiom $(BUILD)/fixtures/closeall_server \
+              $(BUILD)/fixtures/passed_server
 
 .PHONY: all deps check-deps test unit integration demo fixtures clean format format-check exports
 
@@ -221,7 +223,8 @@ uninstall:
 # Built without fortification so the programs call read, recv, poll... themselves, not the _chk
 # forms.
 BENCH_DIR  := $(BUILD)/bench
-BENCH_BINS := $(BENCH_DIR)/hotpath $(BENCH_DIR)/leak_server $(BENCH_DIR)/scale $(BENCH_DIR)/churn
+BENCH_BINS := $(BENCH_DIR)/hotpath $(BENCH_DIR)/leak_server $(BENCH_DIR)/scale $(BENCH_DIR)/churn \
+              $(BENCH_DIR)/pileup
 
 .PHONY: bench bench-smoke
 bench: check-deps $(LIB) $(DAEMON) $(BENCH_BINS)

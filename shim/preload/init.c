@@ -21,17 +21,23 @@ static const char *env(const char *name)
 }
 
 /* Fork waits for the timer's current piece of work and holds the tracker, so the child gets both
- * in a consistent state and no descriptor the timer holds for a moment. */
+ * in a consistent state and no descriptor the timer holds for a moment. Signals are blocked from
+ * the first lock on (a handler that closes one of the library's descriptors takes the work lock
+ * too), and the forking thread's mask comes back in both processes. */
+static sigset_t fork_mask; /* written while the work lock is held */
 static void atfork_prepare(void)
 {
     ac_process_spawning();
-    ac_timer_work_lock();
+    sigset_t saved;
+    ac_timer_work_lock_signals(&saved);
+    fork_mask = saved;
     ac_tracker_atfork_prepare();
 }
 static void atfork_parent(void)
 {
+    sigset_t mask = fork_mask;
     ac_tracker_atfork_parent();
-    ac_timer_work_unlock();
+    ac_timer_work_unlock_signals(&mask);
 }
 
 /* The child's reset: async-signal-safe, and no thread is started here (see ac_timer_after_fork). */
@@ -43,12 +49,14 @@ void ac_after_fork_child(bool locks_held)
     ac_log_atfork_child();
     ac_stats_atfork_child();
     ac_sweep_atfork_child();
+    ac_own_atfork_child();
     ac_timer_atfork_child();
 }
 static void atfork_child(void)
 {
+    sigset_t mask = fork_mask;
     ac_after_fork_child(true);
-    ac_tracker_atfork_child_mask();
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
 }
 
 /* At debug, one line at start-up says which build is loaded and with what settings: the first

@@ -4,7 +4,8 @@
  * compare-and-swap, anything judged under the tracker lock, before the real call, so the timer
  * cannot act on the number in between (lifetime.c says how the close mark makes that sure).
  * accept, accept4 and connect stamp each new connection as born here and start the timer; dup,
- * F_DUPFD and SCM_RIGHTS mark a socket as held twice, so the shim never shuts it down.
+ * F_DUPFD and SCM_RIGHTS mark a socket as held twice, so the shim never shuts it down. listen and
+ * connect tell the sweep which ports this process's connections use (ports.c).
  */
 #include "autoclose.h"
 
@@ -152,11 +153,24 @@ AC_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
     return AC_REAL(bind)(fd, addr.__sockaddr__, len);
 }
 
+/* The listener's port: its connections' local port, which the sweep asks the kernel about. */
+AC_EXPORT int listen(int fd, int backlog)
+{
+    int r = AC_REAL(listen)(fd, backlog);
+    if (r == 0 && __atomic_load_n(&ac_active, __ATOMIC_RELAXED)) {
+        int saved_errno = errno;
+        ac_ports_listening(fd);
+        errno = saved_errno;
+    }
+    return r;
+}
+
 AC_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
     int r = AC_REAL(connect)(fd, addr.__sockaddr__, len);
     if (r == 0 || errno == EINPROGRESS) {
         int saved_errno = errno;
+        ac_ports_connecting(addr.__sockaddr__, len);
         connection_appeared(fd);
         errno = saved_errno;
     }
