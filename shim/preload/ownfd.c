@@ -176,14 +176,6 @@ void ac_own_prepare(void)
         (void)ac_own_fd((enum ac_own)i, &fatal); /* a failure is said when the sweep needs it */
 }
 
-bool ac_own_is(int fd)
-{
-    for (int i = 0; i < AC_OWN_COUNT; i++)
-        if (fd >= 0 && __atomic_load_n(&own[i].fd, __ATOMIC_RELAXED) == fd)
-            return true;
-    return false;
-}
-
 void ac_own_forgotten(int fd)
 {
     for (int i = 0; i < AC_OWN_COUNT; i++)
@@ -202,6 +194,9 @@ static bool list_dir(int dir, bool (*visit)(int fd, void *ctx), void *ctx)
 {
     if (lseek(dir, 0, SEEK_SET) != 0)
         return false;
+    int mine[AC_OWN_COUNT]; /* looked up once, not at every entry */
+    for (int i = 0; i < AC_OWN_COUNT; i++)
+        mine[i] = __atomic_load_n(&own[i].fd, __ATOMIC_RELAXED);
     char ents[4096] __attribute__((aligned(8))); /* on the stack, like the dump's buffer */
     bool more = true;
     while (more) {
@@ -216,7 +211,10 @@ static bool list_dir(int dir, bool (*visit)(int fd, void *ctx), void *ctx)
             if (e->d_name[0] < '0' || e->d_name[0] > '9')
                 continue;
             int fd = atoi(e->d_name);
-            if (fd != dir && !ac_own_is(fd))
+            bool skip = fd == dir;
+            for (int i = 0; i < AC_OWN_COUNT; i++)
+                skip |= fd == mine[i];
+            if (!skip)
                 more = visit(fd, ctx);
         }
     }
