@@ -171,6 +171,9 @@ void ac_own_discard(enum ac_own which)
 
 void ac_own_prepare(void)
 {
+    /* With the periodic sweep off, a netlink socket only once an epoll report asks for a sweep. */
+    if (ac_cfg.sweep_ms == 0)
+        return;
     int fatal;
     for (int i = 0; i < AC_OWN_COUNT; i++)
         (void)ac_own_fd((enum ac_own)i, &fatal); /* a failure is said when the sweep needs it */
