@@ -1,7 +1,9 @@
 /*
  * The kernel's list of TCP sockets in given states, through sock_diag as `ss` asks for it: no
  * privilege needed, every socket of the host (of this network namespace), with its inode,
- * cookie, ports and owner's uid. The library's sweep and the daemon both start here.
+ * cookie, ports and owner's uid. The library's sweep and the daemon both start here. The sweep
+ * narrows it to its own process's ports with a filter the kernel runs on each socket, so that
+ * another process's sockets are never copied out to it (the daemon asks for them all).
  */
 #include "core.h"
 
