@@ -18,7 +18,7 @@ client passed --port "$port" --count $N --no-message || fail "the clients failed
 wait_until 5000 has_lines $N '^received fd=' "$TMP/server.out" ||
     fail "the server did not receive $N connections"
 # shellcheck disable=SC2317 # called through wait_until
-swept() { [ "$(actions "$LOG" | wc -l)" -ge $N ] && state_is close-wait "$port" server 0; }
+swept() { [ "$(actions "$LOG" | wc -l)" -ge "$N" ] && state_is close-wait "$port" server 0; }
 wait_until $((GRACE + 5000)) swept ||
     fail "connections received with SCM_RIGHTS not reclaimed: $(report_states "$port" passed)"
 echo "  $(report_states "$port" passed)"

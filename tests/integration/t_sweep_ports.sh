@@ -27,7 +27,7 @@ start_bg server strace -f -qq -e trace=recvfrom -o "$TMP/server.strace" \
 port=$(await_port server)
 client mine --port "$port" --count $MINE --no-message || fail "the server's clients failed"
 # shellcheck disable=SC2317 # called through wait_until
-reclaimed_all() { [ "$(actions "$LOG" | wc -l)" -ge $MINE ] && state_is close-wait "$port" server 0; }
+reclaimed_all() { [ "$(actions "$LOG" | wc -l)" -ge "$MINE" ] && state_is close-wait "$port" server 0; }
 wait_until $((GRACE + 5000)) reclaimed_all ||
     fail "the server's connections were not reclaimed: $(report_states "$port")"
 sleep 1 # ten more sweeps, with nothing of the server's left in CLOSE_WAIT
