@@ -62,7 +62,9 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/select_user $(BUILD)/fixtures/select_user.so \
               $(BUILD)/fixtures/nofile_via_system $(BUILD)/fixtures/nofile_via_spawn \
               $(BUILD)/fixtures/nofile_via_exec $(BUILD)/fixtures/nofile_via_dlopen \
-              $(BUILD)/fixtures/fd_pass $(BUILD)/fixtures/reclaimed_probe
+              $(BUILD)/fixtures/fd_pass $(BUILD)/fixtures/reclaimed_probe \
+              $(BUILD)/fixtures/fd_idiom $(BUILD)/fixtures/closeall_server \
+              $(BUILD)/fixtures/passed_server
 # Built only where musl-gcc is (its rule says so otherwise).
 FIXTURES   += $(BUILD)/fixtures/mos_server_musl
 
@@ -260,7 +262,7 @@ uninstall:
 # forms.
 BENCH_DIR  := $(BUILD)/bench
 BENCH_BINS := $(BENCH_DIR)/hotpath $(BENCH_DIR)/leak_server $(BENCH_DIR)/scale $(BENCH_DIR)/churn \
-              $(BENCH_DIR)/forks
+              $(BENCH_DIR)/forks $(BENCH_DIR)/pileup
 
 .PHONY: bench bench-smoke
 bench: check-deps $(LIB) $(DAEMON) $(BENCH_BINS)

@@ -201,6 +201,12 @@ struct ac_diag_socket {
     bool has_info;
     uint32_t last_ack_recv_ms;
 };
+/* A NETLINK_SOCK_DIAG socket the caller keeps from one dump to the next. A dump given up half-way
+ * leaves the kernel's side of it busy: `stale` then says it must not be asked again. */
+struct ac_diag_channel {
+    int fd;
+    bool stale;
+};
 struct ac_diag_query {
     uint32_t states; /* a bit per tcpi_state */
     bool want_info;  /* also the TCP_INFO the kernel keeps (last_ack_recv_ms) */
@@ -209,11 +215,29 @@ struct ac_diag_query {
     /* Optional: what was visited so far is void (the dump is asked for again per family). */
     void (*restart)(void *ctx);
     void *ctx;
+    /* Optional: the socket to ask through (NULL: one made and closed for each dump). */
+    struct ac_diag_channel *via;
+    /* Optional: an inet_diag bytecode program (ac_diag_port_filter): the kernel then returns
+     * only the sockets it accepts. */
+    const uint8_t *filter;
+    size_t filter_len;
 };
 /* Every TCP socket of this network namespace in q->states. False when the list could not be
  * read whole; *fatal_errno then says why no netlink socket could be made when that will not
  * pass (no such family under a seccomp filter or RestrictAddressFamilies), else 0. */
 bool ac_diag_tcp(const struct ac_diag_query *q, int *fatal_errno);
+
+/* Ports from lo to hi, both included. */
+struct ac_port_range {
+    uint16_t lo, hi;
+};
+#define AC_DIAG_FILTER_RANGE_BYTES 20 /* what one range adds to a filter */
+/* Writes the bytecode of a filter (INET_DIAG_REQ_BYTECODE, built as `ss` builds one) that accepts
+ * a socket whose local port lies in one of the `local` ranges or whose peer port lies in one of
+ * the `peer` ranges. Returns its length: 0 when there is no range at all, or it would not fit. */
+size_t ac_diag_port_filter(const struct ac_port_range *local, size_t n_local,
+                           const struct ac_port_range *peer, size_t n_peer, uint8_t *out,
+                           size_t cap);
 
 /* ---- counters in the Prometheus text format (prom.c) ------------------------------------- */
 

@@ -1,7 +1,9 @@
 /*
  * The kernel's list of TCP sockets in given states, through sock_diag as `ss` asks for it: no
  * privilege needed, every socket of the host (of this network namespace), with its inode,
- * cookie, ports and owner's uid. The library's sweep and the daemon both start here.
+ * cookie, ports and owner's uid. The library's sweep and the daemon both start here. The sweep
+ * narrows it to its own process's ports with a filter the kernel runs on each socket, so that
+ * another process's sockets are never copied out to it (the daemon asks for them all).
  */
 #include "core.h"
 
@@ -46,10 +48,35 @@ static void to_socket(const struct nlmsghdr *h, struct ac_diag_socket *s)
     }
 }
 
-/* Sends one dump request and hands every socket it returns to `visit`. */
-static bool dump(const void *request, size_t len, const struct ac_diag_query *q, int *fatal)
+/* A request: its header, the request proper (old or v2), and the filter as an attribute. */
+#define REQUEST_MAX 2048
+static size_t build(uint8_t *buf, uint16_t type, const void *req, size_t req_len,
+                    const struct ac_diag_query *q, uint32_t seq)
 {
-    int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    size_t at = NLMSG_ALIGN(NLMSG_LENGTH(req_len));
+    if (at + NLA_HDRLEN + NLA_ALIGN(q->filter_len) > REQUEST_MAX)
+        return 0;
+    memset(buf, 0, at);
+    memcpy(NLMSG_DATA(buf), req, req_len);
+    if (q->filter_len > 0) {
+        struct nlattr a = {.nla_len = (uint16_t)(NLA_HDRLEN + q->filter_len),
+                           .nla_type = INET_DIAG_REQ_BYTECODE};
+        memcpy(buf + at, &a, sizeof a);
+        memcpy(buf + at + NLA_HDRLEN, q->filter, q->filter_len);
+        at += NLA_ALIGN(a.nla_len);
+    }
+    struct nlmsghdr h = {.nlmsg_len = (uint32_t)at,
+                         .nlmsg_type = type,
+                         .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+                         .nlmsg_seq = seq};
+    memcpy(buf, &h, sizeof h);
+    return at;
+}
+
+/* Sends one dump request and hands every socket it returns to `visit`. */
+static bool dump(const uint8_t *request, size_t len, const struct ac_diag_query *q, int *fatal)
+{
+    int nl = q->via ? q->via->fd : socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (nl < 0) {
         /* Out of descriptors or memory passes; anything else (no such family, not permitted)
          * will not. */
@@ -57,7 +84,11 @@ static bool dump(const void *request, size_t len, const struct ac_diag_query *q,
             *fatal = errno;
         return false;
     }
+    uint32_t seq = ((const struct nlmsghdr *)(const void *)request)->nlmsg_seq;
     bool ok = send(nl, request, len, 0) == (ssize_t)len;
+    /* Until the kernel says the dump is over (DONE, or an error in its place), a socket kept for
+     * the next dump holds the rest of this one. */
+    bool ended = !ok;
     /* On the stack, whose pages every sweep touches anyway: a static buffer's pages would become
      * resident only at the first FIN, and count as memory per connection. The kernel sizes a
      * dump's messages to the reader's buffer, never below NLMSG_GOODSIZE (at most 8 KiB), so
@@ -72,12 +103,15 @@ static bool dump(const void *request, size_t len, const struct ac_diag_query *q,
         }
         for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
              h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_seq != seq)
+                continue; /* not an answer to this request */
             if (h->nlmsg_type == NLMSG_DONE) {
-                done = true;
+                done = ended = true;
                 break;
             }
             if (h->nlmsg_type == NLMSG_ERROR) {
                 ok = false;
+                ended = true;
                 break;
             }
             struct ac_diag_socket s;
@@ -86,48 +120,83 @@ static bool dump(const void *request, size_t len, const struct ac_diag_query *q,
                 ok = false;
         }
     }
-    ac_core_close(nl);
+    if (q->via == NULL)
+        ac_core_close(nl);
+    else if (!ended)
+        q->via->stale = true;
     return ok;
 }
 
 /* The old TCPDIAG_GETSOCK request covers both families in one walk of the kernel's tables (a
  * walk costs in proportion to every TCP socket of the host); SOCK_DIAG_BY_FAMILY, once per
- * family, is the fallback. */
+ * family, is the fallback. Both carry the filter as an INET_DIAG_REQ_BYTECODE attribute. */
 bool ac_diag_tcp(const struct ac_diag_query *q, int *fatal_errno)
 {
+    static uint32_t seq;
     *fatal_errno = 0;
     uint8_t ext = q->want_info ? 1u << (INET_DIAG_INFO - 1) : 0;
-    struct {
-        struct nlmsghdr nlh;
-        struct inet_diag_req req;
-    } both = {
-        .nlh = {.nlmsg_len = sizeof both,
-                .nlmsg_type = TCPDIAG_GETSOCK,
-                .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
-        .req = {.idiag_states = q->states, .idiag_ext = ext},
-    };
-    if (dump(&both, sizeof both, q, fatal_errno))
+    uint8_t request[REQUEST_MAX] __attribute__((aligned(8)));
+    struct inet_diag_req both = {.idiag_states = q->states, .idiag_ext = ext};
+    size_t len = build(request, TCPDIAG_GETSOCK, &both, sizeof both, q,
+                       __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+    if (len == 0)
+        return false;
+    if (dump(request, len, q, fatal_errno))
         return true;
-    if (*fatal_errno)
+    if (*fatal_errno || (q->via && q->via->stale))
         return false;
     if (q->restart)
         q->restart(q->ctx); /* what the failed dump handed over is to be forgotten */
     bool any = false;
     static const int families[] = {AF_INET, AF_INET6};
     for (size_t i = 0; i < 2; i++) {
-        struct {
-            struct nlmsghdr nlh;
-            struct inet_diag_req_v2 req;
-        } one = {
-            .nlh = {.nlmsg_len = sizeof one,
-                    .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-                    .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
-            .req = {.sdiag_family = (uint8_t)families[i],
-                    .sdiag_protocol = IPPROTO_TCP,
-                    .idiag_states = q->states,
-                    .idiag_ext = ext},
-        };
-        any |= dump(&one, sizeof one, q, fatal_errno);
+        struct inet_diag_req_v2 one = {.sdiag_family = (uint8_t)families[i],
+                                       .sdiag_protocol = IPPROTO_TCP,
+                                       .idiag_states = q->states,
+                                       .idiag_ext = ext};
+        len = build(request, SOCK_DIAG_BY_FAMILY, &one, sizeof one, q,
+                    __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+        any |= dump(request, len, q, fatal_errno);
+        if (q->via && q->via->stale)
+            return false;
     }
     return any;
+}
+
+/* One comparison of a port: the operation, then the port in the next operation's `no`. */
+static size_t port_op(uint8_t *at, uint8_t code, uint16_t no, uint16_t port)
+{
+    struct inet_diag_bc_op op[2] = {{.code = code, .yes = sizeof op, .no = no},
+                                    {.code = INET_DIAG_BC_NOP, .yes = 0, .no = port}};
+    memcpy(at, op, sizeof op);
+    return sizeof op;
+}
+
+/* Each range is three operations, `lo <= port`, `port <= hi`, then a jump to the end (accept),
+ * which a failed comparison skips to reach the next range; a failed comparison in the last
+ * range jumps past the end (reject). Every `yes` goes to the next operation, so the kernel's
+ * check of the program (inet_diag_bc_audit, which walks the `yes` chain) accepts it. */
+size_t ac_diag_port_filter(const struct ac_port_range *local, size_t n_local,
+                           const struct ac_port_range *peer, size_t n_peer, uint8_t *out,
+                           size_t cap)
+{
+    size_t n = n_local + n_peer, len = n * AC_DIAG_FILTER_RANGE_BYTES;
+    if (n == 0 || len > cap || len > 0xfff0)
+        return 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool is_local = i < n_local;
+        const struct ac_port_range *r = is_local ? &local[i] : &peer[i - n_local];
+        bool last = i + 1 == n;
+        /* From each comparison: to the next range, or past the end. */
+        uint16_t miss_ge = (uint16_t)(last ? len - at + 4 : AC_DIAG_FILTER_RANGE_BYTES);
+        uint16_t miss_le = (uint16_t)(last ? len - at - 8 + 4 : AC_DIAG_FILTER_RANGE_BYTES - 8);
+        at += port_op(out + at, is_local ? INET_DIAG_BC_S_GE : INET_DIAG_BC_D_GE, miss_ge, r->lo);
+        at += port_op(out + at, is_local ? INET_DIAG_BC_S_LE : INET_DIAG_BC_D_LE, miss_le, r->hi);
+        struct inet_diag_bc_op jump = {
+            .code = INET_DIAG_BC_JMP, .yes = sizeof jump, .no = (uint16_t)(len - at)};
+        memcpy(out + at, &jump, sizeof jump);
+        at += sizeof jump;
+    }
+    return at;
 }

@@ -54,6 +54,7 @@ struct ac_real_fns {
     int (*accept4)(int, struct sockaddr *, unsigned *, int);
     int (*connect)(int, const struct sockaddr *, unsigned);
     int (*bind)(int, const struct sockaddr *, unsigned);
+    int (*listen)(int, int);
     int (*poll)(struct pollfd *, unsigned long, int);
     int (*poll_chk)(struct pollfd *, unsigned long, int, size_t);
     int (*ppoll)(struct pollfd *, unsigned long, const struct timespec *, const sigset_t *);
@@ -115,6 +116,7 @@ enum ac_fd_state {
     AC_FD_IGNORED = 7,     /* half-closed, outside AUTOCLOSE_PORTS: counted once, left alone */
     AC_FD_PLACEHOLDER = 8, /* the library's own placeholder (act.c) */
     AC_FD_ASK = 9,         /* hint only: a number above the table while a pending one is known */
+    AC_FD_LIBRARY = 10,    /* the library's own netlink socket or /proc directory (ownfd.c) */
 };
 
 #define AC_FDTAB_SIZE 65536 /* numbers above this are kept in the tracker's table only */
@@ -309,7 +311,6 @@ size_t ac_tracker_entries_hint(void); /* without the lock: for a quick "nothing 
 void ac_tracker_atfork_prepare(void);
 void ac_tracker_atfork_parent(void);
 void ac_tracker_atfork_child(bool held); /* held: locked by this thread's prepare handler */
-void ac_tracker_atfork_child_mask(void); /* the mask the prepare handler saved, back */
 /* Test support: drops every entry. */
 void ac_tracker_reset(void);
 
@@ -399,12 +400,18 @@ bool ac_timer_locked_down(void);
 void ac_timer_atfork_child(void);
 void ac_timer_after_fork(void);
 void ac_after_fork_child(bool locks_held); /* init.c: the child's reset (_Fork: not held) */
-/* Serialises fork with the timer's work, so no descriptor the timer holds for a moment (the
- * sweep's netlink socket and /proc directory, a lingering socket's last reference) is copied
- * into a child. Taken before the tracker lock. */
+/* Serialises fork with the timer's work, so no descriptor the timer holds for a moment (a
+ * lingering socket's last reference, a new descriptor of its own on its way up) is copied into
+ * a child, and the program's close of one of the library's own descriptors with the timer's use
+ * of it. Taken before the tracker lock; a program thread blocks its signals first, as
+ * ac_tracker_lock does (ac_timer_work_lock_signals). */
 void ac_timer_work_lock(void);
 void ac_timer_work_unlock(void);
+void ac_timer_work_lock_signals(sigset_t *saved_mask);
+void ac_timer_work_unlock_signals(const sigset_t *saved_mask);
 void ac_timer_work_atfork_child(bool held);
+/* True on the timer thread. */
+bool ac_timer_is_self(void);
 
 /* ---- the sweep (sweep.c) ----------------------------------------------------------------- */
 
@@ -414,8 +421,44 @@ bool ac_sweep_run(void);
 void ac_sweep_atfork_child(void);
 /* The next sweep looks at every CLOSE_WAIT socket again, not only the new ones. */
 void ac_sweep_forget(void);
-/* At start-up: true if the process inherited a TCP connection (the timer should run). */
+/* At start-up: true if the process inherited a TCP connection (the timer should run). Learns
+ * the ports of every TCP socket it inherited (ports.c). */
 bool ac_sweep_inherited_tcp(void);
+
+/* ---- the ports of this process's connections (ports.c) ------------------------------------ */
+
+/* After a successful listen: the listener's local port (one getsockname). */
+void ac_ports_listening(int fd);
+/* After a connect: the peer port it was given, read from `addr` (no system call). */
+void ac_ports_connecting(const struct sockaddr *addr, unsigned len);
+/* After a receive that brought control data: descriptors passed with SCM_RIGHTS are queued, and
+ * their ports learned by the timer. Async-signal-safe, no system call. */
+void ac_ports_received(const struct msghdr *msg);
+/* The local port of `fd`, now (one getsockname). */
+void ac_ports_learn(int fd);
+/* Timer, work lock held: learns the queued descriptors' ports, then points *filter at the
+ * sweep's sock_diag filter for every port known; returns its length (0: no port known). */
+size_t ac_ports_filter(const uint8_t **filter);
+
+/* ---- the library's own descriptors (ownfd.c) --------------------------------------------- */
+
+enum ac_own { AC_OWN_DIAG, AC_OWN_FDDIR, AC_OWN_COUNT };
+/* Timer thread, work lock held: the descriptor, checked to be still the library's file (made
+ * anew when it was lost, or inherited through fork), or -1; *fatal_errno then says why it cannot
+ * be made when that will not pass, else 0. */
+int ac_own_fd(enum ac_own which, int *fatal_errno);
+/* Timer, work lock held: the descriptor is of no more use (a dump given up half-way). */
+void ac_own_discard(enum ac_own which);
+/* Timer, work lock held, at its start: makes them (a forked child's replace its parent's). */
+void ac_own_prepare(void);
+/* The program closes or replaces `fd`, marked AC_FD_LIBRARY: it is forgotten, not closed. Under
+ * the work lock and the tracker lock. */
+void ac_own_forgotten(int fd);
+void ac_own_atfork_child(void);
+/* Calls `visit` for each of the process's descriptors but the library's own, until it returns
+ * false; false when they could not be listed. Through the library's /proc directory on the
+ * timer (work lock held), through one opened for the call elsewhere (start-up, exit). */
+bool ac_fd_list(bool (*visit)(int fd, void *ctx), void *ctx);
 
 /* What the timer does with one due connection, called with the tracker lock held. Fills
  * `report` with the log line and returns its level, and may leave a descriptor in *release_fd

@@ -22,26 +22,32 @@ static const char *env(const char *name)
 }
 
 /* Fork waits for the timer's current piece of work and holds the tracker, so the child gets both
- * in a consistent state and no descriptor the timer holds for a moment. Only while the library has
+ * in a consistent state and no descriptor the timer holds for a moment. Signals are blocked from
+ * the first lock on (a handler that closes one of the library's descriptors takes the work lock
+ * too), and the forking thread's mask comes back in both processes. Only while the library has
  * something a child could inherit half-done (its thread has run, or it tracks a connection): a
  * program without a TCP connection pays no system call for its forks. Per thread: two threads may
  * fork at once. */
 static __thread bool fork_holds_locks;
+static __thread sigset_t fork_mask;
 static void atfork_prepare(void)
 {
     ac_process_spawning();
     fork_holds_locks = ac_timer_ran_here() || ac_tracker_entries_hint() > 0;
     if (!fork_holds_locks)
         return;
-    ac_timer_work_lock();
+    sigset_t saved;
+    ac_timer_work_lock_signals(&saved);
+    fork_mask = saved;
     ac_tracker_atfork_prepare();
 }
 static void atfork_parent(void)
 {
     if (!fork_holds_locks)
         return;
+    sigset_t mask = fork_mask;
     ac_tracker_atfork_parent();
-    ac_timer_work_unlock();
+    ac_timer_work_unlock_signals(&mask);
 }
 
 /* The child's reset: async-signal-safe, and no thread is started here (see ac_timer_after_fork).
@@ -59,13 +65,18 @@ void ac_after_fork_child(bool locks_held)
     ac_log_atfork_child();
     ac_stats_atfork_child();
     ac_sweep_atfork_child();
+    ac_own_atfork_child();
     ac_timer_atfork_child();
 }
 static void atfork_child(void)
 {
-    ac_after_fork_child(fork_holds_locks);
-    if (fork_holds_locks)
-        ac_tracker_atfork_child_mask();
+    if (!fork_holds_locks) {
+        ac_after_fork_child(false);
+        return;
+    }
+    sigset_t mask = fork_mask;
+    ac_after_fork_child(true);
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
 }
 
 /* At debug, one line at start-up says which build is loaded and with what settings: the first

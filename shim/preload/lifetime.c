@@ -39,6 +39,7 @@ void ac_fd_closing(int fd)
 {
     if (ac_in_other_process())
         return;
+    bool own = false;
     if ((unsigned)fd < AC_FDTAB_SIZE) {
         uint8_t state = __atomic_load_n(&ac_fdtab[fd], __ATOMIC_ACQUIRE);
         /* A note or a "not TCP" is the program's to clear: one compare-and-swap, no lock. A
@@ -47,15 +48,23 @@ void ac_fd_closing(int fd)
             __atomic_compare_exchange_n(&ac_fdtab[fd], &state, AC_FD_NONE, false, __ATOMIC_ACQ_REL,
                                         __ATOMIC_RELAXED))
             return;
+        own = state == AC_FD_LIBRARY;
     }
     int saved_errno = errno;
-    sigset_t saved;
+    /* One of the library's own descriptors: the timer may be using it; its work ends first. */
+    sigset_t saved_work, saved;
+    if (own)
+        ac_timer_work_lock_signals(&saved_work);
     ac_tracker_lock(&saved);
     ac_tracker_forget(fd);
     ac_placeholder_lost(fd);
+    if (own)
+        ac_own_forgotten(fd);
     if ((unsigned)fd < AC_FDTAB_SIZE && ac_tracker_state(fd) == AC_FD_NONE)
         __atomic_store_n(&ac_fdtab[fd], AC_FD_NONE, __ATOMIC_RELEASE);
     ac_tracker_unlock(&saved);
+    if (own)
+        ac_timer_work_unlock_signals(&saved_work);
     errno = saved_errno;
 }
 
@@ -64,15 +73,19 @@ void ac_fd_range_closing(unsigned lo, unsigned hi)
     if (lo > hi || ac_in_other_process())
         return;
     int saved_errno = errno;
-    sigset_t saved;
+    /* The range may hold the library's own descriptors: the timer's use of them ends first. */
+    sigset_t saved_work, saved;
+    ac_timer_work_lock_signals(&saved_work);
     ac_tracker_lock(&saved);
     ac_tracker_forget_range(lo, hi);
-    /* Notes, "not TCP" marks and the placeholder have no tracker entry. Stamps are cleared
-     * where there are any: a page never stamped stays untouched (a forked child's, shared). */
+    /* Notes, "not TCP" marks, the placeholder and the library's own have no tracker entry.
+     * Stamps are cleared where there are any: a page never stamped stays untouched (a forked
+     * child's, shared). */
     unsigned top = hi < AC_FDTAB_SIZE - 1 ? hi : AC_FDTAB_SIZE - 1;
     for (unsigned fd = lo; fd <= top && lo < AC_FDTAB_SIZE; fd++) {
         if (__atomic_load_n(&ac_fdtab[fd], __ATOMIC_RELAXED) != AC_FD_NONE) {
             ac_placeholder_lost((int)fd);
+            ac_own_forgotten((int)fd);
             if (ac_tracker_state((int)fd) == AC_FD_NONE)
                 __atomic_store_n(&ac_fdtab[fd], AC_FD_NONE, __ATOMIC_RELEASE);
         }
@@ -80,6 +93,7 @@ void ac_fd_range_closing(unsigned lo, unsigned hi)
             ac_fd_shared((int)fd);
     }
     ac_tracker_unlock(&saved);
+    ac_timer_work_unlock_signals(&saved_work);
     errno = saved_errno;
 }
 

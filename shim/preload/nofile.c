@@ -13,14 +13,12 @@
  */
 #include "autoclose.h"
 
-#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 /* The number of dynamic symbols, from the ELF hash table (DT_HASH's nchain, or the highest
@@ -181,23 +179,19 @@ uint64_t ac_nofile_limit(void)
     return getrlimit(RLIMIT_NOFILE, &lim) == 0 ? (uint64_t)lim.rlim_cur : 0;
 }
 
+static bool count_one(int fd, void *ctx)
+{
+    (void)fd;
+    ++*(long *)ctx;
+    return true;
+}
+
+/* The program's descriptors: the library's netlink socket and /proc directory are not counted
+ * (its placeholder is: a reclaimed number holds a duplicate of it). */
 long ac_descriptors_open(void)
 {
-    int dir = open("/proc/thread-self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0)
-        return -1;
-    char ents[4096] __attribute__((aligned(8)));
-    long count = -1; /* the directory's own descriptor is listed too */
-    long n;
-    while ((n = syscall(SYS_getdents64, dir, ents, sizeof ents)) > 0) {
-        for (long off = 0; off < n;) {
-            struct dirent64 *e = (struct dirent64 *)(ents + off);
-            off += e->d_reclen;
-            count += e->d_name[0] != '.';
-        }
-    }
-    AC_REAL(close)(dir);
-    return count;
+    long count = 0;
+    return ac_fd_list(count_one, &count) ? count : -1;
 }
 
 void ac_headroom_check(int fd)

@@ -59,6 +59,7 @@ STUB(accept, int, -1, (int a, struct sockaddr *b, unsigned *c), (a, b, c))
 STUB(accept4, int, -1, (int a, struct sockaddr *b, unsigned *c, int d), (a, b, c, d))
 STUB(connect, int, -1, (int a, const struct sockaddr *b, unsigned c), (a, b, c))
 STUB(bind, int, -1, (int a, const struct sockaddr *b, unsigned c), (a, b, c))
+STUB(listen, int, -1, (int a, int b), (a, b))
 STUB(poll, int, -1, (struct pollfd * a, unsigned long b, int c), (a, b, c))
 STUB(poll_chk, int, -1, (struct pollfd * a, unsigned long b, int c, size_t d), (a, b, c, d))
 STUB(ppoll, int, -1,
@@ -190,6 +191,7 @@ static long first_syscall(long a, ...)
     X(accept4, "accept4")                                                                          \
     X(connect, "connect")                                                                          \
     X(bind, "bind")                                                                                \
+    X(listen, "listen")                                                                            \
     X(poll, "poll")                                                                                \
     X(poll_chk, "__poll_chk")                                                                      \
     X(ppoll, "ppoll")                                                                              \

@@ -4,25 +4,25 @@
  * and hands them to the same judgement as a zero-length read.
  *
  * The kernel is asked (sock_diag, as `ss` does, no privilege needed) for TCP sockets in
- * CLOSE_WAIT only, IPv4 and IPv6 in one walk of its tables. Only when that list holds a socket
- * the previous sweep did not see does the sweep look through /proc/self/fd, and then only for
- * those new sockets; a quiet server with 10,000 idle connections costs one netlink dump, and a
- * storm of FINs one pass over the descriptors per sweep, not one per FIN.
+ * CLOSE_WAIT only, IPv4 and IPv6 in one walk of its tables, and only for those on this process's
+ * ports (a filter the kernel runs, ports.c): another process's pile-up never reaches us. Only
+ * when that list holds a socket the previous sweep did not see does the sweep look through
+ * /proc/thread-self/fd, and then only for those new sockets; a quiet server with 10,000 idle
+ * connections costs one netlink dump, and a storm of FINs one pass over the descriptors per
+ * sweep, not one per FIN. The netlink socket and the directory are made once (ownfd.c).
  *
- * Runs on the timer thread, without the tracker lock; nothing here is on a signal path.
+ * Runs on the timer thread with the work lock held, without the tracker lock; nothing here is on
+ * a signal path.
  */
 #include "autoclose.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 /* The lists live in their own mappings, given back whole when a sweep ends: memory that
@@ -39,8 +39,9 @@ struct inode_list {
     size_t len, cap;
 };
 
-/* Inodes in CLOSE_WAIT at the previous sweep: they are not looked for again. The host's, not
- * only ours, so kept compact (inodeset.c). Timer thread only. */
+/* Inodes in CLOSE_WAIT at the previous sweep: they are not looked for again. Every process's on
+ * our ports (a pre-forked sibling's, a client's of the same server), not only ours, so kept
+ * compact (inodeset.c). Timer thread only. */
 static struct ac_inode_set seen;
 static bool forget_seen; /* set by ac_sweep_forget; read and cleared by the timer */
 
@@ -110,40 +111,36 @@ static void restart_list(void *ctx)
     ((struct inode_list *)ctx)->len = 0;
 }
 
-/* Every TCP socket in CLOSE_WAIT on the host. *no_netlink says why none could be asked for, when
- * that will not pass (the sweep is then off for good). */
+/* Every TCP socket in CLOSE_WAIT on this process's ports. *no_netlink says why none could be
+ * asked for, when that will not pass (the sweep is then off for good). */
 static bool close_wait_inodes(struct inode_list *out, int *no_netlink)
 {
+    *no_netlink = 0;
+    const uint8_t *filter;
+    size_t filter_len = ac_ports_filter(&filter);
+    if (filter_len == 0)
+        return true; /* no port known: nothing in CLOSE_WAIT can be ours */
+    int nl = ac_own_fd(AC_OWN_DIAG, no_netlink);
+    if (nl < 0)
+        return false;
+    struct ac_diag_channel via = {.fd = nl};
     struct ac_diag_query q = {.states = 1u << AC_TCP_CLOSE_WAIT,
                               .visit = collect_inode,
                               .restart = restart_list,
-                              .ctx = out};
-    return ac_diag_tcp(&q, no_netlink);
+                              .ctx = out,
+                              .via = &via,
+                              .filter = filter,
+                              .filter_len = filter_len};
+    bool ok = ac_diag_tcp(&q, no_netlink);
+    if (via.stale)
+        ac_own_discard(AC_OWN_DIAG); /* the kernel still has the rest of a dump for it */
+    return ok;
 }
 
-/* Calls `visit` for each open descriptor of the application, until it returns false. The
- * thread's own list (the table it shares), which stays readable after the main thread has
- * exited, where /proc/self/fd does not. */
+/* Calls `visit` for each open descriptor of the application, until it returns false. */
 static void for_each_fd(bool (*visit)(int fd, void *ctx), void *ctx)
 {
-    int dir = open("/proc/thread-self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0)
-        return;
-    char ents[4096] __attribute__((aligned(8))); /* on the stack, like dump's buffer */
-    bool more = true;
-    while (more) {
-        long n = syscall(SYS_getdents64, dir, ents, sizeof ents);
-        if (n <= 0)
-            break;
-        for (long off = 0; off < n && more;) {
-            struct dirent64 *e = (struct dirent64 *)(ents + off);
-            off += e->d_reclen;
-            int fd = atoi(e->d_name);
-            if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && fd != dir)
-                more = visit(fd, ctx);
-        }
-    }
-    AC_REAL(close)(dir);
+    (void)ac_fd_list(visit, ctx);
 }
 
 struct holders {
@@ -174,21 +171,23 @@ static bool judge_if_wanted(int fd, void *ctx)
     return true;
 }
 
-static bool stop_at_tcp(int fd, void *ctx)
+static bool note_tcp(int fd, void *ctx)
 {
     if (!ac_is_tcp_socket(fd))
         return true;
     *(bool *)ctx = true;
-    return false;
+    ac_ports_learn(fd); /* a listener's port, or the connection's own */
+    return true;
 }
 
 /* A program started with a connection it never accepted (inetd passes it on fds 0-2, systemd's
- * Accept=yes on fd 3) may never call accept or connect: the timer must run from the start.
- * Runs once, from the constructor. */
+ * Accept=yes on fd 3) may never call accept or connect: the timer must run from the start. Its
+ * listeners (systemd's socket activation) and connections are on ports the sweep must ask
+ * about. Runs once, from the constructor. */
 bool ac_sweep_inherited_tcp(void)
 {
     bool found = false;
-    for_each_fd(stop_at_tcp, &found);
+    for_each_fd(note_tcp, &found);
     return found;
 }
 

@@ -27,6 +27,7 @@ bool ac_timer_running_hint; /* `started`, readable without the lock */
 /* The program is installing a seccomp filter (lockdown.c): no thread may be started from now on
  * (its system calls would meet the filter), and with stop_requested the running one ends. */
 static bool no_more_threads, stop_requested;
+static int timer_gone; /* set by the thread as it ends on stop_requested */
 static uint64_t sleeps_until = UINT64_MAX; /* when the timer will look again, unless woken */
 static bool sweep_off;                     /* the sweep cannot work here (said once) */
 static uint64_t next_sweep_ms;
@@ -34,8 +35,9 @@ static uint64_t next_sweep_ms;
 static uint64_t epoll_sweep_at = UINT64_MAX;
 static unsigned long epoll_fins, notes_at_epoll_fin;
 
-/* Fork waits for the timer's current piece of work (sweep.c and act.c hold descriptors of their
- * own for a moment), and the work waits for a fork. */
+/* Fork waits for the timer's current piece of work (act.c holds a descriptor of its own for a
+ * moment, ownfd.c moves a new one up), and the work waits for a fork. A program closing one of
+ * the library's own descriptors waits for it too (lifetime.c). */
 static pthread_mutex_t work = PTHREAD_MUTEX_INITIALIZER;
 void ac_timer_work_lock(void)
 {
@@ -44,6 +46,20 @@ void ac_timer_work_lock(void)
 void ac_timer_work_unlock(void)
 {
     pthread_mutex_unlock(&work);
+}
+/* From a program thread: its signals blocked while it waits and holds the lock, so that a
+ * signal handler that closes a descriptor can never re-enter it. */
+void ac_timer_work_lock_signals(sigset_t *saved_mask)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, saved_mask);
+    pthread_mutex_lock(&work);
+}
+void ac_timer_work_unlock_signals(const sigset_t *saved_mask)
+{
+    pthread_mutex_unlock(&work);
+    pthread_sigmask(SIG_SETMASK, saved_mask, NULL);
 }
 void ac_timer_work_atfork_child(bool held)
 {
@@ -117,18 +133,33 @@ static uint64_t locked_down_look(void)
     return look < 10 ? 10 : look > 1000 ? 1000 : look;
 }
 
-/* Set by the new thread once it runs its own code: its start-up is complete. */
+/* Set by the new thread once it runs its own code and has its descriptors: its start-up is
+ * complete. */
 static int timer_up;
+static pthread_t timer_thread;
+static bool timer_thread_set; /* timer_thread names this process's timer */
+
+bool ac_timer_is_self(void)
+{
+    return __atomic_load_n(&timer_thread_set, __ATOMIC_ACQUIRE) &&
+           pthread_equal(pthread_self(), timer_thread);
+}
 
 static void *timer_main(void *unused)
 {
     (void)unused;
+    timer_thread = pthread_self();
+    __atomic_store_n(&timer_thread_set, true, __ATOMIC_RELEASE);
+    ac_timer_work_lock();
+    /* While the thread that started this one waits (inside accept, connect, the constructor or
+     * fork's return): the new descriptors take the lowest free numbers for a moment, and the
+     * program's own code cannot be between a close and an open there. */
+    ac_own_prepare();
     __atomic_store_n(&timer_up, 1, __ATOMIC_RELEASE);
     static struct outcome out[BATCH]; /* one timer per process */
     /* Named from inside: pthread_setname_np would open a file in the program's fd table. */
     prctl(PR_SET_NAME, "autoclose");
     sigset_t saved;
-    ac_timer_work_lock();
     ac_tracker_lock(&saved);
     next_sweep_ms = ac_now_ms() + ac_cfg.sweep_ms;
     unsigned long notes_at_last_look = 0;
@@ -136,7 +167,7 @@ static void *timer_main(void *unused)
         if (stop_requested) {
             ac_tracker_unlock(&saved);
             ac_timer_work_unlock();
-            __atomic_store_n(&timer_up, 0, __ATOMIC_RELEASE);
+            __atomic_store_n(&timer_gone, 1, __ATOMIC_RELEASE);
             return NULL;
         }
         uint64_t now = ac_now_ms();
@@ -208,11 +239,11 @@ static void *timer_main(void *unused)
     return NULL;
 }
 
-/* Under the tracker lock. */
-static void start(void)
+/* Under the tracker lock. Returns true when it made the thread. */
+static bool start(void)
 {
     if (started || no_more_threads)
-        return;
+        return false;
     started = true;
     /* Made now, while the program has descriptors to spare, so that one at its limit can still
      * have its leaks released. */
@@ -226,17 +257,11 @@ static void start(void)
     /* The caller holds the tracker lock, so every signal is blocked here and the new thread
      * inherits that mask. */
     __atomic_store_n(&timer_up, 0, __ATOMIC_RELAXED);
-    if (pthread_create(&thread, &attr, timer_main, NULL) != 0) {
+    bool made = pthread_create(&thread, &attr, timer_main, NULL) == 0;
+    if (!made)
         ac_log(AC_LOG_ERROR, "cannot start the timer thread; half-closed connections stay");
-    } else {
-        /* Wait (a second at most) for the thread's start-up to finish before the program goes
-         * on: a fork taken meanwhile would copy the locks of whatever the new thread's start-up
-         * holds (a sanitizer's allocator does not guard against that), and a thread the child
-         * makes could then wait for them forever. */
-        for (int i = 0; i < 100000 && !__atomic_load_n(&timer_up, __ATOMIC_ACQUIRE); i++)
-            sched_yield();
-    }
     pthread_attr_destroy(&attr);
+    return made;
 }
 
 void ac_timer_start_slow(void)
@@ -248,8 +273,15 @@ void ac_timer_start_slow(void)
     if (!ac_in_other_process()) {
         sigset_t saved;
         ac_tracker_lock(&saved);
-        start();
+        bool made = start();
         ac_tracker_unlock(&saved);
+        /* Wait (a second at most) for the thread's start-up to finish before the program goes
+         * on: a fork taken meanwhile would copy the locks of whatever the new thread's start-up
+         * holds (a sanitizer's allocator does not guard against that), and a thread the child
+         * makes could then wait for them forever. The new thread also makes the library's
+         * descriptors meanwhile (it needs the tracker lock for that). */
+        for (int i = 0; made && i < 100000 && !__atomic_load_n(&timer_up, __ATOMIC_ACQUIRE); i++)
+            sched_yield();
     }
     errno = saved_errno;
 }
@@ -269,8 +301,7 @@ bool ac_timer_lockdown(bool start_now, bool stop)
     int saved_errno = errno;
     sigset_t saved;
     ac_tracker_lock(&saved);
-    if (start_now)
-        start();
+    bool made = start_now && start();
     bool was_running = started;
     no_more_threads = true;
     if (stop && started) {
@@ -278,10 +309,13 @@ bool ac_timer_lockdown(bool start_now, bool stop)
         ac_tracker_wake();
     }
     ac_tracker_unlock(&saved);
-    /* The filter must not be installed while the thread still runs: wait for it to end (it
-     * finishes the piece of work it is in, then sees the request). */
-    for (int i = 0;
-         stop && was_running && i < 100000 && __atomic_load_n(&timer_up, __ATOMIC_ACQUIRE); i++)
+    /* A thread started here finishes its start-up first, as in ac_timer_start_slow. One asked to
+     * stop must be gone before the filter is installed: it finishes the piece of work it is in,
+     * then sees the request. */
+    for (int i = 0; made && i < 100000 && !__atomic_load_n(&timer_up, __ATOMIC_ACQUIRE); i++)
+        sched_yield();
+    for (int i = 0; stop && was_running && i < 100000 && !__atomic_load_n(&timer_gone, __ATOMIC_ACQUIRE);
+         i++)
         sched_yield();
     errno = saved_errno;
     return was_running;
@@ -345,6 +379,7 @@ static bool fork_is_outermost(void)
 void ac_timer_atfork_child(void)
 {
     started = false;
+    timer_thread_set = false;
     sleeps_until = UINT64_MAX;
     epoll_sweep_at = UINT64_MAX;
     epoll_fins = 0;

@@ -411,10 +411,6 @@ void ac_tracker_atfork_child(bool held)
         lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     init_wake();
 }
-void ac_tracker_atfork_child_mask(void)
-{
-    pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
-}
 
 void ac_tracker_reset(void)
 {

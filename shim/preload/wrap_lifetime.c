@@ -6,7 +6,8 @@
  * accept, accept4 and connect stamp each new connection as born here and start the timer; dup,
  * F_DUPFD and SCM_RIGHTS mark a socket as held twice, so the shim never shuts it down; every close
  * clears the number's stamp, so the next file under it is not taken for a connection born here.
- * F_SETFL on a reclaimed number changes that number's O_NONBLOCK alone (reclaimed.c).
+ * F_SETFL on a reclaimed number changes that number's O_NONBLOCK alone (reclaimed.c). listen and
+ * connect tell the sweep which ports this process's connections use (ports.c).
  */
 #include "autoclose.h"
 
@@ -234,6 +235,18 @@ AC_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
     return AC_REAL(bind)(fd, addr.__sockaddr__, len);
 }
 
+/* The listener's port: its connections' local port, which the sweep asks the kernel about. */
+AC_EXPORT int listen(int fd, int backlog)
+{
+    int r = AC_REAL(listen)(fd, backlog);
+    if (r == 0 && __atomic_load_n(&ac_active, __ATOMIC_RELAXED)) {
+        int saved_errno = errno;
+        ac_ports_listening(fd);
+        errno = saved_errno;
+    }
+    return r;
+}
+
 AC_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
     int r = AC_REAL(connect)(fd, addr.__sockaddr__, len);
@@ -243,6 +256,7 @@ AC_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
         (to->sa_family == AF_INET || to->sa_family == AF_INET6) &&
         ac_fd_state_hint(fd) != AC_FD_NOT_TCP) {
         int saved_errno = errno;
+        ac_ports_connecting(addr.__sockaddr__, len);
         connection_appeared(fd);
         errno = saved_errno;
     }

@@ -85,10 +85,17 @@ AC_EXPORT ssize_t __recvfrom_chk(int fd, void *restrict buf, size_t len, size_t 
     return n;
 }
 
+/* Descriptors handed over with SCM_RIGHTS: the sweep must learn their ports (ports.c). Looked
+ * at only when the kernel returned control data at all (it wrote msg_controllen, so `msg` is
+ * the program's valid header): one load otherwise. */
 AC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     ssize_t n = AC_REAL(recvmsg)(fd, msg, flags);
-    if (AC_UNLIKELY(n == 0) && msg != NULL && iov_bytes(msg->msg_iov, msg->msg_iovlen) > 0)
+    if (n < 0)
+        return n;
+    if (AC_UNLIKELY(msg->msg_controllen != 0))
+        ac_ports_received(msg);
+    if (AC_UNLIKELY(n == 0) && iov_bytes(msg->msg_iov, msg->msg_iovlen) > 0)
         ac_on_eof(fd, AC_FOUND_READ);
     /* The kernel sets msg_controllen to what it received: 0 unless there was control data. */
     if (n >= 0 && AC_UNLIKELY(msg->msg_controllen != 0))
@@ -102,6 +109,9 @@ AC_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags
                        struct timespec *timeout)
 {
     int n = AC_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
+    for (int i = 0; i < n; i++)
+        if (AC_UNLIKELY(vec[i].msg_hdr.msg_controllen != 0))
+            ac_ports_received(&vec[i].msg_hdr);
     if (n > 0 && AC_UNLIKELY(vec[n - 1].msg_len == 0) &&
         iov_bytes(vec[n - 1].msg_hdr.msg_iov, vec[n - 1].msg_hdr.msg_iovlen) > 0)
         ac_on_eof(fd, AC_FOUND_READ);

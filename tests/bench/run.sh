@@ -2,12 +2,13 @@
 # make bench: the same workloads with and without libautoclose, alternating, and one table per
 # question: what a wrapped call costs (wall clock, and user-space instructions counted by
 # callgrind), how fast half-closed connections are reclaimed at scale and how much memory each
-# costs while tracked, what the library costs an idle process, what it costs a real server
-# (redis), and what it costs a server whose connections come and go (churn). Every figure is
-# printed as measured; the last table says which targets hold.
+# costs while tracked, what the library costs an idle process (alone, and beside another
+# process's pile-up of CLOSE_WAIT), what it costs a real server (redis), and what it costs a
+# server whose connections come and go (churn). Every figure is printed as measured; the last
+# table says which targets hold.
 #
 # Scales, all optional:
-#   BENCH_ONLY=hot,instr,reclaim,idle,redis,churn,daemon,fork   sections to run (default: all)
+#   BENCH_ONLY=hot,instr,reclaim,idle,pileup,redis,churn,daemon,fork   sections to run (default: all)
 #   BENCH_ROUNDS=15            wall-clock rounds per hot-path case (median and spread; what
 #                                is left to measure is about 1%, the spread of single runs
 #                                here several times that: with 7 the medians wandered by 2%)
@@ -21,6 +22,9 @@
 #   BENCH_IDLE_CONNS=10000     healthy idle connections for the sweep's CPU cost
 #   BENCH_IDLE_SECS=10         how long that cost is measured, per side
 #   BENCH_QUIET_SECS=3         how long the no-wakeup cases are watched
+#   BENCH_PILEUP=15000         connections another process (without the shim) holds in
+#                              CLOSE_WAIT beside an idle server under the shim (BENCH_IDLE_SECS
+#                              long, with and without the pile-up)
 #   BENCH_REDIS_ROUNDS=9       redis-benchmark runs per side (short runs, many rounds: the
 #   BENCH_REDIS_REQUESTS=50000   ratio of neighbouring runs is what survives a busy machine)
 #   BENCH_CHURN_CONNS=3000     short connections per churn run, one after another (the system
@@ -38,7 +42,7 @@ set -euo pipefail
 : "${BENCH_BIN:?BENCH_BIN must name the directory of the built benchmark programs}"
 lib=$AUTOCLOSE_LIB
 bin=$BENCH_BIN
-only=${BENCH_ONLY:-hot,instr,reclaim,idle,redis,churn,daemon,fork}
+only=${BENCH_ONLY:-hot,instr,reclaim,idle,pileup,redis,churn,daemon,fork}
 rounds=${BENCH_ROUNDS:-15}
 hot_iters=${BENCH_HOT_ITERS:-20000}
 cg_iters=${BENCH_CG_ITERS:-1000}
@@ -47,6 +51,7 @@ grace_ms=${BENCH_GRACE_MS:-3000}
 idle_conns=${BENCH_IDLE_CONNS:-10000}
 idle_secs=${BENCH_IDLE_SECS:-10}
 quiet_secs=${BENCH_QUIET_SECS:-3}
+pileup_conns=${BENCH_PILEUP:-15000}
 redis_rounds=${BENCH_REDIS_ROUNDS:-9}
 redis_requests=${BENCH_REDIS_REQUESTS:-50000}
 churn_conns=${BENCH_CHURN_CONNS:-3000}
@@ -62,6 +67,7 @@ transports=(unix tcp)
 work=$(mktemp -d "${TMPDIR:-/tmp}/autoclose-bench.XXXXXX")
 redis_pids=()
 churn_pid=""
+pileup_pid=""
 verdicts=()
 
 cleanup() {
@@ -71,6 +77,10 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     # The churn server dies with its parent too (PR_SET_PDEATHSIG), strace's tracee included.
+    if [ -n "$pileup_pid" ]; then
+        kill "$pileup_pid" 2>/dev/null || true
+        wait "$pileup_pid" 2>/dev/null || true
+    fi
     if [ -n "$churn_pid" ]; then
         kill "$churn_pid" 2>/dev/null || true
         wait "$churn_pid" 2>/dev/null || true
@@ -443,6 +453,85 @@ idle() {
         verdict HOLDS "sweep with $idle_conns idle connections: $pct% of a core (target < 1%)"
     else
         verdict MISSED "sweep with $idle_conns idle connections: $pct% of a core (target < 1%)"
+    fi
+}
+
+# ---- another process's pile-up ---------------------------------------------------------------
+
+# Sockets the kernel keeps as TIME_WAIT (FIN_WAIT_2 orphans included) on the host.
+host_tw() { awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat; }
+
+# Waits (BENCH_TW_WAIT at most) until at most 1000 are left; prints how many seconds it waited.
+settle_tw() {
+    local waited=0
+    while [ "$(host_tw)" -gt 1000 ] && [ $waited -lt "$tw_wait" ]; do
+        sleep 1
+        waited=$((waited + 1))
+    done
+    echo "$waited"
+}
+
+# The sweep asks the kernel only about the process's own ports, so another process's CLOSE_WAIT
+# sockets never reach it; what is left is the kernel's walk past them. The pile-up's peers are on
+# this host too: their FIN_WAIT_2 (a minute, tcp_fin_timeout) is waited out, so that the other
+# process's 15,000 sockets are what is measured, as when its peers are elsewhere.
+pileup() {
+    local conns=100
+    section "idle beside a pile-up: a server under the shim with $conns idle connections (sweep every 1000 ms), alone and beside $pileup_conns CLOSE_WAIT sockets of another process without the shim"
+    local alone beside fifo=$work/pileup.in hold line="" host_alone host_beside w1 w2
+    w1=$(settle_tw)
+    host_alone=$(sed -n 's/^TCP: //p' /proc/net/sockstat)
+    alone=$("$bin/scale" idle --conns "$conns" --secs "$idle_secs" --preload "$lib" -- \
+        "$bin/leak_server" --expect "$conns") || true
+    mkfifo "$fifo"
+    "$bin/pileup" --conns "$pileup_conns" <"$fifo" >"$work/pileup.out" &
+    pileup_pid=$!
+    exec {hold}>"$fifo" # its stdin: once closed, it lets its connections go
+    local waited=0
+    until line=$(grep '^ready ' "$work/pileup.out"); do
+        if [ $waited -ge 1200 ] || ! kill -0 "$pileup_pid" 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    if [ -n "$line" ]; then
+        w2=$(settle_tw)
+        host_beside=$(sed -n 's/^TCP: //p' /proc/net/sockstat)
+        beside=$("$bin/scale" idle --conns "$conns" --secs "$idle_secs" --preload "$lib" -- \
+            "$bin/leak_server" --expect "$conns") || true
+    fi
+    exec {hold}>&-
+    wait "$pileup_pid" || true
+    pileup_pid=""
+    if [ -z "$line" ]; then
+        echo "SKIP: the pile-up never formed ($(cat "$work/pileup.out" 2>/dev/null))"
+        verdict MISSED "beside a pile-up: not measured (the pile-up never formed)"
+        return
+    fi
+    printf '%-52s %6s %9s %8s %8s\n' case secs "CPU ms" "% core" switches
+    local label
+    for label in "alone|$alone" "beside $pileup_conns CLOSE_WAIT of another process|$beside"; do
+        line=${label#*|}
+        printf '%-52s %6s %9s %8s %8s\n' "${label%%|*}" "$(field secs "$line")" \
+            "$(field cpu_ms "$line")" "$(field cpu_pct "$line")" \
+            "$(awk -v a="$(field vol_switches "$line")" -v b="$(field invol_switches "$line")" \
+                'BEGIN { print a + b }')"
+    done
+    echo "host TCP sockets alone: $host_alone (waited $w1 s for TIME_WAIT to expire)"
+    echo "host TCP sockets beside: $host_beside (waited $w2 s for the pile-up's peers' FIN_WAIT_2)"
+    local extra
+    extra=$(awk -v a="$(field cpu_pct "$beside")" -v b="$(field cpu_pct "$alone")" \
+        'BEGIN { printf "%.2f", a - b }')
+    awk -v a="$(field cpu_ms "$beside")" -v b="$(field cpu_ms "$alone")" -v s="$(field secs "$beside")" \
+        'BEGIN { printf "the pile-up adds %.1f ms of CPU per sweep\n", (a - b) / s }'
+    # What is left is the kernel's walk past the other process's sockets (its test of each
+    # against the filter is a small part). Before the filter the sweep was handed every CLOSE_WAIT
+    # socket of the host: 1.3% of a core more here.
+    if [ -n "$(field cpu_pct "$beside")" ] && holds "$extra" 0.5; then
+        verdict HOLDS "beside $pileup_conns CLOSE_WAIT of another process: +$extra% of a core (target < 0.5%)"
+    else
+        verdict MISSED "beside $pileup_conns CLOSE_WAIT of another process: +$extra% of a core (target < 0.5%)"
     fi
 }
 
@@ -886,6 +975,7 @@ want instr && hot_instructions
 # idle before reclaim: reclaim leaves tens of thousands of TIME_WAIT sockets on the host for a
 # minute, and the sweep's kernel walk covers every one of them.
 want idle && idle
+want pileup && pileup
 want reclaim && reclaim
 want daemon && daemon_section
 want redis && redis

@@ -14,7 +14,7 @@ trap 'rm -f "$out"' EXIT
 # A bound on the whole run; the harness cleans up its own processes on the way out.
 BENCH_ROUNDS=1 BENCH_HOT_ITERS=2000 BENCH_CG_ITERS=50 BENCH_SCALES="300 900" \
     BENCH_CONNS_PER_PROCESS=300 BENCH_GRACE_MS=600 BENCH_IDLE_CONNS=300 BENCH_IDLE_SECS=1 \
-    BENCH_QUIET_SECS=1 BENCH_REDIS_ROUNDS=1 BENCH_REDIS_REQUESTS=2000 \
+    BENCH_QUIET_SECS=1 BENCH_PILEUP=300 BENCH_REDIS_ROUNDS=1 BENCH_REDIS_REQUESTS=2000 \
     BENCH_CHURN_CONNS=200 BENCH_CHURN_ROUNDS=2 BENCH_DAEMON_CONNS=300 BENCH_TW_WAIT=0 \
     timeout 300 tests/bench/run.sh >"$out" 2>&1 || {
     cat "$out"
@@ -37,6 +37,8 @@ expect "wall clock: every case has a ratio" "^tcp +epoll +$number .* $number \($
 expect "wall clock: the second-thread controls ran" "^tcp +read\*\*k "
 expect "instructions: per-call table" "^epoll_wait +$number +$number +$number$"
 expect "idle: the sweep row" "^shim \(sweep every 1000 ms\), 300 idle connections +2 "
+expect "pile-up: the idle server beside another process's CLOSE_WAIT" \
+    "^beside 300 CLOSE_WAIT of another process +$number +$number +$number +[0-9]+$"
 expect "reclaim: 300 in one process reach CLOSE_WAIT=0" "^300 +$number +$number / +$number +$number / "
 expect "reclaim: 900 as a pre-forked server of 3 reach CLOSE_WAIT=0" \
     "^900 +$number +$number / +$number +$number / .*\(3 server processes of 300-300 "
