@@ -27,7 +27,7 @@ bool ac_timer_running_hint; /* `started`, readable without the lock */
 /* The program is installing a seccomp filter (lockdown.c): no thread may be started from now on
  * (its system calls would meet the filter), and with stop_requested the running one ends. */
 static bool no_more_threads, stop_requested;
-static int timer_gone; /* set by the thread as it ends on stop_requested */
+static int timer_gone;                     /* set by the thread as it ends on stop_requested */
 static uint64_t sleeps_until = UINT64_MAX; /* when the timer will look again, unless woken */
 static bool sweep_off;                     /* the sweep cannot work here (said once) */
 static uint64_t next_sweep_ms;
@@ -314,8 +314,8 @@ bool ac_timer_lockdown(bool start_now, bool stop)
      * then sees the request. */
     for (int i = 0; made && i < 100000 && !__atomic_load_n(&timer_up, __ATOMIC_ACQUIRE); i++)
         sched_yield();
-    for (int i = 0; stop && was_running && i < 100000 && !__atomic_load_n(&timer_gone, __ATOMIC_ACQUIRE);
-         i++)
+    for (int i = 0;
+         stop && was_running && i < 100000 && !__atomic_load_n(&timer_gone, __ATOMIC_ACQUIRE); i++)
         sched_yield();
     errno = saved_errno;
     return was_running;
