@@ -109,7 +109,7 @@ static int move_high(int fd, dev_t dev, ino64_t ino)
 static int make(enum ac_own which, int *fatal_errno)
 {
     int fd = which == AC_OWN_DIAG
-                 ? socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
+                 ? AC_REAL(socket)(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
                  /* The timer thread's own list: it stays readable after the main thread has
                   * exited, where /proc/self/fd does not. */
                  : open("/proc/thread-self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
