@@ -11,7 +11,8 @@
  * strict mode would reach the timer too: the library then stops it and goes inert. Either way
  * the one line that says so is written before the filter, while writing is still allowed.
  *
- * The wrappers' own cost: one comparison of the option or the system call number.
+ * The wrappers' own cost: one comparison of the option; for syscall(), saving and restoring its
+ * argument registers around one call.
  */
 #include "autoclose.h"
 
@@ -63,19 +64,78 @@ AC_EXPORT int prctl(int option, ...)
     return AC_REAL(prctl)(option, a2, a3, a4, a5);
 }
 
-AC_EXPORT long syscall(long number, ...)
+/* syscall() takes up to six arguments, and a C wrapper would read all six whatever the caller
+ * passed (beyond the registers, from the caller's stack). So the wrapper is a few lines of
+ * assembly per architecture that leave every argument where it is: they save the registers,
+ * hand the system call's number and first three arguments to syscall_prepare, restore them and
+ * jump to libc's syscall. */
+__attribute__((used)) static void *syscall_prepare(long number, long a1, long a2, long a3)
 {
-    va_list ap;
-    va_start(ap, number);
-    long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
-    long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
-    va_end(ap);
-    /* Only a call that can succeed: libseccomp probes the system call and its flags first
-     * with calls the kernel refuses (strict mode with flags, a filter without a program). */
+    /* Only a call that can succeed: libseccomp probes the system call and its flags first with
+     * calls the kernel refuses (strict mode with flags, a filter without a program). */
     if (AC_UNLIKELY(number == SYS_seccomp) &&
         ((a1 == SECCOMP_SET_MODE_STRICT && a2 == 0 && a3 == 0) ||
          (a1 == SECCOMP_SET_MODE_FILTER && a3 != 0)))
         locking_down(a1 == SECCOMP_SET_MODE_STRICT ||
                      ((unsigned long)a2 & SECCOMP_FILTER_FLAG_TSYNC) != 0);
-    return AC_REAL(syscall)(number, a1, a2, a3, a4, a5, a6);
+    ac_real_resolve();
+    return (void *)ac_real.syscall;
 }
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".globl syscall\n"
+        ".type syscall, @function\n"
+        "syscall:\n"
+        "    pushq %rdi\n"
+        "    pushq %rsi\n"
+        "    pushq %rdx\n"
+        "    pushq %rcx\n"
+        "    pushq %r8\n"
+        "    pushq %r9\n"
+        "    subq $8, %rsp\n"
+        "    call syscall_prepare\n"
+        "    addq $8, %rsp\n"
+        "    popq %r9\n"
+        "    popq %r8\n"
+        "    popq %rcx\n"
+        "    popq %rdx\n"
+        "    popq %rsi\n"
+        "    popq %rdi\n"
+        "    jmp *%rax\n"
+        ".size syscall, .-syscall\n");
+#elif defined(__i386__)
+__asm__(".text\n"
+        ".globl syscall\n"
+        ".type syscall, @function\n"
+        "syscall:\n"
+        "    subl $12, %esp\n"
+        "    pushl 28(%esp)\n" /* the third argument */
+        "    pushl 28(%esp)\n" /* the second */
+        "    pushl 28(%esp)\n" /* the first */
+        "    pushl 28(%esp)\n" /* the number */
+        "    call syscall_prepare\n"
+        "    addl $28, %esp\n"
+        "    jmp *%eax\n"
+        ".size syscall, .-syscall\n");
+#elif defined(__aarch64__)
+__asm__(".text\n"
+        ".globl syscall\n"
+        ".type syscall, %function\n"
+        "syscall:\n"
+        "    stp x29, x30, [sp, #-80]!\n"
+        "    stp x0, x1, [sp, #16]\n"
+        "    stp x2, x3, [sp, #32]\n"
+        "    stp x4, x5, [sp, #48]\n"
+        "    stp x6, x7, [sp, #64]\n"
+        "    bl syscall_prepare\n"
+        "    mov x16, x0\n"
+        "    ldp x0, x1, [sp, #16]\n"
+        "    ldp x2, x3, [sp, #32]\n"
+        "    ldp x4, x5, [sp, #48]\n"
+        "    ldp x6, x7, [sp, #64]\n"
+        "    ldp x29, x30, [sp], #80\n"
+        "    br x16\n"
+        ".size syscall, .-syscall\n");
+#else
+/* No wrapper here: a filter installed through syscall() is then not seen (README). */
+#endif
