@@ -184,6 +184,11 @@ uint64_t ac_busy_for(const struct ac_tcp_snapshot *s, int unread, uint64_t since
  * has nothing to compare with: it only records. */
 bool ac_took_data(const struct ac_tcp_snapshot *s, int unread, uint32_t *taken, bool *known);
 
+/* Drops the peer's unread data (at most 8 MiB), so that the last close of the socket sends a FIN,
+ * not a reset. Only for a socket nothing will read any more: ten graces without a read, and held by
+ * this process alone (the queue is every holder's). */
+void ac_drain_unread(int fd);
+
 /* ---- the kernel's TCP sockets, as `ss` asks for them (diag.c) ---------------------------- */
 
 struct ac_diag_socket {

@@ -11,6 +11,8 @@
  */
 #include "core.h"
 
+#include <sys/socket.h>
+
 bool ac_took_data(const struct ac_tcp_snapshot *s, int unread, uint32_t *taken, bool *known)
 {
     /* Nothing arrives after the FIN, so this changes only when the program reads (on a kernel
@@ -48,4 +50,15 @@ uint64_t ac_busy_for(const struct ac_tcp_snapshot *s, int unread, uint64_t since
     if (since_read_ms < since_fin_ms && since_read_ms < grace)
         return grace - since_read_ms; /* took the last of the request lately: may yet answer */
     return 0;
+}
+
+/* Sized for the sanitizers' view of recv, which takes the whole length as written: with
+ * MSG_TRUNC the kernel discards TCP data without copying any. */
+static char sink[64 * 1024];
+
+void ac_drain_unread(int fd)
+{
+    for (int i = 0; i < 128; i++)
+        if (ac_core_recv(fd, sink, sizeof sink, MSG_DONTWAIT | MSG_TRUNC) <= 0)
+            break;
 }

@@ -81,16 +81,6 @@ static void describe(char *out, size_t cap, int ref)
         ac_text_str(&t, "?");
 }
 
-/* The peer's unread data, after ten graces in which the process read none of it: dropped, as the
- * library does, so that the process's last close sends nothing worse than our FIN already did. */
-static void drain(int ref)
-{
-    char sink[1];
-    for (int i = 0; i < 64; i++)
-        if (recv(ref, sink, 1 << 20, MSG_DONTWAIT | MSG_TRUNC) <= 0)
-            break;
-}
-
 /* The cookie alone tells sockets apart (never reused while the system runs); a kernel without
  * SO_COOKIE (before Linux 4.12) gets the inode compared instead, which sockfs does not reuse
  * while the socket exists, and ours is held by the reference. */
@@ -189,7 +179,7 @@ enum ad_outcome ad_reclaim(struct ad_sock *s, uint64_t now_ms, uint64_t *wait_ms
         out = AD_FAILED;
     } else {
         if (unread > 0)
-            drain(ref);
+            ac_drain_unread(ref);
         ad_reclaimed_total++;
     }
     if (say)

@@ -203,18 +203,6 @@ bool ac_placeholder_own(int fd)
     return done;
 }
 
-/* Drops the peer's unread data, so that the last close of the socket sends a FIN, not a reset.
- * Only after ten graces in which the program read none of it (still_busy_for): it never will. */
-static void drain_unread(int fd)
-{
-    char sink[1];
-    for (int i = 0; i < 64; i++) {
-        /* MSG_TRUNC on TCP discards without copying. */
-        if (AC_REAL(recv)(fd, sink, 1 << 20, MSG_DONTWAIT | MSG_TRUNC) <= 0)
-            break;
-    }
-}
-
 /* Refills `fd` with the placeholder, keeping its close-on-exec flag. A socket with SO_LINGER set
  * can block in its last close, so then a reference is kept in *release_fd for the caller to close
  * outside the lock. Returns false, changing nothing, when it cannot. */
@@ -341,7 +329,7 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned bat
         /* Only from a socket this process alone holds: the queue is every holder's, and another
          * may yet read it. */
         if (done && unread > 0 && !shared)
-            drain_unread(fd);
+            ac_drain_unread(fd);
         if (done && !release_number(fd, release_fd, batch, &refilled_with)) {
             done = false;
             err = errno;
