@@ -28,12 +28,20 @@ static int write_busy; /* the timer and the exit handler must not write at once 
  * claim_shared_name), and a forked child never does (it is its parent's). */
 static bool name_is_shared;
 static bool name_claimed;
+static bool held_by_another; /* the name is another running process's: no file from this one */
+
+/* Whether this process writes a stats file at all. */
+static bool writing(void)
+{
+    return path[0] != '\0' && !__atomic_load_n(&held_by_another, __ATOMIC_RELAXED);
+}
 
 void ac_stats_start(void)
 {
     path[0] = '\0';
     /* Shared unless the pid is in the name (%p, but not the escaped %%p): two pids, one name. */
     char one[sizeof path], other[sizeof path];
+    held_by_another = false;
     name_is_shared = ac_expand_path(ac_cfg.stats_file, 1, one, sizeof one) &&
                      ac_expand_path(ac_cfg.stats_file, 2, other, sizeof other) &&
                      strcmp(one, other) == 0;
@@ -93,7 +101,7 @@ static bool claim_shared_name(void)
         ac_text_int(&t, owner);
         ac_text_str(&t, ", which still runs; this process writes none (put %p in the name)");
         ac_log(AC_LOG_ERROR, line);
-        path[0] = '\0';
+        __atomic_store_n(&held_by_another, true, __ATOMIC_RELAXED);
         return false;
     }
     name_claimed = true;
@@ -103,7 +111,7 @@ static bool claim_shared_name(void)
 /* Returns true on the first change since the last write. */
 static bool mark_dirty(void)
 {
-    return path[0] != '\0' && !__atomic_exchange_n(&dirty, true, __ATOMIC_RELAXED);
+    return writing() && !__atomic_exchange_n(&dirty, true, __ATOMIC_RELAXED);
 }
 
 void ac_stats_touch(void)
@@ -211,7 +219,7 @@ size_t ac_stats_render(char *buf, size_t cap, size_t pending)
 
 bool ac_stats_due(uint64_t now_ms, uint64_t *next_ms)
 {
-    if (path[0] == '\0' || !__atomic_load_n(&dirty, __ATOMIC_RELAXED)) {
+    if (!writing() || !__atomic_load_n(&dirty, __ATOMIC_RELAXED)) {
         *next_ms = UINT64_MAX;
         return false;
     }
@@ -224,7 +232,7 @@ bool ac_stats_due(uint64_t now_ms, uint64_t *next_ms)
 
 void ac_stats_write(size_t pending)
 {
-    if (path[0] == '\0' || __atomic_exchange_n(&write_busy, 1, __ATOMIC_ACQUIRE))
+    if (!writing() || __atomic_exchange_n(&write_busy, 1, __ATOMIC_ACQUIRE))
         return;
     __atomic_store_n(&dirty, false, __ATOMIC_RELAXED);
     if (!claim_shared_name()) {
@@ -258,7 +266,7 @@ void ac_stats_at_exit(void)
     /* A process that never had a TCP connection (its timer never ran) has nothing to say: the
      * 50 short-lived children of a shell leave no 50 files behind. Nor one locked down by a
      * seccomp filter, whose exit must not meet a system call the filter forbids. */
-    if (path[0] == '\0' || !ac_timer_ran_here() || ac_timer_locked_down())
+    if (!writing() || !ac_timer_ran_here() || ac_timer_locked_down())
         return;
     sigset_t saved;
     ac_tracker_lock(&saved);
