@@ -262,5 +262,7 @@ bool ac_file_replace(const char *path, const char *text, size_t len);
 int ac_core_close(int fd);
 ssize_t ac_core_recv(int fd, void *buf, size_t len, int flags);
 int ac_core_getsockopt(int fd, int level, int name, void *val, unsigned *len);
+/* Waits up to `timeout_ms` for `fd` to be readable; false on a timeout or an error. */
+bool ac_core_wait_readable(int fd, int timeout_ms);
 
 #endif

@@ -85,7 +85,7 @@ static bool dump(const uint8_t *request, size_t len, const struct ac_diag_query 
         return false;
     }
     uint32_t seq = ((const struct nlmsghdr *)(const void *)request)->nlmsg_seq;
-    bool ok = send(nl, request, len, 0) == (ssize_t)len;
+    bool ok = send(nl, request, len, MSG_DONTWAIT) == (ssize_t)len;
     /* Until the kernel says the dump is over (DONE, or an error in its place), a socket kept for
      * the next dump holds the rest of this one. */
     bool ended = !ok;
@@ -96,7 +96,12 @@ static bool dump(const uint8_t *request, size_t len, const struct ac_diag_query 
     char buf[8192] __attribute__((aligned(8)));
     bool done = false;
     while (ok && !done) {
-        ssize_t n = ac_core_recv(nl, buf, sizeof buf, MSG_TRUNC);
+        /* Never blocked for long, whatever the number holds: the kernel answers a dump at once,
+         * and a number the program took over (closed and reused where no wrapper saw) must not
+         * hold the caller forever. */
+        ssize_t n = ac_core_recv(nl, buf, sizeof buf, MSG_TRUNC | MSG_DONTWAIT);
+        if (n < 0 && errno == EAGAIN && ac_core_wait_readable(nl, 2000))
+            continue;
         if (n <= 0 || (size_t)n > sizeof buf) {
             ok = false;
             break;

@@ -28,6 +28,12 @@ int ac_core_getsockopt(int fd, int level, int name, void *val, unsigned *len)
     return getsockopt(fd, level, name, val, len);
 }
 
+bool ac_core_wait_readable(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, timeout_ms) == 1;
+}
+
 static volatile sig_atomic_t stop_signal, reopen_log;
 
 static void on_stop(int sig)

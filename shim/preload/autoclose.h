@@ -393,6 +393,9 @@ bool ac_timer_ran_here(void);
  * running timer before returning (the filter will apply to every thread). Returns whether a
  * timer was running. */
 bool ac_timer_lockdown(bool start_now, bool stop);
+/* The kernel refused that filter: threads may be started again, and a thread stopped for it is
+ * started anew. */
+void ac_timer_lockdown_undone(void);
 /* Whether the program has locked itself down (the program's threads may make no system call the
  * program did not: the stats file is no longer written at exit). */
 bool ac_timer_locked_down(void);

@@ -106,6 +106,24 @@ static int move_high(int fd, dev_t dev, ino64_t ino)
     return high;
 }
 
+/* Whether `fd` is the file made for `which`: its identity, and its kind (a sock_diag netlink
+ * socket, or the timer thread's own descriptor directory). */
+static bool is_kind(enum ac_own which, int fd, dev_t dev, ino64_t ino)
+{
+    if (!same_file(fd, dev, ino))
+        return false;
+    if (which == AC_OWN_DIAG) {
+        int domain = 0, protocol = 0;
+        socklen_t len = sizeof domain;
+        return AC_REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+               domain == AF_NETLINK &&
+               AC_REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 &&
+               protocol == NETLINK_SOCK_DIAG;
+    }
+    struct stat64 st;
+    return stat64("/proc/thread-self/fd", &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
 static int make(enum ac_own which, int *fatal_errno)
 {
     int fd = which == AC_OWN_DIAG
@@ -131,6 +149,13 @@ static int make(enum ac_own which, int *fatal_errno)
         return -1;
     }
     fd = move_high(fd, st.st_dev, st.st_ino);
+    /* A close where no wrapper sees (a raw close_range, say) may have taken the number between
+     * the call that made the file and here, and the program may hold another file under it now:
+     * kept only if it is still a file of the kind made. */
+    if (!is_kind(which, fd, st.st_dev, st.st_ino)) {
+        unclaim(fd); /* the program's: never closed here */
+        return -1;
+    }
     own[which].dev = st.st_dev;
     own[which].ino = st.st_ino;
     own[which].inherited = false;

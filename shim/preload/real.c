@@ -12,6 +12,7 @@
 #include "autoclose.h"
 
 #include <dlfcn.h>
+#include <poll.h>
 #include <errno.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -262,4 +263,10 @@ ssize_t ac_core_recv(int fd, void *buf, size_t len, int flags)
 int ac_core_getsockopt(int fd, int level, int name, void *val, unsigned *len)
 {
     return AC_REAL(getsockopt)(fd, level, name, val, len);
+}
+
+bool ac_core_wait_readable(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return AC_REAL(poll)(&p, 1, timeout_ms) == 1;
 }

@@ -321,6 +321,24 @@ bool ac_timer_lockdown(bool start_now, bool stop)
     return was_running;
 }
 
+void ac_timer_lockdown_undone(void)
+{
+    sigset_t saved;
+    ac_tracker_lock(&saved);
+    no_more_threads = false;
+    if (stop_requested && __atomic_load_n(&timer_gone, __ATOMIC_ACQUIRE)) {
+        /* The thread ended for a filter that never came: a new one starts below. */
+        stop_requested = false;
+        timer_gone = 0;
+        started = false;
+        __atomic_store_n(&ac_timer_running_hint, false, __ATOMIC_RELAXED);
+        ac_tracker_unlock(&saved);
+        ac_timer_start_slow();
+        return;
+    }
+    ac_tracker_unlock(&saved);
+}
+
 void ac_timer_deadline(uint64_t deadline_ms, bool locked)
 {
     if (deadline_ms >= __atomic_load_n(&sleeps_until, __ATOMIC_SEQ_CST))

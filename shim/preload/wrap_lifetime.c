@@ -198,12 +198,13 @@ static __attribute__((noinline, cold)) bool accepted_unknown(int listener, int s
     return tcp;
 }
 
-static inline void accepted(int listener, int s, const struct sockaddr *addr,
-                            const socklen_t *addr_len)
+/* `room`: the length of the address buffer the caller gave (the kernel writes back the whole
+ * address's length, whatever fitted). */
+static inline void accepted(int listener, int s, const struct sockaddr *addr, socklen_t room)
 {
     if (s < 0)
         return;
-    bool tcp = addr != NULL && addr_len != NULL && *addr_len >= sizeof(sa_family_t)
+    bool tcp = addr != NULL && room >= sizeof(sa_family_t)
                    ? addr->sa_family == AF_INET || addr->sa_family == AF_INET6
                    : accepted_unknown(listener, s);
     if (tcp) {
@@ -216,15 +217,17 @@ static inline void accepted(int listener, int s, const struct sockaddr *addr,
 
 AC_EXPORT int accept(int fd, __SOCKADDR_ARG addr, socklen_t *restrict addr_len)
 {
+    socklen_t room = addr_len != NULL ? *addr_len : 0;
     int s = AC_REAL(accept)(fd, addr.__sockaddr__, addr_len);
-    accepted(fd, s, addr.__sockaddr__, addr_len);
+    accepted(fd, s, addr.__sockaddr__, room);
     return s;
 }
 
 AC_EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *restrict addr_len, int flags)
 {
+    socklen_t room = addr_len != NULL ? *addr_len : 0;
     int s = AC_REAL(accept4)(fd, addr.__sockaddr__, addr_len, flags);
-    accepted(fd, s, addr.__sockaddr__, addr_len);
+    accepted(fd, s, addr.__sockaddr__, room);
     return s;
 }
 
@@ -252,7 +255,11 @@ AC_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
     int r = AC_REAL(connect)(fd, addr.__sockaddr__, len);
     /* A UDP socket made through socket() is marked; one made elsewhere is judged later. */
     const struct sockaddr *to = addr.__sockaddr__;
-    if ((r == 0 || errno == EINPROGRESS) && to != NULL && len >= sizeof(sa_family_t) &&
+    /* Under way too when a signal cut the wait short (EINTR: the kernel goes on), or when a
+     * repeated call finds it so (EALREADY, EISCONN). */
+    if ((r == 0 || errno == EINPROGRESS || errno == EINTR || errno == EALREADY ||
+         errno == EISCONN) &&
+        to != NULL && len >= sizeof(sa_family_t) &&
         (to->sa_family == AF_INET || to->sa_family == AF_INET6) &&
         ac_fd_state_hint(fd) != AC_FD_NOT_TCP) {
         int saved_errno = errno;

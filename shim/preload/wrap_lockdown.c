@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <linux/seccomp.h>
 #include <stdarg.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
@@ -26,10 +27,12 @@
 #define SECCOMP_FILTER_FLAG_TSYNC (1UL << 0)
 #endif
 
-static __attribute__((noinline, cold)) void locking_down(bool every_thread)
+/* Returns whether anything was done that a refused filter undoes. */
+static __attribute__((noinline, cold)) bool locking_down(bool every_thread)
 {
-    if (!__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE))
-        return;
+    /* A vfork child's filter is its own, in the memory it shares with this process. */
+    if (!__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE) || ac_in_other_process())
+        return false;
     int saved_errno = errno;
     bool have_tcp = !every_thread && ac_sweep_inherited_tcp();
     bool running = ac_timer_lockdown(have_tcp, every_thread);
@@ -47,6 +50,24 @@ static __attribute__((noinline, cold)) void locking_down(bool every_thread)
                              "outside it, and no other will be started");
     }
     errno = saved_errno;
+    return true;
+}
+
+/* The kernel refused the filter (no PR_SET_NO_NEW_PRIVS and no CAP_SYS_ADMIN, say): nothing is
+ * locked down, and the library goes on as before. */
+static __attribute__((noinline, cold)) void lockdown_refused(void)
+{
+    int saved_errno = errno;
+    __atomic_store_n(&ac_active, true, __ATOMIC_RELEASE);
+    ac_timer_lockdown_undone();
+    char line[160];
+    struct ac_text t;
+    ac_text_init(&t, line, sizeof line);
+    ac_text_str(&t, "the program's seccomp filter was refused (");
+    ac_text_str(&t, strerrordesc_np(saved_errno) ? strerrordesc_np(saved_errno) : "error");
+    ac_text_str(&t, "): the library goes on as before");
+    ac_log(AC_LOG_DEBUG, line);
+    errno = saved_errno;
 }
 
 AC_EXPORT int prctl(int option, ...)
@@ -58,27 +79,41 @@ AC_EXPORT int prctl(int option, ...)
     unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
     va_end(ap);
     /* Strict mode, or a filter with a program (a null one is only a probe that fails). */
-    if (AC_UNLIKELY(option == PR_SET_SECCOMP) &&
-        (a2 == SECCOMP_MODE_STRICT || (a2 == SECCOMP_MODE_FILTER && a3 != 0)))
-        locking_down(a2 == SECCOMP_MODE_STRICT);
-    return AC_REAL(prctl)(option, a2, a3, a4, a5);
+    bool locked = AC_UNLIKELY(option == PR_SET_SECCOMP) &&
+                  (a2 == SECCOMP_MODE_STRICT || (a2 == SECCOMP_MODE_FILTER && a3 != 0)) &&
+                  locking_down(a2 == SECCOMP_MODE_STRICT);
+    int r = AC_REAL(prctl)(option, a2, a3, a4, a5);
+    if (AC_UNLIKELY(locked) && r != 0)
+        lockdown_refused();
+    return r;
+}
+
+/* seccomp(2) installing a filter or strict mode, called through syscall(): the library gets
+ * ready first, and undoes it if the kernel refuses. */
+static long seccomp_call(long number, long op, long flags, long args)
+{
+    bool locked = locking_down(op == SECCOMP_SET_MODE_STRICT ||
+                               ((unsigned long)flags & SECCOMP_FILTER_FLAG_TSYNC) != 0);
+    long r = AC_REAL(syscall)(number, op, flags, args);
+    if (locked && r < 0)
+        lockdown_refused();
+    return r;
 }
 
 /* syscall() takes up to six arguments, and a C wrapper would read all six whatever the caller
  * passed (beyond the registers, from the caller's stack). So the wrapper is a few lines of
  * assembly per architecture that leave every argument where it is: they save the registers,
  * hand the system call's number and first three arguments to syscall_prepare, restore them and
- * jump to libc's syscall. */
+ * jump to what it returns: libc's syscall, or for seccomp(2) seccomp_call. */
 __attribute__((used)) static void *syscall_prepare(long number, long a1, long a2, long a3)
 {
     /* Only a call that can succeed: libseccomp probes the system call and its flags first with
      * calls the kernel refuses (strict mode with flags, a filter without a program). */
+    ac_real_resolve();
     if (AC_UNLIKELY(number == SYS_seccomp) &&
         ((a1 == SECCOMP_SET_MODE_STRICT && a2 == 0 && a3 == 0) ||
          (a1 == SECCOMP_SET_MODE_FILTER && a3 != 0)))
-        locking_down(a1 == SECCOMP_SET_MODE_STRICT ||
-                     ((unsigned long)a2 & SECCOMP_FILTER_FLAG_TSYNC) != 0);
-    ac_real_resolve();
+        return (void *)seccomp_call; /* its four arguments are all seccomp(2) takes */
     return (void *)ac_real.syscall;
 }
 #if defined(__x86_64__)

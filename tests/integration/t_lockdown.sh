@@ -9,7 +9,9 @@
 #     lives with its leaks;
 #   - a minimal list for a single-threaded loop (no futex, no rt_sigprocmask), with a grace
 #     shorter than the sweep's interval (the case where an EOF would wake the library's thread)
-#     and with the sweep off: the server lives and its leaks are reclaimed.
+#     and with the sweep off: the server lives and its leaks are reclaimed;
+#   - a filter that is not this process's (a vfork child's, for every thread of the child), and
+#     one the kernel refuses: the library goes on, and the leaks are reclaimed.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_shim
@@ -20,17 +22,19 @@ ulimit -c 0 # a server killed by SIGSYS would leave its core here
 
 GRACE=300
 N=3
-declare -A expect_reclaim=([after]=yes [tsync]=no [before]=no [minimal]=yes [minimal-nosweep]=yes)
+declare -A expect_reclaim=([after]=yes [tsync]=no [before]=no [minimal]=yes [minimal-nosweep]=yes
+    [vfork]=yes [refused]=yes)
 declare -A opts=([after]="" [tsync]="--tsync" [before]="--before-listen" [minimal]="--minimal"
-    [minimal-nosweep]="--minimal")
+    [minimal-nosweep]="--minimal" [vfork]="--vfork-filter" [refused]="--refused-filter")
 declare -A sweep=([minimal-nosweep]=0)
-for run in after tsync before minimal minimal-nosweep; do
+for run in after tsync before minimal minimal-nosweep vfork refused; do
     # shellcheck disable=SC2086 # the options are words
     start_bg "$run" LD_PRELOAD="$AUTOCLOSE_LIB" AUTOCLOSE_GRACE_MS=$GRACE AUTOCLOSE_LOG=debug \
         AUTOCLOSE_SWEEP_MS="${sweep[$run]:-1000}" \
         "$FIXTURES/lockdown_server" --port-file "$TMP/$run.port" ${opts[$run]}
     port=$(await_port "$run")
-    wait_until 5000 grep -q '^locked down' "$TMP/$run.out" || fail "$run: the server never locked down"
+    wait_until 5000 grep -Eq '^(locked down|a vfork child installed|the filter was refused)' \
+        "$TMP/$run.out" || fail "$run: the server never got to its loop: $(cat "$TMP/$run.err")"
     client "$run-client" --port "$port" --count "$N" --no-message || fail "$run: client failed"
     # Long enough for the read path and the sweep (1 s) to have acted, had they been going to.
     sleep 1.5
