@@ -138,6 +138,12 @@ static inline bool reclaimed_held(void)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+static inline void give_back_one(struct pollfd **armed)
+{
+    if (AC_UNLIKELY(*armed != NULL))
+        (*armed)->events &= (short)~POLLRDHUP;
+}
+
 /* The common single-descriptor wait, without the loops: the array is one entry. Kept out of
  * line, like poll_many, so that poll itself is a branch and a jump. */
 static __attribute__((noinline)) int poll_one(struct pollfd *p, int timeout)
@@ -146,11 +152,11 @@ static __attribute__((noinline)) int poll_one(struct pollfd *p, int timeout)
     if ((asked & (POLLIN | POLLRDHUP)) != POLLIN ||
         AC_UNLIKELY(!__atomic_load_n(&ac_active, __ATOMIC_RELAXED)))
         return AC_REAL(poll)(p, 1, timeout);
-    POLL_LOAN(p, 1);
     p->events = (short)(asked | POLLRDHUP);
-    loan.armed = true;
+    /* Given back however the call ends (a cancellation unwinds through here). */
+    struct pollfd *armed __attribute__((cleanup(give_back_one))) = p;
     int r = AC_REAL(poll)(p, 1, timeout);
-    loan.armed = false;
+    armed = NULL;
     p->events = asked;
     if (r > 0 && AC_UNLIKELY(p->revents & POLLRDHUP))
         found(p, 1);
