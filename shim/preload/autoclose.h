@@ -454,6 +454,9 @@ int ac_own_fd(enum ac_own which, int *fatal_errno);
 void ac_own_discard(enum ac_own which);
 /* Timer, work lock held, at its start: makes them (a forked child's replace its parent's). */
 void ac_own_prepare(void);
+/* Program thread, before the timer thread starts: grows the descriptor table to where the
+ * library's own descriptors go, while that is cheap. */
+void ac_own_make_room(void);
 /* The program closes or replaces `fd`, marked AC_FD_LIBRARY: it is forgotten, not closed. Under
  * the work lock and the tracker lock. */
 void ac_own_forgotten(int fd);

@@ -83,6 +83,22 @@ static int high_target(void)
     return top > 2 * AC_OWN_COUNT ? (int)top - AC_OWN_COUNT : 0;
 }
 
+void ac_own_make_room(void)
+{
+    /* The kernel grows a descriptor table shared by several threads only after an RCU grace
+     * period (10-30 ms here): grown now, before the timer thread exists, the moves up cost
+     * nothing. A duplicate of any open descriptor will do (the placeholders are at 100 and up,
+     * should the program have closed its standard ones). */
+    int top = high_target() + AC_OWN_COUNT - 1;
+    for (int fd = 0; top > 0 && fd < 128; fd++) {
+        int probe = AC_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, top);
+        if (probe >= 0) {
+            AC_REAL(close)(probe);
+            return;
+        }
+    }
+}
+
 /* The new file's number is the lowest free one, for a moment: moved up at once. Returns the
  * number it is kept at. */
 static int move_high(int fd, dev_t dev, ino64_t ino)

@@ -248,6 +248,7 @@ static bool start(void)
     /* Made now, while the program has descriptors to spare, so that one at its limit can still
      * have its leaks released. */
     ac_placeholder_prepare();
+    ac_own_make_room();
     __atomic_store_n(&ac_timer_running_hint, true, __ATOMIC_RELAXED);
     pthread_attr_t attr;
     pthread_t thread;
