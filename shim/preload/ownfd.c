@@ -87,10 +87,11 @@ void ac_own_make_room(void)
 {
     /* The kernel grows a descriptor table shared by several threads only after an RCU grace
      * period (10-30 ms here): grown now, before the timer thread exists, the moves up cost
-     * nothing. A duplicate of any open descriptor will do (the placeholders are at 100 and up,
-     * should the program have closed its standard ones). */
+     * nothing. A duplicate of any open descriptor will do: the placeholders' (100 and up, made
+     * just before) first, else the program's standard ones. */
     int top = high_target() + AC_OWN_COUNT - 1;
-    for (int fd = 0; top > 0 && fd < 128; fd++) {
+    for (int i = 0; top > 0 && i < 128; i++) {
+        int fd = (i + 100) % 128;
         int probe = AC_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, top);
         if (probe >= 0) {
             AC_REAL(close)(probe);

@@ -31,7 +31,9 @@ grep -qx 'child threads=2' <<<"$out" || fail "the child holding a connection got
 if command -v strace >/dev/null; then
     # syscalls_after_start FILE: the system call names from the program's "start" line on.
     syscalls_after_start() {
-        sed -n '/write(1, "start/,$p' "$1" | sed -E 's/^[0-9]+ +//; s/^<\.\.\. ([a-z_0-9]+) resumed>.*/\1/; s/\(.*//' |
+        # A call another process interrupted is printed twice (unfinished, then resumed): the
+        # first line names it.
+        sed -n '/write(1, "start/,$p' "$1" | grep -v ' resumed>' | sed -E 's/^[0-9]+ +//; s/\(.*//' |
             grep -E '^[a-z_0-9]+$' | grep -v '^exit_group$' | sort
     }
     strace -f -o "$TMP/without.st" "$FIXTURES/fork_probe" --fork-no-tcp >/dev/null ||
