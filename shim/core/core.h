@@ -131,6 +131,15 @@ struct ac_rate {
 };
 bool ac_rate_take(struct ac_rate *r, uint64_t now_ms, uint32_t burst, uint32_t per_sec);
 
+/* ---- the log file (logfile.c) ------------------------------------------------------------ */
+
+/* Opens `path` to append log lines (created with mode 0640): never through a symlink, never a
+ * FIFO or device, only a plain file with one link. Returns the descriptor (close-on-exec), with
+ * its identity in *dev and *ino, or -1 with errno set (EINVAL: not a plain file with one link). */
+int ac_log_file_open(const char *path, dev_t *dev, ino64_t *ino);
+/* Why ac_log_file_open failed, in a few words, for the one line that says so. */
+const char *ac_log_file_error(int err);
+
 /* ---- a compact sorted set of inodes (inodeset.c) ----------------------------------------- */
 
 /* Sorted inodes as varint-coded gaps, about a byte each, in a mapping of their own. */

@@ -6,7 +6,6 @@
 #include "autoclosed.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,25 +16,52 @@
 static int log_fd = 2;
 static struct ac_rate rate = {.tokens = 200}; /* a full bucket to start with */
 
+static void emit(const char *msg);
+
+/* The library's rule (core/logfile.c): no symlink, no FIFO, only a plain file with one link; a
+ * user who can write the file's directory cannot make root append to another file. */
 bool ad_log_open(void)
 {
     if (ad_opt.log_file == NULL)
         return true;
-    int fd = open(ad_opt.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    dev_t dev;
+    ino64_t ino;
+    int fd = ac_log_file_open(ad_opt.log_file, &dev, &ino);
     if (fd < 0) {
-        fprintf(stderr, "autoclosed: --log-file '%.200s': %s\n", ad_opt.log_file, strerror(errno));
+        fprintf(stderr, "autoclosed: --log-file '%.200s': %s\n", ad_opt.log_file,
+                ac_log_file_error(errno));
         return false;
     }
-    if (log_fd != 2)
-        close(log_fd);
     log_fd = fd;
     return true;
 }
 
+/* SIGHUP, after logrotate moved the file away: the name is opened anew, by the same rule. When
+ * that fails the lines go to stderr (the journal, under the unit) from then on, never to the old
+ * file, which logrotate will compress or delete; the old file's last line and stderr say why.
+ * The next SIGHUP tries again. */
 void ad_log_reopen(void)
 {
-    if (ad_opt.log_file && !ad_log_open())
-        ad_log(AC_LOG_ERROR, "cannot reopen the log file; logging to stderr");
+    if (ad_opt.log_file == NULL)
+        return;
+    dev_t dev;
+    ino64_t ino;
+    int fd = ac_log_file_open(ad_opt.log_file, &dev, &ino);
+    if (fd >= 0) {
+        if (log_fd != 2)
+            close(log_fd);
+        log_fd = fd;
+        return;
+    }
+    char why[400];
+    snprintf(why, sizeof why, "cannot reopen --log-file '%.200s' (%s): logging to stderr",
+             ad_opt.log_file, ac_log_file_error(errno));
+    if (log_fd != 2) {
+        emit(why); /* the last line of the old file */
+        close(log_fd);
+        log_fd = 2;
+    }
+    emit(why);
 }
 
 static void emit(const char *msg)

@@ -89,30 +89,21 @@ static int log_file_fd(struct log_file *lf)
     lf->fd = -1;
     if (lf->failed)
         return -1;
-    /* Never through a symlink someone planted, never blocking on a FIFO put there, and only
-     * into a plain file no other name links to (a hard link to another file would have us
-     * append to that file). */
-    int fd = open(log_path,
-                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_LARGEFILE | O_NOFOLLOW |
-                      O_NONBLOCK,
-                  0640);
+    /* The core's rule (logfile.c): no symlink, no FIFO, only a plain file with one link. */
+    dev_t dev;
+    ino64_t ino;
+    int fd = ac_log_file_open(log_path, &dev, &ino);
     if (fd >= 0 && fd <= 2) {
         int high = AC_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
         AC_REAL(close)(fd);
         fd = high;
-    }
-    struct stat64 st;
-    if (fd >= 0 && (fstat64(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)) {
-        AC_REAL(close)(fd);
-        fd = -1;
-        errno = EINVAL;
     }
     if (fd < 0) {
         lf->failed = true; /* said once below; stderr or syslog from now on */
         lf->error = errno;
         return -1;
     }
-    *lf = (struct log_file){.fd = fd, .dev = st.st_dev, .ino = st.st_ino};
+    *lf = (struct log_file){.fd = fd, .dev = dev, .ino = ino};
     return fd;
 }
 
@@ -171,8 +162,7 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
             ac_text_str(&w, "cannot open AUTOCLOSE_LOG_FILE=");
             ac_text_quoted(&w, log_path, 200);
             ac_text_str(&w, " (");
-            ac_text_str(&w, lf->error == EINVAL ? "not a plain file with one link"
-                                                : (strerrordesc_np(lf->error) ?: "error"));
+            ac_text_str(&w, ac_log_file_error(lf->error));
             ac_text_str(&w, "); logging to stderr or syslog");
             emit(AC_LOG_ERROR, why, false);
         }
