@@ -64,7 +64,7 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/nofile_via_exec $(BUILD)/fixtures/nofile_via_dlopen \
               $(BUILD)/fixtures/fd_pass $(BUILD)/fixtures/reclaimed_probe \
               $(BUILD)/fixtures/fd_idiom $(BUILD)/fixtures/closeall_server \
-              $(BUILD)/fixtures/passed_server
+              $(BUILD)/fixtures/passed_server $(BUILD)/fixtures/seccomp_deny
 # Built only where musl-gcc is (its rule says so otherwise).
 FIXTURES   += $(BUILD)/fixtures/mos_server_musl
 
@@ -149,6 +149,10 @@ $(BUILD)/fixtures/nofile_via_%: tests/fixtures/nofile_starter.c | $(BUILD)/fixtu
 
 # The launcher that puts a program under a hardened systemd unit's seccomp filter: libseccomp.
 $(BUILD)/fixtures/hardened_exec: tests/fixtures/hardened_exec.c | $(BUILD)/fixtures
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -o $@ $< -lseccomp
+
+# The launcher that makes chosen system calls fail with a chosen errno: libseccomp too.
+$(BUILD)/fixtures/seccomp_deny: tests/fixtures/seccomp_deny.c | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -o $@ $< -lseccomp
 
 # A server that installs its own seccomp allow-list after start-up: libseccomp too.

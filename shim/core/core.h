@@ -235,10 +235,17 @@ struct ac_diag_query {
      * only the sockets it accepts. */
     const uint8_t *filter;
     size_t filter_len;
+    /* Optional: IPPROTO_MPTCP lists MPTCP sockets (the process's end of a connection that is
+     * MPTCP on both sides; with want_info false) instead; 0 lists TCP sockets. */
+    int protocol;
+    /* Optional: when the list could not be read, why: the errno of the socket, the request or
+     * the kernel's answer (an LSM refusing sock_diag answers EACCES); 0 when nothing says. */
+    int *error;
 };
-/* Every TCP socket of this network namespace in q->states. False when the list could not be
- * read whole; *fatal_errno then says why no netlink socket could be made when that will not
- * pass (no such family under a seccomp filter or RestrictAddressFamilies), else 0. */
+/* Every TCP socket (or MPTCP socket: q->protocol) of this network namespace in q->states. False
+ * when the list could not be read whole; *fatal_errno then says why no netlink socket could be
+ * made when that will not pass (no such family under a seccomp filter or
+ * RestrictAddressFamilies), else 0; q->error why the list could not be read. */
 bool ac_diag_tcp(const struct ac_diag_query *q, int *fatal_errno);
 
 /* Ports from lo to hi, both included. */

@@ -3,7 +3,9 @@
  * privilege needed, every socket of the host (of this network namespace), with its inode,
  * cookie, ports and owner's uid. The library's sweep and the daemon both start here. The sweep
  * narrows it to its own process's ports with a filter the kernel runs on each socket, so that
- * another process's sockets are never copied out to it (the daemon asks for them all).
+ * another process's sockets are never copied out to it (the daemon asks for them all). The
+ * daemon also asks for MPTCP sockets this way (a connection MPTCP on both ends is one to the
+ * process; its TCP subflows stay established while it is half-closed).
  */
 #include "core.h"
 
@@ -54,7 +56,7 @@ static size_t build(uint8_t *buf, uint16_t type, const void *req, size_t req_len
                     const struct ac_diag_query *q, uint32_t seq)
 {
     size_t at = NLMSG_ALIGN(NLMSG_LENGTH(req_len));
-    if (at + NLA_HDRLEN + NLA_ALIGN(q->filter_len) > REQUEST_MAX)
+    if (at + NLA_HDRLEN + NLA_ALIGN(q->filter_len) + NLA_HDRLEN + 4 > REQUEST_MAX)
         return 0;
     memset(buf, 0, at);
     memcpy(NLMSG_DATA(buf), req, req_len);
@@ -65,6 +67,15 @@ static size_t build(uint8_t *buf, uint16_t type, const void *req, size_t req_len
         memcpy(buf + at + NLA_HDRLEN, q->filter, q->filter_len);
         at += NLA_ALIGN(a.nla_len);
     }
+    if (q->protocol > 255) {
+        /* The request's own field has 8 bits: a larger protocol goes in an attribute. */
+        uint32_t protocol = (uint32_t)q->protocol;
+        struct nlattr a = {.nla_len = NLA_HDRLEN + sizeof protocol,
+                           .nla_type = INET_DIAG_REQ_PROTOCOL};
+        memcpy(buf + at, &a, sizeof a);
+        memcpy(buf + at + NLA_HDRLEN, &protocol, sizeof protocol);
+        at += NLA_ALIGN(a.nla_len);
+    }
     struct nlmsghdr h = {.nlmsg_len = (uint32_t)at,
                          .nlmsg_type = type,
                          .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
@@ -73,11 +84,18 @@ static size_t build(uint8_t *buf, uint16_t type, const void *req, size_t req_len
     return at;
 }
 
+static void failed_with(const struct ac_diag_query *q, int err)
+{
+    if (q->error)
+        *q->error = err;
+}
+
 /* Sends one dump request and hands every socket it returns to `visit`. */
 static bool dump(const uint8_t *request, size_t len, const struct ac_diag_query *q, int *fatal)
 {
     int nl = q->via ? q->via->fd : socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (nl < 0) {
+        failed_with(q, errno);
         /* Out of descriptors or memory passes; anything else (no such family, not permitted)
          * will not. */
         if (errno != EMFILE && errno != ENFILE && errno != ENOMEM && errno != ENOBUFS)
@@ -86,6 +104,8 @@ static bool dump(const uint8_t *request, size_t len, const struct ac_diag_query 
     }
     uint32_t seq = ((const struct nlmsghdr *)(const void *)request)->nlmsg_seq;
     bool ok = send(nl, request, len, MSG_DONTWAIT) == (ssize_t)len;
+    if (!ok)
+        failed_with(q, errno);
     /* Until the kernel says the dump is over (DONE, or an error in its place), a socket kept for
      * the next dump holds the rest of this one. */
     bool ended = !ok;
@@ -103,6 +123,7 @@ static bool dump(const uint8_t *request, size_t len, const struct ac_diag_query 
         if (n < 0 && errno == EAGAIN && ac_core_wait_readable(nl, 2000))
             continue;
         if (n <= 0 || (size_t)n > sizeof buf) {
+            failed_with(q, n < 0 ? (errno == EAGAIN ? ETIMEDOUT : errno) : n ? EMSGSIZE : EIO);
             ok = false;
             break;
         }
@@ -115,6 +136,10 @@ static bool dump(const uint8_t *request, size_t len, const struct ac_diag_query 
                 break;
             }
             if (h->nlmsg_type == NLMSG_ERROR) {
+                /* The kernel's refusal, or a failure of the dump itself. */
+                const struct nlmsgerr *e = NLMSG_DATA(h);
+                bool whole = h->nlmsg_len >= NLMSG_LENGTH(sizeof *e);
+                failed_with(q, whole && e->error < 0 ? -e->error : EIO);
                 ok = false;
                 ended = true;
                 break;
@@ -139,32 +164,41 @@ bool ac_diag_tcp(const struct ac_diag_query *q, int *fatal_errno)
 {
     static uint32_t seq;
     *fatal_errno = 0;
+    failed_with(q, 0);
     uint8_t ext = q->want_info ? 1u << (INET_DIAG_INFO - 1) : 0;
     uint8_t request[REQUEST_MAX] __attribute__((aligned(8)));
-    struct inet_diag_req both = {.idiag_states = q->states, .idiag_ext = ext};
-    size_t len = build(request, TCPDIAG_GETSOCK, &both, sizeof both, q,
-                       __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
-    if (len == 0)
-        return false;
-    if (dump(request, len, q, fatal_errno))
-        return true;
-    if (*fatal_errno || (q->via && q->via->stale))
-        return false;
-    if (q->restart)
-        q->restart(q->ctx); /* what the failed dump handed over is to be forgotten */
+    size_t len;
+    bool tcp = q->protocol == 0 || q->protocol == IPPROTO_TCP;
+    if (tcp) {
+        struct inet_diag_req both = {.idiag_states = q->states, .idiag_ext = ext};
+        len = build(request, TCPDIAG_GETSOCK, &both, sizeof both, q,
+                    __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+        if (len == 0)
+            return false;
+        if (dump(request, len, q, fatal_errno))
+            return true;
+        if (*fatal_errno || (q->via && q->via->stale))
+            return false;
+        if (q->restart)
+            q->restart(q->ctx); /* what the failed dump handed over is to be forgotten */
+    }
     bool any = false;
     static const int families[] = {AF_INET, AF_INET6};
     for (size_t i = 0; i < 2; i++) {
         struct inet_diag_req_v2 one = {.sdiag_family = (uint8_t)families[i],
-                                       .sdiag_protocol = IPPROTO_TCP,
+                                       .sdiag_protocol = (uint8_t)(tcp ? IPPROTO_TCP : q->protocol),
                                        .idiag_states = q->states,
                                        .idiag_ext = ext};
         len = build(request, SOCK_DIAG_BY_FAMILY, &one, sizeof one, q,
                     __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+        if (len == 0)
+            return false;
         any |= dump(request, len, q, fatal_errno);
         if (q->via && q->via->stale)
             return false;
     }
+    if (any)
+        failed_with(q, 0);
     return any;
 }
 

@@ -113,9 +113,21 @@ struct ad_sock {
 bool ad_cycle(uint64_t now_ms, bool dump);
 /* The earliest time a socket in the table is due (UINT64_MAX: none). */
 uint64_t ad_next_due(void);
+/* Why the last look could not read the kernel's list (an errno; said once per reason), 0 when it
+ * could. Under --once a look that cannot read it ends the run (ad_cycle returns false). */
+extern int ad_diag_error;
+/* For SIGUSR1's status line: sockets in the table, those waiting out a grace (or busy), and the
+ * processes that hold them. */
+void ad_table_counts(size_t *sockets, size_t *waiting, size_t *processes);
 /* For --once: sockets listed at the first interval that are still being waited for, and whether
  * any of them could not be reclaimed. */
 size_t ad_start_sockets_waiting(bool *any_failed);
+
+/* ---- MPTCP (mptcp.c) --------------------------------------------------------------------- */
+
+/* One dump of the MPTCP sockets in CLOSE_WAIT on the watched ports: the daemon does not reclaim
+ * them (their TCP subflows are not half-closed), and says so once. */
+void ad_mptcp_look(void);
 
 /* ---- reclaim (reclaim.c) ----------------------------------------------------------------- */
 

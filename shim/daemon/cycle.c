@@ -155,26 +155,48 @@ static int by_sock_inode(const struct ad_sock *a, const struct ad_sock *b)
     return a->ino < b->ino ? -1 : a->ino > b->ino;
 }
 
+int ad_diag_error;
+
+/* The kernel's list could not be read: said once for each reason (an LSM or a seccomp filter
+ * refusing sock_diag would otherwise leave the leaks in place without a word). False when it
+ * will not pass (no netlink socket can be made), or under --once, which cannot know then what
+ * is half-closed. */
+static bool list_failed(int fatal, int error)
+{
+    static uint64_t said[4]; /* a bit per errno below 256; 0 (no reason given) included */
+    int err = fatal ? fatal : error;
+    ad_diag_error = err ? err : EIO;
+    unsigned bit = err >= 0 && err < 256 ? (unsigned)err : 255;
+    if (!(said[bit / 64] >> (bit % 64) & 1)) {
+        said[bit / 64] |= 1ull << (bit % 64);
+        if (fatal)
+            ad_log(AC_LOG_ERROR, "no sock_diag netlink socket here (%s): nothing can be found",
+                   strerror(fatal));
+        else
+            ad_log(AC_LOG_ERROR,
+                   "cannot read the kernel's list of TCP sockets (sock_diag: %s): nothing is "
+                   "found while this lasts",
+                   err ? strerror(err) : "the list ended early");
+    }
+    return fatal == 0 && !ad_opt.once;
+}
+
 static bool look(uint64_t now_ms)
 {
     uint64_t began_ms = now_ms;
-    static bool said;
     struct listing l = {0};
-    int fatal;
+    int fatal, error = 0;
     struct ac_diag_query q = {.states = 1u << AC_TCP_CLOSE_WAIT,
                               .want_info = true,
                               .visit = collect,
                               .restart = restart,
-                              .ctx = &l};
+                              .ctx = &l,
+                              .error = &error};
     if (!ac_diag_tcp(&q, &fatal)) {
         free(l.v);
-        if (fatal && !said) {
-            said = true;
-            ad_log(AC_LOG_ERROR, "no sock_diag netlink socket here (%s): nothing can be found",
-                   strerror(fatal));
-        }
-        return fatal == 0;
+        return list_failed(fatal, error);
     }
+    ad_diag_error = 0;
     if (l.len > 1)
         qsort(l.v, l.len, sizeof *l.v, by_inode);
     now_ms = ac_now_ms(); /* after the dump: see fin_time */
@@ -310,4 +332,28 @@ size_t ad_start_sockets_waiting(bool *any_failed)
     /* A selected process the daemon could not reach: its sockets never got to wait. */
     *any_failed = start_failures > 0 || ad_unreachable_processes > 0;
     return n;
+}
+
+static int compare_pid(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void ad_table_counts(size_t *sockets, size_t *waiting, size_t *processes)
+{
+    *sockets = HASH_COUNT(table);
+    *waiting = *processes = 0;
+    pid_t *pids = malloc((*sockets + 1) * sizeof *pids);
+    size_t n = 0;
+    for (struct ad_sock *s = table; s; s = s->hh.next) {
+        *waiting += s->state == AD_WAITING;
+        if (pids && s->state != AD_UNOWNED)
+            pids[n++] = s->holder.pid;
+    }
+    if (n > 1)
+        qsort(pids, n, sizeof *pids, compare_pid);
+    for (size_t i = 0; i < n; i++)
+        *processes += i == 0 || pids[i] != pids[i - 1];
+    free(pids);
 }

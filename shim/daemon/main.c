@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,7 +35,7 @@ bool ac_core_wait_readable(int fd, int timeout_ms)
     return poll(&p, 1, timeout_ms) == 1;
 }
 
-static volatile sig_atomic_t stop_signal, reopen_log;
+static volatile sig_atomic_t stop_signal, reopen_log, status_wanted;
 
 static void on_stop(int sig)
 {
@@ -47,11 +48,48 @@ static void on_hup(int sig)
     reopen_log = 1;
 }
 
-static void handle(int sig, void (*fn)(int))
+static void on_usr1(int sig)
 {
-    struct sigaction sa = {.sa_handler = fn}; /* no SA_RESTART: the sleep ends at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, NULL);
+    (void)sig;
+    status_wanted = 1;
+}
+
+/* The signals the loop acts on are blocked everywhere but in its wait (ppoll), which takes them
+ * and returns at once: one that comes while an interval's work runs is taken at the next wait,
+ * so none can slip in between the check of the flags and the sleep and wait out the interval. */
+static sigset_t waiting_mask;
+
+static void signals_start(void)
+{
+    static const int acted_on[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    sigset_t acted;
+    sigemptyset(&acted);
+    for (size_t i = 0; i < sizeof acted_on / sizeof *acted_on; i++)
+        sigaddset(&acted, acted_on[i]);
+    sigprocmask(SIG_BLOCK, &acted, &waiting_mask);
+    for (size_t i = 0; i < sizeof acted_on / sizeof *acted_on; i++)
+        sigdelset(&waiting_mask, acted_on[i]); /* even if the parent had them blocked */
+    void (*const fns[])(int) = {on_stop, on_stop, on_hup, on_usr1};
+    for (size_t i = 0; i < sizeof acted_on / sizeof *acted_on; i++) {
+        struct sigaction sa = {.sa_handler = fns[i]};
+        sigemptyset(&sa.sa_mask);
+        sigaction(acted_on[i], &sa, NULL);
+    }
+    signal(SIGUSR2, SIG_IGN); /* reserved: a stray one must not end the daemon */
+    signal(SIGPIPE, SIG_IGN); /* a log file on a closed pipe must not end the daemon */
+}
+
+/* SIGUSR1: one line of what the daemon holds and has done. */
+static void log_status(void)
+{
+    size_t sockets, waiting, processes;
+    ad_table_counts(&sockets, &waiting, &processes);
+    ad_log(AC_LOG_INFO,
+           "status: sockets=%zu waiting=%zu processes=%zu reclaimed_total=%llu "
+           "errors_total=%llu dry_run_observed_total=%llu sock_diag=%s",
+           sockets, waiting, processes, (unsigned long long)ad_reclaimed_total,
+           (unsigned long long)ad_errors_total, (unsigned long long)ad_dry_run_total,
+           ad_diag_error ? strerror(ad_diag_error) : "ok");
 }
 
 static void describe_selection(char *out, size_t cap)
@@ -74,12 +112,9 @@ int main(int argc, char **argv)
     int rc = ad_parse_options(argc, argv, &ad_opt);
     if (rc >= 0)
         return rc;
+    signals_start();
     if (!ad_log_open())
         return 2;
-    handle(SIGTERM, on_stop);
-    handle(SIGINT, on_stop);
-    handle(SIGHUP, on_hup);
-    signal(SIGPIPE, SIG_IGN); /* a log file on a closed pipe must not end the daemon */
 
     char selection[400];
     describe_selection(selection, sizeof selection);
@@ -95,11 +130,13 @@ int main(int argc, char **argv)
         if (looking)
             next_look = now + ad_opt.interval_ms;
         if (!ad_cycle(now, looking)) {
-            status = 1; /* sock_diag cannot be reached: nothing can ever be found */
+            status = 1; /* the kernel's list cannot be read: nothing can be found (said) */
             break;
         }
-        if (looking)
+        if (looking) {
+            ad_mptcp_look();
             ad_stats_write();
+        }
         if (ad_opt.once) {
             bool failed = false;
             if (ad_start_sockets_waiting(&failed) == 0) {
@@ -111,12 +148,20 @@ int main(int argc, char **argv)
             reopen_log = 0;
             ad_log_reopen();
         }
+        if (status_wanted) {
+            status_wanted = 0;
+            log_status();
+        }
         uint64_t wake = ad_next_due();
         if (wake > next_look)
             wake = next_look;
         now = ac_now_ms();
-        if (wake > now)
-            poll(NULL, 0, (int)(wake - now > 86400000 ? 86400000 : wake - now));
+        uint64_t ms = wake > now ? wake - now : 0;
+        if (ms > 86400000)
+            ms = 86400000;
+        struct timespec wait = {.tv_sec = (time_t)(ms / 1000),
+                                .tv_nsec = (long)(ms % 1000) * 1000000};
+        ppoll(NULL, 0, &wait, &waiting_mask); /* the only place the signals above arrive */
     }
     ad_stats_write();
     if (stop_signal)
