@@ -28,6 +28,7 @@ echo "root's file" >"$target"
 chmod 0644 "$target"
 want=$(sha256sum <"$target")
 untouched() { [ "$(sha256sum <"$target")" = "$want" ] || fail "$1: root's file was written: $(cat "$target")"; }
+# shellcheck disable=SC2119 # no ports to avoid
 port=$(pick_port)
 
 # refused_at_start WHAT REASON: the daemon refuses --log-file $drop/log: exit 2, one line naming
@@ -89,14 +90,16 @@ timeout 30 bash -c 'for g in "$1.tmp.$$" "$1.$$.tmp" "$1.$$"; do "${@:5}" ln -s 
     "${UNPRIVILEGED[@]}" >"$TMP/stats.out" 2>"$TMP/stats.err" ||
     fail "autoclosed --once --stats-file: exit $?: $(cat "$TMP/stats.err")"
 untouched "--stats-file over planted symlinks"
-[ -f "$STATS" ] && [ ! -L "$STATS" ] || fail "$STATS is not a plain file now: $(ls -l "$STATS")"
+if [ -L "$STATS" ] || [ ! -f "$STATS" ]; then
+    fail "$STATS is not a plain file now: $(ls -l "$STATS")"
+fi
 assert_eq "-rw-r--r-- root" "$(stat -c '%A %U' "$STATS")" "the stats file's mode and owner"
 grep -q '^autoclose_reclaimed_total 0$' "$STATS" || fail "the stats file lacks its counters: $(cat "$STATS")"
 links=$(find "$drop" -type l | wc -l)
 assert_eq 7 "$links" "planted symlinks still there, untouched"
-for l in $(find "$drop" -type l); do
+while read -r l; do
     [ "$(readlink "$l")" = "$target" ] || fail "$l was changed"
-done
+done < <(find "$drop" -type l)
 leftover=$(find "$drop" -type f ! -name autoclose.prom ! -name 'log.*')
 [ -z "$leftover" ] || fail "temporary files left: $leftover"
 pass "planted symlinks, a FIFO and a hard link never made root write another file (log and stats)"

@@ -16,6 +16,7 @@ python3 "$MPTCP" connect --port 9 --count 0 2>"$TMP/probe.err" || rc=$?
 
 start_bg server python3 "$MPTCP" serve --port-file "$TMP/server.port"
 port=$(await_port server)
+# shellcheck disable=SC2317 # called through wait_until
 # mptcp_close_wait N: N MPTCP sockets in CLOSE_WAIT on the server's port, as ss -M lists them.
 mptcp_close_wait() { [ "$(ss -HMn state close-wait "( sport = :$port )" | wc -l)" -eq "$1" ]; }
 

@@ -53,7 +53,9 @@ for ((i = 1; i <= STARTS; i++)); do
     spins=0
     until term_caught "$pid"; do
         spins=$((spins + 1))
-        [ $spins -lt 200000 ] && [ -e "/proc/$pid" ] || fail "start $i: no SIGTERM handler in place"
+        if [ $spins -ge 200000 ] || [ ! -e "/proc/$pid" ]; then
+            fail "start $i: no SIGTERM handler in place"
+        fi
     done
     # A random point of the first interval: at once, or after up to ~1 ms of spinning.
     delay=$((RANDOM % 3 == 0 ? 0 : RANDOM % 400))
