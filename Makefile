@@ -210,7 +210,8 @@ LIBDIR       = $(PREFIX)/lib$(if $(MULTIARCH),/$(MULTIARCH))
 BINDIR       = $(PREFIX)/bin
 SBINDIR      = $(PREFIX)/sbin
 # The daemon's unit: where systemd looks for units of packages (/usr/lib/systemd/system on
-# Debian 12, whose /lib is /usr/lib) and of local installs (/usr/local/lib/systemd/system).
+# Debian 12, whose /lib is /usr/lib) and of local installs (/usr/local/lib/systemd/system). The
+# Debian package's rules set /lib/systemd/system, where Debian 12's dh_installsystemd looks.
 UNITDIR      = $(PREFIX)/lib/systemd/system
 MANDIR       = $(PREFIX)/share/man
 DOCDIR       = $(PREFIX)/share/doc/libautoclose

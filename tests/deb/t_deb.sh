@@ -4,7 +4,10 @@
 # tools work: autoclose --version (and autoclosed --version) says the Makefile's VERSION, the man pages carry it, and the
 # installed autoclose protects a leaking server (its CLOSE_WAIT sockets reclaimed, as ss shows)
 # with the installed library, and a 32-bit one with the installed 32-bit library where the
-# kernel can run it. Finally the package is purged and leaves none of its files.
+# kernel can run it. The daemon's unit has Debian's maintainer scripts (dh_installsystemd:
+# daemon-reload, a restart after an upgrade, a stop on removal, its links cleaned on purge) and is
+# not enabled on install; enabled by the operator, its .wants link goes with the purge. Finally
+# the package is purged and leaves none of its files.
 #
 # As root (CI) the package is installed for real with dpkg -i and removed with dpkg --purge; a
 # copy already installed (a previous run) is purged first. Otherwise, or with
@@ -53,7 +56,8 @@ assert_eq "${deb##*/}" "$built" ".deb files in ${BUILD_DIR##*/}/ (what 'dpkg -i 
 
 # Its files: every one that make install installs (man pages compressed), and the Debian ones.
 dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's|^\./|/|; /\/$/d' | sort >"$TMP/deb.files"
-make -s -C "$REPO" install DESTDIR="$TMP/stage" PREFIX=/usr \
+# UNITDIR as scripts/debian/rules sets it: where Debian 12's dh_installsystemd looks for units.
+make -s -C "$REPO" install DESTDIR="$TMP/stage" PREFIX=/usr UNITDIR=/lib/systemd/system \
     INSTALL_LIB="$BUILD_DIR/deb/src/build/libautoclose.so" >"$TMP/stage.out" 2>&1 ||
     fail "make install into a stage failed: $(cat "$TMP/stage.out")"
 (cd "$TMP/stage" && find . -type f -o -type l) | sed 's|^\.||' |
@@ -65,6 +69,30 @@ for f in /usr/share/doc/$PKG/copyright /usr/share/doc/$PKG/changelog.Debian.gz \
     grep -qxF "$f" "$TMP/deb.files" || fail "the package lacks $f"
 done
 echo "  the package holds all $(wc -l <"$TMP/install.files") files of make install, $(wc -l <"$TMP/deb.files") in all"
+
+# The unit's maintainer scripts, as dh_installsystemd writes them: never enabled by the package
+# (no enable on first install), a daemon-reload and a restart after an upgrade (a start only of
+# an enabled unit: deb-systemd-invoke's rule), a stop on removal, the links cleaned on purge.
+unit=/lib/systemd/system/autoclosed.service
+grep -qxF "$unit" "$TMP/deb.files" || fail "the package lacks $unit"
+dpkg-deb -e "$deb" "$TMP/control" || fail "dpkg-deb -e failed"
+# has_snippet SCRIPT TEXT: the maintainer script SCRIPT contains the fixed string TEXT.
+has_snippet() {
+    [ -f "$TMP/control/$1" ] || fail "the package has no $1"
+    grep -qF -- "$2" "$TMP/control/$1" || fail "$1 lacks '$2': $(cat "$TMP/control/$1")"
+}
+has_snippet postinst "deb-systemd-helper update-state 'autoclosed.service'"
+has_snippet postinst "systemctl --system daemon-reload"
+has_snippet postinst "_dh_action=restart"
+has_snippet postinst "deb-systemd-invoke \$_dh_action 'autoclosed.service'"
+has_snippet prerm "deb-systemd-invoke stop 'autoclosed.service'"
+has_snippet postrm "deb-systemd-helper purge 'autoclosed.service'"
+has_snippet postrm "systemctl --system daemon-reload"
+! grep -q "was-enabled defaults to true" "$TMP/control/postinst" ||
+    fail "the postinst enables autoclosed.service on install"
+[ ! -f "$TMP/control/preinst" ] || ! grep -q "autoclosed" "$TMP/control/preinst" ||
+    fail "the preinst stops the daemon before an upgrade (it is restarted after it)"
+echo "  maintainer scripts: daemon-reload, restart after upgrade, stop on removal, purge of links; not enabled"
 
 # lintian: no error (the warnings it is told to expect are explained in
 # scripts/debian/libautoclose.lintian-overrides).
@@ -123,7 +151,22 @@ assert_eq "autoclose $version" "$(cat "$TMP/rc.out")" "the installed autoclose -
 run_rc rc "$root/usr/sbin/autoclosed" --version
 assert_eq 0 "$rc" "exit status of the installed autoclosed --version"
 assert_eq "autoclosed $version" "$(cat "$TMP/rc.out")" "the installed autoclosed --version"
-[ -f "$root/usr/lib/systemd/system/autoclosed.service" ] || fail "the package has no autoclosed.service"
+[ -f "$root$unit" ] || fail "the package has no autoclosed.service"
+wants=/etc/systemd/system/multi-user.target.wants/autoclosed.service
+if [ "$mode" = system ]; then
+    if [ -e "$wants" ] || [ -L "$wants" ]; then
+        fail "dpkg -i enabled autoclosed.service: $wants"
+    fi
+    if command -v systemctl >/dev/null; then
+        assert_eq disabled "$(systemctl is-enabled autoclosed.service 2>&1 || true)" \
+            "systemctl is-enabled autoclosed after dpkg -i"
+        # The operator's choice; the purge below must take the link away again.
+        systemctl enable autoclosed.service >"$TMP/enable.out" 2>&1 ||
+            fail "systemctl enable autoclosed failed: $(cat "$TMP/enable.out")"
+        [ -L "$wants" ] || fail "systemctl enable made no $wants"
+        echo "  not enabled by dpkg -i; systemctl enable made $wants"
+    fi
+fi
 mapfile -t pages < <(grep '^/usr/share/man/' "$TMP/deb.files")
 [ ${#pages[@]} -gt 0 ] || fail "the package holds no man page"
 for page in "${pages[@]}"; do
@@ -199,6 +242,8 @@ if [ "$mode" = system ]; then
     left=$(while read -r f; do
         if [ "$f" = /. ]; then
             continue # dpkg -L's name for the root
+        elif [ -L "$f" ] && [ -d "$f" ] && [ "${f#/*/}" = "$f" ]; then
+            continue # /lib of a merged /usr: the system's link to usr/lib, a directory to dpkg
         elif [ -L "$f" ] || [ -f "$f" ]; then
             echo "$f"
         elif [ -d "$f" ] && ! dpkg-query -S "$f" >/dev/null 2>&1; then
@@ -206,7 +251,12 @@ if [ "$mode" = system ]; then
         fi
     done <"$TMP/listed")
     [ -z "$left" ] || fail "dpkg --purge left: $left"
-    echo "  dpkg --purge: no file or directory of the package left"
+    if [ -e "$wants" ] || [ -L "$wants" ]; then
+        fail "dpkg --purge left $wants"
+    fi
+    [ ! -e /var/lib/systemd/deb-systemd-helper-enabled/autoclosed.service.dsh-also ] ||
+        fail "dpkg --purge left deb-systemd-helper's state of autoclosed.service"
+    echo "  dpkg --purge: no file or directory of the package left, no .wants link"
     trap cleanup EXIT
 else
     rm -rf "$root"
