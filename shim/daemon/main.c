@@ -79,12 +79,13 @@ static void signals_start(void)
     signal(SIGPIPE, SIG_IGN); /* a log file on a closed pipe must not end the daemon */
 }
 
-/* SIGUSR1: one line of what the daemon holds and has done. */
+/* SIGUSR1: one line of what the daemon holds and has done. Asked for by root: written at every
+ * --log level but off, and never summed up by the rate limit. */
 static void log_status(void)
 {
     size_t sockets, waiting, processes;
     ad_table_counts(&sockets, &waiting, &processes);
-    ad_log(AC_LOG_INFO,
+    ad_log(AC_LOG_ERROR,
            "status: sockets=%zu waiting=%zu processes=%zu reclaimed_total=%llu "
            "errors_total=%llu dry_run_observed_total=%llu sock_diag=%s",
            sockets, waiting, processes, (unsigned long long)ad_reclaimed_total,

@@ -3,8 +3,8 @@
 # day, each sent SIGTERM at a random point of its first interval's work (from the moment its
 # handler is in place, read from /proc/PID/status), each end within 100 ms with status 0 (one
 # that slipped in between the check of the flag and the sleep would wait out the day). SIGUSR2 is
-# ignored; SIGUSR1 logs one status line (the sockets it holds, the processes, the totals);
-# neither ends it.
+# ignored; SIGUSR1 logs one status line (the sockets it holds, the processes, the totals), at
+# --log error too; neither ends it.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=daemon_lib.sh
@@ -103,4 +103,11 @@ kill -USR1 "$DAEMON_PID"
 wait_until 2000 has_lines 2 "$status_form" "$LOG" || fail "a second SIGUSR1 logged no status line"
 alive "$DAEMON_PID" || fail "SIGUSR2 ended the daemon"
 stop_daemon usr
+
+# The status line is asked for: written at --log error too.
+start_daemon quiet --ports "$port" --interval-ms 100 --log error --log-file "$TMP/quiet.log"
+wait_until 2000 term_caught "$DAEMON_PID" || fail "no SIGUSR1 handler in place"
+kill -USR1 "$DAEMON_PID"
+wait_until 2000 has_lines 1 "$status_form" "$TMP/quiet.log" || fail "no status line at --log error"
+stop_daemon quiet
 pass "$STARTS SIGTERMs each ended it within $BOUND_MS ms; SIGUSR1 logs its status, SIGUSR2 is ignored"
