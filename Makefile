@@ -34,6 +34,8 @@ SHIM_HEADERS := $(wildcard shim/*/*.h)
 SHIM_INCLUDE := -Ishim/core -Ishim/preload
 LIB          := $(BUILD)/libautoclose.so
 DAEMON       := $(BUILD)/autoclosed
+# autoclose --check's helper: the library's own parser, reading the environment.
+SETTINGS     := $(BUILD)/autoclose-settings
 # Everything but the wrappers, for the unit tests and fuzzers to link.
 CORE_LIB     := $(BUILD)/libautoclose_core.a
 
@@ -57,7 +59,8 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/late_writer $(BUILD)/fixtures/vfork_server \
               $(BUILD)/fixtures/fork_handlers $(BUILD)/fixtures/spawn_server \
               $(BUILD)/fixtures/close_race $(BUILD)/fixtures/mos_server_static \
-              $(BUILD)/fixtures/go_leaky_server $(BUILD)/fixtures/reuse_server \
+              $(BUILD)/fixtures/go_leaky_server $(BUILD)/fixtures/go_leaky_server_dynamic \
+              $(BUILD)/fixtures/reuse_server \
               $(BUILD)/fixtures/slow_reader \
               $(BUILD)/fixtures/select_user $(BUILD)/fixtures/select_user.so \
               $(BUILD)/fixtures/nofile_via_system $(BUILD)/fixtures/nofile_via_spawn \
@@ -70,7 +73,7 @@ FIXTURES   += $(BUILD)/fixtures/mos_server_musl
 
 .PHONY: all deps check-deps test unit integration demo fixtures clean format format-check exports
 
-all: check-deps $(LIB) $(DAEMON)
+all: check-deps $(LIB) $(DAEMON) $(SETTINGS)
 
 deps:
 	scripts/install-deps.sh
@@ -92,6 +95,9 @@ $(LIB): $(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS)
 		-Wl,-soname,libautoclose.so -Wl,--version-script=shim/preload/exports.map
 
 $(DAEMON): $(DAEMON_OBJS) $(CORE_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+
+$(SETTINGS): $(BUILD)/shim/tools/settings.o $(BUILD)/shim/core/config.o $(BUILD)/shim/core/text.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
 $(CORE_LIB): $(CORE_OBJS) $(PRELOAD_OBJS)
@@ -136,6 +142,12 @@ GO_FIXTURE_ENV := GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0 \
 $(BUILD)/fixtures/go_leaky_server: tests/fixtures/go/go.mod tests/fixtures/go/main.go | $(BUILD)/fixtures
 	cd tests/fixtures/go && $(GO_FIXTURE_ENV) go build -trimpath -o $(abspath $@) .
 
+# The same Go server linked dynamically (cgo and the system's linker): it names glibc's loader,
+# yet its sockets are the Go runtime's, so the wrapper must refuse it too (t_tools_check).
+$(BUILD)/fixtures/go_leaky_server_dynamic: tests/fixtures/go/go.mod tests/fixtures/go/main.go | $(BUILD)/fixtures
+	cd tests/fixtures/go && $(subst CGO_ENABLED=0,CGO_ENABLED=1,$(GO_FIXTURE_ENV)) \
+		go build -trimpath -ldflags=-linkmode=external -o $(abspath $@) .
+
 # A select() user built fortified, so that FD_SET of a number from 1024 up aborts it (__fdelt_chk)
 # rather than overwrite its stack: as a program, and as a plugin for dlopen. The programs that
 # start or load it are built once per way, each importing only that one function.
@@ -170,7 +182,7 @@ $(BUILD)/unit $(BUILD)/fixtures:
 unit: check-deps $(UNIT_BINS)
 	@tests/unit/run.sh $(UNIT_BINS)
 
-integration: check-deps $(LIB) $(DAEMON) $(FIXTURES)
+integration: check-deps $(LIB) $(DAEMON) $(SETTINGS) $(FIXTURES)
 	@AUTOCLOSE_LIB=$(abspath $(LIB)) FIXTURES=$(abspath $(BUILD)/fixtures) AUTOCLOSED=$(abspath $(DAEMON)) \
 		tests/integration/run.sh
 
@@ -195,14 +207,16 @@ clean:
 	rm -rf $(BUILD)
 
 # ---------------------------------------------------------------------------------------------
-# install, uninstall: the library, the operator tools (scripts/), their man pages and the systemd
-# drop-in example.
+# install, uninstall: the library, the operator tools (scripts/) with the wrapper's --check helper,
+# their man pages and the systemd drop-in example (the template with the library's path filled in
+# and its guard, the lines marked @AUTOCLOSE_TEMPLATE@, left out).
 #   make install   [PREFIX=/usr/local] [DESTDIR=/staging/root]
 #   make uninstall [PREFIX=/usr/local] [DESTDIR=/staging/root]
 # The library goes into the multiarch directory the compiler names (lib/x86_64-linux-gnu on
 # Debian), next to the system's own libraries; plain lib where it names none. INSTALL_LIB names
 # an already built library to install instead of building $(LIB) (the install test uses it so
-# that it never rebuilds the library other tests are running with).
+# that it never rebuilds the library other tests are running with); INSTALL_DAEMON and
+# INSTALL_SETTINGS likewise.
 PREFIX      ?= /usr/local
 DESTDIR     ?=
 MULTIARCH    = $(shell gcc -print-multiarch 2>/dev/null)
@@ -214,8 +228,11 @@ SBINDIR      = $(PREFIX)/sbin
 # Debian package's rules set /lib/systemd/system, where Debian 12's dh_installsystemd looks.
 UNITDIR      = $(PREFIX)/lib/systemd/system
 MANDIR       = $(PREFIX)/share/man
+# autoclose --check's helper (autoclose-settings): run by the wrapper only.
+HELPERDIR    = $(PREFIX)/libexec/libautoclose
 DOCDIR       = $(PREFIX)/share/doc/libautoclose
 INSTALL_LIB ?= $(LIB)
+INSTALL_SETTINGS ?= $(SETTINGS)
 TOOLS       := autoclose mos-close-test tcpstates
 MAN1        := autoclose.1 mos-close-test.1 tcpstates.1
 MAN7        := libautoclose.7
@@ -227,29 +244,35 @@ INSTALL_DAEMON ?= $(DAEMON)
 # its suffix names.
 INSTALLED_LIB = $(LIBDIR)/libautoclose.so
 RELATIVE_LIB  = $(shell realpath -m --relative-to='$(BINDIR)' '$(LIBDIR)')/libautoclose.so
+INSTALLED_SETTINGS = $(HELPERDIR)/autoclose-settings
+RELATIVE_SETTINGS  = $(shell realpath -m --relative-to='$(BINDIR)' '$(HELPERDIR)')/autoclose-settings
 SUBST = sed -e 's|@AUTOCLOSE_INSTALLED_LIB@|$(INSTALLED_LIB)|g' \
             -e 's|@AUTOCLOSE_RELATIVE_LIB@|$(RELATIVE_LIB)|g' -e 's|@AUTOCLOSE_BINDIR@|$(BINDIR)|g' \
+            -e 's|@AUTOCLOSE_INSTALLED_SETTINGS@|$(INSTALLED_SETTINGS)|g' \
+            -e 's|@AUTOCLOSE_RELATIVE_SETTINGS@|$(RELATIVE_SETTINGS)|g' \
             -e 's|@AUTOCLOSE_SBINDIR@|$(SBINDIR)|g' \
             -e 's|@AUTOCLOSE_VERSION@|$(VERSION)|g'
 
 .PHONY: install uninstall
 
-install: $(INSTALL_LIB) $(INSTALL_DAEMON)
+install: $(INSTALL_LIB) $(INSTALL_DAEMON) $(INSTALL_SETTINGS)
 	install -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(MANDIR)/man1' \
 		'$(DESTDIR)$(MANDIR)/man7' '$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(SBINDIR)' \
-		'$(DESTDIR)$(MANDIR)/man8' '$(DESTDIR)$(UNITDIR)'
+		'$(DESTDIR)$(MANDIR)/man8' '$(DESTDIR)$(UNITDIR)' '$(DESTDIR)$(HELPERDIR)'
 	install -m 0755 '$(INSTALL_DAEMON)' '$(DESTDIR)$(SBINDIR)/autoclosed'
 	$(SUBST) scripts/systemd/autoclosed.service >'$(DESTDIR)$(UNITDIR)/autoclosed.service'
 	chmod 0644 '$(DESTDIR)$(UNITDIR)/autoclosed.service'
 	install -m 0644 '$(INSTALL_LIB)' '$(DESTDIR)$(INSTALLED_LIB)'
 	$(SUBST) scripts/autoclose >'$(DESTDIR)$(BINDIR)/autoclose'
 	chmod 0755 '$(DESTDIR)$(BINDIR)/autoclose'
+	install -m 0755 '$(INSTALL_SETTINGS)' '$(DESTDIR)$(INSTALLED_SETTINGS)'
 	install -m 0755 scripts/mos-close-test scripts/tcpstates '$(DESTDIR)$(BINDIR)/'
 	for m in $(MAN1) $(MAN7) $(MAN8); do \
 		$(SUBST) "scripts/man/$$m" >'$(DESTDIR)$(MANDIR)'/man$${m##*.}/$$m && \
 		chmod 0644 '$(DESTDIR)$(MANDIR)'/man$${m##*.}/$$m || exit 1; \
 	done
-	$(SUBST) scripts/systemd/autoclose.conf >'$(DESTDIR)$(DOCDIR)/autoclose.conf'
+	$(SUBST) -e '/@AUTOCLOSE_TEMPLATE@/d' scripts/systemd/autoclose.conf \
+		>'$(DESTDIR)$(DOCDIR)/autoclose.conf'
 	chmod 0644 '$(DESTDIR)$(DOCDIR)/autoclose.conf'
 
 uninstall:
@@ -257,8 +280,8 @@ uninstall:
 		$(foreach m,$(MAN1),'$(DESTDIR)$(MANDIR)/man1/$(m)') \
 		$(foreach m,$(MAN7),'$(DESTDIR)$(MANDIR)/man7/$(m)') '$(DESTDIR)$(DOCDIR)/autoclose.conf' \
 		'$(DESTDIR)$(SBINDIR)/autoclosed' $(foreach m,$(MAN8),'$(DESTDIR)$(MANDIR)/man8/$(m)') \
-		'$(DESTDIR)$(UNITDIR)/autoclosed.service'
-	rmdir '$(DESTDIR)$(DOCDIR)' 2>/dev/null || true
+		'$(DESTDIR)$(UNITDIR)/autoclosed.service' '$(DESTDIR)$(INSTALLED_SETTINGS)'
+	rmdir '$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(HELPERDIR)' 2>/dev/null || true
 
 # ---- benchmarks: make bench ------------------------------------------------------------------
 # The same workloads with and without the shim, alternating; tests/bench/run.sh says what is
@@ -307,7 +330,7 @@ integration fixtures: $(HARDEN_FIXTURES)
 
 # What an instrumented suite runs, built in the sub-make's $(BUILD). The fixtures stay
 # uninstrumented (their rules ignore CFLAGS): the tests preload the sanitizer runtime.
-sanitizer-build: $(LIB) $(DAEMON) $(UNIT_BINS) $(FIXTURES) $(HARDEN_FIXTURES)
+sanitizer-build: $(LIB) $(DAEMON) $(SETTINGS) $(UNIT_BINS) $(FIXTURES) $(HARDEN_FIXTURES)
 
 test-asan: check-deps
 	@CFLAGS='$(ASAN_CFLAGS)' $(MAKE) --no-print-directory BUILD=build-asan sanitizer-build

@@ -1,7 +1,8 @@
 /*
  * AUTOCLOSE_* parsing. Each reader is a pure function so the unit tests can feed it every kind
  * of bad value; a bad value yields the safe default and one line that names the variable, the
- * value and what is used instead. Nothing here allocates: it runs from the library constructor.
+ * value and what is used instead; a name nobody reads gets one line with the nearest known name.
+ * Nothing here allocates: it runs from the library constructor.
  */
 #include "core.h"
 
@@ -16,6 +17,27 @@ struct ac_config ac_cfg = {
     .grace_ms = AC_DEFAULT_GRACE_MS,
     .sweep_ms = AC_DEFAULT_SWEEP_MS,
     .ports = {.all = true},
+};
+
+/* The one list of names: the loader below reads each variable by its place here, and any other
+ * AUTOCLOSE_* variable in the environment is reported as unknown (ac_config_report_unknown). */
+const char *const ac_config_names[AC_VAR_COUNT] = {
+    [AC_VAR_DISABLE] = "AUTOCLOSE_DISABLE",
+    [AC_VAR_DRY_RUN] = "AUTOCLOSE_DRY_RUN",
+    [AC_VAR_LOG] = "AUTOCLOSE_LOG",
+    [AC_VAR_GRACE_MS] = "AUTOCLOSE_GRACE_MS",
+    [AC_VAR_SWEEP_MS] = "AUTOCLOSE_SWEEP_MS",
+    [AC_VAR_MODE] = "AUTOCLOSE_MODE",
+    [AC_VAR_PORTS] = "AUTOCLOSE_PORTS",
+    [AC_VAR_NOFILE] = "AUTOCLOSE_NOFILE",
+    [AC_VAR_KEEPALIVE] = "AUTOCLOSE_KEEPALIVE",
+    [AC_VAR_USER_TIMEOUT_MS] = "AUTOCLOSE_USER_TIMEOUT_MS",
+    [AC_VAR_FIN_WAIT2_S] = "AUTOCLOSE_FIN_WAIT2_S",
+    [AC_VAR_REUSEADDR] = "AUTOCLOSE_REUSEADDR",
+    [AC_VAR_STATS_FILE] = "AUTOCLOSE_STATS_FILE",
+    [AC_VAR_LOG_FILE] = "AUTOCLOSE_LOG_FILE",
+    [AC_VAR_TOOLS_LIB] = "AUTOCLOSE_LIB",
+    [AC_VAR_TOOLS_LIB32] = "AUTOCLOSE_LIB32",
 };
 
 /* Builds "AUTOCLOSE_X='value' <problem>; <fallback>" in `why`. */
@@ -98,12 +120,14 @@ static bool parse_ms(const char *var, const char *value, uint32_t fallback, uint
 
 bool ac_parse_grace_ms(const char *value, uint32_t *out, char *why, size_t why_len)
 {
-    return parse_ms("AUTOCLOSE_GRACE_MS", value, AC_DEFAULT_GRACE_MS, out, why, why_len);
+    return parse_ms(ac_config_names[AC_VAR_GRACE_MS], value, AC_DEFAULT_GRACE_MS, out, why,
+                    why_len);
 }
 
 bool ac_parse_sweep_ms(const char *value, uint32_t *out, char *why, size_t why_len)
 {
-    return parse_ms("AUTOCLOSE_SWEEP_MS", value, AC_DEFAULT_SWEEP_MS, out, why, why_len);
+    return parse_ms(ac_config_names[AC_VAR_SWEEP_MS], value, AC_DEFAULT_SWEEP_MS, out, why,
+                    why_len);
 }
 
 bool ac_parse_mode(const char *value, enum ac_mode *out, char *why, size_t why_len)
@@ -119,7 +143,7 @@ bool ac_parse_mode(const char *value, enum ac_mode *out, char *why, size_t why_l
         *out = AC_MODE_CLOSE;
         return true;
     }
-    complain(why, why_len, "AUTOCLOSE_MODE", value, "is not 'shutdown' or 'close'",
+    complain(why, why_len, ac_config_names[AC_VAR_MODE], value, "is not 'shutdown' or 'close'",
              "using shutdown");
     return false;
 }
@@ -138,7 +162,7 @@ bool ac_parse_log_level(const char *value, enum ac_log_level *out, char *why, si
             return true;
         }
     }
-    complain(why, why_len, "AUTOCLOSE_LOG", value, "is not off, error, info or debug",
+    complain(why, why_len, ac_config_names[AC_VAR_LOG], value, "is not off, error, info or debug",
              "using info");
     return false;
 }
@@ -256,7 +280,7 @@ bool ac_parse_ports(const char *value, struct ac_portset *out, char *why, size_t
     ac_text_str(&t, "has ");
     ac_text_quoted(&t, element, 32);
     ac_text_str(&t, ", not a port or range within 1-65535");
-    complain(why, why_len, "AUTOCLOSE_PORTS", value, problem,
+    complain(why, why_len, ac_config_names[AC_VAR_PORTS], value, problem,
              any_good ? "ignoring that element" : "no connection will be handled");
     return false;
 }
@@ -292,7 +316,7 @@ bool ac_parse_keepalive(const char *value, struct ac_keepalive *out, char *why, 
         .on = true, .idle_s = (int)v[0], .interval_s = (int)v[1], .count = (int)v[2]};
     return true;
 bad:
-    complain(why, why_len, "AUTOCLOSE_KEEPALIVE", value, limits_text,
+    complain(why, why_len, ac_config_names[AC_VAR_KEEPALIVE], value, limits_text,
              "leaving keepalive as the program sets it");
     return false;
 }
@@ -304,7 +328,7 @@ bool ac_parse_user_timeout_ms(const char *value, uint32_t *out, char *why, size_
     if (value == NULL)
         return true;
     if (!parse_uint(value, 2147483647u, &v)) {
-        complain(why, why_len, "AUTOCLOSE_USER_TIMEOUT_MS", value,
+        complain(why, why_len, ac_config_names[AC_VAR_USER_TIMEOUT_MS], value,
                  "is not a whole number of milliseconds (0-2147483647)", "not setting it");
         return false;
     }
@@ -321,7 +345,7 @@ bool ac_parse_fin_wait2_s(const char *value, int *out, char *why, size_t why_len
     if (value == NULL)
         return true;
     if (!parse_uint(value, 120, &v) || v == 0) {
-        complain(why, why_len, "AUTOCLOSE_FIN_WAIT2_S", value,
+        complain(why, why_len, ac_config_names[AC_VAR_FIN_WAIT2_S], value,
                  "is not a whole number of seconds (1-120)", "leaving the system default");
         return false;
     }
@@ -351,13 +375,13 @@ bool ac_expand_path(const char *pattern, long pid, char *out, size_t out_len)
 /* An empty variable counts as unset: service units clear a setting with `Environment=X=`. */
 static const char *(*env_lookup)(const char *name);
 static bool ignoring_untrusted; /* secure execution: see untrusted_in_secure below */
-static bool is_untrusted_in_secure(const char *name);
-static const char *lookup(const char *name)
+static bool is_untrusted_in_secure(enum ac_var v);
+static const char *var(enum ac_var v)
 {
-    if (ignoring_untrusted && is_untrusted_in_secure(name))
+    if (ignoring_untrusted && is_untrusted_in_secure(v))
         return NULL;
-    const char *v = env_lookup(name);
-    return v != NULL && *v != '\0' ? v : NULL;
+    const char *value = env_lookup(ac_config_names[v]);
+    return value != NULL && *value != '\0' ? value : NULL;
 }
 
 bool ac_parse_nofile(const char *value, uint64_t *out, char *why, size_t why_len)
@@ -377,21 +401,21 @@ bool ac_parse_nofile(const char *value, uint64_t *out, char *why, size_t why_len
         *out = v;
         return true;
     }
-    complain(why, why_len, "AUTOCLOSE_NOFILE", value, "is not 'max' or a number of descriptors",
-             "leaving the descriptor limit as it is");
+    complain(why, why_len, ac_config_names[AC_VAR_NOFILE], value,
+             "is not 'max' or a number of descriptors", "leaving the descriptor limit as it is");
     return false;
 }
 
 /* The variables that name a file or raise a limit: in a secure-execution process (set-user-ID,
  * set-group-ID, file capabilities) whoever runs the program sets the environment, and must not
  * make it write a file of its owner's or keep more descriptors. */
-static const char *const untrusted_in_secure[] = {"AUTOCLOSE_LOG_FILE", "AUTOCLOSE_STATS_FILE",
-                                                  "AUTOCLOSE_NOFILE"};
+static const enum ac_var untrusted_in_secure[] = {AC_VAR_LOG_FILE, AC_VAR_STATS_FILE,
+                                                  AC_VAR_NOFILE};
 
-static bool is_untrusted_in_secure(const char *name)
+static bool is_untrusted_in_secure(enum ac_var v)
 {
     for (size_t i = 0; i < sizeof untrusted_in_secure / sizeof untrusted_in_secure[0]; i++)
-        if (strcmp(name, untrusted_in_secure[i]) == 0)
+        if (v == untrusted_in_secure[i])
             return true;
     return false;
 }
@@ -405,10 +429,10 @@ static void refuse_untrusted(void (*complain_line)(const char *line))
     ac_text_str(&t, "secure execution (set-user-ID, set-group-ID or file capabilities): ignoring");
     size_t n = 0;
     for (size_t i = 0; i < sizeof untrusted_in_secure / sizeof untrusted_in_secure[0]; i++) {
-        if (lookup(untrusted_in_secure[i]) == NULL)
+        if (var(untrusted_in_secure[i]) == NULL)
             continue;
         ac_text_str(&t, n++ ? ", " : " ");
-        ac_text_str(&t, untrusted_in_secure[i]);
+        ac_text_str(&t, ac_config_names[untrusted_in_secure[i]]);
     }
     ac_text_str(&t, ", which name a file or raise a limit");
     if (n > 0)
@@ -433,37 +457,36 @@ void ac_config_load_for(struct ac_config *cfg, const char *(*lookup_fn)(const ch
         ignoring_untrusted = true; /* from here they read as unset */
     }
 
-    if (!ac_parse_flag("AUTOCLOSE_DISABLE", lookup("AUTOCLOSE_DISABLE"), &c.disabled, why,
+    if (!ac_parse_flag(ac_config_names[AC_VAR_DISABLE], var(AC_VAR_DISABLE), &c.disabled, why,
                        sizeof why))
         complain_line(why);
-    if (!ac_parse_flag("AUTOCLOSE_DRY_RUN", lookup("AUTOCLOSE_DRY_RUN"), &c.dry_run, why,
+    if (!ac_parse_flag(ac_config_names[AC_VAR_DRY_RUN], var(AC_VAR_DRY_RUN), &c.dry_run, why,
                        sizeof why))
         complain_line(why);
-    if (!ac_parse_log_level(lookup("AUTOCLOSE_LOG"), &c.log_level, why, sizeof why))
+    if (!ac_parse_log_level(var(AC_VAR_LOG), &c.log_level, why, sizeof why))
         complain_line(why);
-    if (!ac_parse_grace_ms(lookup("AUTOCLOSE_GRACE_MS"), &c.grace_ms, why, sizeof why))
+    if (!ac_parse_grace_ms(var(AC_VAR_GRACE_MS), &c.grace_ms, why, sizeof why))
         complain_line(why);
-    if (!ac_parse_sweep_ms(lookup("AUTOCLOSE_SWEEP_MS"), &c.sweep_ms, why, sizeof why))
+    if (!ac_parse_sweep_ms(var(AC_VAR_SWEEP_MS), &c.sweep_ms, why, sizeof why))
         complain_line(why);
-    if (!ac_parse_mode(lookup("AUTOCLOSE_MODE"), &c.mode, why, sizeof why))
+    if (!ac_parse_mode(var(AC_VAR_MODE), &c.mode, why, sizeof why))
         complain_line(why);
-    if (!ac_parse_ports(lookup("AUTOCLOSE_PORTS"), &c.ports, why, sizeof why))
+    if (!ac_parse_ports(var(AC_VAR_PORTS), &c.ports, why, sizeof why))
         complain_line(why);
-    if (!ac_parse_nofile(lookup("AUTOCLOSE_NOFILE"), &c.nofile, why, sizeof why))
+    if (!ac_parse_nofile(var(AC_VAR_NOFILE), &c.nofile, why, sizeof why))
         complain_line(why);
 
-    if (!ac_parse_keepalive(lookup("AUTOCLOSE_KEEPALIVE"), &c.keepalive, why, sizeof why))
+    if (!ac_parse_keepalive(var(AC_VAR_KEEPALIVE), &c.keepalive, why, sizeof why))
         complain_line(why);
-    if (!ac_parse_user_timeout_ms(lookup("AUTOCLOSE_USER_TIMEOUT_MS"), &c.user_timeout_ms, why,
-                                  sizeof why))
+    if (!ac_parse_user_timeout_ms(var(AC_VAR_USER_TIMEOUT_MS), &c.user_timeout_ms, why, sizeof why))
         complain_line(why);
-    if (!ac_parse_fin_wait2_s(lookup("AUTOCLOSE_FIN_WAIT2_S"), &c.fin_wait2_s, why, sizeof why))
+    if (!ac_parse_fin_wait2_s(var(AC_VAR_FIN_WAIT2_S), &c.fin_wait2_s, why, sizeof why))
         complain_line(why);
     /* Unlike the other switches, "on" is not the cautious reading here. */
-    if (!parse_switch("AUTOCLOSE_REUSEADDR", lookup("AUTOCLOSE_REUSEADDR"), false, &c.reuseaddr,
+    if (!parse_switch(ac_config_names[AC_VAR_REUSEADDR], var(AC_VAR_REUSEADDR), false, &c.reuseaddr,
                       why, sizeof why))
         complain_line(why);
-    const char *stats = lookup("AUTOCLOSE_STATS_FILE");
+    const char *stats = var(AC_VAR_STATS_FILE);
     char expanded[sizeof c.stats_file];
     if (stats != NULL) {
         /* The longest pid takes 7 digits: check the expansion now, not in a forked child. */
@@ -471,16 +494,16 @@ void ac_config_load_for(struct ac_config *cfg, const char *(*lookup_fn)(const ch
             ac_expand_path(stats, 9999999, expanded, sizeof expanded)) {
             strcpy(c.stats_file, stats);
         } else {
-            complain(why, sizeof why, "AUTOCLOSE_STATS_FILE", stats, "is too long",
+            complain(why, sizeof why, ac_config_names[AC_VAR_STATS_FILE], stats, "is too long",
                      "writing no stats");
             complain_line(why);
         }
     }
 
-    const char *file = lookup("AUTOCLOSE_LOG_FILE");
+    const char *file = var(AC_VAR_LOG_FILE);
     if (file != NULL) {
         if (strlen(file) >= sizeof c.log_file) {
-            complain(why, sizeof why, "AUTOCLOSE_LOG_FILE", file, "is too long",
+            complain(why, sizeof why, ac_config_names[AC_VAR_LOG_FILE], file, "is too long",
                      "logging to stderr");
             complain_line(why);
         } else {
@@ -493,4 +516,152 @@ void ac_config_load_for(struct ac_config *cfg, const char *(*lookup_fn)(const ch
         c = (struct ac_config){.disabled = true, .dry_run = dry_run, .ports = {.all = true}};
     }
     *cfg = c;
+}
+
+/* ---- AUTOCLOSE_* variables nobody reads ----------------------------------------------------- */
+
+#define PREFIX            "AUTOCLOSE_"
+#define PREFIX_LEN        (sizeof PREFIX - 1)
+#define NAME_MAX_COMPARED 64 /* longer names are compared by their start only */
+#define MAX_UNKNOWN_LINES 8  /* a hostile environment gets a bounded number of lines */
+
+static char upper(char c)
+{
+    return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+}
+
+/* Levenshtein distance, case ignored, between a[0..n) and b[0..m) (each at most
+ * NAME_MAX_COMPARED): two rows on the stack. */
+static unsigned distance(const char *a, size_t n, const char *b, size_t m)
+{
+    unsigned row[NAME_MAX_COMPARED + 1], next[NAME_MAX_COMPARED + 1];
+    for (size_t j = 0; j <= m; j++)
+        row[j] = (unsigned)j;
+    for (size_t i = 1; i <= n; i++) {
+        next[0] = (unsigned)i;
+        for (size_t j = 1; j <= m; j++) {
+            unsigned cost = upper(a[i - 1]) != upper(b[j - 1]);
+            unsigned best = row[j - 1] + cost;
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (next[j - 1] + 1 < best)
+                best = next[j - 1] + 1;
+            next[j] = best;
+        }
+        memcpy(row, next, (m + 1) * sizeof row[0]);
+    }
+    return row[m];
+}
+
+/* Whether needle[0..n) occurs in hay[0..m), case ignored. */
+static bool contains(const char *hay, size_t m, const char *needle, size_t n)
+{
+    for (size_t i = 0; n <= m && i <= m - n; i++) {
+        size_t k = 0;
+        while (k < n && upper(hay[i + k]) == upper(needle[k]))
+            k++;
+        if (k == n)
+            return true;
+    }
+    return false;
+}
+
+const char *ac_config_nearest(const char *name, size_t len)
+{
+    if (len < PREFIX_LEN || strncmp(name, PREFIX, PREFIX_LEN) != 0)
+        return NULL;
+    const char *s = name + PREFIX_LEN; /* what follows the prefix is what was mistyped */
+    size_t n = len - PREFIX_LEN;
+    if (n > NAME_MAX_COMPARED)
+        n = NAME_MAX_COMPARED;
+    const char *best = NULL;
+    unsigned best_distance = UINT32_MAX;
+    /* Only the library's own settings are suggested, not the tools' variables. */
+    for (size_t v = 0; v < AC_VAR_READ_COUNT; v++) {
+        const char *k = ac_config_names[v] + PREFIX_LEN;
+        size_t m = strlen(k);
+        /* Near: at most half the known name's length in edits (at least two), or holding a
+         * known name whole (LOGLEVEL, LOG) or being a good part of one (GRACE, GRACE_MS);
+         * beyond that a suggestion would be a guess. The fewest edits win. */
+        unsigned d = distance(s, n, k, m);
+        unsigned limit = m / 2 > 2 ? (unsigned)(m / 2) : 2;
+        bool near =
+            d <= limit || (m >= 3 && contains(s, n, k, m)) || (n >= 4 && contains(k, m, s, n));
+        if (near && d < best_distance) {
+            best_distance = d;
+            best = ac_config_names[v];
+        }
+    }
+    return best;
+}
+
+/* The name as it may safely go into a line: as it is when it is made of letters, digits and
+ * underscores, else quoted so that it cannot forge a line. */
+static void put_name(struct ac_text *t, const char *name, size_t len)
+{
+    bool plain = len <= NAME_MAX_COMPARED;
+    for (size_t i = 0; plain && i < len; i++) {
+        char c = name[i];
+        plain =
+            (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    }
+    if (plain) {
+        for (size_t i = 0; i < len; i++) {
+            char c[2] = {name[i], '\0'};
+            ac_text_str(t, c);
+        }
+        return;
+    }
+    char shown[NAME_MAX_COMPARED + 1];
+    size_t n = len < NAME_MAX_COMPARED ? len : NAME_MAX_COMPARED;
+    memcpy(shown, name, n);
+    shown[n] = '\0';
+    ac_text_quoted(t, shown, NAME_MAX_COMPARED);
+    if (n < len)
+        ac_text_str(t, "...");
+}
+
+static bool known(const char *name, size_t len)
+{
+    for (size_t v = 0; v < AC_VAR_COUNT; v++)
+        if (strlen(ac_config_names[v]) == len && strncmp(ac_config_names[v], name, len) == 0)
+            return true;
+    return false;
+}
+
+void ac_config_report_unknown(char *const *env, void (*complain_line)(const char *line))
+{
+    size_t unknown = 0;
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+        const char *entry = env[i];
+        if (strncmp(entry, PREFIX, PREFIX_LEN) != 0)
+            continue;
+        const char *eq = strchr(entry, '=');
+        size_t len = eq ? (size_t)(eq - entry) : strlen(entry);
+        if (known(entry, len))
+            continue;
+        if (unknown++ >= MAX_UNKNOWN_LINES)
+            continue;
+        char line[256];
+        struct ac_text t;
+        ac_text_init(&t, line, sizeof line);
+        ac_text_str(&t, "unknown variable ");
+        put_name(&t, entry, len);
+        const char *near = ac_config_nearest(entry, len);
+        if (near != NULL) {
+            ac_text_str(&t, " (did you mean ");
+            ac_text_str(&t, near);
+            ac_text_str(&t, "?)");
+        }
+        ac_text_str(&t, "; ignored");
+        complain_line(line);
+    }
+    if (unknown > MAX_UNKNOWN_LINES) {
+        char line[128];
+        struct ac_text t;
+        ac_text_init(&t, line, sizeof line);
+        ac_text_uint(&t, unknown - MAX_UNKNOWN_LINES);
+        ac_text_str(&t, " more unknown AUTOCLOSE_* variables; ignored");
+        complain_line(line);
+    }
 }

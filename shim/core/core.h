@@ -35,6 +35,31 @@ enum ac_log_level { AC_LOG_OFF, AC_LOG_ERROR, AC_LOG_INFO, AC_LOG_DEBUG };
 #define AC_MAX_GRACE_MS     86400000u /* one day: anything longer is a typo */
 #define AC_UNREAD_GRACES    10 /* graces unread data holds a connection nobody reads (idle.c) */
 
+/* Every AUTOCLOSE_* variable the library knows, by its place in ac_config_names: first the ones
+ * it reads, then the ones the project's own tools and test harness set for themselves (it reads
+ * none of those, and does not call them unknown). */
+enum ac_var {
+    AC_VAR_DISABLE,
+    AC_VAR_DRY_RUN,
+    AC_VAR_LOG,
+    AC_VAR_GRACE_MS,
+    AC_VAR_SWEEP_MS,
+    AC_VAR_MODE,
+    AC_VAR_PORTS,
+    AC_VAR_NOFILE,
+    AC_VAR_KEEPALIVE,
+    AC_VAR_USER_TIMEOUT_MS,
+    AC_VAR_FIN_WAIT2_S,
+    AC_VAR_REUSEADDR,
+    AC_VAR_STATS_FILE,
+    AC_VAR_LOG_FILE,
+    AC_VAR_READ_COUNT,
+    AC_VAR_TOOLS_LIB = AC_VAR_READ_COUNT, /* AUTOCLOSE_LIB: make test, make demo */
+    AC_VAR_TOOLS_LIB32,                   /* AUTOCLOSE_LIB32: make test */
+    AC_VAR_COUNT
+};
+extern const char *const ac_config_names[AC_VAR_COUNT];
+
 /* A set of TCP ports: one bit each. `all` means no filter was given. */
 struct ac_portset {
     bool all;
@@ -90,6 +115,14 @@ void ac_config_load(struct ac_config *cfg, const char *(*lookup)(const char *nam
  * AUTOCLOSE_NOFILE) are ignored, and one line through `complain` says which were set. */
 void ac_config_load_for(struct ac_config *cfg, const char *(*lookup)(const char *name),
                         void (*complain)(const char *line), bool secure_execution);
+
+/* Names, through `complain`, each AUTOCLOSE_* variable of `env` (environ's layout) that is not in
+ * ac_config_names, with the nearest known one: "unknown variable AUTOCLOSE_PORT (did you mean
+ * AUTOCLOSE_PORTS?); ignored". At most a few lines, then one that counts the rest. */
+void ac_config_report_unknown(char *const *env, void (*complain)(const char *line));
+/* The setting nearest to the variable name name[0..len) (case ignored), or NULL when none is
+ * near enough to be a likely mistyping. */
+const char *ac_config_nearest(const char *name, size_t len);
 
 static inline bool ac_portset_has(const struct ac_portset *set, unsigned port)
 {

@@ -225,8 +225,9 @@ bool ac_closing_now(int fd);
 /* ---- log (log.c) ------------------------------------------------------------------------- */
 
 /* Writes one line (no newline in `msg`) at `level`, with timestamp and pid, to the log file, or
- * stderr, or syslog when stderr is a socket (an inetd-style server's stderr is the peer).
- * Rate-limited: a storm cannot flood the log. */
+ * stderr, or syslog when stderr is a socket (an inetd-style server's stderr is the peer), or,
+ * without syslog, a stderr that is a log collector's socket. Rate-limited: a storm cannot flood
+ * the log. */
 void ac_log(enum ac_log_level level, const char *msg);
 /* The same without the rate limit, for the rare line that must not be lost in a storm. */
 void ac_log_unlimited(enum ac_log_level level, const char *msg);
@@ -236,6 +237,10 @@ void ac_log_start(void); /* after the configuration is read */
 void ac_log_capture_stderr(void);
 /* A complaint about the configuration: never rate-limited, never suppressed by AUTOCLOSE_LOG. */
 void ac_log_config_complaint(const char *line);
+/* The timer's side of the rate limit: when the line counting the lines it dropped is due
+ * (monotonic ms; UINT64_MAX while none was dropped), and the line itself, said once it is due. */
+uint64_t ac_log_note_due(void);
+void ac_log_say_dropped(uint64_t now_ms);
 
 /* ---- the tracker (tracker.c) ------------------------------------------------------------- */
 
@@ -253,6 +258,8 @@ struct ac_conn; /* opaque outside tracker.c */
  * function can never deadlock on it. */
 void ac_tracker_lock(sigset_t *saved_mask);
 void ac_tracker_unlock(const sigset_t *saved_mask);
+/* Whether the calling thread holds it (no lock needed). */
+bool ac_tracker_held_here(void);
 
 /* Outcome of ac_tracker_add. */
 enum ac_add_result { AC_ADD_NEW_EARLIEST, AC_ADD_NEW, AC_ADD_KNOWN, AC_ADD_NO_MEMORY };

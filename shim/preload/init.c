@@ -111,6 +111,8 @@ void ac_init(void)
     ac_real_resolve();
     ac_log_capture_stderr();
     ac_config_load_for(&ac_cfg, env, ac_log_config_complaint, getauxval(AT_SECURE) != 0);
+    /* One walk of the environment already in memory: a mistyped name gets its line too. */
+    ac_config_report_unknown(environ, ac_log_config_complaint);
     ac_log_start();
     ac_stats_start();
     if (!ac_cfg.disabled)

@@ -70,6 +70,31 @@ static void log_pending(int fd, uint64_t deadline_ms)
     ac_log(AC_LOG_DEBUG, line);
 }
 
+/* A half-closed connection outside AUTOCLOSE_PORTS, once per connection (the tracker remembers
+ * it): at debug, so that an operator can see why it was never reclaimed. */
+static void log_skipped(int fd)
+{
+    if (ac_cfg.log_level < AC_LOG_DEBUG)
+        return;
+    struct sockaddr_storage local = {0}, peer = {0};
+    socklen_t llen = sizeof local, plen = sizeof peer;
+    char line[200];
+    struct ac_text t;
+    ac_text_init(&t, line, sizeof line);
+    ac_text_str(&t, "left alone fd=");
+    ac_text_int(&t, fd);
+    if (AC_REAL(getsockname)(fd, (struct sockaddr *)&local, &llen) == 0) {
+        ac_text_str(&t, " local=");
+        ac_text_sockaddr(&t, (const struct sockaddr *)&local);
+    }
+    if (AC_REAL(getpeername)(fd, (struct sockaddr *)&peer, &plen) == 0) {
+        ac_text_str(&t, " peer=");
+        ac_text_sockaddr(&t, (const struct sockaddr *)&peer);
+    }
+    ac_text_str(&t, ": neither port is in AUTOCLOSE_PORTS");
+    ac_log(AC_LOG_DEBUG, line);
+}
+
 enum ac_verdict ac_judge(int fd, struct ac_identity *id, bool stable)
 {
     /* One system call turns away the common case: a file or pipe at its end, a live connection
@@ -147,6 +172,7 @@ bool ac_judge_and_track(int fd, enum ac_found_by how, uint64_t fin_ms, bool lock
             ac_stat_add_on_timer(AC_STAT_PORT_FILTER_SKIPPED);
         else
             ac_stat_add(AC_STAT_PORT_FILTER_SKIPPED);
+        log_skipped(fd);
     } else if (added == AC_ADD_NO_MEMORY) {
         if (locked)
             ac_stat_add_on_timer(AC_STAT_ERRORS);

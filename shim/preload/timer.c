@@ -7,7 +7,8 @@
  * after a fork, or starts with a TCP connection it inherited: points where the program is not
  * inside a signal handler or the allocator (a thread cannot safely be made there). A process
  * with no TCP connection never has one. It sleeps on a condition variable until its earliest
- * deadline (a note's, a pending connection's, the next sweep, the stats file), and is woken only
+ * deadline (a note's, a pending connection's, the next sweep, the stats file, the count of log
+ * lines the rate limit dropped), and is woken only
  * when a new deadline comes before that. It runs with every signal blocked, so the program's
  * signals keep going to the program's threads, and shares the program's descriptor table.
  */
@@ -219,12 +220,24 @@ static void *timer_main(void *unused)
         }
         if (stats_next < next)
             next = stats_next;
+        /* Lines the log's rate limit dropped are counted aloud when their window closes. */
+        uint64_t note_at = ac_log_note_due();
+        if (note_at <= now) {
+            ac_tracker_unlock(&saved);
+            ac_log_say_dropped(now);
+            ac_tracker_lock(&saved);
+            continue;
+        }
+        if (note_at < next)
+            next = note_at;
         if (no_more_threads && next > now + locked_down_look())
             next = now + locked_down_look();
         /* A note taken since the scan either sees this (and wakes the timer) or is seen here:
-         * the two sides store, then load, with full barriers (notes.c). */
+         * the two sides store, then load, with full barriers (notes.c). A window of dropped log
+         * lines opened meanwhile the same way (log.c). */
         __atomic_store_n(&sleeps_until, next, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&ac_notes_taken, __ATOMIC_SEQ_CST) != notes_before) {
+        if (__atomic_load_n(&ac_notes_taken, __ATOMIC_SEQ_CST) != notes_before ||
+            ac_log_note_due() < next) {
             __atomic_store_n(&sleeps_until, 0, __ATOMIC_RELAXED);
             continue;
         }

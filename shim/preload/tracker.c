@@ -112,18 +112,28 @@ static void init_wake(void)
     pthread_condattr_destroy(&attr);
 }
 
+/* Whether this thread holds the lock: a line logged under it must not take it again. */
+static __thread bool held_here;
+
 void ac_tracker_lock(sigset_t *saved_mask)
 {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, saved_mask);
     pthread_mutex_lock(&lock);
+    held_here = true;
 }
 
 void ac_tracker_unlock(const sigset_t *saved_mask)
 {
+    held_here = false;
     pthread_mutex_unlock(&lock);
     pthread_sigmask(SIG_SETMASK, saved_mask, NULL);
+}
+
+bool ac_tracker_held_here(void)
+{
+    return held_here;
 }
 
 /* The writer of ac_fdtab for every number in the table (notes.c sets and clears the states of
@@ -405,6 +415,7 @@ void ac_tracker_atfork_parent(void)
  * it is made anew. The condition variable too: the parent's waiters do not exist here. */
 void ac_tracker_atfork_child(bool held)
 {
+    held_here = false;
     if (held)
         pthread_mutex_unlock(&lock);
     else

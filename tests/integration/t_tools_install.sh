@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # make install / uninstall: into a DESTDIR with PREFIX=/usr the library lands in the multiarch
 # directory (the 32-bit x86 one, when built, in the i386 multiarch directory), the tools in bin,
-# the daemon in sbin, the man pages in share/man, the systemd example in share/doc/libautoclose
-# and the daemon's unit in lib/systemd/system, with the installed paths written into the wrapper,
-# the drop-in and the unit, and the Makefile's VERSION into the wrapper's --version and every man
+# the daemon in sbin, the wrapper's --check helper in libexec/libautoclose, the man pages in
+# share/man, the systemd example in share/doc/libautoclose and the daemon's unit in
+# lib/systemd/system, with the installed paths written into the wrapper, the drop-in and the
+# unit (the drop-in's template guard left out: the source tree's copy fails systemd-analyze
+# verify, the installed one passes it), and the Makefile's VERSION into the wrapper's --version and every man
 # page's .TH line; installed with a PREFIX of its own, the installed wrapper finds the installed library and
 # protects a leaking server; make uninstall removes every file again.
 # shellcheck source=lib.sh
@@ -31,10 +33,11 @@ else
     echo "  (no 32-bit library built: only the 64-bit one is installed)"
 fi
 
-# INSTALL_LIB, INSTALL_LIB32, INSTALL_DAEMON: install what is under test, never rebuild it while
-# other tests use it (an empty INSTALL_LIB32 installs no 32-bit library).
+# INSTALL_LIB, INSTALL_LIB32, INSTALL_DAEMON, INSTALL_SETTINGS: install what is under test, never
+# rebuild it while other tests use it (an empty INSTALL_LIB32 installs no 32-bit library).
 : "${AUTOCLOSED:?AUTOCLOSED must name the built daemon}"
-minstall() { make -s -C "$REPO" "$@" INSTALL_LIB="$AUTOCLOSE_LIB" INSTALL_LIB32="$lib32" INSTALL_DAEMON="$AUTOCLOSED" >"$TMP/make.out" 2>&1 || fail "make $*: $(cat "$TMP/make.out")"; }
+[ -x "$SETTINGS_HELPER" ] || fail "no autoclose-settings beside the library under test ($SETTINGS_HELPER)"
+minstall() { make -s -C "$REPO" "$@" INSTALL_LIB="$AUTOCLOSE_LIB" INSTALL_LIB32="$lib32" INSTALL_DAEMON="$AUTOCLOSED" INSTALL_SETTINGS="$SETTINGS_HELPER" >"$TMP/make.out" 2>&1 || fail "make $*: $(cat "$TMP/make.out")"; }
 
 stage=$TMP/stage
 minstall install DESTDIR="$stage" PREFIX=/usr
@@ -45,6 +48,7 @@ expected=(
     usr/share/man/man1/tcpstates.1:644 usr/share/man/man7/libautoclose.7:644
     usr/share/doc/libautoclose/autoclose.conf:644
     usr/sbin/autoclosed:755 usr/share/man/man8/autoclosed.8:644
+    usr/libexec/libautoclose/autoclose-settings:755
     usr/lib/systemd/system/autoclosed.service:644
 )
 [ -z "$lib32" ] || expected+=("usr/$libdir32/libautoclose.so:644")
@@ -72,6 +76,30 @@ grep -qx "Environment=LD_PRELOAD=/usr/$libdir/libautoclose.so" \
 grep -q "^ExecStart=/usr/sbin/autoclosed " "$stage/usr/lib/systemd/system/autoclosed.service" ||
     fail "the installed unit does not start /usr/sbin/autoclosed"
 ! grep -rl '@AUTOCLOSE_' "$stage" || fail "placeholders left in the installed files"
+! grep -q 'TEMPLATE' "$stage/usr/share/doc/libautoclose/autoclose.conf" ||
+    fail "the installed drop-in still holds the template's guard"
+
+# The drop-in, in a unit's drop-in directory: the source tree's template fails systemd-analyze
+# verify (naming its guard), the installed copy passes it without a word.
+if command -v systemd-analyze >/dev/null; then
+    verify_dropin() { # DROP-IN: verify a service that has it, output in $TMP/verify.out
+        rm -rf "$TMP/units" && mkdir -p "$TMP/units/mosserver.service.d"
+        printf '[Unit]\nDescription=test\n[Service]\nExecStart=/bin/sleep 1\n' >"$TMP/units/mosserver.service"
+        cp "$1" "$TMP/units/mosserver.service.d/autoclose.conf"
+        SYSTEMD_UNIT_PATH="$TMP/units:" systemd-analyze verify --man=no \
+            "$TMP/units/mosserver.service" >"$TMP/verify.out" 2>&1
+    }
+    ! verify_dropin "$REPO/scripts/systemd/autoclose.conf" ||
+        fail "the source tree's template, unfilled, passes systemd-analyze verify"
+    grep -q 'TEMPLATE-NOT-FILLED-IN' "$TMP/verify.out" ||
+        fail "systemd-analyze verify does not name the template's guard: $(cat "$TMP/verify.out")"
+    verify_dropin "$stage/usr/share/doc/libautoclose/autoclose.conf" ||
+        fail "the installed drop-in fails systemd-analyze verify: $(cat "$TMP/verify.out")"
+    [ ! -s "$TMP/verify.out" ] || fail "systemd-analyze verify warned: $(cat "$TMP/verify.out")"
+    echo "  drop-in: the template fails systemd-analyze verify, the installed copy passes"
+else
+    echo "  (systemd-analyze is not installed: the drop-in was not verified)"
+fi
 
 # The version: the Makefile's, in the installed wrapper and on every installed page's .TH line.
 version=$(makefile_version)
@@ -95,6 +123,11 @@ want=$stage/usr/$libdir/libautoclose.so
 run_rc rc "$stage/usr/bin/autoclose" -- sh -c 'echo "$LD_PRELOAD"'
 assert_eq 0 "$rc" "exit status of the staged wrapper"
 assert_eq "$(readlink -f "$want")" "$(cat "$TMP/rc.out")" "LD_PRELOAD set by the staged wrapper"
+# Its --check finds the staged helper the same way, and reads the options given.
+run_rc rc "$stage/usr/bin/autoclose" --check --grace-ms 1234 -- "$FIXTURES/mos_server"
+assert_eq 0 "$rc" "exit status of the staged wrapper's --check"
+grep -Eq '^  AUTOCLOSE_GRACE_MS +1234$' "$TMP/rc.out" ||
+    fail "the staged wrapper's --check shows no settings: $(cat "$TMP/rc.out")"
 # For a 32-bit program it chooses the staged 32-bit library (read from its execve: this kernel
 # need not be able to run the program).
 if [ -n "$lib32" ] && [ -x "$FIXTURES32/mos_server" ]; then

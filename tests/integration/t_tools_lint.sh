@@ -48,7 +48,7 @@ done
 echo "  libautoclose(7) documents ${#vars[@]} variables: ${vars[*]}"
 
 run_rc rc "$TOOLS/autoclose" --help
-for opt in grace-ms mode ports sweep-ms dry-run log log-file stats-file help version; do
+for opt in grace-ms mode ports sweep-ms dry-run log log-file stats-file check help version; do
     grep -q -- "--$opt\b" "$TMP/rc.out" || fail "autoclose --help does not explain --$opt"
     grep -q -- "\\\\-\\\\-${opt//-/\\\\-}\b" "$TOOLS/man/autoclose.1" || fail "autoclose(1) does not explain --$opt"
 done

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # scripts/mos-close-test: FAIL (exit 1) on a leaking MOS server, whose socket it shows in
-# CLOSE_WAIT; PASS (exit 0) on the same server run under scripts/autoclose with a short grace;
-# exit 2 on a port nobody listens on and on bad arguments. The kernel's own states (ss) must
-# agree with each verdict.
+# CLOSE_WAIT, naming both remedies (the wrapper, and autoclosed with the server's pid); PASS
+# (exit 0) on the same server run under scripts/autoclose with a short grace; with no --wait it
+# waits for the grace (--grace-ms, else the library's default) plus a daemon's interval, so a
+# server that closes half a second after the default grace passes; exit 2 on a port nobody
+# listens on and on bad arguments. The kernel's own states (ss) must agree with each verdict.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tools_lib.sh
@@ -16,8 +18,12 @@ rc=0 # each run_rc sets it
 start_bg leak "$FIXTURES/mos_server" --style read --port-file "$TMP/leak.port"
 start_bg guarded "$AUTOCLOSE" --grace-ms $GRACE -- "$FIXTURES/mos_server" --style read \
     --port-file "$TMP/guarded.port"
+# Closes half a second after the default grace, as autoclosed (which looks once a second) may.
+start_bg late "$AUTOCLOSE" --grace-ms 5500 -- "$FIXTURES/mos_server" --style read \
+    --port-file "$TMP/late.port"
 leak=$(await_port leak)
 guarded=$(await_port guarded)
+late=$(await_port late)
 leak_pid=$(main_pid leak)
 
 # The leaking server: FAIL, exit 1, with the server's CLOSE_WAIT and who holds it.
@@ -54,17 +60,35 @@ grep -q 'total: 2 runs, 0 passed, 2 failed' "$TMP/rc.out" || fail "no total for 
 grep -q 'sent a MOS heartbeat' "$TMP/rc.out" && fail "--no-message sent a heartbeat"
 assert_eq 3 "$(count_state close-wait "$leak" server)" "leaking server: sockets in CLOSE_WAIT after 3 tests (ss)"
 
+# No --wait: the grace given (--grace-ms 300) plus a daemon's interval and a second to spare;
+# the FAIL names both remedies, autoclosed with the pid of the process holding the leak.
+run_rc rc "$MCT" 127.0.0.1 "$leak" --grace-ms 300
+sed -n 's/^/    | /; /remed\|autoclose\|within/p' "$TMP/rc.out"
+assert_eq 1 "$rc" "exit status of --grace-ms 300 on the leaking server"
+grep -q 'watching .* for up to 2\.3 s$' "$TMP/rc.out" || fail "--grace-ms 300 did not wait 2.3 s"
+grep -qF "'autoclose --grace-ms 2000 -- SERVER'" "$TMP/rc.out" || fail "the FAIL does not name the wrapper"
+grep -qF "'autoclosed --pid $leak_pid'" "$TMP/rc.out" ||
+    fail "the FAIL does not name autoclosed for the server's pid $leak_pid"
+
+# No option at all: the library's default grace (5 s) plus 2 s; the server that closes at 5.5 s
+# passes (with a wait of exactly the grace it would fail).
+run_rc rc "$MCT" 127.0.0.1 "$late"
+sed 's/^/    | /' "$TMP/rc.out"
+assert_eq 0 "$rc" "exit status on a server that closes 5.5 s after the FIN, default wait"
+grep -q 'watching .* for up to 7 s$' "$TMP/rc.out" || fail "the default wait is not 7 s"
+
 # Nobody listening, and bad arguments: exit 2 with a message.
 closed=$(pick_port "$leak" "$guarded")
 run_rc rc "$MCT" 127.0.0.1 "$closed" --wait 1
 assert_eq 2 "$rc" "exit status on a closed port"
 grep -q 'cannot connect' "$TMP/rc.err" || fail "no clear message for a closed port: $(cat "$TMP/rc.err")"
 for args in "127.0.0.1" "127.0.0.1 70000" "127.0.0.1 $leak --wait soon" "127.0.0.1 $leak --wait 0" \
-    "127.0.0.1 $leak --count 0" "127.0.0.1 $leak --bogus"; do
+    "127.0.0.1 $leak --count 0" "127.0.0.1 $leak --bogus" "127.0.0.1 $leak --grace-ms 5s" \
+    "127.0.0.1 $leak --grace-ms 86400001"; do
     # shellcheck disable=SC2086 # each case is a word list
     run_rc rc "$MCT" $args
     [ "$rc" = 2 ] || fail "mos-close-test $args: exit $rc, expected 2"
     [ -s "$TMP/rc.err" ] || fail "mos-close-test $args: no message"
 done
 echo "  bad arguments: exit 2 each"
-pass "FAIL on the leak, PASS under the wrapper, 2 on a closed port and bad arguments"
+pass "FAIL on the leak naming both remedies, PASS under the wrapper, the wait following the grace, 2 on a closed port and bad arguments"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/tcpstates: after 3 disconnects from a leaking server, it counts 3 CLOSE_WAIT on the
 # server's port (held by the server) and 3 FIN_WAIT_2 towards it, in the table and in --json,
-# as ss itself does; --pid narrows to the server; --watch shows the pile growing; bad
-# arguments exit 2.
+# as ss itself does, and names both remedies (the wrapper, and autoclosed --pid for that
+# server); --pid narrows to the server; --watch shows the pile growing; bad arguments exit 2.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tools_lib.sh
@@ -38,6 +38,11 @@ grep -q "^! $N in CLOSE_WAIT on port $port, held by mos_server\[$pid\]" "$TMP/rc
     fail "text: no CLOSE_WAIT finding"
 tr -s '\n ' '  ' <"$TMP/rc.out" | grep -q "application does not close its sockets" ||
     fail "text: the finding does not explain CLOSE_WAIT"
+# Both remedies: the library through the wrapper, and autoclosed for this very process now.
+tr -s '\n ' '  ' <"$TMP/rc.out" | grep -qF "'autoclose -- SERVER'" ||
+    fail "text: the finding does not name the wrapper as a remedy"
+tr -s '\n ' '  ' <"$TMP/rc.out" | grep -qF "'autoclosed --pid $pid'" ||
+    fail "text: the finding does not give the autoclosed command for pid $pid"
 
 # The JSON, read with python3.
 run_rc rc "$TS" --port "$port" --json

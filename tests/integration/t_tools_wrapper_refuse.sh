@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/autoclose refuses, with exit 2 and before running anything, the programs the loader
 # would run without preloading the library: setuid and setgid ones, and static ones (also when
-# found through PATH, or named as a script's #! interpreter). The same program linked
-# dynamically, and a script with a dynamic interpreter, do run.
+# found through PATH, or named as a script's #! interpreter), naming autoclosed as the remedy.
+# The same program linked dynamically, and a script with a dynamic interpreter, do run.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tools_lib.sh
@@ -76,6 +76,9 @@ gcc -static -o "$TMP/bin/static_touch" "$TMP/touch.c" || fail "gcc -static faile
 { "$TMP/bin/static_touch" "$TMP/ran-direct" && [ -e "$TMP/ran-direct" ]; } ||
     fail "the static test program does not run by itself"
 expect_refused static "$TMP/bin/static_touch"
+# The refusal names the remedy for such a server: autoclosed, from outside.
+grep -qF "'autoclosed --pid PID'" "$TMP/rc.err" ||
+    fail "the refusal of a static program does not name autoclosed: $(cat "$TMP/rc.err")"
 PATH="$TMP/bin:$PATH" expect_refused static static_touch
 printf '#!%s\n' "$TMP/bin/static_touch" >"$TMP/bin/static_script"
 chmod +x "$TMP/bin/static_script"

@@ -5,10 +5,18 @@
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS=$REPO/scripts
 
+# The --check helper built beside the library under test (make builds it there).
+SETTINGS_HELPER=
+for word in $AUTOCLOSE_LIB; do
+    [[ $word != */libautoclose.so ]] || SETTINGS_HELPER=$(dirname -- "$word")/autoclose-settings
+done
+unset word
+
 # use_wrapper: sets AUTOCLOSE. In the source tree the wrapper finds ../build/libautoclose.so and
-# ../build/i386/libautoclose.so; when the libraries under test were built elsewhere (another
-# BUILD), a copy of the wrapper gets a tree of its own whose build/ holds those libraries (the
-# 32-bit one when AUTOCLOSE_LIB32 exists), so the test never runs a stale one.
+# ../build/i386/libautoclose.so (and --check's ../build/autoclose-settings); when the libraries
+# under test were built elsewhere (another BUILD), a copy of the wrapper gets a tree of its own
+# whose build/ holds those libraries (the 32-bit one when AUTOCLOSE_LIB32 exists) and the helper
+# beside the library, so the test never runs a stale one.
 use_wrapper() {
     local lib32_same=no
     if [ -f "$AUTOCLOSE_LIB32" ]; then
@@ -16,13 +24,15 @@ use_wrapper() {
     else
         [ -e "$REPO/build/i386/libautoclose.so" ] || lib32_same=yes
     fi
-    if [ "$REPO/build/libautoclose.so" -ef "$AUTOCLOSE_LIB" ] && [ $lib32_same = yes ]; then
+    if [ "$REPO/build/libautoclose.so" -ef "$AUTOCLOSE_LIB" ] && [ $lib32_same = yes ] &&
+        [ "$REPO/build/autoclose-settings" -ef "$SETTINGS_HELPER" ]; then
         AUTOCLOSE=$TOOLS/autoclose
     else
         mkdir -p "$TMP/tree/scripts" "$TMP/tree/build/i386"
         cp "$TOOLS/autoclose" "$TMP/tree/scripts/autoclose"
         ln -sf "$AUTOCLOSE_LIB" "$TMP/tree/build/libautoclose.so"
         [ ! -f "$AUTOCLOSE_LIB32" ] || ln -sf "$AUTOCLOSE_LIB32" "$TMP/tree/build/i386/libautoclose.so"
+        [ ! -x "$SETTINGS_HELPER" ] || ln -sf "$SETTINGS_HELPER" "$TMP/tree/build/autoclose-settings"
         # In the source tree, --version reads ../Makefile.
         ln -sf "$REPO/Makefile" "$TMP/tree/Makefile"
         AUTOCLOSE=$TMP/tree/scripts/autoclose

@@ -1229,6 +1229,128 @@ static void load_stats_file_length(void **state)
     assert_string_equal(cfg.stats_file, "");
 }
 
+/* ---- unknown AUTOCLOSE_* variables ------------------------------------------------------- */
+
+static const char *asked[64];
+static size_t asked_count;
+
+static const char *recording_lookup(const char *name)
+{
+    if (asked_count < sizeof asked / sizeof asked[0])
+        asked[asked_count] = name;
+    asked_count++;
+    return NULL;
+}
+
+/* The loader reads exactly the settings of ac_config_names, no other name: the list the unknown
+ * check uses is the parser's own. */
+static void known_names_are_the_ones_read(void **state)
+{
+    (void)state;
+    struct ac_config cfg;
+    asked_count = 0;
+    line_count = 0;
+    ac_config_load(&cfg, recording_lookup, record_line);
+    assert_int_equal(asked_count, AC_VAR_READ_COUNT);
+    for (size_t v = 0; v < AC_VAR_READ_COUNT; v++) {
+        bool found = false;
+        for (size_t i = 0; i < asked_count; i++)
+            found = found || strcmp(asked[i], ac_config_names[v]) == 0;
+        if (!found)
+            fail_msg("%s is in ac_config_names but never read", ac_config_names[v]);
+    }
+    for (size_t v = 0; v < AC_VAR_COUNT; v++)
+        assert_int_equal(strncmp(ac_config_names[v], "AUTOCLOSE_", 10), 0);
+}
+
+static void nearest_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *nearest;
+    } cases[] = {
+        {"AUTOCLOSE_PORT", "AUTOCLOSE_PORTS"},
+        {"AUTOCLOSE_GRACE", "AUTOCLOSE_GRACE_MS"},
+        {"AUTOCLOSE_grace_ms", "AUTOCLOSE_GRACE_MS"},
+        {"AUTOCLOSE_GRACE_S", "AUTOCLOSE_GRACE_MS"},
+        {"AUTOCLOSE_DRYRUN", "AUTOCLOSE_DRY_RUN"},
+        {"AUTOCLOSE_DISABLED", "AUTOCLOSE_DISABLE"},
+        {"AUTOCLOSE_LOGLEVEL", "AUTOCLOSE_LOG"},
+        {"AUTOCLOSE_LOG_FILEX", "AUTOCLOSE_LOG_FILE"},
+        {"AUTOCLOSE_LOGFILE", "AUTOCLOSE_LOG_FILE"},
+        {"AUTOCLOSE_SWEEP", "AUTOCLOSE_SWEEP_MS"},
+        {"AUTOCLOSE_TIMEOUT", "AUTOCLOSE_USER_TIMEOUT_MS"},
+        {"AUTOCLOSE_KEEP_ALIVE", "AUTOCLOSE_KEEPALIVE"},
+        {"AUTOCLOSE_XYZZY", NULL},
+        {"AUTOCLOSE_", NULL},
+        /* The tools' own variables are known, never suggested. */
+        {"AUTOCLOSE_LIBRARY", NULL},
+        {"NOT_AUTOCLOSE_PORT", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = ac_config_nearest(cases[i].name, strlen(cases[i].name));
+        if ((got == NULL) != (cases[i].nearest == NULL) ||
+            (got != NULL && strcmp(got, cases[i].nearest) != 0))
+            fail_msg("%s: nearest %s, expected %s", cases[i].name, got ? got : "none",
+                     cases[i].nearest ? cases[i].nearest : "none");
+    }
+}
+
+static void unknown_variables_each_named_once(void **state)
+{
+    (void)state;
+    char *env[] = {
+        "PATH=/bin",
+        "AUTOCLOSE_GRACE=2000",
+        "AUTOCLOSE_GRACE_MS=2000",
+        "AUTOCLOSE_PORT=10540",
+        "AUTOCLOSE_LIB=/x/libautoclose.so", /* make test's and make demo's own */
+        "AUTOCLOSE_LIB32=/x/i386/libautoclose.so",
+        "AUTOCLOSED_OPTS=--ports 10540", /* the daemon's, not AUTOCLOSE_* */
+        "AUTOCLOSE_XYZZY",               /* no '=' at all */
+        NULL,
+    };
+    line_count = 0;
+    ac_config_report_unknown(env, record_line);
+    assert_int_equal(line_count, 3);
+    assert_string_equal(lines[0],
+                        "unknown variable AUTOCLOSE_GRACE (did you mean AUTOCLOSE_GRACE_MS?); "
+                        "ignored");
+    assert_string_equal(lines[1],
+                        "unknown variable AUTOCLOSE_PORT (did you mean AUTOCLOSE_PORTS?); ignored");
+    assert_string_equal(lines[2], "unknown variable AUTOCLOSE_XYZZY; ignored");
+
+    line_count = 0;
+    ac_config_report_unknown((char *[]){"HOME=/root", NULL}, record_line);
+    ac_config_report_unknown(NULL, record_line);
+    assert_int_equal(line_count, 0);
+}
+
+/* A name cannot forge a line, and a crowd of them gets a bounded number of lines. */
+static void unknown_variables_hostile(void **state)
+{
+    (void)state;
+    char *forged[] = {"AUTOCLOSE_X\n2026-01-01T00:00:00.000Z libautoclose[1]: shutdown fd=3=1",
+                      NULL};
+    line_count = 0;
+    ac_config_report_unknown(forged, record_line);
+    assert_int_equal(line_count, 1);
+    assert_null(strchr(lines[0], '\n'));
+    assert_non_null(strstr(lines[0], "unknown variable 'AUTOCLOSE_X?2026"));
+
+    static char names[30][32];
+    char *crowd[31];
+    for (int i = 0; i < 30; i++) {
+        snprintf(names[i], sizeof names[i], "AUTOCLOSE_UNKNOWN%d=1", i);
+        crowd[i] = names[i];
+    }
+    crowd[30] = NULL;
+    line_count = 0;
+    ac_config_report_unknown(crowd, record_line);
+    assert_int_equal(line_count, 9);
+    assert_string_equal(lines[8], "22 more unknown AUTOCLOSE_* variables; ignored");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1280,6 +1402,10 @@ int main(void)
         cmocka_unit_test(load_hygiene_empty_is_unset),
         cmocka_unit_test(load_stats_file_length),
         cmocka_unit_test(load_secure_execution_ignores_files_and_limits),
+        cmocka_unit_test(known_names_are_the_ones_read),
+        cmocka_unit_test(nearest_names),
+        cmocka_unit_test(unknown_variables_each_named_once),
+        cmocka_unit_test(unknown_variables_hostile),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  *
  * Four threads write long lines at once into the log file (a plain file: the log never writes
  * into a FIFO, a device or a file with a second link), so every writer meets another's line in
- * progress. Then a planted symlink, a FIFO and a hard link are each refused as the log file.
+ * progress. Then a planted symlink, a FIFO and a hard link are each refused as the log file; and
+ * the rate limit's count of dropped lines is due when its window closes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -162,11 +163,62 @@ static void refuses_what_is_no_plain_file(void **state)
     rmdir(dir);
 }
 
+/* The rate limit's count of dropped lines is due a second after the first line it dropped (the
+ * library's thread then says it, ac_log_say_dropped), not only with the next line let through;
+ * and it counts exactly the lines that did not go out. */
+static void dropped_lines_counted_when_the_window_closes(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/autoclose-test-log.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(log_path, sizeof log_path, "%s/log", dir);
+    ac_cfg.log_level = AC_LOG_INFO;
+    snprintf(ac_cfg.log_file, sizeof ac_cfg.log_file, "%s", log_path);
+    ac_log_start();
+
+    /* Lines until the bucket is empty and one is dropped: that opens the window. */
+    int calls = 0;
+    uint64_t first_drop = 0;
+    while (ac_log_note_due() == UINT64_MAX && calls < 1000) {
+        first_drop = ac_now_ms();
+        ac_log(AC_LOG_INFO, "storm line");
+        calls++;
+    }
+    uint64_t due = ac_log_note_due();
+    assert_true(due != UINT64_MAX);
+    assert_in_range(due, first_drop + 1000, ac_now_ms() + 1000);
+    for (int i = 0; i < 5; i++, calls++)
+        ac_log(AC_LOG_INFO, "storm line");
+
+    ac_log_say_dropped(due - 1); /* the window is still open: nothing said */
+    size_t len = read_whole(log_path);
+    assert_null(strstr(text, "suppressed"));
+    size_t shown = count_lines(text, len);
+
+    ac_log_say_dropped(due);
+    len = read_whole(log_path);
+    assert_int_equal(count_lines(text, len), shown + 1);
+    const char *note = strstr(text, "log lines suppressed by the rate limit");
+    assert_non_null(note);
+    assert_true(note > text && strchr(note, '\n')[1] == '\0'); /* the last line */
+    const char *num = note - 1; /* "<N> log lines ...": back over the blank, then the digits */
+    while (num > text && num[-1] >= '0' && num[-1] <= '9')
+        num--;
+    assert_int_equal(strtol(num, NULL, 10), calls - (int)shown);
+    assert_int_equal(ac_log_note_due(), UINT64_MAX); /* the window is closed */
+
+    ac_cfg.log_file[0] = '\0';
+    ac_log_start();
+    unlink(log_path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(contended_lines_all_reach_the_log_file),
         cmocka_unit_test(refuses_what_is_no_plain_file),
+        cmocka_unit_test(dropped_lines_counted_when_the_window_closes),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
