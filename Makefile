@@ -262,7 +262,7 @@ uninstall:
 # forms.
 BENCH_DIR  := $(BUILD)/bench
 BENCH_BINS := $(BENCH_DIR)/hotpath $(BENCH_DIR)/leak_server $(BENCH_DIR)/scale $(BENCH_DIR)/churn \
-              $(BENCH_DIR)/forks $(BENCH_DIR)/pileup
+              $(BENCH_DIR)/forks $(BENCH_DIR)/pileup $(BENCH_DIR)/scan_churn
 
 .PHONY: bench bench-smoke
 bench: check-deps $(LIB) $(DAEMON) $(BENCH_BINS)
