@@ -36,8 +36,11 @@ open_to_all "$TMP/nobody"
 start_bg succ "$FIXTURES/at_pid" --pid "$gpid" -- "${UNPRIVILEGED[@]}" \
     "$FIXTURES/halfclose_server" --reply-ms $REPLY_MS --chunk-ms $CHUNK_MS \
     --port-file "$TMP/nobody/succ.port"
-wait_until 5000 has_lines 1 "^pid=$gpid\$" "$TMP/succ.out" ||
+if ! wait_until 5000 has_lines 1 "^pid=$gpid\$" "$TMP/succ.out"; then
+    # Outside a PID namespace of the test's own, the host's other forks may always come first.
+    ! grep -q 'could not be had' "$TMP/succ.err" || skip "$(cat "$TMP/succ.err")"
     fail "no process got number $gpid: $(cat "$TMP/succ.err")"
+fi
 sport=$(await_port nobody/succ)
 owner=$(awk '/^Uid:/ { print $2 }' "/proc/$gpid/status")
 echo "  pid $gpid is now $(cat "/proc/$gpid/comm") of uid $owner, serving port $sport"
