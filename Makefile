@@ -67,7 +67,8 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/nofile_via_exec $(BUILD)/fixtures/nofile_via_dlopen \
               $(BUILD)/fixtures/fd_pass $(BUILD)/fixtures/reclaimed_probe \
               $(BUILD)/fixtures/fd_idiom $(BUILD)/fixtures/closeall_server \
-              $(BUILD)/fixtures/passed_server $(BUILD)/fixtures/seccomp_deny
+              $(BUILD)/fixtures/passed_server $(BUILD)/fixtures/seccomp_deny \
+              $(BUILD)/fixtures/at_pid
 # Built only where musl-gcc is (its rule says so otherwise).
 FIXTURES   += $(BUILD)/fixtures/mos_server_musl
 
@@ -290,7 +291,7 @@ uninstall:
 # forms.
 BENCH_DIR  := $(BUILD)/bench
 BENCH_BINS := $(BENCH_DIR)/hotpath $(BENCH_DIR)/leak_server $(BENCH_DIR)/scale $(BENCH_DIR)/churn \
-              $(BENCH_DIR)/forks $(BENCH_DIR)/pileup
+              $(BENCH_DIR)/forks $(BENCH_DIR)/pileup $(BENCH_DIR)/scan_churn
 
 .PHONY: bench bench-smoke
 bench: check-deps $(LIB) $(DAEMON) $(BENCH_BINS)

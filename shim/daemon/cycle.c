@@ -26,8 +26,15 @@ static uint64_t previous_look_ms; /* when the previous dump began; 0 before the 
 static size_t start_failures; /* sockets listed at the first interval that could not be reclaimed */
 
 /* A socket owner lookup that found nothing is tried at this many intervals before the socket
- * counts as another process's: a connection half-closed in the accept queue is accepted later. */
+ * counts as another process's: a connection half-closed in the accept queue is accepted later.
+ * A look is whole once every scan unit has scanned (owners.c: a unit's scans are spaced by their
+ * cost), so no socket is written off without every selected process having been looked into. */
 #define OWNER_LOOKS 3
+/* Another's, but not for good: a socket may be handed to a selected process later (an acceptor
+ * passing connections to workers over SCM_RIGHTS). The set is forgotten every this many looks
+ * (30 s at the default interval), and its sockets looked for again; the scans' budget bounds
+ * what that costs. */
+#define OTHERS_KEPT_LOOKS 30
 
 struct listing {
     struct ac_diag_socket *v;
@@ -99,7 +106,7 @@ static void find_owners(uint32_t **other_inos, size_t *nothers, size_t *other_ca
             uids[i] = s->diag.uid;
             i++;
         }
-    ad_find_owners(want, uids, n, found);
+    uint64_t covered = ad_find_owners(want, uids, n, found), units = ad_scan_units();
     for (i = 0; i < n; i++) {
         struct ad_sock *s = who[i];
         if (found[i].pid != 0) {
@@ -108,6 +115,10 @@ static void find_owners(uint32_t **other_inos, size_t *nothers, size_t *other_ca
             s->state = p && p->preloaded ? AD_LEFT : AD_WAITING;
             continue;
         }
+        s->covered |= covered;
+        if ((s->covered & units) != units)
+            continue; /* a unit's scan is still to come */
+        s->covered = 0;
         if (++s->looks < OWNER_LOOKS)
             continue;
         if (*nothers == *other_cap) {
@@ -203,6 +214,11 @@ static bool look(uint64_t now_ms)
 
     for (struct ad_sock *s = table; s; s = s->hh.next)
         s->present = false;
+    static unsigned others_looks;
+    if (++others_looks >= OTHERS_KEPT_LOOKS) {
+        others_looks = 0;
+        ac_inode_set_clear(&others);
+    }
     /* Sockets of nobody watched that are still half-closed: the set is rebuilt from them. */
     uint32_t *other_inos = NULL;
     size_t nothers = 0, other_cap = 0;
@@ -255,6 +271,8 @@ static bool look(uint64_t now_ms)
             drop(s);
     }
     HASH_SORT(table, by_sock_inode);
+    if (ad_opt.npids > 0)
+        (void)ad_selection_poll(); /* an exit said, and never a scan of its number again */
     find_owners(&other_inos, &nothers, &other_cap);
     if (nothers > 1)
         qsort(other_inos, nothers, sizeof *other_inos, compare_u32);
@@ -280,7 +298,11 @@ static void act(uint64_t now_ms)
         if (s->state != AD_WAITING || s->due_ms > now_ms)
             continue;
         uint64_t wait = 0;
-        switch (ad_reclaim(s, now_ms, &wait)) {
+        /* A selected process that has exited: its number may be another's now. */
+        enum ad_outcome out = AD_RETRY_OWNER;
+        if (ad_opt.npids == 0 || ad_selected_pidfd(s->holder.pid) >= 0 || errno != ESRCH)
+            out = ad_reclaim(s, now_ms, &wait);
+        switch (out) {
         case AD_RECLAIMED:
             s->state = AD_DONE;
             if (!ad_opt.dry_run)
@@ -295,6 +317,7 @@ static void act(uint64_t now_ms)
         case AD_RETRY_OWNER:
             s->state = AD_UNOWNED;
             s->looks = 0;
+            s->covered = 0;
             break;
         case AD_FAILED:
             s->state = AD_LEFT;

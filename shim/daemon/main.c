@@ -122,6 +122,7 @@ int main(int argc, char **argv)
     ad_log(AC_LOG_INFO, "autoclosed %s: watching %s grace_ms=%u interval_ms=%u%s%s", AC_VERSION,
            selection, ad_opt.grace_ms, ad_opt.interval_ms, ad_opt.dry_run ? " dry-run" : "",
            ad_opt.once ? " once" : "");
+    ad_selection_say();
 
     uint64_t next_look = ac_now_ms();
     int status = 0;
@@ -137,6 +138,10 @@ int main(int argc, char **argv)
         if (looking) {
             ad_mptcp_look();
             ad_stats_write();
+        }
+        if (ad_opt.npids > 0 && ad_selection_running() == 0) {
+            ad_log(AC_LOG_INFO, "every selected process has exited: stopping");
+            break; /* status 0: nothing is left to do */
         }
         if (ad_opt.once) {
             bool failed = false;

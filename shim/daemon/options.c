@@ -25,9 +25,15 @@ static void usage(FILE *to)
           "process's own. Needs CAP_SYS_PTRACE (and CAP_DAC_READ_SEARCH) for processes of\n"
           "other users.\n"
           "\n"
-          "  --pid PID[,PID...]  only these processes (up to 64)\n"
+          "  --pid PID[,PID...]  only these processes (up to 64; commas or spaces, as\n"
+          "                      pidof prints them; a thread id means its process);\n"
+          "                      each must exist at start; the daemon stops when all\n"
+          "                      have exited, and never touches a later process that\n"
+          "                      gets the same number\n"
           "  --ports LIST        only connections whose local or peer port is listed,\n"
-          "                      e.g. 10540,10541,12000-12010 (as AUTOCLOSE_PORTS)\n"
+          "                      e.g. 10540,10541,12000-12010 (as AUTOCLOSE_PORTS);\n"
+          "                      without --pid, ports from 32768 up or in the host's\n"
+          "                      ip_local_port_range (clients' own ports) are refused\n"
           "                      At least one of --pid and --ports; both: connections\n"
           "                      of those processes on those ports.\n"
           "  --grace-ms N        from the peer's FIN, as the kernel dates it, to the\n"
@@ -69,14 +75,17 @@ static bool number(const char *s, unsigned long long lo, unsigned long long hi,
     return true;
 }
 
+/* Commas or white space between the numbers: --pid "$(pidof NAME)" gives the list pidof prints.
+ * Repeated --pid options add up. */
 static int parse_pids(const char *value, struct ad_options *o)
 {
     char copy[1024];
     if (strlen(value) >= sizeof copy)
         return bad("--pid", value, "too long");
     strcpy(copy, value);
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
+    size_t before = o->npids;
+    for (char *save = NULL, *tok = strtok_r(copy, ", \t\n", &save); tok;
+         tok = strtok_r(NULL, ", \t\n", &save)) {
         unsigned long long pid;
         if (!number(tok, 1, 4194304, &pid))
             return bad("--pid", value, "not a list of process ids (1-4194304)");
@@ -84,7 +93,7 @@ static int parse_pids(const char *value, struct ad_options *o)
             return bad("--pid", value, "more than 64 processes");
         o->pids[o->npids++] = (pid_t)pid;
     }
-    if (o->npids == 0)
+    if (o->npids == before)
         return bad("--pid", value, "not a list of process ids (1-4194304)");
     return -1;
 }
@@ -178,5 +187,5 @@ int ad_parse_options(int argc, char **argv, struct ad_options *o)
               stderr);
         return 2;
     }
-    return -1;
+    return ad_selection_start(o);
 }

@@ -5,7 +5,9 @@
  *
  * Cost: only sockets not seen before are looked for, only in the selected processes, and all of
  * one interval's newcomers in a single pass over each process's descriptors; a host with 10,000
- * healthy connections and no new CLOSE_WAIT socket costs no look into /proc at all.
+ * healthy connections and no new CLOSE_WAIT socket costs no look into /proc at all. New CLOSE_WAIT
+ * sockets of other processes are newcomers too, so each process's scans are spaced by their own
+ * cost (the budget below), whatever those sockets do.
  */
 #include "autoclosed.h"
 
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct proc_entry {
@@ -177,10 +180,10 @@ static uint32_t socket_inode(int dir, const char *name)
     return (uint32_t)strtoul(link + 8, NULL, 10);
 }
 
-/* One process's descriptors against the wanted list. Returns false when they cannot be read
- * (errno says why). */
+/* One process's descriptors against the wanted list, counted in *fds. Returns false when they
+ * cannot be read (errno says why). */
 static bool scan_process(pid_t pid, const uint32_t *want, size_t n, struct ad_holder *found,
-                         size_t *left)
+                         size_t *left, size_t *fds)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
@@ -198,6 +201,7 @@ static bool scan_process(pid_t pid, const uint32_t *want, size_t n, struct ad_ho
     while (*left > 0 && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
+        (*fds)++;
         errno = 0;
         uint32_t ino = socket_inode(dir, de->d_name);
         if (ino == 0) {
@@ -225,49 +229,124 @@ struct closed_door {
     int err;
 };
 
-static void scan_selected(pid_t pid, const uint32_t *want, size_t n, struct ad_holder *found,
-                          size_t *left, struct closed_door **doors, size_t *ndoors)
+/* Returns false when the process's descriptors could not be read (errno says why); with --ports
+ * alone that is noted in `doors` instead. */
+static bool scan_one(pid_t pid, const uint32_t *want, size_t n, struct ad_holder *found,
+                     size_t *left, size_t *fds, struct closed_door **doors, size_t *ndoors)
 {
     if (pid == getpid())
-        return;
-    if (scan_process(pid, want, n, found, left))
-        return;
+        return true;
+    if (scan_process(pid, want, n, found, left, fds))
+        return true;
     int err = errno;
     if (err == ENOENT || err == ESRCH)
-        return; /* exited */
+        return true; /* exited */
     if (doors == NULL) {
-        /* Named by --pid: worth a line. */
-        struct ad_process *p = ad_process(pid);
-        if (p)
-            ad_process_unreachable(p, err, "reading its descriptors");
-        return;
+        errno = err;
+        return false;
     }
     struct closed_door *more = realloc(*doors, (*ndoors + 1) * sizeof **doors);
     if (more) {
         *doors = more;
         more[(*ndoors)++] = (struct closed_door){pid, err};
     }
+    return true;
 }
 
-void ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n, struct ad_holder *found)
+/* The scans' budget. Reading a descriptor table costs a readlinkat per descriptor (20,000 take
+ * tens of milliseconds), and every new CLOSE_WAIT socket of the host, however unrelated, is
+ * looked for: so a unit whose last scan took D of CPU time (the daemon's own cost, whatever the
+ * machine's load) is not scanned again before AD_SCAN_SHARE * D has passed. New sockets wait for
+ * the next allowed scan; their grace runs from the FIN all the same. */
+static uint64_t scan_next_us[AD_MAX_PIDS];
+
+static uint64_t clock_us(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t ad_scan_units(void)
+{
+    size_t n = ad_opt.npids ? ad_opt.npids : 1;
+    return n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+}
+
+static void scan_spent(size_t unit, pid_t pid, size_t processes, size_t fds, uint64_t cpu_us)
+{
+    uint64_t wait_us = cpu_us * AD_SCAN_SHARE;
+    scan_next_us[unit] = clock_us(CLOCK_MONOTONIC) + wait_us;
+    if (pid)
+        ad_log(AC_LOG_DEBUG, "scan pid=%d fds=%zu cpu_us=%llu next_in_ms=%llu", (int)pid, fds,
+               (unsigned long long)cpu_us, (unsigned long long)(wait_us / 1000));
+    else
+        ad_log(AC_LOG_DEBUG, "scan pid=any processes=%zu fds=%zu cpu_us=%llu next_in_ms=%llu",
+               processes, fds, (unsigned long long)cpu_us, (unsigned long long)(wait_us / 1000));
+}
+
+/* --pid: each selected process still running, each when its budget allows. A scan is believed
+ * only if the process was still running after it: once it has exited, its number may already
+ * name another process, whose table the scan may have read. */
+static uint64_t scan_selected(const uint32_t *want, size_t n, struct ad_holder *found, size_t *left)
+{
+    uint64_t covered = 0, now = clock_us(CLOCK_MONOTONIC);
+    for (size_t i = 0; i < ad_opt.npids; i++) {
+        if (*left == 0)
+            break;
+        pid_t pid = ad_opt.pids[i];
+        if (!ad_selected_running(i)) {
+            covered |= (uint64_t)1 << i;
+            continue;
+        }
+        if (now < scan_next_us[i])
+            continue;
+        size_t fds = 0, before = *left;
+        uint64_t cpu0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+        bool ok = scan_one(pid, want, n, found, left, &fds, NULL, NULL);
+        int err = errno;
+        scan_spent(i, pid, 1, fds, clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0);
+        covered |= (uint64_t)1 << i;
+        if ((!ok || *left < before) && !ad_selected_still_running(i)) {
+            for (size_t k = 0; k < n; k++)
+                if (found[k].pid == pid) {
+                    found[k].pid = 0;
+                    (*left)++;
+                }
+            continue;
+        }
+        if (!ok) {
+            /* Named by --pid: worth a line. */
+            struct ad_process *p = ad_process(pid);
+            if (p)
+                ad_process_unreachable(p, err, "reading its descriptors");
+        }
+    }
+    return covered;
+}
+
+uint64_t ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n,
+                        struct ad_holder *found)
 {
     memset(found, 0, n * sizeof *found);
     size_t left = n;
-    if (ad_opt.npids > 0) {
-        for (size_t i = 0; i < ad_opt.npids && left > 0; i++)
-            scan_selected(ad_opt.pids[i], want, n, found, &left, NULL, NULL);
-        return;
-    }
+    if (ad_opt.npids > 0)
+        return scan_selected(want, n, found, &left);
+    /* --ports alone: every process of the host, one scan unit. */
+    if (clock_us(CLOCK_MONOTONIC) < scan_next_us[0])
+        return 0;
     DIR *proc = opendir("/proc");
     if (proc == NULL)
-        return;
+        return 0;
+    uint64_t cpu0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
     struct closed_door *doors = NULL;
-    size_t ndoors = 0;
+    size_t ndoors = 0, processes = 0, fds = 0;
     struct dirent *de;
     while (left > 0 && (de = readdir(proc)) != NULL) {
         if (de->d_name[0] < '1' || de->d_name[0] > '9')
             continue;
-        scan_selected((pid_t)atoi(de->d_name), want, n, found, &left, &doors, &ndoors);
+        processes++;
+        (void)scan_one((pid_t)atoi(de->d_name), want, n, found, &left, &fds, &doors, &ndoors);
     }
     closedir(proc);
     /* Among every process of the host, one the daemon may not look into is named only when it
@@ -288,4 +367,6 @@ void ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n, struct
         }
     }
     free(doors);
+    scan_spent(0, 0, processes, fds, clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0);
+    return 1;
 }

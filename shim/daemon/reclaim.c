@@ -47,6 +47,11 @@ static void say_no_pidfd(void)
  * pid may have been reused between the lookup and now. */
 static int pidfd_of(struct ad_process *p)
 {
+    /* A selected process: the pidfd opened at start, its identity; never one opened now, which
+     * could be its number's next owner's. */
+    int kept = ad_selected_pidfd(p->pid);
+    if (kept >= 0 || ad_opt.npids > 0)
+        return kept;
     if (p->pidfd >= 0)
         return p->pidfd;
     int pfd = (int)syscall(SYS_pidfd_open, p->pid, 0);

@@ -8,7 +8,8 @@
 # table says which targets hold.
 #
 # Scales, all optional:
-#   BENCH_ONLY=hot,instr,reclaim,idle,pileup,redis,churn,daemon,fork   sections to run (default: all)
+#   BENCH_ONLY=hot,instr,reclaim,idle,pileup,redis,churn,daemon,scan,fork   sections to run
+#                              (default: all)
 #   BENCH_ROUNDS=15            wall-clock rounds per hot-path case (median and spread; what
 #                                is left to measure is about 1%, the spread of single runs
 #                                here several times that: with 7 the medians wandered by 2%)
@@ -36,13 +37,18 @@
 #   BENCH_TW_WAIT=65           seconds the daemon's idle runs wait for earlier TIME_WAIT sockets
 #                              to expire
 #   BENCH_FORKS=2000           forks per run of the fork cost (BENCH_ROUNDS runs per side)
+#   BENCH_SCAN_FDS=20000       descriptors of the process autoclosed --pid watches while other
+#                              processes' CLOSE_WAIT sockets come and go (fewer if
+#                              RLIMIT_NOFILE allows fewer)
+#   BENCH_SCAN_RATE=20         those unrelated CLOSE_WAIT sockets made a second
+#   BENCH_SCAN_SECS=30         how long the daemon's CPU is measured, per interval
 set -euo pipefail
 
 : "${AUTOCLOSE_LIB:?AUTOCLOSE_LIB must name the built libautoclose.so}"
 : "${BENCH_BIN:?BENCH_BIN must name the directory of the built benchmark programs}"
 lib=$AUTOCLOSE_LIB
 bin=$BENCH_BIN
-only=${BENCH_ONLY:-hot,instr,reclaim,idle,pileup,redis,churn,daemon,fork}
+only=${BENCH_ONLY:-hot,instr,reclaim,idle,pileup,redis,churn,daemon,scan,fork}
 rounds=${BENCH_ROUNDS:-15}
 hot_iters=${BENCH_HOT_ITERS:-20000}
 cg_iters=${BENCH_CG_ITERS:-1000}
@@ -59,6 +65,9 @@ churn_rounds=${BENCH_CHURN_ROUNDS:-7}
 daemon_conns=${BENCH_DAEMON_CONNS:-10000}
 tw_wait=${BENCH_TW_WAIT:-65}
 forks=${BENCH_FORKS:-2000}
+scan_fds=${BENCH_SCAN_FDS:-20000}
+scan_rate=${BENCH_SCAN_RATE:-20}
+scan_secs=${BENCH_SCAN_SECS:-30}
 daemon=${AUTOCLOSED:-$(dirname "$lib")/autoclosed}
 
 kinds=(read recv readv recvmsg poll epoll)
@@ -944,6 +953,36 @@ daemon_section() {
     fi
 }
 
+# ---- the daemon's descriptor scans under churn ------------------------------------------------
+
+# autoclosed --pid on a process with many descriptors while unrelated CLOSE_WAIT sockets appear
+# elsewhere: each new one is looked for in that process's table, a readlinkat per descriptor, as
+# often as the scans' budget allows. Its CPU over the run, at the default interval and at 100 ms.
+# Target: under 1% of a core at the default interval.
+scan_section() {
+    [ -x "$daemon" ] || {
+        echo "(no daemon at $daemon: section skipped)"
+        return
+    }
+    section "autoclosed --pid on a process holding $scan_fds descriptors (sockets), $scan_rate unrelated CLOSE_WAIT sockets a second elsewhere, ${scan_secs} s per run"
+    local interval r pct=
+    printf '%-12s %8s %10s %12s %8s %12s\n' interval fds "CPU ms" "% of a core" scans "CLOSE_WAIT"
+    for interval in 1000 100; do
+        r=$("$bin/scan_churn" --daemon "$daemon" --fds "$scan_fds" --rate "$scan_rate" \
+            --secs "$scan_secs" --interval-ms "$interval" --log "$work/scan.$interval.log") || true
+        echo "raw: $r" >>"$work/scan.raw"
+        printf '%-12s %8s %10s %12s %8s %12s\n' "$interval ms" "$(field fds "$r")" \
+            "$(field cpu_ms "$r")" "$(field cpu_pct "$r")%" "$(field scans "$r")" \
+            "$(field close_wait "$r")"
+        [ "$interval" != 1000 ] || pct=$(field cpu_pct "$r")
+    done
+    if [ -n "$pct" ] && holds "$pct" 0.999; then
+        verdict HOLDS "autoclosed --pid on $scan_fds descriptors, $scan_rate unrelated CLOSE_WAIT/s: $pct% of a core at the default interval (target < 1%)"
+    else
+        verdict MISSED "autoclosed --pid on $scan_fds descriptors, $scan_rate unrelated CLOSE_WAIT/s: ${pct:-?}% of a core at the default interval (target < 1%)"
+    fi
+}
+
 # ---- fork -----------------------------------------------------------------------------------
 
 # A process that has had a TCP connection forks children that exit at once: the children hold
@@ -984,6 +1023,7 @@ want idle && idle
 want pileup && pileup
 want reclaim && reclaim
 want daemon && daemon_section
+want scan && scan_section
 want redis && redis
 # Last: its clients leave over a hundred thousand sockets in TIME_WAIT for a minute.
 want churn && churn

@@ -45,6 +45,15 @@ refused "unknown option" "--bogus" --pid "$live" --bogus
 refused "stray argument" "stray" --pid "$live" stray
 refused "--log bogus" "bogus" --pid "$live" --log bogus
 refused "--pid without its value" "--pid" --pid
+# A process that has ended: its number names none.
+start_bg ended sleep 60
+wait_until 2000 main_pid ended >/dev/null || fail "sleep did not start"
+ended=$(main_pid ended)
+kill "$ended"
+wait_until 2000 gone "$ended" || fail "sleep ($ended) did not end"
+[ ! -e "/proc/$ended" ] || fail "process $ended is still there"
+refused "--pid of no process" "no such process" --pid "$ended"
+refused "--pid with one of no process" "$ended" --pid "$live $ended"
 
 run_daemon rc --help
 echo "  --help: exit $RUN_RC, $(wc -l <"$TMP/rc.out") lines on stdout"
@@ -64,4 +73,4 @@ version=$(make_version)
 run_daemon rc --version
 assert_eq 0 "$RUN_RC" "--version exit status"
 assert_eq "autoclosed $version" "$(cat "$TMP/rc.out")" "--version"
-pass "17 bad command lines refused with one line and exit 2; --help and --version"
+pass "19 bad command lines refused with one line and exit 2; --help and --version"

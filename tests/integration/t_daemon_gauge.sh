@@ -20,8 +20,11 @@ mkdir "$TMP/stats"
 A="$TMP/stats/watch.prom"
 B="$TMP/stats/reclaim.prom"
 
-start_bg srv "$FIXTURES/mos_server" --style read --port-file "$TMP/srv.port"
-start_bg forking "$FIXTURES/mos_server" --style fork --port-file "$TMP/forking.port"
+# Ports below the clients' range: --ports alone refuses those clients may pick for themselves.
+q1=$(pick_port)
+q2=$(pick_port "$q1")
+start_bg srv "$FIXTURES/mos_server" --style read --port "$q1" --port-file "$TMP/srv.port"
+start_bg forking "$FIXTURES/mos_server" --style fork --port "$q2" --port-file "$TMP/forking.port"
 p1=$(await_port srv)
 p2=$(await_port forking)
 spid=$(main_pid srv)
