@@ -64,7 +64,8 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/nofile_via_exec $(BUILD)/fixtures/nofile_via_dlopen \
               $(BUILD)/fixtures/fd_pass $(BUILD)/fixtures/reclaimed_probe \
               $(BUILD)/fixtures/fd_idiom $(BUILD)/fixtures/closeall_server \
-              $(BUILD)/fixtures/passed_server
+              $(BUILD)/fixtures/passed_server \
+              $(BUILD)/fixtures/fuse_stall $(BUILD)/fixtures/fuse_swap $(BUILD)/fixtures/cw_swarm
 # Built only where musl-gcc is (its rule says so otherwise).
 FIXTURES   += $(BUILD)/fixtures/mos_server_musl
 
