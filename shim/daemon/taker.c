@@ -28,6 +28,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,6 +102,7 @@ __attribute__((noreturn)) static void run(const struct ad_job *jobs, size_t n, i
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    prctl(PR_SET_NAME, "autoclosed-take"); /* for ps, should one hang */
     /* Nothing of the daemon's stays open here (the log, the netlink socket): a taker stuck in a
      * close holds only what it took. Before Linux 5.9 they are closed at exit, as well. */
     if (out > 3)

@@ -81,6 +81,7 @@ ppid=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$taker/status")
 echo "  the FLUSH came from pid $taker (parent $ppid, waiting in $(cat "/proc/$taker/wchan"));" \
     "the daemon: $(sed -n 's/^State:[[:space:]]*//p' "/proc/$dpid/status")"
 assert_eq "$dpid" "$ppid" "the stuck process's parent"
+assert_eq autoclosed-take "$(cat "/proc/$taker/comm")" "its name"
 # What would have become of the daemon: SIGKILL does not end the wait.
 kill -KILL "$taker"
 sleep_ms 300
