@@ -18,7 +18,7 @@
  * until it ends, so a user who freezes takers freezes one at a time, and only for himself. At most
  * 16 takers are alive at once.
  *
- * One fork per batch, and none on an interval with nothing due.
+ * One fork per batch (at most one per 100 ms or per interval, cycle.c), none while nothing is due.
  */
 #include "autoclosed.h"
 
