@@ -150,6 +150,9 @@ void ac_text_sockaddr(struct ac_text *t, const struct sockaddr *sa); /* "1.2.3.4
 void ac_text_utc(struct ac_text *t, int64_t sec, long msec);         /* 2026-11-21T23:59:01.123Z */
 /* Quoted and shortened for a complaint line, so a hostile value cannot forge log lines. */
 void ac_text_quoted(struct ac_text *t, const char *s, size_t max);
+/* A key=value line's value, "s": between double quotes, with ", \ and every byte outside printable
+ * ASCII escaped (\", \\, \xNN), so that a value (a process's name) cannot forge other fields. */
+void ac_text_field(struct ac_text *t, const char *s);
 
 /* ---- log lines and their rate (logline.c) ------------------------------------------------ */
 

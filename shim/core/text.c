@@ -135,3 +135,24 @@ void ac_text_quoted(struct ac_text *t, const char *s, size_t max)
     if (s[i])
         ac_text_str(t, "...");
 }
+
+void ac_text_field(struct ac_text *t, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    put(t, '"');
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            put(t, '\\');
+            put(t, (char)c);
+        } else if (c >= 0x20 && c < 0x7f) {
+            put(t, (char)c);
+        } else {
+            put(t, '\\');
+            put(t, 'x');
+            put(t, hex[c >> 4]);
+            put(t, hex[c & 15]);
+        }
+    }
+    put(t, '"');
+}

@@ -4,8 +4,9 @@
  * Each interval: the kernel's list of TCP sockets in CLOSE_WAIT (core/diag.c) → the sockets not
  * seen before are looked for in the selected processes' descriptor tables (owners.c) → each
  * half-closed socket of a selected process waits out the grace in the table (table.c) → when
- * due, a reference taken with pidfd_getfd is checked against the kernel's record and, when the
- * connection is idle by the library's own rule (core/idle.c), shut down (reclaim.c). The process
+ * due, a short-lived child process (taker.c) takes a reference with pidfd_getfd, checks it against
+ * the kernel's record and, when the connection is idle by the library's own rule (core/idle.c),
+ * shuts it down (reclaim.c); the daemon itself never holds another process's file. The process
  * is never stopped and its descriptor stays its own: the peer gets our FIN and ends in
  * TIME_WAIT, the process's next read sees EOF and its next write EPIPE.
  */
@@ -62,8 +63,8 @@ int ad_selected_pidfd(pid_t pid);
 
 /* ---- log (report.c) ---------------------------------------------------------------------- */
 
-/* "<UTC time> autoclosed[<pid>]: <message>" to --log-file or stderr; info and debug lines are
- * rate-limited (a storm of reclaims is summed up, not listed). */
+/* "<UTC time> autoclosed[<pid>]: <message>" to --log-file or stderr; every line is rate-limited,
+ * errors in a bucket of their own (a storm is summed up, not listed). */
 void ad_log(enum ac_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same in two steps, for a line whose making costs system calls: ad_log_take says whether
  * a line at `level` will be written now (and counts it), ad_log_taken writes it. */
@@ -74,15 +75,30 @@ void ad_log_reopen(void); /* SIGHUP: a rotated log file is opened anew */
 
 /* ---- processes (owners.c) ---------------------------------------------------------------- */
 
-/* What the daemon knows of a process it looked into, kept while it has half-closed sockets. */
+/* What the daemon knows of a process it looked into, kept while a tracked socket names it (or
+ * while it waits out a back-off), at most AD_MAX_PROCESSES of them. No descriptor: the pidfd is
+ * opened by the taker (taker.c) and dies with it. */
 struct ad_process {
     pid_t pid;
+    uid_t uid;                     /* real user id, from /proc/PID/status */
     unsigned long long start_time; /* /proc/PID/stat field 22: tells a reused pid apart */
     char comm[17];
-    bool preloaded;   /* libautoclose is mapped: the library handles it */
-    bool unreachable; /* its descriptors cannot be read or taken (said once) */
-    int pidfd;        /* -1 until needed */
+    char comm_field[72]; /* comm quoted for a log line (ac_text_field), e.g. "mosserver" */
+    bool unreachable;    /* has been out of reach at least once (counted once) */
+    uint32_t backoff_ms; /* the last back-off while out of reach; 0 once reached again */
+    uint64_t retry_ms;   /* out of reach: left alone until then (monotonic ms) */
 };
+
+#define AD_MAX_PROCESSES 4096
+/* Out of reach: tried again after 60 s, then after twice as long each time, up to 10 min. */
+#define AD_BACKOFF_FIRST_MS 60000u
+#define AD_BACKOFF_MAX_MS   600000u
+static inline uint32_t ad_backoff_next(uint32_t previous_ms)
+{
+    if (previous_ms == 0)
+        return AD_BACKOFF_FIRST_MS;
+    return previous_ms >= AD_BACKOFF_MAX_MS / 2 ? AD_BACKOFF_MAX_MS : previous_ms * 2;
+}
 
 /* A socket's holder: the process and the descriptor number there. */
 struct ad_holder {
@@ -95,7 +111,8 @@ struct ad_holder {
  * process's descriptors for the whole list. A scan unit (a selected process; with --ports alone
  * the whole host) is scanned again only once AD_SCAN_SHARE times its last scan's CPU time has
  * passed. Returns the units this call covered (bit i: ad_opt.pids[i], or bit 0: the host),
- * scanned or exited. */
+ * scanned or exited; a scan the daemon's own shortage of descriptors or memory cut short covers
+ * nothing. */
 /* At most 0.5% of a core per unit on descriptor scans: with the dumps, the daemon stays under 1%
  * beside a 20,000-descriptor process at the default interval, whatever other sockets do. */
 #define AD_SCAN_SHARE 200
@@ -103,23 +120,30 @@ uint64_t ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n,
                         struct ad_holder *found);
 /* Every scan unit: a socket covered by them all has had one whole look. */
 uint64_t ad_scan_units(void);
-/* The process record for `pid`, made (comm, start time, whether the library is preloaded) the
- * first time; NULL if the process is gone. */
+/* The process record for `pid`, made (comm, uid, start time) the first time; NULL with errno
+ * ESRCH if the process is gone, ENOSPC when AD_MAX_PROCESSES are recorded already, ENOMEM. */
 struct ad_process *ad_process(pid_t pid);
 /* The process's start time (/proc/PID/stat field 22), which tells a reused pid apart. */
 bool ad_start_time(pid_t pid, unsigned long long *out);
-/* Forgets processes that hold no tracked socket any more, or have exited. */
+/* Forgets processes that have exited, and those no tracked socket named by ad_process_keep since
+ * the last prune (unless waiting out a back-off). */
+void ad_process_keep(pid_t pid);
 void ad_processes_prune(void);
-/* Says once, for a process whose descriptors cannot be read or taken, what is missing. */
+/* Says, once per back-off, what stands in the way of reaching a process (a permission, Yama, a
+ * seccomp filter); its sockets are tried again when the back-off ends. */
 extern size_t ad_unreachable_processes; /* so far: --once then exits 1 */
 void ad_process_unreachable(struct ad_process *p, int err, const char *step);
+/* True when `err` is the daemon's own shortage (EMFILE, ENFILE, ENOMEM, EAGAIN from fork): then
+ * says so in one line now and then, naming the daemon's limit; nothing is given up, the work is
+ * tried again at the next interval. */
+bool ad_short_of(int err, const char *what);
 
 /* ---- half-closed sockets (cycle.c) ------------------------------------------------------- */
 
 enum ad_sock_state {
-    AD_WAITING, /* in the grace, or still busy: acted on at `due_ms` */
+    AD_WAITING, /* in the grace, still busy, or its process out of reach: acted on at `due_ms` */
     AD_UNOWNED, /* no selected process holds it (yet): looked for again a few times */
-    AD_LEFT,    /* left alone for good: another process's, the library's, or not permitted */
+    AD_LEFT,    /* left alone for good: finished by its process, or could not be shut down */
     AD_DONE,    /* shut down, or reported by a dry run: waits for the kernel to drop it */
 };
 
@@ -162,13 +186,68 @@ size_t ad_start_sockets_waiting(bool *any_failed);
  * them (their TCP subflows are not half-closed), and says so once. */
 void ad_mptcp_look(void);
 
-/* ---- reclaim (reclaim.c) ----------------------------------------------------------------- */
+/* ---- the taker: a child process that acts on one batch of due sockets (taker.c) ---------- */
+
+/* A due socket, as the taker needs it (copied before the fork). */
+struct ad_job {
+    uint32_t ino;
+    pid_t pid;
+    int fd;
+    unsigned long long start_time; /* of the holder, as recorded */
+    uint64_t cookie, fin_ms, read_ms;
+    uint32_t taken;
+    bool taken_known;
+    uint32_t slot; /* the socket's place in the caller's list */
+};
+
+enum ad_verdict_kind {
+    AD_V_RECLAIMED, /* shut down (or, dry run, would be); `where` says the addresses */
+    AD_V_BUSY,      /* not idle yet: `wait_ms` */
+    AD_V_FINISHED,  /* no longer in CLOSE_WAIT: its process finished it meanwhile */
+    AD_V_GONE,      /* the process ended, its pid was reused, or the number was closed */
+    AD_V_FOREIGN,   /* the number holds another file now: the taker keeps it and stops */
+    AD_V_FAILED,    /* shutdown failed: `err` */
+    AD_V_REFUSED,   /* `step` refused: `err` (a permission, Yama, a seccomp filter) */
+    AD_V_SHORT,     /* `step` ran short of the taker's descriptors or memory: `err` */
+    AD_V_NOSYS,     /* no pidfd_open or pidfd_getfd in this kernel */
+    AD_V_END,       /* the taker is done; no socket */
+};
+enum ad_step { AD_STEP_PIDFD_OPEN, AD_STEP_PIDFD_GETFD };
+
+/* One record on the taker's pipe: fixed size, under PIPE_BUF, so each write is whole. */
+struct ad_verdict {
+    uint32_t job; /* index in the batch */
+    uint8_t kind, step;
+    bool taken_known;
+    int32_t err;
+    uint32_t taken;
+    uint64_t wait_ms, read_ms;
+    char where[160]; /* "local=... peer=..." */
+};
 
 enum ad_outcome { AD_RECLAIMED, AD_BUSY, AD_LEAVE, AD_RETRY_OWNER, AD_FAILED };
-/* Acts on a due socket: takes its holder's descriptor with pidfd_getfd, checks it is the very
- * socket the kernel listed, and shuts it down when idle. *wait_ms says how long a busy one
- * waits. */
-enum ad_outcome ad_reclaim(struct ad_sock *s, uint64_t now_ms, uint64_t *wait_ms);
+/* Acts on `n` due sockets: one taker for all of them, its verdicts read for at most 2 s. Each
+ * socket's outcome goes to out[i]; wait_ms[i] says how long an AD_BUSY one waits (one interval
+ * for a socket not acted on now: its process's user is held, the taker could not be made or did
+ * not answer in time). */
+#define AD_BATCH_MAX 16384
+void ad_take(struct ad_sock **due, size_t n, uint64_t now_ms, enum ad_outcome *out,
+             uint64_t *wait_ms);
+/* Collects the takers that have ended. */
+void ad_takers_reap(void);
+
+/* ---- one socket's action (reclaim.c) ------------------------------------------------------ */
+
+/* In the taker: the action on one due socket, through `pidfd`, its holder's. Fills *v. False
+ * when the batch must stop: the number held another file, whose reference is kept (closing it
+ * might never return). */
+bool ad_reclaim_job(const struct ad_job *j, int pidfd, uint64_t now_ms, struct ad_verdict *v);
+/* False once the kernel turned out to have no pidfd_open or pidfd_getfd (said once). */
+bool ad_reclaim_possible(void);
+/* In the daemon: what a verdict on `s` (held by `p`) means: counters, the log line, and the
+ * outcome (*wait_ms for AD_BUSY). */
+enum ad_outcome ad_verdict_apply(struct ad_sock *s, struct ad_process *p,
+                                 const struct ad_verdict *v, uint64_t now_ms, uint64_t *wait_ms);
 
 /* ---- counters (report.c) ----------------------------------------------------------------- */
 

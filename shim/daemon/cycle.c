@@ -24,6 +24,7 @@ static struct ac_inode_set others; /* CLOSE_WAIT sockets of processes not watche
 static bool first_cycle_done;
 static uint64_t previous_look_ms; /* when the previous dump began; 0 before the first */
 static size_t start_failures; /* sockets listed at the first interval that could not be reclaimed */
+static uint64_t last_batch_ms; /* when the last taker was asked for (taker.c) */
 
 /* A socket owner lookup that found nothing is tried at this many intervals before the socket
  * counts as another process's: a connection half-closed in the accept queue is accepted later.
@@ -111,8 +112,8 @@ static void find_owners(uint32_t **other_inos, size_t *nothers, size_t *other_ca
         struct ad_sock *s = who[i];
         if (found[i].pid != 0) {
             s->holder = found[i];
-            struct ad_process *p = ad_process(s->holder.pid);
-            s->state = p && p->preloaded ? AD_LEFT : AD_WAITING;
+            (void)ad_process(s->holder.pid); /* its start time, from now on */
+            s->state = AD_WAITING;
             continue;
         }
         s->covered |= covered;
@@ -279,6 +280,9 @@ static bool look(uint64_t now_ms)
     remember_others(other_inos, nothers);
     free(other_inos);
 
+    for (s = table; s; s = s->hh.next)
+        if (s->holder.pid != 0)
+            ad_process_keep(s->holder.pid);
     ad_processes_prune();
     ad_gauge_reset();
     for (s = table; s; s = s->hh.next) {
@@ -292,17 +296,37 @@ static bool look(uint64_t now_ms)
     return true;
 }
 
+/* Takers are asked for at most this often: sockets due meanwhile wait for the next batch. */
+static uint64_t batch_gap_ms(void)
+{
+    return ad_opt.interval_ms < 100 ? ad_opt.interval_ms : 100;
+}
+
 static void act(uint64_t now_ms)
 {
-    for (struct ad_sock *s = table; s; s = s->hh.next) {
-        if (s->state != AD_WAITING || s->due_ms > now_ms)
-            continue;
-        uint64_t wait = 0;
-        /* A selected process that has exited: its number may be another's now. */
-        enum ad_outcome out = AD_RETRY_OWNER;
-        if (ad_opt.npids == 0 || ad_selected_pidfd(s->holder.pid) >= 0 || errno != ESRCH)
-            out = ad_reclaim(s, now_ms, &wait);
-        switch (out) {
+    ad_takers_reap();
+    if (last_batch_ms != 0 && now_ms < last_batch_ms + batch_gap_ms())
+        return;
+    size_t n = 0;
+    for (struct ad_sock *s = table; s && n < AD_BATCH_MAX; s = s->hh.next)
+        n += s->state == AD_WAITING && s->due_ms <= now_ms;
+    if (n == 0)
+        return;
+    last_batch_ms = now_ms;
+    struct ad_sock **due = malloc(n * sizeof *due);
+    enum ad_outcome *outcome = malloc(n * sizeof *outcome);
+    uint64_t *wait_ms = malloc(n * sizeof *wait_ms);
+    if (!due || !outcome || !wait_ms)
+        goto out; /* tried again at the next wake-up */
+    n = 0;
+    for (struct ad_sock *s = table; s && n < AD_BATCH_MAX; s = s->hh.next)
+        if (s->state == AD_WAITING && s->due_ms <= now_ms)
+            due[n++] = s;
+    ad_take(due, n, now_ms, outcome, wait_ms);
+    for (size_t i = 0; i < n; i++) {
+        struct ad_sock *s = due[i];
+        uint64_t wait = wait_ms[i];
+        switch (outcome[i]) {
         case AD_RECLAIMED:
             s->state = AD_DONE;
             if (!ad_opt.dry_run)
@@ -325,6 +349,10 @@ static void act(uint64_t now_ms)
             break;
         }
     }
+out:
+    free(due);
+    free(outcome);
+    free(wait_ms);
 }
 
 bool ad_cycle(uint64_t now_ms, bool dump)
@@ -341,6 +369,8 @@ uint64_t ad_next_due(void)
     for (struct ad_sock *s = table; s; s = s->hh.next)
         if (s->state == AD_WAITING && s->due_ms < next)
             next = s->due_ms;
+    if (next != UINT64_MAX && last_batch_ms != 0 && next < last_batch_ms + batch_gap_ms())
+        next = last_batch_ms + batch_gap_ms();
     return next;
 }
 

@@ -1,7 +1,10 @@
 /*
  * The processes behind the sockets: which selected process holds a socket the kernel listed in
  * CLOSE_WAIT, under which number, and what the daemon needs to know of that process (its name,
- * whether libautoclose is already in it, whether it can be reached at all).
+ * its user, whether it can be reached at all). A process with libautoclose in it is treated like
+ * any other: where the library is active its grace ends first, and the daemon then finds the
+ * socket finished. Nothing is read from /proc/PID/maps, whose reading waits for the process's
+ * memory map lock, which the process can hold.
  *
  * Cost: only sockets not seen before are looked for, only in the selected processes, and all of
  * one interval's newcomers in a single pass over each process's descriptors; a host with 10,000
@@ -14,9 +17,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +31,7 @@ static struct proc_entry {
     bool used; /* holds a tracked socket this interval */
     UT_hash_handle hh;
 } * procs;
+static size_t nprocs;
 
 size_t ad_unreachable_processes;
 
@@ -42,9 +49,9 @@ static bool read_small(const char *path, char *buf, size_t cap)
     return true;
 }
 
-/* Field 22 of /proc/PID/stat, counted after the command's closing parenthesis (a command may
- * hold spaces and parentheses of its own). */
-bool ad_start_time(pid_t pid, unsigned long long *out)
+/* Field `n` (from 3) of /proc/PID/stat, counted after the command's closing parenthesis (a
+ * command may hold spaces and parentheses of its own). */
+static bool stat_field(pid_t pid, int n, unsigned long long *out)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -54,7 +61,7 @@ bool ad_start_time(pid_t pid, unsigned long long *out)
     if (p == NULL)
         return false;
     p++;
-    for (int field = 3; field < 22; field++) {
+    for (int field = 3; field < n; field++) {
         p = strchr(p + 1, ' ');
         if (p == NULL)
             return false;
@@ -63,20 +70,30 @@ bool ad_start_time(pid_t pid, unsigned long long *out)
     return true;
 }
 
-/* libautoclose in the process's mappings: the library handles its sockets itself. */
-static bool has_library(pid_t pid)
+bool ad_start_time(pid_t pid, unsigned long long *out)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
+    return stat_field(pid, 22, out);
+}
+
+/* PF_KTHREAD in the flags (field 9): a kernel thread holds no file and is never named. */
+static bool kernel_thread(pid_t pid)
+{
+    unsigned long long flags;
+    return stat_field(pid, 9, &flags) && (flags & 0x00200000u);
+}
+
+/* The real user id, from the "Uid:" line of /proc/PID/status. */
+static bool real_uid(pid_t pid, uid_t *out)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    if (!read_small(path, buf, sizeof buf))
         return false;
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, "/libautoclose.so") != NULL;
-    fclose(f);
-    return found;
+    const char *line = strstr(buf, "\nUid:");
+    if (line == NULL)
+        return false;
+    *out = (uid_t)strtoul(line + 5, NULL, 10);
+    return true;
 }
 
 struct ad_process *ad_process(pid_t pid)
@@ -85,13 +102,19 @@ struct ad_process *ad_process(pid_t pid)
     HASH_FIND_INT(procs, &pid, e);
     if (e)
         return &e->p;
-    e = calloc(1, sizeof *e);
-    if (e == NULL)
+    if (nprocs >= AD_MAX_PROCESSES) {
+        errno = ENOSPC;
         return NULL;
+    }
+    e = calloc(1, sizeof *e);
+    if (e == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
     e->p.pid = pid;
-    e->p.pidfd = -1;
-    if (!ad_start_time(pid, &e->p.start_time)) {
+    if (!ad_start_time(pid, &e->p.start_time) || !real_uid(pid, &e->p.uid)) {
         free(e);
+        errno = ESRCH;
         return NULL;
     }
     char path[64];
@@ -100,32 +123,44 @@ struct ad_process *ad_process(pid_t pid)
         e->p.comm[strcspn(e->p.comm, "\n")] = '\0';
     else
         strcpy(e->p.comm, "?");
-    e->p.preloaded = has_library(pid);
-    if (e->p.preloaded)
-        ad_log(AC_LOG_DEBUG,
-               "pid=%d comm=%s has libautoclose preloaded: its sockets are left to it", (int)pid,
-               e->p.comm);
+    struct ac_text t;
+    ac_text_init(&t, e->p.comm_field, sizeof e->p.comm_field);
+    ac_text_field(&t, e->p.comm);
     HASH_ADD_INT(procs, p.pid, e);
+    nprocs++;
+    e->used = true; /* until the next prune */
     return &e->p;
 }
 
 static void forget(struct proc_entry *e)
 {
     HASH_DEL(procs, e);
-    if (e->p.pidfd >= 0)
-        close(e->p.pidfd);
+    nprocs--;
     free(e);
+}
+
+void ad_process_keep(pid_t pid)
+{
+    struct proc_entry *e;
+    HASH_FIND_INT(procs, &pid, e);
+    if (e)
+        e->used = true;
 }
 
 void ad_processes_prune(void)
 {
+    uint64_t now = ac_now_ms();
     struct proc_entry *e, *tmp;
     HASH_ITER(hh, procs, e, tmp)
     {
         unsigned long long start;
-        /* An exited process, or its pid reused: a new record is made if it is met again. */
-        if (!ad_start_time(e->p.pid, &start) || start != e->p.start_time)
+        /* An exited process, or its pid reused: a new record is made if it is met again. One
+         * that no socket names is forgotten too, unless it waits out a back-off. */
+        if (!ad_start_time(e->p.pid, &start) || start != e->p.start_time ||
+            (!e->used && e->p.retry_ms <= now))
             forget(e);
+        else
+            e->used = false;
     }
 }
 
@@ -136,31 +171,88 @@ static int ptrace_scope(void)
     return read_small("/proc/sys/kernel/yama/ptrace_scope", buf, sizeof buf) ? atoi(buf) : 0;
 }
 
+/* CAP_SYS_PTRACE in the daemon's effective set: then a refused pidfd_getfd is no permission
+ * matter. */
+static bool have_cap_sys_ptrace(void)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+    if (syscall(SYS_capget, &h, d) != 0)
+        return false;
+    return d[CAP_SYS_PTRACE / 32].effective & (1u << (CAP_SYS_PTRACE % 32));
+}
+
 void ad_process_unreachable(struct ad_process *p, int err, const char *step)
 {
-    if (p->unreachable)
-        return;
-    p->unreachable = true;
+    uint64_t now = ac_now_ms();
+    if (p->retry_ms > now)
+        return; /* said for this back-off */
+    p->backoff_ms = ad_backoff_next(p->backoff_ms);
+    p->retry_ms = now + p->backoff_ms;
     ad_errors_total++;
-    ad_unreachable_processes++;
+    if (!p->unreachable)
+        ad_unreachable_processes++;
+    p->unreachable = true;
+    char again[48] = "its sockets are left alone"; /* --once: there is no later */
+    if (!ad_opt.once)
+        snprintf(again, sizeof again, "tried again in %u s", p->backoff_ms / 1000);
     int scope = ptrace_scope();
-    if (err == EPERM || err == EACCES) {
+    /* The system call named in the step, for a refusal that no capability explains. */
+    const char *call = strstr(step, "pidfd_getfd")  ? "pidfd_getfd"
+                       : strstr(step, "pidfd_open") ? "pidfd_open"
+                                                    : NULL;
+    /* pidfd_open checks no permission at all; pidfd_getfd none that CAP_SYS_PTRACE lacks. */
+    bool cap = call && have_cap_sys_ptrace();
+    if ((err == EPERM || err == EACCES) && scope < 3 && call &&
+        (cap || strcmp(call, "pidfd_open") == 0)) {
+        ad_log(AC_LOG_ERROR,
+               "cannot reach pid=%d comm=%s: %s is refused%s: a seccomp filter "
+               "(SystemCallFilter=) or an LSM forbids %s; %s",
+               (int)p->pid, p->comm_field, step,
+               cap ? " although autoclosed has CAP_SYS_PTRACE" : "", call, again);
+    } else if (err == EPERM || err == EACCES) {
         if (scope >= 3)
             ad_log(AC_LOG_ERROR,
                    "cannot reach pid=%d comm=%s: %s is refused (Yama ptrace_scope=3 forbids it "
-                   "to everyone, CAP_SYS_PTRACE included); its sockets are left alone",
-                   (int)p->pid, p->comm, step);
+                   "to everyone, CAP_SYS_PTRACE included); %s",
+                   (int)p->pid, p->comm_field, step, again);
         else
             ad_log(AC_LOG_ERROR,
                    "cannot reach pid=%d comm=%s: %s needs CAP_SYS_PTRACE%s (or the same user%s); "
-                   "its sockets are left alone",
-                   (int)p->pid, p->comm, step,
+                   "%s",
+                   (int)p->pid, p->comm_field, step,
                    strcmp(step, "reading its descriptors") == 0 ? " and CAP_DAC_READ_SEARCH" : "",
-                   scope >= 1 ? " and a parent of it, under Yama ptrace_scope>=1" : "");
+                   scope >= 1 ? " and a parent of it, under Yama ptrace_scope>=1" : "", again);
     } else {
-        ad_log(AC_LOG_ERROR, "cannot reach pid=%d comm=%s: %s failed: %s", (int)p->pid, p->comm,
-               step, strerror(err));
+        ad_log(AC_LOG_ERROR, "cannot reach pid=%d comm=%s: %s failed: %s; %s", (int)p->pid,
+               p->comm_field, step, strerror(err), again);
     }
+}
+
+bool ad_short_of(int err, const char *what)
+{
+    if (err != EMFILE && err != ENFILE && err != ENOMEM && err != EAGAIN)
+        return false;
+    static uint64_t said_ms;
+    uint64_t now = ac_now_ms();
+    if (said_ms != 0 && now - said_ms < 60000)
+        return true;
+    said_ms = now;
+    struct rlimit lim = {0};
+    getrlimit(RLIMIT_NOFILE, &lim);
+    char why[96];
+    if (err == EMFILE)
+        snprintf(why, sizeof why, "its descriptors (RLIMIT_NOFILE %llu) are all in use",
+                 (unsigned long long)lim.rlim_cur);
+    else
+        snprintf(why, sizeof why, "%s",
+                 err == ENFILE ? "the system's file table (fs.file-max) is full"
+                               : "memory or processes ran short");
+    ad_log(AC_LOG_ERROR,
+           "autoclosed cannot go on %s: %s (%s); nothing is given up, tried again at the next "
+           "interval (said once a minute at most)",
+           what, why, strerror(err));
+    return true;
 }
 
 static int compare_u32(const void *a, const void *b)
@@ -229,10 +321,12 @@ struct closed_door {
     int err;
 };
 
-/* Returns false when the process's descriptors could not be read (errno says why); with --ports
- * alone that is noted in `doors` instead. */
+/* Returns false when the process's descriptors could not be read (errno says why): with --ports
+ * alone that is noted in `doors` instead. *shortage: the daemon ran short of descriptors or
+ * memory on the way (ours to pass, not the process's: the look does not count). */
 static bool scan_one(pid_t pid, const uint32_t *want, size_t n, struct ad_holder *found,
-                     size_t *left, size_t *fds, struct closed_door **doors, size_t *ndoors)
+                     size_t *left, size_t *fds, struct closed_door **doors, size_t *ndoors,
+                     bool *shortage)
 {
     if (pid == getpid())
         return true;
@@ -241,10 +335,16 @@ static bool scan_one(pid_t pid, const uint32_t *want, size_t n, struct ad_holder
     int err = errno;
     if (err == ENOENT || err == ESRCH)
         return true; /* exited */
+    if (ad_short_of(err, "reading processes' descriptors")) {
+        *shortage = true;
+        return true;
+    }
     if (doors == NULL) {
         errno = err;
         return false;
     }
+    if (kernel_thread(pid))
+        return true;
     struct closed_door *more = realloc(*doors, (*ndoors + 1) * sizeof **doors);
     if (more) {
         *doors = more;
@@ -287,7 +387,8 @@ static void scan_spent(size_t unit, pid_t pid, size_t processes, size_t fds, uin
 
 /* --pid: each selected process still running, each when its budget allows. A scan is believed
  * only if the process was still running after it: once it has exited, its number may already
- * name another process, whose table the scan may have read. */
+ * name another process, whose table the scan may have read. A scan the daemon's own shortage
+ * cut short covers nothing. */
 static uint64_t scan_selected(const uint32_t *want, size_t n, struct ad_holder *found, size_t *left)
 {
     uint64_t covered = 0, now = clock_us(CLOCK_MONOTONIC);
@@ -302,10 +403,13 @@ static uint64_t scan_selected(const uint32_t *want, size_t n, struct ad_holder *
         if (now < scan_next_us[i])
             continue;
         size_t fds = 0, before = *left;
+        bool shortage = false;
         uint64_t cpu0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
-        bool ok = scan_one(pid, want, n, found, left, &fds, NULL, NULL);
+        bool ok = scan_one(pid, want, n, found, left, &fds, NULL, NULL, &shortage);
         int err = errno;
         scan_spent(i, pid, 1, fds, clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0);
+        if (shortage)
+            break; /* not covered: tried again at the next interval */
         covered |= (uint64_t)1 << i;
         if ((!ok || *left < before) && !ad_selected_still_running(i)) {
             for (size_t k = 0; k < n; k++)
@@ -336,17 +440,21 @@ uint64_t ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n,
     if (clock_us(CLOCK_MONOTONIC) < scan_next_us[0])
         return 0;
     DIR *proc = opendir("/proc");
-    if (proc == NULL)
+    if (proc == NULL) {
+        (void)ad_short_of(errno, "reading /proc");
         return 0;
+    }
     uint64_t cpu0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
     struct closed_door *doors = NULL;
     size_t ndoors = 0, processes = 0, fds = 0;
+    bool shortage = false;
     struct dirent *de;
-    while (left > 0 && (de = readdir(proc)) != NULL) {
+    while (left > 0 && !shortage && (de = readdir(proc)) != NULL) {
         if (de->d_name[0] < '1' || de->d_name[0] > '9')
             continue;
         processes++;
-        (void)scan_one((pid_t)atoi(de->d_name), want, n, found, &left, &fds, &doors, &ndoors);
+        (void)scan_one((pid_t)atoi(de->d_name), want, n, found, &left, &fds, &doors, &ndoors,
+                       &shortage);
     }
     closedir(proc);
     /* Among every process of the host, one the daemon may not look into is named only when it
@@ -368,5 +476,5 @@ uint64_t ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n,
     }
     free(doors);
     scan_spent(0, 0, processes, fds, clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0);
-    return 1;
+    return shortage ? 0 : 1;
 }

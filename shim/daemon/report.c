@@ -15,6 +15,7 @@
 
 static int log_fd = 2;
 static struct ac_rate rate = {.tokens = 200}; /* a full bucket to start with */
+static struct ac_rate error_rate = {.tokens = 20};
 
 static void emit(const char *msg);
 
@@ -78,13 +79,17 @@ bool ad_log_take(enum ac_log_level level)
 {
     if (level > ad_opt.log_level)
         return false;
-    /* A storm of reclaims is summed up: 200 lines at once, then 50 a second. Errors always. */
-    if (level >= AC_LOG_INFO && !ac_rate_take(&rate, ac_now_ms(), 200, 50))
+    /* A storm of reclaims is summed up: 200 lines at once, then 50 a second; errors in a bucket
+     * of their own, 20 at once, then 1 a second, so that a storm of them cannot hide the rest. */
+    bool error = level < AC_LOG_INFO;
+    struct ac_rate *r = error ? &error_rate : &rate;
+    if (!ac_rate_take(r, ac_now_ms(), error ? 20 : 200, error ? 1 : 50))
         return false;
-    if (rate.suppressed) {
+    if (r->suppressed) {
         char note[96];
-        snprintf(note, sizeof note, "%u lines not shown (more than 50 a second)", rate.suppressed);
-        rate.suppressed = 0;
+        snprintf(note, sizeof note, "%u %slines not shown (more than %s a second)", r->suppressed,
+                 error ? "error " : "", error ? "1" : "50");
+        r->suppressed = 0;
         emit(note);
     }
     return true;

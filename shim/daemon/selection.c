@@ -232,7 +232,11 @@ static void exited(size_t i)
     if (s->pidfd >= 0)
         close(s->pidfd);
     s->pidfd = -1;
-    ad_log(AC_LOG_INFO, "pid=%d (%s) has exited: no longer watched", (int)ad_opt.pids[i], s->comm);
+    char comm[72];
+    struct ac_text t;
+    ac_text_init(&t, comm, sizeof comm);
+    ac_text_field(&t, s->comm); /* quoted: a name cannot forge fields */
+    ad_log(AC_LOG_INFO, "pid=%d comm=%s has exited: no longer watched", (int)ad_opt.pids[i], comm);
 }
 
 size_t ad_selection_poll(void)

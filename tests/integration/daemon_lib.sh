@@ -89,14 +89,14 @@ has_shutdowns() { [ "$(count_shutdowns "${@:2}")" -ge "$1" ]; }
 
 # check_actions FILE PID PORT COMM GRACE CLIENT...: every action line for PID in FILE has the
 # documented form ("<UTC time> autoclosed[<pid>]: shutdown pid=<PID> fd=<N>
-# local=127.0.0.1:<PORT> peer=127.0.0.1:<port> since_fin_ms=<ms> comm=<COMM>"), a peer port one
+# local=127.0.0.1:<PORT> peer=127.0.0.1:<port> since_fin_ms=<ms> comm="<COMM>""), a peer port one
 # of the named clients' and since_fin_ms at least GRACE. Sets ACTED_FDS to the numbers acted on.
 check_actions() {
     local file=$1 pid=$2 port=$3 comm=$4 grace=$5 line peer since
     shift 5
     local peers form="^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z autoclosed\[[0-9]+\]:\
  shutdown pid=$pid fd=([0-9]+) local=127\.0\.0\.1:$port peer=127\.0\.0\.1:([0-9]+)\
- since_fin_ms=([0-9]+) comm=$comm\$"
+ since_fin_ms=([0-9]+) comm=\"$comm\"\$"
     peers=" $(ports_of_clients "$@" | tr '\n' ' ') "
     ACTED_FDS=()
     while read -r line; do

@@ -67,7 +67,7 @@ assert_eq 1 "$(ss_close_wait_of "$gpid" "$sport")" \
     "  the newcomer's connection in CLOSE_WAIT after the keeper's leak was reclaimed"
 shutdowns "$LOG" | sed 's/^/    /'
 assert_eq 0 "$(count_shutdowns "$LOG" "$gpid")" "actions on number $gpid"
-grep -F "pid=$gpid (sleep) has exited: no longer watched" "$LOG" ||
+grep -F "pid=$gpid comm=\"sleep\" has exited: no longer watched" "$LOG" ||
     fail "the daemon never said that $gpid exited"
 grep -qE "(scan|shutdown|waiting|left alone) pid=$gpid\b" "$LOG" &&
     fail "the daemon looked into or acted on number $gpid after it changed hands"

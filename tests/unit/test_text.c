@@ -116,6 +116,9 @@ static void every_writer_is_bounded(void **state)
         guarded_init(&g, cap);
         ac_text_quoted(&g.t, "a value\nwith a newline that goes on", 20);
         assert_bounded(&g, cap);
+        guarded_init(&g, cap);
+        ac_text_field(&g.t, "x\" reclaimed=9\n\\");
+        assert_bounded(&g, cap);
     }
     /* Cut short, a number keeps its leading digits. */
     struct guarded g;
@@ -316,6 +319,30 @@ static void quoted_truncation(void **state)
     check_quoted("\n\n\n\n\n", 2, "'?\?'...");
 }
 
+static void check_field(const char *s, const char *want)
+{
+    char buf[96];
+    struct ac_text t;
+    ac_text_init(&t, buf, sizeof buf);
+    ac_text_field(&t, s);
+    assert_string_equal(buf, want);
+}
+
+/* A process's name in a key=value line: one field whatever it holds. */
+static void field_values(void **state)
+{
+    (void)state;
+    check_field("mosserver", "\"mosserver\"");
+    check_field("", "\"\"");
+    check_field("x reclaimed=9 p", "\"x reclaimed=9 p\"");
+    check_field("x\" pid=1", "\"x\\\" pid=1\"");
+    check_field("a\\", "\"a\\\\\"");
+    check_field("a\nb\tc", "\"a\\x0ab\\x09c\"");
+    check_field("\x7f\x1b[31m", "\"\\x7f\\x1b[31m\"");
+    check_field("caf\xc3\xa9", "\"caf\\xc3\\xa9\"");
+    check_field("it's", "\"it's\"");
+}
+
 /* ---- rate limit -------------------------------------------------------------------------- */
 
 static void rate_burst_then_refusal(void **state)
@@ -412,6 +439,7 @@ int main(void)
         cmocka_unit_test(utc_before_1970),
         cmocka_unit_test(quoted_values),
         cmocka_unit_test(quoted_truncation),
+        cmocka_unit_test(field_values),
         cmocka_unit_test(rate_burst_then_refusal),
         cmocka_unit_test(rate_refills_per_second),
         cmocka_unit_test(rate_long_idle_caps_at_burst),
