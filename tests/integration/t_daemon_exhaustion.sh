@@ -26,7 +26,8 @@ GRACE=300
 INTERVAL=100
 LOG="$TMP/daemon.log"
 
-start_bg srv "$FIXTURES/mos_server" --style read --port-file "$TMP/srv.port"
+# A port below the clients' range: --ports alone refuses those clients may pick themselves.
+start_bg srv "$FIXTURES/mos_server" --style read --port "$(pick_port)" --port-file "$TMP/srv.port"
 sport=$(await_port srv)
 aport=$(pick_port "$sport")
 

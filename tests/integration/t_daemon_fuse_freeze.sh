@@ -41,9 +41,10 @@ if ! wait_until 5000 grep -q '^ready' "$TMP/fuse.out"; then
     fail "the FUSE server did not start"
 fi
 
-start_bg srv "$FIXTURES/mos_server" --style read --port-file "$TMP/srv.port"
+# A port below the clients' range: --ports alone refuses those clients may pick themselves.
+start_bg srv "$FIXTURES/mos_server" --style read --port "$(pick_port)" --port-file "$TMP/srv.port"
 sport=$(await_port srv)
-start_bg holder "${UNPRIVILEGED[@]}" "$FIXTURES/fuse_swap" --port-file "$TMP/nobody/holder.port" \
+start_bg holder "${UNPRIVILEGED[@]}" "$FIXTURES/fuse_swap" --port "$(pick_port "$sport")" --port-file "$TMP/nobody/holder.port" \
     --file "$TMP/mnt/file" --trigger "$TMP/nobody/swap"
 wait_for_file "$TMP/nobody/holder.port" || fail "the holder published no port"
 cp "$TMP/nobody/holder.port" "$TMP/holder.port"

@@ -14,7 +14,8 @@ rc=0
 python3 "$MPTCP" connect --port 9 --count 0 2>"$TMP/probe.err" || rc=$?
 [ "$rc" -ne 3 ] || skip "the kernel refuses MPTCP sockets: $(cat "$TMP/probe.err")"
 
-start_bg server python3 "$MPTCP" serve --port-file "$TMP/server.port"
+# A port below the clients' range: --ports alone refuses those clients may pick themselves.
+start_bg server python3 "$MPTCP" serve --port "$(pick_port)" --port-file "$TMP/server.port"
 port=$(await_port server)
 # shellcheck disable=SC2317 # called through wait_until
 # mptcp_close_wait N: N MPTCP sockets in CLOSE_WAIT on the server's port, as ss -M lists them.

@@ -14,7 +14,8 @@ STARTS=${SIGNAL_STARTS:-50}
 BOUND_MS=100
 
 # A leaking server on the watched port, so that each first interval has a socket to look up.
-start_bg server "$FIXTURES/mos_server" --style read --port-file "$TMP/server.port"
+# A port below the clients' range: --ports alone refuses those clients may pick themselves.
+start_bg server "$FIXTURES/mos_server" --style read --port "$(pick_port)" --port-file "$TMP/server.port"
 port=$(await_port server)
 spid=$(main_pid server)
 client leak --port "$port" --count 1 || fail "client exchange failed"
