@@ -69,7 +69,11 @@ echo "  the holder (pid $hpid, uid $nobody) moved its socket from fd $fd to fd $
 # the FLUSH.
 wait_until $((GRACE + 3000)) grep -q '^flush pid=' "$TMP/fuse.out" ||
     fail "nothing closed the FUSE file"
-taker=$(sed -n 's/^flush pid=//p' "$TMP/fuse.out" | head -n 1)
+# FUSE names the thread that closed; its process is the one that matters (under TSan the last
+# thread out, which closes the files, may be the runtime's own).
+tid=$(sed -n 's/^flush pid=//p' "$TMP/fuse.out" | head -n 1)
+taker=$(sed -n 's/^Tgid:[[:space:]]*//p' "/proc/$tid/status")
+[ -n "$taker" ] || fail "the thread $tid that closed the FUSE file is gone"
 
 # The daemon goes on: root's leak, made now, is reclaimed within its grace.
 t0=$(now_ms)
@@ -79,15 +83,15 @@ require_settled "$sport" "a second leak was not reclaimed while the taker is stu
 echo "  root's leak reclaimed $(($(now_ms) - t0)) ms after it was made"
 [ "$taker" != "$dpid" ] || fail "the daemon itself closed the FUSE file: it is frozen"
 ppid=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$taker/status")
-echo "  the FLUSH came from pid $taker (parent $ppid, waiting in $(cat "/proc/$taker/wchan"));" \
+echo "  the FLUSH came from pid $taker (parent $ppid, waiting in $(cat "/proc/$tid/wchan"));" \
     "the daemon: $(sed -n 's/^State:[[:space:]]*//p' "/proc/$dpid/status")"
 assert_eq "$dpid" "$ppid" "the stuck process's parent"
 assert_eq autoclosed-take "$(cat "/proc/$taker/comm")" "its name"
 # What would have become of the daemon: SIGKILL does not end the wait.
 kill -KILL "$taker"
 sleep_ms 300
-alive "$taker" || fail "the taker ended on SIGKILL: the FUSE file did not block its close"
-echo "  300 ms after SIGKILL the taker still waits in $(cat "/proc/$taker/wchan")"
+alive "$tid" || fail "the taker ended on SIGKILL: the FUSE file did not block its close"
+echo "  300 ms after SIGKILL the taker still waits in $(cat "/proc/$tid/wchan")"
 
 # One line names the process, its uid and the stuck taker; its moved socket waits meanwhile.
 held="waiting pid=$hpid uid=$nobody comm=\"fuse_swap\": a file whose close blocks"
@@ -98,7 +102,7 @@ assert_eq 1 "$(ss_close_wait_of "$hpid" "$hport")" "the moved socket, still in C
 # The connection aborted, the taker ends, and the socket is reclaimed at its new number.
 kill -KILL "$(main_pid fuse)"
 wait_bg fuse 2>/dev/null || true
-wait_until 3000 gone "$taker" || fail "the taker did not end once the FUSE connection was aborted"
+wait_until 3000 gone "$tid" || fail "the taker did not end once the FUSE connection was aborted"
 wait_until 3000 has_lines 1 "shutdown pid=$hpid fd=$moved " "$LOG" ||
     fail "the moved socket was not reclaimed at fd $moved"
 assert_eq 0 "$(ss_close_wait_of "$hpid" "$hport")" "the holder's sockets in CLOSE_WAIT"
