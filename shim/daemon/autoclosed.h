@@ -2,19 +2,21 @@
  * autoclosed — the companion daemon's internal interface.
  *
  * Each interval: the kernel's list of TCP sockets in CLOSE_WAIT (core/diag.c) → the sockets not
- * seen before are looked for in the selected processes' descriptor tables (owners.c) → each
- * half-closed socket of a selected process waits out the grace in the table (table.c) → when
- * due, a short-lived child process (taker.c) takes a reference with pidfd_getfd, checks it against
- * the kernel's record and, when the connection is idle by the library's own rule (core/idle.c),
- * shuts it down (reclaim.c); the daemon itself never holds another process's file. The process
- * is never stopped and its descriptor stays its own: the peer gets our FIN and ends in
- * TIME_WAIT, the process's next read sees EOF and its next write EPIPE.
+ * seen before are looked for in the selected processes' descriptor tables by a short-lived child
+ * process (owners.c, scanner.c) → each half-closed socket of a selected process waits out the
+ * grace in the table (table.c) → when due, a short-lived child process (taker.c) takes a
+ * reference with pidfd_getfd, checks it against the kernel's record and, when the connection is
+ * idle by the library's own rule (core/idle.c), shuts it down (reclaim.c). The daemon itself
+ * never holds another process's file, nor reads another process's /proc entries that may wait on
+ * it. The process is never stopped and its descriptor stays its own: the peer gets our FIN and
+ * ends in TIME_WAIT, the process's next read sees EOF and its next write EPIPE.
  */
 #ifndef AUTOCLOSED_H
 #define AUTOCLOSED_H
 
 #include "core.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <sys/types.h>
 #include <uthash.h>
@@ -73,20 +75,31 @@ void ad_log_taken(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool ad_log_open(void);   /* false: the log file cannot be opened (said on stderr) */
 void ad_log_reopen(void); /* SIGHUP: a rotated log file is opened anew */
 
-/* ---- processes (owners.c) ---------------------------------------------------------------- */
+/* ---- processes (processes.c) ------------------------------------------------------------- */
 
 /* What the daemon knows of a process it looked into, kept while a tracked socket names it (or
- * while it waits out a back-off), at most AD_MAX_PROCESSES of them. No descriptor: the pidfd is
- * opened by the taker (taker.c) and dies with it. */
+ * while it waits out a back-off), at most AD_MAX_PROCESSES of them. Made from a scanner's facts
+ * (owners.c), never by reading /proc in the daemon. No descriptor: the pidfd is opened by the
+ * taker (taker.c) and dies with it. */
 struct ad_process {
     pid_t pid;
-    uid_t uid;                     /* real user id, from /proc/PID/status */
+    uid_t uid;  /* real user id */
+    uid_t user; /* whose it is: the owner of the outermost user namespace below the daemon's that
+                   it is in (a rootless container's ids are its owner's), else uid */
     unsigned long long start_time; /* /proc/PID/stat field 22: tells a reused pid apart */
     char comm[17];
     char comm_field[72]; /* comm quoted for a log line (ac_text_field), e.g. "mosserver" */
     bool unreachable;    /* has been out of reach at least once (counted once) */
     uint32_t backoff_ms; /* the last back-off while out of reach; 0 once reached again */
     uint64_t retry_ms;   /* out of reach: left alone until then (monotonic ms) */
+};
+
+/* What a scanner read of a process. */
+struct ad_facts {
+    pid_t pid;
+    uid_t uid, user;
+    unsigned long long start_time;
+    char comm[16];
 };
 
 #define AD_MAX_PROCESSES 4096
@@ -100,33 +113,15 @@ static inline uint32_t ad_backoff_next(uint32_t previous_ms)
     return previous_ms >= AD_BACKOFF_MAX_MS / 2 ? AD_BACKOFF_MAX_MS : previous_ms * 2;
 }
 
-/* A socket's holder: the process and the descriptor number there. */
-struct ad_holder {
-    pid_t pid;
-    int fd;
-};
-
-/* Looks for the owners of `want` (sorted inodes; `uids` their owners' user ids, from the kernel's
- * record) in the selected processes, filling `found[i]` (pid 0: not found). One pass over each
- * process's descriptors for the whole list. A scan unit (a selected process; with --ports alone
- * the whole host) is scanned again only once AD_SCAN_SHARE times its last scan's CPU time has
- * passed. Returns the units this call covered (bit i: ad_opt.pids[i], or bit 0: the host),
- * scanned or exited; a scan the daemon's own shortage of descriptors or memory cut short covers
- * nothing. */
-/* At most 0.5% of a core per unit on descriptor scans: with the dumps, the daemon stays under 1%
- * beside a 20,000-descriptor process at the default interval, whatever other sockets do. */
-#define AD_SCAN_SHARE 200
-uint64_t ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n,
-                        struct ad_holder *found);
-/* Every scan unit: a socket covered by them all has had one whole look. */
-uint64_t ad_scan_units(void);
-/* The process record for `pid`, made (comm, uid, start time) the first time; NULL with errno
- * ESRCH if the process is gone, ENOSPC when AD_MAX_PROCESSES are recorded already, ENOMEM. */
+/* The record for `pid`; NULL with errno ESRCH when there is none. */
 struct ad_process *ad_process(pid_t pid);
-/* The process's start time (/proc/PID/stat field 22), which tells a reused pid apart. */
-bool ad_start_time(pid_t pid, unsigned long long *out);
-/* Forgets processes that have exited, and those no tracked socket named by ad_process_keep since
- * the last prune (unless waiting out a back-off). */
+/* The record made, or brought up to date, from a scanner's facts (another start time: another
+ * process under that number, recorded anew); NULL with errno ENOSPC when AD_MAX_PROCESSES are
+ * recorded already (said once a minute), ENOMEM. */
+struct ad_process *ad_process_record(const struct ad_facts *f);
+/* Forgets the processes no tracked socket named by ad_process_keep since the last prune, unless
+ * waiting out a back-off. Whether a record still names the same process is checked where it
+ * matters, in the taker (the start time, against the process its pidfd names). */
 void ad_process_keep(pid_t pid);
 void ad_processes_prune(void);
 /* Says, once per back-off, what stands in the way of reaching a process (a permission, Yama, a
@@ -137,6 +132,58 @@ void ad_process_unreachable(struct ad_process *p, int err, const char *step);
  * says so in one line now and then, naming the daemon's limit; nothing is given up, the work is
  * tried again at the next interval. */
 bool ad_short_of(int err, const char *what);
+
+/* ---- owners (owners.c) ------------------------------------------------------------------- */
+
+/* A socket's holder: the process and the descriptor number there. */
+struct ad_holder {
+    pid_t pid;
+    int fd;
+};
+
+/* Looks for the owners of `want` (sorted inodes; `uids` their owners' user ids, from the kernel's
+ * record) in the selected processes, filling `found[i]` (pid 0: not found; a process found has
+ * its record). One scanner (scanner.c), one pass over each process's descriptors for the whole
+ * list. Scan units: with --pid, each selected process; with --ports alone, each user whose
+ * processes are looked into for their own sockets, and the host-wide pass for sockets not found
+ * among them. A unit is scanned again only once AD_SCAN_SHARE times its last scan's CPU time has
+ * passed. Returns the units this call covered (bit i: ad_opt.pids[i], or bit 0: the host-wide
+ * pass), scanned or exited; a scan the daemon's own shortage of descriptors or memory cut short,
+ * or a scanner killed meanwhile, covers nothing more. */
+/* At most 0.5% of a core per unit on descriptor scans: with the dumps, the daemon stays under 1%
+ * beside a 20,000-descriptor process at the default interval, whatever other sockets do. */
+#define AD_SCAN_SHARE 200
+uint64_t ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n,
+                        struct ad_holder *found);
+/* Every scan unit a socket's whole look needs: the selected processes, or the host-wide pass. */
+uint64_t ad_scan_units(void);
+/* The process's start time (/proc/PID/stat field 22), which tells a reused pid apart. That entry
+ * waits while the process is inside execve (scanner.c): read in a scanner or a taker only. */
+bool ad_start_time(pid_t pid, unsigned long long *out);
+
+/* ---- the scanner: the child that reads other processes' /proc entries (scanner.c) -------- */
+
+enum ad_scan_end {
+    AD_SCAN_DONE,    /* it went through its work */
+    AD_SCAN_STUCK,   /* blocked in a process's entries: killed, that process left out (said) */
+    AD_SCAN_STOPPED, /* a stop signal came: killed */
+    AD_SCAN_LOST,    /* not started (said), or ended without finishing */
+};
+/* Runs body(area, arg) in a scanner, with `size` bytes of zeroed memory shared with it at *area,
+ * which stays readable after its end (what it recorded until then) until ad_scan_free; *area is
+ * NULL when no scanner could be started. Waits for its end, taking the stop signals meanwhile. */
+enum ad_scan_end ad_scan(size_t size, void (*body)(void *area, void *arg), void *arg, void **area);
+void ad_scan_free(void *area, size_t size);
+/* In the scanner: about to read the entries of process `pid` (/proc/PID owned by `owner`). */
+void ad_scan_at(pid_t pid, uid_t owner);
+/* In the scanner: that process is left out, its entries not having answered lately. */
+bool ad_scan_left_out(pid_t pid, uid_t owner);
+/* Collects the scanners that have ended. */
+void ad_scanners_reap(void);
+/* main.c: poll() that takes the stop signals (and SIGHUP, SIGUSR1) meanwhile; -1 with errno
+ * EINTR once a stop signal came. */
+int ad_poll(struct pollfd *p, nfds_t n, int timeout_ms);
+bool ad_stopping(void);
 
 /* ---- half-closed sockets (cycle.c) ------------------------------------------------------- */
 

@@ -111,8 +111,7 @@ static void find_owners(uint32_t **other_inos, size_t *nothers, size_t *other_ca
     for (i = 0; i < n; i++) {
         struct ad_sock *s = who[i];
         if (found[i].pid != 0) {
-            s->holder = found[i];
-            (void)ad_process(s->holder.pid); /* its start time, from now on */
+            s->holder = found[i]; /* its process recorded by the scan */
             s->state = AD_WAITING;
             continue;
         }

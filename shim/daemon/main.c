@@ -54,9 +54,10 @@ static void on_usr1(int sig)
     status_wanted = 1;
 }
 
-/* The signals the loop acts on are blocked everywhere but in its wait (ppoll), which takes them
- * and returns at once: one that comes while an interval's work runs is taken at the next wait,
- * so none can slip in between the check of the flags and the sleep and wait out the interval. */
+/* The signals the loop acts on are blocked everywhere but in its wait (ppoll, and ad_poll's while
+ * a scanner runs), which takes them and returns at once: one that comes while an interval's work
+ * runs is taken at the next wait, so none can slip in between the check of the flags and the sleep
+ * and wait out the interval. */
 static sigset_t waiting_mask;
 
 static void signals_start(void)
@@ -77,6 +78,29 @@ static void signals_start(void)
     }
     signal(SIGUSR2, SIG_IGN); /* reserved: a stray one must not end the daemon */
     signal(SIGPIPE, SIG_IGN); /* a log file on a closed pipe must not end the daemon */
+}
+
+bool ad_stopping(void)
+{
+    return stop_signal != 0;
+}
+
+/* A wait inside an interval's work (for a scanner) takes the signals as the loop's own wait does:
+ * a stop is not held up by it. */
+int ad_poll(struct pollfd *p, nfds_t n, int timeout_ms)
+{
+    if (stop_signal) {
+        errno = EINTR;
+        return -1;
+    }
+    struct timespec wait = {.tv_sec = timeout_ms / 1000,
+                            .tv_nsec = (long)(timeout_ms % 1000) * 1000000};
+    int r = ppoll(p, n, &wait, &waiting_mask);
+    if (r > 0 && stop_signal) {
+        errno = EINTR;
+        return -1;
+    }
+    return r;
 }
 
 /* SIGUSR1: one line of what the daemon holds and has done. Asked for by root: written at every
@@ -158,6 +182,8 @@ int main(int argc, char **argv)
             status_wanted = 0;
             log_status();
         }
+        if (stop_signal)
+            break; /* taken while a scanner ran (ad_poll) */
         uint64_t wake = ad_next_due();
         if (wake > next_look)
             wake = next_look;
@@ -167,7 +193,7 @@ int main(int argc, char **argv)
             ms = 86400000;
         struct timespec wait = {.tv_sec = (time_t)(ms / 1000),
                                 .tv_nsec = (long)(ms % 1000) * 1000000};
-        ppoll(NULL, 0, &wait, &waiting_mask); /* the only place the signals above arrive */
+        ppoll(NULL, 0, &wait, &waiting_mask); /* with ad_poll, where the signals above arrive */
     }
     ad_stats_write();
     if (stop_signal)

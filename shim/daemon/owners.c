@@ -1,50 +1,189 @@
 /*
- * The processes behind the sockets: which selected process holds a socket the kernel listed in
- * CLOSE_WAIT, under which number, and what the daemon needs to know of that process (its name,
- * its user, whether it can be reached at all). A process with libautoclose in it is treated like
- * any other: where the library is active its grace ends first, and the daemon then finds the
- * socket finished. Nothing is read from /proc/PID/maps, whose reading waits for the process's
- * memory map lock, which the process can hold.
+ * The processes behind the sockets: which process holds a socket the kernel listed in CLOSE_WAIT,
+ * under which number, and what the daemon needs to know of it (its start time, user, name). The
+ * looking is done in a scanner, a short-lived child (scanner.c), which leaves what it found in
+ * shared memory; the daemon applies that (records, budgets, lines) and reads no /proc entry of
+ * another process itself. Nothing is read from /proc/PID/maps, whose reading waits for the
+ * process's memory map lock, which the process can hold.
  *
- * Cost: only sockets not seen before are looked for, only in the selected processes, and all of
- * one interval's newcomers in a single pass over each process's descriptors; a host with 10,000
- * healthy connections and no new CLOSE_WAIT socket costs no look into /proc at all. New CLOSE_WAIT
- * sockets of other processes are newcomers too, so each process's scans are spaced by their own
- * cost (the budget below), whatever those sockets do.
+ * Which processes are looked into (decided here only):
+ *  - --pid: the selected processes still running, each a scan unit of its own.
+ *  - --ports alone: first the processes of the wanted sockets' users, then, for sockets not found
+ *    there, the rest of the host. A socket's uid in the kernel's record is its maker's (for an
+ *    accepted one, its listener's), so a process is looked into first when one of its user ids
+ *    (real, effective, saved, file system) or the owner of its /proc directory (root for a
+ *    process that is not dumpable, as a server is once it has dropped root's privileges) is a
+ *    wanted socket's uid. Each such process is charged to its user's scan unit; the rest of the
+ *    host is one unit, the host-wide pass. A user is the owner of the outermost user namespace
+ *    below the daemon's that the process is in (a rootless container's ids, 65,536 of them, are
+ *    its owner's), else the process's real uid.
+ *
+ * The budget: reading a table costs a readlinkat per descriptor (20,000 take tens of
+ * milliseconds), and every new CLOSE_WAIT socket on a watched port is looked for, however
+ * unrelated. So a unit whose last scan took D of CPU time (the scanner's own, whatever the
+ * machine's load) is not scanned again before AD_SCAN_SHARE * D has passed; the list of the
+ * host's processes that picks the users' processes out (about 2 us a process, 10 for those
+ * /proc shows as root's) is charged to the users whose sockets it was made for. New sockets wait
+ * for the next allowed scan; their grace runs from the FIN all the same. A user's heavy tables
+ * thus slow only the looks into that user's processes, and the host-wide pass.
+ *
+ * Cost: only sockets not seen before are looked for, and all of one interval's newcomers in a
+ * single pass over each process's descriptors; a look with none, or with no scan its budget
+ * allows, starts no scanner.
  */
 #include "autoclosed.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
+#include <linux/nsfs.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-static struct proc_entry {
-    struct ad_process p;
-    bool used; /* holds a tracked socket this interval */
+/* ---- what a scanner leaves, in the shared memory ------------------------------------------ */
+
+enum unit_kind { UNIT_SELECTED, UNIT_USER, UNIT_HOST };
+
+struct cost {
+    uint32_t kind, key; /* key: the index of a selected process, or a user */
+    uint32_t processes, unused;
+    uint64_t fds, cpu_us;
+};
+
+/* A process the scanner could not look into ("reading its descriptors" failed: err). */
+struct event {
+    struct ad_facts f;
+    int32_t err, unused;
+};
+
+/* A wanted socket's uid, and the user whose processes have it. */
+struct pair {
+    uid_t uid, user;
+};
+
+/* Counts first: a record is written whole before its count grows, so that what a killed scanner
+ * leaves is sound. found[i] is set only once its holder's facts are counted. */
+struct results {
+    uint32_t nfacts, nevents, ncosts, npairs;
+    int32_t shortage;   /* the scanner's own shortage of descriptors or memory: its errno */
+    uint32_t host_done; /* the host-wide pass went through */
+    uint64_t covered;   /* --pid: the selected processes scanned */
+};
+
+#define EVENTS_MAX 64
+#define COSTS_MAX  1024
+#define PAIRS_MAX  256
+
+struct layout {
+    struct results *r;
+    struct ad_holder *found; /* [n] */
+    struct ad_facts *facts;  /* [n]: a process counts only with a socket found in it */
+    struct event *events;    /* [EVENTS_MAX] */
+    struct cost *costs;      /* [COSTS_MAX] */
+    struct pair *pairs;      /* [PAIRS_MAX] */
+    size_t n;
+};
+
+static size_t area_size(size_t n)
+{
+    return sizeof(struct results) + n * (sizeof(struct ad_holder) + sizeof(struct ad_facts)) +
+           EVENTS_MAX * sizeof(struct event) + COSTS_MAX * sizeof(struct cost) +
+           PAIRS_MAX * sizeof(struct pair);
+}
+
+static struct layout layout_of(void *area, size_t n)
+{
+    char *p = area;
+    struct layout L = {.n = n};
+    L.r = (void *)p;
+    p += sizeof *L.r;
+    L.found = (void *)p;
+    p += n * sizeof *L.found;
+    L.facts = (void *)p;
+    p += n * sizeof *L.facts;
+    L.events = (void *)p;
+    p += EVENTS_MAX * sizeof *L.events;
+    L.costs = (void *)p;
+    p += COSTS_MAX * sizeof *L.costs;
+    L.pairs = (void *)p;
+    return L;
+}
+
+/* What the daemon asks of one scanner (read in its copy of the daemon's memory). */
+struct plan {
+    const uint32_t *want, *uids;
+    size_t n;
+    uid_t *uid_set; /* --ports: the wanted sockets' uids whose users' scans are due, sorted */
+    size_t nuids;
+    bool host;    /* --ports: the host-wide pass is due */
+    uint64_t due; /* --pid: the selected processes to scan */
+    uint64_t now_us;
+};
+
+/* ---- the budgets (kept by the daemon, read by the scanner) -------------------------------- */
+
+static uint64_t scan_next_us[AD_MAX_PIDS]; /* --pid */
+static uint64_t host_next_us;
+static struct budget {
+    uid_t user;
+    uint64_t next_us;
     UT_hash_handle hh;
-} * procs;
-static size_t nprocs;
+} * budgets;
+static size_t nbudgets;
+/* A uid's user, as the last scan found it: whether its scan is due is known before a fork. */
+static struct uid_user {
+    uid_t uid, user;
+    UT_hash_handle hh;
+} * users_of;
+static size_t nusers_of;
+#define BUDGETS_MAX 4096
 
-size_t ad_unreachable_processes;
+static uint64_t clock_us(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
-/* Reads a small /proc file whole; false if it is gone or unreadable. */
+static bool user_due(uid_t user, uint64_t now_us)
+{
+    struct budget *b;
+    HASH_FIND(hh, budgets, &user, sizeof user, b);
+    return b == NULL || b->next_us <= now_us;
+}
+
+static uid_t known_user(uid_t uid)
+{
+    struct uid_user *u;
+    HASH_FIND(hh, users_of, &uid, sizeof uid, u);
+    return u ? u->user : uid;
+}
+
+/* ---- in the scanner ------------------------------------------------------------------------ */
+
+static int compare_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Reads a small /proc file whole; false (errno set) if it is gone or unreadable. */
 static bool read_small(const char *path, char *buf, size_t cap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
     ssize_t n = read(fd, buf, cap - 1);
+    int err = errno;
     close(fd);
-    if (n <= 0)
+    if (n <= 0) {
+        errno = n == 0 ? ESRCH : err;
         return false;
+    }
     buf[n] = '\0';
     return true;
 }
@@ -75,190 +214,106 @@ bool ad_start_time(pid_t pid, unsigned long long *out)
     return stat_field(pid, 22, out);
 }
 
-/* PF_KTHREAD in the flags (field 9): a kernel thread holds no file and is never named. */
-static bool kernel_thread(pid_t pid)
-{
-    unsigned long long flags;
-    return stat_field(pid, 9, &flags) && (flags & 0x00200000u);
-}
+/* From /proc/PID/status, which does not wait on the process: its user ids (real, effective,
+ * saved, file system) and whether it is a kernel thread. */
+struct status {
+    uid_t ids[4];
+    bool kthread;
+};
 
-/* The real user id, from the "Uid:" line of /proc/PID/status. */
-static bool real_uid(pid_t pid, uid_t *out)
+static bool read_status(pid_t pid, struct status *st)
 {
-    char path[64], buf[1024];
+    char path[64], buf[2048];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     if (!read_small(path, buf, sizeof buf))
         return false;
     const char *line = strstr(buf, "\nUid:");
     if (line == NULL)
         return false;
-    *out = (uid_t)strtoul(line + 5, NULL, 10);
+    char *p = (char *)line + 5;
+    for (int i = 0; i < 4; i++)
+        st->ids[i] = (uid_t)strtoul(p, &p, 10);
+    const char *k = strstr(buf, "\nKthread:");
+    if (k) {
+        st->kthread = strtol(k + 9, NULL, 10) == 1;
+    } else { /* before Linux 6.1: PF_KTHREAD in the flags (field 9 of stat) */
+        unsigned long long flags = 0;
+        st->kthread = stat_field(pid, 9, &flags) && (flags & 0x00200000u);
+    }
     return true;
 }
 
-struct ad_process *ad_process(pid_t pid)
+/* The daemon's own user namespace, and the owners of others met in this scan. */
+static ino_t own_ns;
+static struct ns_owner {
+    ino_t ns;
+    uid_t owner;
+} ns_owners[16];
+static size_t nns_owners;
+
+/* Whose the process is: the owner of the outermost user namespace below the daemon's that it is
+ * in, walked up with NS_GET_PARENT; its real uid when it is in the daemon's or cannot be told. */
+static uid_t user_of(pid_t pid, uid_t uid)
 {
-    struct proc_entry *e;
-    HASH_FIND_INT(procs, &pid, e);
-    if (e)
-        return &e->p;
-    if (nprocs >= AD_MAX_PROCESSES) {
-        errno = ENOSPC;
-        return NULL;
-    }
-    e = calloc(1, sizeof *e);
-    if (e == NULL) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    e->p.pid = pid;
-    if (!ad_start_time(pid, &e->p.start_time) || !real_uid(pid, &e->p.uid)) {
-        free(e);
-        errno = ESRCH;
-        return NULL;
-    }
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-    if (read_small(path, e->p.comm, sizeof e->p.comm))
-        e->p.comm[strcspn(e->p.comm, "\n")] = '\0';
-    else
-        strcpy(e->p.comm, "?");
-    struct ac_text t;
-    ac_text_init(&t, e->p.comm_field, sizeof e->p.comm_field);
-    ac_text_field(&t, e->p.comm);
-    HASH_ADD_INT(procs, p.pid, e);
-    nprocs++;
-    e->used = true; /* until the next prune */
-    return &e->p;
-}
-
-static void forget(struct proc_entry *e)
-{
-    HASH_DEL(procs, e);
-    nprocs--;
-    free(e);
-}
-
-void ad_process_keep(pid_t pid)
-{
-    struct proc_entry *e;
-    HASH_FIND_INT(procs, &pid, e);
-    if (e)
-        e->used = true;
-}
-
-void ad_processes_prune(void)
-{
-    uint64_t now = ac_now_ms();
-    struct proc_entry *e, *tmp;
-    HASH_ITER(hh, procs, e, tmp)
-    {
-        unsigned long long start;
-        /* An exited process, or its pid reused: a new record is made if it is met again. One
-         * that no socket names is forgotten too, unless it waits out a back-off. */
-        if (!ad_start_time(e->p.pid, &start) || start != e->p.start_time ||
-            (!e->used && e->p.retry_ms <= now))
-            forget(e);
-        else
-            e->used = false;
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+    if (own_ns == 0) {
+        if (stat("/proc/self/ns/user", &st) != 0)
+            return uid;
+        own_ns = st.st_ino;
     }
-}
-
-/* Yama's ptrace_scope, for a message that names what really stands in the way. */
-static int ptrace_scope(void)
-{
-    char buf[16];
-    return read_small("/proc/sys/kernel/yama/ptrace_scope", buf, sizeof buf) ? atoi(buf) : 0;
-}
-
-/* CAP_SYS_PTRACE in the daemon's effective set: then a refused pidfd_getfd is no permission
- * matter. */
-static bool have_cap_sys_ptrace(void)
-{
-    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
-    struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
-    if (syscall(SYS_capget, &h, d) != 0)
-        return false;
-    return d[CAP_SYS_PTRACE / 32].effective & (1u << (CAP_SYS_PTRACE % 32));
-}
-
-void ad_process_unreachable(struct ad_process *p, int err, const char *step)
-{
-    uint64_t now = ac_now_ms();
-    if (p->retry_ms > now)
-        return; /* said for this back-off */
-    p->backoff_ms = ad_backoff_next(p->backoff_ms);
-    p->retry_ms = now + p->backoff_ms;
-    ad_errors_total++;
-    if (!p->unreachable)
-        ad_unreachable_processes++;
-    p->unreachable = true;
-    char again[48] = "its sockets are left alone"; /* --once: there is no later */
-    if (!ad_opt.once)
-        snprintf(again, sizeof again, "tried again in %u s", p->backoff_ms / 1000);
-    int scope = ptrace_scope();
-    /* The system call named in the step, for a refusal that no capability explains. */
-    const char *call = strstr(step, "pidfd_getfd")  ? "pidfd_getfd"
-                       : strstr(step, "pidfd_open") ? "pidfd_open"
-                                                    : NULL;
-    /* pidfd_open checks no permission at all; pidfd_getfd none that CAP_SYS_PTRACE lacks. */
-    bool cap = call && have_cap_sys_ptrace();
-    if ((err == EPERM || err == EACCES) && scope < 3 && call &&
-        (cap || strcmp(call, "pidfd_open") == 0)) {
-        ad_log(AC_LOG_ERROR,
-               "cannot reach pid=%d comm=%s: %s is refused%s: a seccomp filter "
-               "(SystemCallFilter=) or an LSM forbids %s; %s",
-               (int)p->pid, p->comm_field, step,
-               cap ? " although autoclosed has CAP_SYS_PTRACE" : "", call, again);
-    } else if (err == EPERM || err == EACCES) {
-        if (scope >= 3)
-            ad_log(AC_LOG_ERROR,
-                   "cannot reach pid=%d comm=%s: %s is refused (Yama ptrace_scope=3 forbids it "
-                   "to everyone, CAP_SYS_PTRACE included); %s",
-                   (int)p->pid, p->comm_field, step, again);
-        else
-            ad_log(AC_LOG_ERROR,
-                   "cannot reach pid=%d comm=%s: %s needs CAP_SYS_PTRACE%s (or the same user%s); "
-                   "%s",
-                   (int)p->pid, p->comm_field, step,
-                   strcmp(step, "reading its descriptors") == 0 ? " and CAP_DAC_READ_SEARCH" : "",
-                   scope >= 1 ? " and a parent of it, under Yama ptrace_scope>=1" : "", again);
-    } else {
-        ad_log(AC_LOG_ERROR, "cannot reach pid=%d comm=%s: %s failed: %s; %s", (int)p->pid,
-               p->comm_field, step, strerror(err), again);
+    if (stat(path, &st) != 0 || st.st_ino == own_ns)
+        return uid;
+    for (size_t i = 0; i < nns_owners; i++)
+        if (ns_owners[i].ns == st.st_ino)
+            return ns_owners[i].owner;
+    ino_t ns = st.st_ino;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    uid_t owner = uid;
+    for (int depth = 0; fd >= 0 && depth < 33; depth++) {
+        int parent = ioctl(fd, NS_GET_PARENT);
+        if (parent < 0)
+            break; /* outside the daemon's namespace: not below it */
+        bool top = fstat(parent, &st) == 0 && st.st_ino == own_ns;
+        if (top) {
+            uid_t o;
+            if (ioctl(fd, NS_GET_OWNER_UID, &o) == 0)
+                owner = o;
+            close(parent);
+            break;
+        }
+        close(fd);
+        fd = parent;
     }
+    if (fd >= 0)
+        close(fd);
+    if (nns_owners < sizeof ns_owners / sizeof *ns_owners)
+        ns_owners[nns_owners++] = (struct ns_owner){ns, owner};
+    return owner;
 }
 
-bool ad_short_of(int err, const char *what)
-{
-    if (err != EMFILE && err != ENFILE && err != ENOMEM && err != EAGAIN)
-        return false;
-    static uint64_t said_ms;
-    uint64_t now = ac_now_ms();
-    if (said_ms != 0 && now - said_ms < 60000)
-        return true;
-    said_ms = now;
-    struct rlimit lim = {0};
-    getrlimit(RLIMIT_NOFILE, &lim);
-    char why[96];
-    if (err == EMFILE)
-        snprintf(why, sizeof why, "its descriptors (RLIMIT_NOFILE %llu) are all in use",
-                 (unsigned long long)lim.rlim_cur);
-    else
-        snprintf(why, sizeof why, "%s",
-                 err == ENFILE ? "the system's file table (fs.file-max) is full"
-                               : "memory or processes ran short");
-    ad_log(AC_LOG_ERROR,
-           "autoclosed cannot go on %s: %s (%s); nothing is given up, tried again at the next "
-           "interval (said once a minute at most)",
-           what, why, strerror(err));
-    return true;
-}
+/* The scanner's state, in its own memory. */
+struct scratch {
+    const struct plan *pl;
+    struct layout L;
+    bool *claimed; /* [n]: found already, in this scan */
+    size_t left;   /* sockets not found yet */
+    uint32_t *hit; /* [n]: the current process's finds, want index... */
+    int *hit_fd;   /* ...and number */
+    size_t nhits;
+    int shortage;
+    struct door {
+        pid_t pid;
+        uid_t owner;
+        int err;
+    } * doors;
+    size_t ndoors;
+};
 
-static int compare_u32(const void *a, const void *b)
+static bool short_of(int err)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
+    return err == EMFILE || err == ENFILE || err == ENOMEM || err == EAGAIN;
 }
 
 /* "socket:[12345]" → 12345. */
@@ -272,10 +327,9 @@ static uint32_t socket_inode(int dir, const char *name)
     return (uint32_t)strtoul(link + 8, NULL, 10);
 }
 
-/* One process's descriptors against the wanted list, counted in *fds. Returns false when they
- * cannot be read (errno says why). */
-static bool scan_process(pid_t pid, const uint32_t *want, size_t n, struct ad_holder *found,
-                         size_t *left, size_t *fds)
+/* One process's descriptors against the wanted list, counted in *fds; its finds go to sc->hit.
+ * Returns false when they cannot be read (errno says why). */
+static bool scan_process(struct scratch *sc, pid_t pid, size_t *fds)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
@@ -290,7 +344,7 @@ static bool scan_process(pid_t pid, const uint32_t *want, size_t n, struct ad_ho
     bool ok = true;
     errno = 0;
     struct dirent *de;
-    while (*left > 0 && (de = readdir(d)) != NULL) {
+    while (sc->left > 0 && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
         (*fds)++;
@@ -303,10 +357,13 @@ static bool scan_process(pid_t pid, const uint32_t *want, size_t n, struct ad_ho
             }
             continue;
         }
-        uint32_t *hit = bsearch(&ino, want, n, sizeof *want, compare_u32);
-        if (hit && found[hit - want].pid == 0) {
-            found[hit - want] = (struct ad_holder){pid, atoi(de->d_name)};
-            (*left)--;
+        const uint32_t *want = sc->pl->want;
+        uint32_t *at = bsearch(&ino, want, sc->pl->n, sizeof *want, compare_u32);
+        if (at && !sc->claimed[at - want]) {
+            sc->claimed[at - want] = true;
+            sc->hit[sc->nhits] = (uint32_t)(at - want);
+            sc->hit_fd[sc->nhits++] = atoi(de->d_name);
+            sc->left--;
         }
     }
     int err = errno;
@@ -315,57 +372,316 @@ static bool scan_process(pid_t pid, const uint32_t *want, size_t n, struct ad_ho
     return ok;
 }
 
-/* Processes of the host the daemon may not look into (--ports alone), kept for one lookup. */
-struct closed_door {
-    pid_t pid;
-    int err;
-};
-
-/* Returns false when the process's descriptors could not be read (errno says why): with --ports
- * alone that is noted in `doors` instead. *shortage: the daemon ran short of descriptors or
- * memory on the way (ours to pass, not the process's: the look does not count). */
-static bool scan_one(pid_t pid, const uint32_t *want, size_t n, struct ad_holder *found,
-                     size_t *left, size_t *fds, struct closed_door **doors, size_t *ndoors,
-                     bool *shortage)
+/* What the daemon records of a process; false if it has gone meanwhile. */
+static bool facts_of(pid_t pid, const struct status *known, struct ad_facts *f)
 {
-    if (pid == getpid())
-        return true;
-    if (scan_process(pid, want, n, found, left, fds))
-        return true;
-    int err = errno;
-    if (err == ENOENT || err == ESRCH)
-        return true; /* exited */
-    if (ad_short_of(err, "reading processes' descriptors")) {
-        *shortage = true;
-        return true;
-    }
-    if (doors == NULL) {
-        errno = err;
+    struct status st;
+    if (known)
+        st = *known;
+    else if (!read_status(pid, &st))
         return false;
-    }
-    if (kernel_thread(pid))
-        return true;
-    struct closed_door *more = realloc(*doors, (*ndoors + 1) * sizeof **doors);
-    if (more) {
-        *doors = more;
-        more[(*ndoors)++] = (struct closed_door){pid, err};
-    }
+    *f = (struct ad_facts){.pid = pid, .uid = st.ids[0]};
+    char path[64], comm[32];
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    if (read_small(path, comm, sizeof comm))
+        memcpy(f->comm, comm, strnlen(comm, sizeof f->comm));
+    if (!ad_start_time(pid, &f->start_time))
+        return false;
+    f->user = user_of(pid, f->uid);
     return true;
 }
 
-/* The scans' budget. Reading a descriptor table costs a readlinkat per descriptor (20,000 take
- * tens of milliseconds), and every new CLOSE_WAIT socket of the host, however unrelated, is
- * looked for: so a unit whose last scan took D of CPU time (the daemon's own cost, whatever the
- * machine's load) is not scanned again before AD_SCAN_SHARE * D has passed. New sockets wait for
- * the next allowed scan; their grace runs from the FIN all the same. */
-static uint64_t scan_next_us[AD_MAX_PIDS];
-
-static uint64_t clock_us(clockid_t id)
+/* The current process's finds: its facts counted first, then the sockets. */
+static void settle_hits(struct scratch *sc, pid_t pid, const struct status *st)
 {
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    struct ad_facts f;
+    struct results *r = sc->L.r;
+    uint32_t k = r->nfacts;
+    if (k < sc->L.n && facts_of(pid, st, &f)) {
+        sc->L.facts[k] = f;
+        __atomic_store_n(&r->nfacts, k + 1, __ATOMIC_RELEASE);
+        for (size_t i = 0; i < sc->nhits; i++)
+            sc->L.found[sc->hit[i]] = (struct ad_holder){pid, sc->hit_fd[i]};
+    } else {
+        for (size_t i = 0; i < sc->nhits; i++) /* gone: looked for again next time */
+            sc->claimed[sc->hit[i]] = false;
+        sc->left += sc->nhits;
+    }
+    sc->nhits = 0;
 }
+
+static void add_event(struct scratch *sc, const struct ad_facts *f, int err)
+{
+    struct results *r = sc->L.r;
+    if (r->nevents >= EVENTS_MAX)
+        return;
+    sc->L.events[r->nevents] = (struct event){.f = *f, .err = err};
+    __atomic_store_n(&r->nevents, r->nevents + 1, __ATOMIC_RELEASE);
+}
+
+/* The unit's cost record, made if need be; NULL when there is no room for another. */
+static struct cost *cost_of(struct scratch *sc, enum unit_kind kind, uint32_t key)
+{
+    struct results *r = sc->L.r;
+    for (uint32_t i = 0; i < r->ncosts; i++)
+        if (sc->L.costs[i].kind == kind && sc->L.costs[i].key == key)
+            return &sc->L.costs[i];
+    if (r->ncosts >= COSTS_MAX)
+        return NULL;
+    struct cost *c = &sc->L.costs[r->ncosts];
+    *c = (struct cost){.kind = kind, .key = key};
+    __atomic_store_n(&r->ncosts, r->ncosts + 1, __ATOMIC_RELEASE);
+    return c;
+}
+
+static void charge(struct cost *c, uint32_t processes, size_t fds, uint64_t cpu_us)
+{
+    if (c == NULL)
+        return;
+    c->processes += processes;
+    c->fds += fds;
+    c->cpu_us += cpu_us;
+}
+
+static void add_pair(struct scratch *sc, uid_t uid, uid_t user)
+{
+    struct results *r = sc->L.r;
+    for (uint32_t i = 0; i < r->npairs; i++)
+        if (sc->L.pairs[i].uid == uid)
+            return;
+    if (r->npairs >= PAIRS_MAX)
+        return;
+    sc->L.pairs[r->npairs] = (struct pair){uid, user};
+    __atomic_store_n(&r->npairs, r->npairs + 1, __ATOMIC_RELEASE);
+}
+
+/* One process looked into: its finds settled, a door that stays closed noted. */
+static void look_into(struct scratch *sc, pid_t pid, uid_t owner, const struct status *st,
+                      size_t *fds)
+{
+    ad_scan_at(pid, owner);
+    bool ok = scan_process(sc, pid, fds);
+    int err = errno;
+    if (sc->nhits)
+        settle_hits(sc, pid, st);
+    if (ok || err == ENOENT || err == ESRCH)
+        return;
+    if (short_of(err)) {
+        sc->shortage = err; /* ours to pass, not the process's: the look does not count */
+        return;
+    }
+    struct door *more = realloc(sc->doors, (sc->ndoors + 1) * sizeof *sc->doors);
+    if (more) {
+        sc->doors = more;
+        more[sc->ndoors++] = (struct door){pid, owner, err};
+    }
+}
+
+static bool uid_wanted(const struct plan *pl, uid_t uid)
+{
+    return bsearch(&uid, pl->uid_set, pl->nuids, sizeof *pl->uid_set, compare_u32) != NULL;
+}
+
+/* --pid: each selected process the budget allows. */
+static void scan_selected(struct scratch *sc)
+{
+    const struct plan *pl = sc->pl;
+    struct results *r = sc->L.r;
+    for (size_t i = 0; i < ad_opt.npids && sc->left > 0; i++) {
+        if (!(pl->due >> i & 1))
+            continue;
+        pid_t pid = ad_opt.pids[i];
+        char path[32];
+        struct stat st;
+        snprintf(path, sizeof path, "/proc/%d", (int)pid);
+        if (stat(path, &st) != 0 || ad_scan_left_out(pid, st.st_uid))
+            continue; /* exited (the daemon sees it), or left out */
+        ad_scan_at(pid, st.st_uid);
+        size_t fds = 0;
+        uint64_t cpu0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+        bool ok = scan_process(sc, pid, &fds);
+        int err = errno;
+        if (sc->nhits)
+            settle_hits(sc, pid, NULL);
+        charge(cost_of(sc, UNIT_SELECTED, (uint32_t)i), 1, fds,
+               clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0);
+        if (!ok && short_of(err)) {
+            r->shortage = err; /* not covered: tried again at the next interval */
+            break;
+        }
+        struct ad_facts f;
+        if (!ok && err != ENOENT && err != ESRCH && facts_of(pid, NULL, &f))
+            add_event(sc, &f, err);
+        __atomic_store_n(&r->covered, r->covered | (uint64_t)1 << i, __ATOMIC_RELEASE);
+    }
+}
+
+/* The process list of the host, with the owner of each /proc/PID. */
+struct entry {
+    pid_t pid;
+    uid_t owner;
+    bool done; /* looked into, or not to be */
+};
+
+static struct entry *list_processes(struct scratch *sc, size_t *count)
+{
+    DIR *proc = opendir("/proc");
+    if (proc == NULL) {
+        if (short_of(errno))
+            sc->shortage = errno;
+        return NULL;
+    }
+    struct entry *v = NULL;
+    size_t n = 0, cap = 0;
+    pid_t self = getpid(), daemon = getppid();
+    struct dirent *de;
+    while ((de = readdir(proc)) != NULL) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        pid_t pid = (pid_t)atoi(de->d_name);
+        struct stat st;
+        if (pid == self || pid == daemon || fstatat(dirfd(proc), de->d_name, &st, 0) != 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 512;
+            struct entry *more = realloc(v, cap * sizeof *v);
+            if (more == NULL) {
+                sc->shortage = ENOMEM;
+                break;
+            }
+            v = more;
+        }
+        v[n++] = (struct entry){pid, st.st_uid, ad_scan_left_out(pid, st.st_uid)};
+    }
+    closedir(proc);
+    *count = n;
+    return v;
+}
+
+/* First pass (--ports alone): the processes of the wanted sockets' users, each charged to its
+ * user, when its user's budget allows. */
+static void scan_users(struct scratch *sc, struct entry *v, size_t n)
+{
+    const struct plan *pl = sc->pl;
+    uint64_t start = clock_us(CLOCK_THREAD_CPUTIME_ID), charged = 0;
+    for (size_t k = 0; k < n && sc->left > 0 && !sc->shortage; k++) {
+        struct entry *e = &v[k];
+        bool owner_wanted = uid_wanted(pl, e->owner);
+        if (e->done || (!owner_wanted && e->owner != 0))
+            continue; /* root's: perhaps not dumpable, its ids tell */
+        ad_scan_at(e->pid, e->owner);
+        struct status st;
+        if (!read_status(e->pid, &st) || st.kthread) {
+            e->done = true; /* gone, or holds no file */
+            continue;
+        }
+        uid_t matched = e->owner;
+        for (int i = 0; i < 4 && !owner_wanted; i++)
+            if (uid_wanted(pl, st.ids[i])) {
+                matched = st.ids[i];
+                owner_wanted = true;
+            }
+        if (!owner_wanted)
+            continue;
+        uid_t user = user_of(e->pid, st.ids[0]);
+        if (matched == st.ids[0])
+            add_pair(sc, matched, user); /* not a setuid program's or an undumpable's */
+        struct cost *c;
+        if (!user_due(user, pl->now_us) || (c = cost_of(sc, UNIT_USER, user)) == NULL)
+            continue; /* left to the host-wide pass */
+        e->done = true;
+        size_t fds = 0;
+        uint64_t cpu0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+        look_into(sc, e->pid, e->owner, &st, &fds);
+        uint64_t spent = clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+        charge(c, 1, fds, spent);
+        charged += spent;
+    }
+    /* The list and the picking, shared by the users it was made for. */
+    uint64_t listing = clock_us(CLOCK_THREAD_CPUTIME_ID) - start - charged;
+    uid_t users[64];
+    size_t nusers = 0;
+    for (size_t i = 0; i < pl->nuids && nusers < 64; i++) {
+        uid_t user = known_user(pl->uid_set[i]);
+        for (uint32_t p = 0; p < sc->L.r->npairs; p++)
+            if (sc->L.pairs[p].uid == pl->uid_set[i])
+                user = sc->L.pairs[p].user;
+        bool seen = false;
+        for (size_t j = 0; j < nusers; j++)
+            seen |= users[j] == user;
+        if (!seen)
+            users[nusers++] = user;
+    }
+    for (size_t j = 0; j < nusers; j++)
+        charge(cost_of(sc, UNIT_USER, users[j]), 0, 0, listing / nusers);
+}
+
+/* Second pass (--ports alone): every process not looked into yet, one unit. */
+static void scan_rest(struct scratch *sc, struct entry *v, size_t n)
+{
+    size_t processes = 0, fds = 0;
+    uint64_t cpu0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+    for (size_t k = 0; k < n && sc->left > 0 && !sc->shortage; k++) {
+        if (v[k].done)
+            continue;
+        processes++;
+        look_into(sc, v[k].pid, v[k].owner, NULL, &fds);
+    }
+    charge(cost_of(sc, UNIT_HOST, 0), (uint32_t)processes, fds,
+           clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0);
+    if (!sc->shortage)
+        sc->L.r->host_done = 1;
+}
+
+/* Among the host's processes, one the scanner may not look into is named only when it belongs to
+ * the user of a socket nobody was found holding: most likely its owner. */
+static void name_doors(struct scratch *sc)
+{
+    const struct plan *pl = sc->pl;
+    for (size_t d = 0; d < sc->ndoors && sc->left > 0; d++) {
+        for (size_t i = 0; i < pl->n; i++) {
+            if (sc->claimed[i] || pl->uids[i] != sc->doors[d].owner)
+                continue;
+            struct status st;
+            struct ad_facts f;
+            ad_scan_at(sc->doors[d].pid, sc->doors[d].owner);
+            if (read_status(sc->doors[d].pid, &st) && !st.kthread &&
+                facts_of(sc->doors[d].pid, &st, &f))
+                add_event(sc, &f, sc->doors[d].err);
+            break;
+        }
+    }
+}
+
+static void scan_body(void *area, void *arg)
+{
+    const struct plan *pl = arg;
+    struct scratch sc = {.pl = pl, .L = layout_of(area, pl->n), .left = pl->n};
+    sc.claimed = calloc(pl->n, sizeof *sc.claimed);
+    sc.hit = malloc(pl->n * sizeof *sc.hit);
+    sc.hit_fd = malloc(pl->n * sizeof *sc.hit_fd);
+    if (!sc.claimed || !sc.hit || !sc.hit_fd) {
+        sc.L.r->shortage = ENOMEM;
+        return;
+    }
+    if (ad_opt.npids > 0) {
+        scan_selected(&sc);
+        return;
+    }
+    size_t n = 0;
+    struct entry *v = list_processes(&sc, &n);
+    if (v == NULL)
+        return;
+    if (pl->nuids > 0)
+        scan_users(&sc, v, n);
+    if (pl->host && sc.left > 0 && !sc.shortage)
+        scan_rest(&sc, v, n);
+    name_doors(&sc);
+    if (sc.shortage)
+        sc.L.r->shortage = sc.shortage;
+}
+
+/* ---- in the daemon ------------------------------------------------------------------------- */
 
 uint64_t ad_scan_units(void)
 {
@@ -373,59 +689,140 @@ uint64_t ad_scan_units(void)
     return n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
 }
 
-static void scan_spent(size_t unit, pid_t pid, size_t processes, size_t fds, uint64_t cpu_us)
+/* A unit's scan done: the next not before AD_SCAN_SHARE times its CPU time. */
+static void spent(const struct cost *c, uint64_t now_us)
 {
-    uint64_t wait_us = cpu_us * AD_SCAN_SHARE;
-    scan_next_us[unit] = clock_us(CLOCK_MONOTONIC) + wait_us;
-    if (pid)
-        ad_log(AC_LOG_DEBUG, "scan pid=%d fds=%zu cpu_us=%llu next_in_ms=%llu", (int)pid, fds,
-               (unsigned long long)cpu_us, (unsigned long long)(wait_us / 1000));
-    else
-        ad_log(AC_LOG_DEBUG, "scan pid=any processes=%zu fds=%zu cpu_us=%llu next_in_ms=%llu",
-               processes, fds, (unsigned long long)cpu_us, (unsigned long long)(wait_us / 1000));
+    uint64_t wait_us = c->cpu_us * AD_SCAN_SHARE, next = now_us + wait_us;
+    unsigned long long ms = wait_us / 1000, fds = c->fds, cpu = c->cpu_us;
+    if (c->kind == UNIT_SELECTED && c->key < ad_opt.npids) {
+        scan_next_us[c->key] = next;
+        ad_log(AC_LOG_DEBUG, "scan pid=%d fds=%llu cpu_us=%llu next_in_ms=%llu",
+               (int)ad_opt.pids[c->key], fds, cpu, ms);
+    } else if (c->kind == UNIT_HOST) {
+        host_next_us = next;
+        ad_log(AC_LOG_DEBUG, "scan pid=any processes=%u fds=%llu cpu_us=%llu next_in_ms=%llu",
+               c->processes, fds, cpu, ms);
+    } else if (c->kind == UNIT_USER) {
+        uid_t user = c->key;
+        struct budget *b;
+        HASH_FIND(hh, budgets, &user, sizeof user, b);
+        if (b == NULL && nbudgets < BUDGETS_MAX && (b = calloc(1, sizeof *b)) != NULL) {
+            b->user = user;
+            HASH_ADD(hh, budgets, user, sizeof b->user, b);
+            nbudgets++;
+        }
+        if (b)
+            b->next_us = next;
+        ad_log(AC_LOG_DEBUG, "scan user=%u processes=%u fds=%llu cpu_us=%llu next_in_ms=%llu",
+               (unsigned)user, c->processes, fds, cpu, ms);
+    }
 }
 
-/* --pid: each selected process still running, each when its budget allows. A scan is believed
- * only if the process was still running after it: once it has exited, its number may already
- * name another process, whose table the scan may have read. A scan the daemon's own shortage
- * cut short covers nothing. */
-static uint64_t scan_selected(const uint32_t *want, size_t n, struct ad_holder *found, size_t *left)
+static void learn_user(uid_t uid, uid_t user)
 {
-    uint64_t covered = 0, now = clock_us(CLOCK_MONOTONIC);
-    for (size_t i = 0; i < ad_opt.npids; i++) {
-        if (*left == 0)
-            break;
-        pid_t pid = ad_opt.pids[i];
-        if (!ad_selected_running(i)) {
-            covered |= (uint64_t)1 << i;
-            continue;
+    struct uid_user *u;
+    HASH_FIND(hh, users_of, &uid, sizeof uid, u);
+    if (u == NULL) {
+        if (nusers_of >= BUDGETS_MAX) {
+            struct uid_user *tmp;
+            HASH_ITER(hh, users_of, u, tmp)
+            {
+                HASH_DEL(users_of, u);
+                free(u);
+            }
+            nusers_of = 0;
         }
-        if (now < scan_next_us[i])
-            continue;
-        size_t fds = 0, before = *left;
-        bool shortage = false;
-        uint64_t cpu0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
-        bool ok = scan_one(pid, want, n, found, left, &fds, NULL, NULL, &shortage);
-        int err = errno;
-        scan_spent(i, pid, 1, fds, clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0);
-        if (shortage)
-            break; /* not covered: tried again at the next interval */
-        covered |= (uint64_t)1 << i;
-        if ((!ok || *left < before) && !ad_selected_still_running(i)) {
-            for (size_t k = 0; k < n; k++)
-                if (found[k].pid == pid) {
-                    found[k].pid = 0;
-                    (*left)++;
-                }
-            continue;
-        }
-        if (!ok) {
-            /* Named by --pid: worth a line. */
-            struct ad_process *p = ad_process(pid);
-            if (p)
-                ad_process_unreachable(p, err, "reading its descriptors");
+        if ((u = calloc(1, sizeof *u)) == NULL)
+            return;
+        u->uid = uid;
+        HASH_ADD(hh, users_of, uid, sizeof u->uid, u);
+        nusers_of++;
+    }
+    u->user = user;
+}
+
+/* Budgets that have run out are forgotten: a user without one is due. */
+static void budgets_prune(uint64_t now_us)
+{
+    struct budget *b, *tmp;
+    HASH_ITER(hh, budgets, b, tmp)
+    {
+        if (b->next_us <= now_us) {
+            HASH_DEL(budgets, b);
+            free(b);
+            nbudgets--;
         }
     }
+}
+
+/* The wanted sockets' uids whose users' scans are due, sorted, in pl->uid_set. */
+static bool plan_users(struct plan *pl)
+{
+    pl->uid_set = malloc(pl->n * sizeof *pl->uid_set);
+    if (pl->uid_set == NULL)
+        return false;
+    memcpy(pl->uid_set, pl->uids, pl->n * sizeof *pl->uid_set);
+    qsort(pl->uid_set, pl->n, sizeof *pl->uid_set, compare_u32);
+    size_t m = 0;
+    for (size_t i = 0; i < pl->n; i++) {
+        uid_t uid = pl->uid_set[i];
+        if ((m == 0 || pl->uid_set[m - 1] != uid) && user_due(known_user(uid), pl->now_us))
+            pl->uid_set[m++] = uid;
+    }
+    pl->nuids = m;
+    return true;
+}
+
+/* What a scanner left: the costs, the users, the records, the finds, the lines. */
+static uint64_t apply(const struct plan *pl, void *area, struct ad_holder *found)
+{
+    struct layout L = layout_of(area, pl->n);
+    const struct results *r = L.r;
+    uint32_t ncosts = r->ncosts < COSTS_MAX ? r->ncosts : COSTS_MAX;
+    uint64_t now = clock_us(CLOCK_MONOTONIC);
+    for (uint32_t i = 0; i < ncosts; i++)
+        spent(&L.costs[i], now);
+    for (uint32_t i = 0; i < r->npairs && i < PAIRS_MAX; i++)
+        learn_user(L.pairs[i].uid, L.pairs[i].user);
+    for (uint32_t i = 0; i < r->nfacts && i < pl->n; i++)
+        (void)ad_process_record(&L.facts[i]);
+    for (size_t i = 0; i < pl->n; i++)
+        if (L.found[i].pid != 0 && ad_process(L.found[i].pid) != NULL)
+            found[i] = L.found[i];
+    uint64_t covered = 0, gone = 0;
+    if (ad_opt.npids > 0) {
+        covered = r->covered & ad_scan_units();
+        /* A scan is believed only if the process was still running after it: once it has
+         * exited, its number may already name another process, whose table it may have read. */
+        for (size_t u = 0; u < ad_opt.npids; u++) {
+            if (!(covered >> u & 1))
+                continue;
+            pid_t pid = ad_opt.pids[u];
+            bool named = false;
+            for (size_t i = 0; i < pl->n && !named; i++)
+                named = found[i].pid == pid;
+            for (uint32_t e = 0; e < r->nevents && e < EVENTS_MAX && !named; e++)
+                named = L.events[e].f.pid == pid;
+            if (!named || ad_selected_still_running(u))
+                continue;
+            gone |= (uint64_t)1 << u;
+            for (size_t i = 0; i < pl->n; i++)
+                if (found[i].pid == pid)
+                    found[i].pid = 0;
+        }
+    } else {
+        covered = r->host_done ? 1 : 0;
+    }
+    for (uint32_t e = 0; e < r->nevents && e < EVENTS_MAX; e++) {
+        bool dropped = false;
+        for (size_t u = 0; u < ad_opt.npids; u++)
+            dropped |= (gone >> u & 1) && ad_opt.pids[u] == L.events[e].f.pid;
+        struct ad_process *p = dropped ? NULL : ad_process_record(&L.events[e].f);
+        if (p)
+            ad_process_unreachable(p, L.events[e].err, "reading its descriptors");
+    }
+    if (r->shortage)
+        (void)ad_short_of(r->shortage, "reading processes' descriptors");
     return covered;
 }
 
@@ -433,48 +830,33 @@ uint64_t ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n,
                         struct ad_holder *found)
 {
     memset(found, 0, n * sizeof *found);
-    size_t left = n;
-    if (ad_opt.npids > 0)
-        return scan_selected(want, n, found, &left);
-    /* --ports alone: every process of the host, one scan unit. */
-    if (clock_us(CLOCK_MONOTONIC) < scan_next_us[0])
-        return 0;
-    DIR *proc = opendir("/proc");
-    if (proc == NULL) {
-        (void)ad_short_of(errno, "reading /proc");
-        return 0;
-    }
-    uint64_t cpu0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
-    struct closed_door *doors = NULL;
-    size_t ndoors = 0, processes = 0, fds = 0;
-    bool shortage = false;
-    struct dirent *de;
-    while (left > 0 && !shortage && (de = readdir(proc)) != NULL) {
-        if (de->d_name[0] < '1' || de->d_name[0] > '9')
-            continue;
-        processes++;
-        (void)scan_one((pid_t)atoi(de->d_name), want, n, found, &left, &fds, &doors, &ndoors,
-                       &shortage);
-    }
-    closedir(proc);
-    /* Among every process of the host, one the daemon may not look into is named only when it
-     * belongs to the user of a socket nobody else was found holding: most likely its owner. */
-    for (size_t d = 0; d < ndoors && left > 0; d++) {
-        char path[32];
-        struct stat st;
-        snprintf(path, sizeof path, "/proc/%d", (int)doors[d].pid);
-        if (stat(path, &st) != 0)
-            continue;
-        for (size_t i = 0; i < n; i++) {
-            if (found[i].pid == 0 && uids[i] == st.st_uid) {
-                struct ad_process *p = ad_process(doors[d].pid);
-                if (p)
-                    ad_process_unreachable(p, doors[d].err, "reading its descriptors");
-                break;
-            }
+    struct plan pl = {.want = want, .uids = uids, .n = n, .now_us = clock_us(CLOCK_MONOTONIC)};
+    uint64_t covered = 0;
+    if (ad_opt.npids > 0) {
+        for (size_t i = 0; i < ad_opt.npids; i++) {
+            if (!ad_selected_running(i))
+                covered |= (uint64_t)1 << i; /* never looked into again */
+            else if (pl.now_us >= scan_next_us[i])
+                pl.due |= (uint64_t)1 << i;
+        }
+        if (pl.due == 0)
+            return covered;
+    } else {
+        budgets_prune(pl.now_us);
+        pl.host = pl.now_us >= host_next_us;
+        if (!plan_users(&pl))
+            return 0;
+        if (pl.nuids == 0 && !pl.host) {
+            free(pl.uid_set);
+            return 0;
         }
     }
-    free(doors);
-    scan_spent(0, 0, processes, fds, clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0);
-    return shortage ? 0 : 1;
+    size_t size = area_size(n);
+    void *area;
+    (void)ad_scan(size, scan_body, &pl, &area);
+    if (area)
+        covered |= apply(&pl, area, found);
+    ad_scan_free(area, size);
+    free(pl.uid_set);
+    return covered;
 }

@@ -9,6 +9,12 @@
  * that same pidfd, which fails once the process has exited. On a kernel without pidfd_open
  * (before Linux 5.3) the start time stands in for it; nothing can be taken there anyway.
  *
+ * What is read here of a selected process, in the daemon's own process, is among the /proc
+ * entries that never wait on it: status and comm (scanner.c says which wait while a process is
+ * inside execve, for as long as a user likes). So a selected process stuck in an exec cannot
+ * hold up the start. Its start time (stat, which does wait) is read only where there is no
+ * pidfd to stand for the process; pidfd_open itself never waits.
+ *
  * --ports is matched against peer ports too (right for MOS, whose NCS listens on the upper
  * port). Clients pick their own ports from their host's ephemeral range, 32768-60999 on Linux
  * and 32768-65535 elsewhere (49152-65535 is within it): a list that reaches there selects
@@ -116,7 +122,7 @@ static int select_processes(struct ad_options *o)
         if (s->pidfd < 0 && errno != ENOSYS)
             return no_process(text, errno == ESRCH ? "no such process" : strerror(errno));
         /* Read after the pidfd is open and checked after: then they are this process's. */
-        bool known = ad_start_time(pid, &s->start_time);
+        bool known = s->pidfd >= 0 || ad_start_time(pid, &s->start_time);
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
         if (read_small(path, s->comm, sizeof s->comm))

@@ -11,7 +11,9 @@
  * of a minute, --log debug to FILE: its "scan" lines are counted). This process then makes R
  * connections a second to a listener of its own and closes their connecting ends, keeping the
  * accepted ends in CLOSE_WAIT (another process's, never selected) until it exits. After one
- * second of that, the daemon's CPU time (utime + stime in /proc/PID/stat) is read over S seconds.
+ * second of that, the daemon's CPU time is read over S seconds: its own and that of its children
+ * it has collected (the scanners that read the tables, the takers), utime + stime + cutime +
+ * cstime in /proc/PID/stat.
  *
  * One line on stdout: fds=N held (fewer when RLIMIT_NOFILE allows fewer), interval_ms, secs,
  * cpu_ms, cpu_pct (of one core), scans (the daemon's scan lines over the whole run; "-" when it
@@ -84,12 +86,12 @@ static unsigned long long cpu_ticks(pid_t pid)
         bench_die(1, "%s", path);
     fclose(f);
     char *p = strrchr(buf, ')');
-    unsigned long long utime = 0, stime = 0;
-    /* After the command: state is field 3; utime and stime are fields 14 and 15. */
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+    unsigned long long utime = 0, stime = 0, cutime = 0, cstime = 0;
+    /* After the command: state is field 3; utime, stime, cutime and cstime are fields 14-17. */
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu",
+                            &utime, &stime, &cutime, &cstime) != 4)
         bench_die(0, "%s: unexpected format", path);
-    return utime + stime;
+    return utime + stime + cutime + cstime;
 }
 
 static long count_scans(const char *log)

@@ -4,7 +4,8 @@
 # and a process's scans are spaced by their cost (after a scan that took D of CPU, none before
 # 200 * D). A holder of 10,000 descriptors is watched at a 100 ms interval while another process
 # makes 20 half-closed sockets a second; then the holder leaks one connection of its own.
-#   - the daemon's CPU (utime + stime) stays under 10% of a core (today's code rescans the whole
+#   - the daemon's CPU (its own and its scanners', the children that read the tables: utime +
+#     stime + cutime + cstime) stays under 10% of a core (today's code rescans the whole
 #     table at nearly every interval: about a third of a core here);
 #   - by the daemon's own figures (its debug "scan" lines: cpu_us, next_in_ms), no scan of the
 #     holder came before 200 times the previous one's CPU time had passed;
@@ -36,7 +37,7 @@ echo "  holder $hpid: $(sed -n 's/^ready //p' "$TMP/holder.out"); $RATE unrelate
 
 start_daemon daemon --pid "$hpid" --grace-ms $GRACE --interval-ms $INTERVAL --log-file "$LOG" \
     --log debug
-ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
+ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$DAEMON_PID/stat"; }
 sleep_ms 1000 # the start-up scan, and a share of the churn's sockets to look for
 # The cost, over a fixed window of churn.
 t0=$(ticks)
