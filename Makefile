@@ -69,7 +69,8 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/fd_idiom $(BUILD)/fixtures/closeall_server \
               $(BUILD)/fixtures/passed_server $(BUILD)/fixtures/seccomp_deny \
               $(BUILD)/fixtures/at_pid \
-              $(BUILD)/fixtures/fuse_stall $(BUILD)/fixtures/fuse_swap $(BUILD)/fixtures/cw_swarm
+              $(BUILD)/fixtures/fuse_stall $(BUILD)/fixtures/fuse_swap $(BUILD)/fixtures/cw_swarm \
+              $(BUILD)/fixtures/lock_holder
 # Built only where musl-gcc is (its rule says so otherwise).
 FIXTURES   += $(BUILD)/fixtures/mos_server_musl
 
