@@ -2,7 +2,8 @@
 #   make          build build/libautoclose.so
 #   make test     unit tests (cmocka) and integration tests (real loopback sockets)
 #   make demo     the legacy-MOS simulator without and with the shim, side by side
-#   make deps     install the Debian packages the build and tests need
+#   make deps     install the Debian packages the build needs (make only checks them, and says
+#                 what is missing; the test targets install what they need themselves)
 
 # The one place the version is set: the library's start-up line, the daemon's and the wrapper's
 # --version, the man pages and the Debian package all take it from here.
@@ -70,21 +71,31 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/passed_server $(BUILD)/fixtures/seccomp_deny \
               $(BUILD)/fixtures/at_pid \
               $(BUILD)/fixtures/fuse_stall $(BUILD)/fixtures/fuse_swap $(BUILD)/fixtures/cw_swarm \
-              $(BUILD)/fixtures/exec_stuck $(BUILD)/fixtures/fd_hog
+              $(BUILD)/fixtures/exec_stuck $(BUILD)/fixtures/fd_hog \
+              $(BUILD)/fixtures/lock_holder
 # Built only where musl-gcc is (its rule says so otherwise).
 FIXTURES   += $(BUILD)/fixtures/mos_server_musl
 
-.PHONY: all deps check-deps test unit integration demo fixtures clean format format-check exports
+.PHONY: all deps check-deps test-deps test unit integration demo fixtures clean format \
+        format-check exports
 
 all: check-deps $(LIB) $(DAEMON) $(SETTINGS)
 
+# The Debian packages each target needs, by scripts/install-deps.sh's groups. The build only
+# checks its own (gcc, make, libc6-dev, uthash-dev) and, when one is missing, names it with the
+# apt-get command and stops: it never installs anything. make deps installs them (and, on amd64,
+# the 32-bit library's toolchain). The test targets install what they need when it is missing
+# (as root or with sudo -n; otherwise they print the command), so that CI's suites run on a
+# fresh machine. DEPS_CHECKED=1 skips both: the package build (scripts/debian/rules) has had its
+# Build-Depends checked by dpkg-buildpackage.
 deps:
-	scripts/install-deps.sh
+	scripts/install-deps.sh --build --lib32
 
-# DEPS_CHECKED=1 skips it: the package build (scripts/debian/rules) has had its Build-Depends
-# checked by dpkg-buildpackage and needs none of the test tools.
 check-deps:
-	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check-or-install
+	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check --build
+
+test-deps:
+	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check-or-install --build --lib32 --test
 
 $(BUILD)/shim/%.o: shim/%.c $(SHIM_HEADERS)
 	@mkdir -p $(@D)
@@ -128,7 +139,7 @@ $(BUILD)/fixtures/mos_server_static: tests/fixtures/mos_server.c $(FIX_COMMON) t
 
 # The same server linked against musl (Debian: musl-tools): musl's loader cannot load the library,
 # built for glibc, so scripts/autoclose must refuse it (t_tools_wrapper_musl). musl-gcc is looked
-# for when the recipe runs, after check-deps may have installed it; without it, one line says so,
+# for when the recipe runs, after test-deps may have installed it; without it, one line says so,
 # no file is made and the test skips.
 $(BUILD)/fixtures/mos_server_musl: tests/fixtures/mos_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	@if command -v musl-gcc >/dev/null; then \
@@ -182,28 +193,28 @@ fixtures: $(FIXTURES)
 $(BUILD)/unit $(BUILD)/fixtures:
 	mkdir -p $@
 
-unit: check-deps $(UNIT_BINS)
+unit: test-deps $(UNIT_BINS)
 	@tests/unit/run.sh $(UNIT_BINS)
 
-integration: check-deps $(LIB) $(DAEMON) $(SETTINGS) $(FIXTURES)
+integration: test-deps $(LIB) $(DAEMON) $(SETTINGS) $(FIXTURES)
 	@AUTOCLOSE_LIB=$(abspath $(LIB)) FIXTURES=$(abspath $(BUILD)/fixtures) AUTOCLOSED=$(abspath $(DAEMON)) \
 		tests/integration/run.sh
 
-test: exports format-check unit integration
+test: test-deps exports format-check unit integration
 
 exports: $(LIB)
 	@scripts/check-exports.sh $(LIB)
 
-demo: check-deps $(LIB) $(FIXTURES)
+demo: test-deps $(LIB) $(FIXTURES)
 	@AUTOCLOSE_LIB=$(abspath $(LIB)) FIXTURES=$(abspath $(BUILD)/fixtures) scripts/demo.sh
 
 FORMATTED := shim/*/*.c shim/*/*.h tests/unit/*.c tests/fixtures/*.c tests/fixtures/*.h \
              tests/bench/*.c tests/bench/*.h
 
-format:
+format: test-deps
 	clang-format -i $(FORMATTED)
 
-format-check:
+format-check: test-deps
 	@clang-format --dry-run -Werror $(FORMATTED) && echo "format: clean"
 
 clean:
@@ -296,12 +307,12 @@ BENCH_BINS := $(BENCH_DIR)/hotpath $(BENCH_DIR)/leak_server $(BENCH_DIR)/scale $
               $(BENCH_DIR)/forks $(BENCH_DIR)/pileup $(BENCH_DIR)/scan_churn
 
 .PHONY: bench bench-smoke
-bench: check-deps $(LIB) $(DAEMON) $(BENCH_BINS)
+bench: test-deps $(LIB) $(DAEMON) $(BENCH_BINS)
 	@AUTOCLOSE_LIB=$(abspath $(LIB)) AUTOCLOSED=$(abspath $(DAEMON)) BENCH_BIN=$(abspath $(BENCH_DIR)) \
 		tests/bench/run.sh
 
 # The harness end to end at a tiny scale (about a minute): CI's check that make bench still runs.
-bench-smoke: check-deps $(LIB) $(DAEMON) $(BENCH_BINS)
+bench-smoke: test-deps $(LIB) $(DAEMON) $(BENCH_BINS)
 	@AUTOCLOSE_LIB=$(abspath $(LIB)) AUTOCLOSED=$(abspath $(DAEMON)) BENCH_BIN=$(abspath $(BENCH_DIR)) \
 		tests/bench/smoke.sh
 
@@ -316,7 +327,7 @@ $(BENCH_DIR):
 # build-fuzz/) with the rules above, through a sub-make. Their CFLAGS reach that sub-make through
 # the environment: on its command line they would replace the `CFLAGS +=` above and lose -std,
 # the warnings and -D_GNU_SOURCE. Each suite's script says what it runs and installs what it
-# needs beyond scripts/install-deps.sh (valgrind, clang, the servers).
+# needs beyond scripts/install-deps.sh --test (valgrind, clang, the servers).
 HARDEN_FIXTURES := $(BUILD)/fixtures/signal_storm $(BUILD)/fixtures/fd_limits \
                    $(BUILD)/fixtures/close_storm $(BUILD)/fixtures/quiet_fds
 SAN_BASE        := -O1 -g -fno-omit-frame-pointer
@@ -335,23 +346,23 @@ integration fixtures: $(HARDEN_FIXTURES)
 # uninstrumented (their rules ignore CFLAGS): the tests preload the sanitizer runtime.
 sanitizer-build: $(LIB) $(DAEMON) $(SETTINGS) $(UNIT_BINS) $(FIXTURES) $(HARDEN_FIXTURES)
 
-test-asan: check-deps
+test-asan: test-deps
 	@CFLAGS='$(ASAN_CFLAGS)' $(MAKE) --no-print-directory BUILD=build-asan sanitizer-build
 	@CC='$(CC)' tests/sanitizers/run.sh asan build-asan
 
-test-tsan: check-deps
+test-tsan: test-deps
 	@CFLAGS='$(TSAN_CFLAGS)' $(MAKE) --no-print-directory BUILD=build-tsan sanitizer-build
 	@CC='$(CC)' tests/sanitizers/run.sh tsan build-tsan
 
-test-valgrind: check-deps $(LIB) $(DAEMON) $(UNIT_BINS) $(FIXTURES) $(HARDEN_FIXTURES)
+test-valgrind: test-deps $(LIB) $(DAEMON) $(UNIT_BINS) $(FIXTURES) $(HARDEN_FIXTURES)
 	@tests/valgrind/run.sh $(BUILD)
 
-test-servers: check-deps $(LIB) $(FIXTURES)
+test-servers: test-deps $(LIB) $(FIXTURES)
 	@AUTOCLOSE_LIB=$(abspath $(LIB)) FIXTURES=$(abspath $(BUILD)/fixtures) tests/servers/run.sh
 
 # tests/fuzz/run.sh installs clang and libFuzzer if needed, builds through fuzz-build below
 # (in build-fuzz/, with clang) and runs each target for its share of FUZZ_SECONDS.
-fuzz: check-deps
+fuzz: test-deps
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 fuzz-build: $(CORE_LIB) $(BUILD)/fuzz/fuzz_config $(BUILD)/fuzz/fuzz_ports
@@ -371,9 +382,10 @@ clean-hardening:
 # ---- 32-bit x86: make lib32 (part of make, make install, make test) --------------------------
 # The same library built with -m32 into build/i386/, for 32-bit programs: scripts/autoclose
 # chooses it by the program's ELF class. Built when the compiler links a 32-bit program (Debian:
-# gcc-12-multilib and libc6-dev-i386, which scripts/install-deps.sh installs on amd64); otherwise
-# one line says that it is skipped and why, and nothing fails. The probe runs in the recipe,
-# after check-deps has installed what was missing, so the build itself is a sub-make.
+# gcc-12-multilib and libc6-dev-i386, which make deps and the test targets install on amd64);
+# otherwise one line says that it is skipped and why, and nothing fails. The probe runs in the
+# recipe, after a test target's test-deps has installed what was missing, so the build itself is
+# a sub-make.
 #   make lib32                       the 32-bit library alone
 #   make build/i386/fixtures/NAME    a fixture built 32-bit (t_i386 runs mos_server)
 # make install puts it into lib/<32-bit multiarch> (lib/i386-linux-gnu) beside the 64-bit one;
@@ -414,7 +426,7 @@ try_m32 = $(M32_ASM_LINK) && t=$$(mktemp -d) && \
 		why=$$(grep -m 1 -iE 'error|cannot|unrecognized|not found' "$$t/why" || head -n 1 "$$t/why"); \
 		rm -rf "$$t" $(1); \
 		echo "make: 32-bit library skipped: '$(CC) -m32' cannot build a 32-bit program ($$why);" \
-			"on amd64 scripts/install-deps.sh installs gcc-12-multilib and libc6-dev-i386"; \
+			"on amd64 make deps installs gcc-12-multilib and libc6-dev-i386"; \
 	fi
 
 .PHONY: lib32 lib32-tests install-lib32 uninstall-lib32 exports32
@@ -427,7 +439,7 @@ lib32: check-deps
 integration: lib32-tests
 integration: export AUTOCLOSE_LIB32 := $(abspath $(LIB32))
 integration: export FIXTURES32 := $(abspath $(LIB32_DIR)/fixtures)
-lib32-tests: check-deps
+lib32-tests: test-deps
 	+@$(call try_m32,$(LIB32) $(FIXTURE32_BINS))
 
 $(LIB32_DIR)/shim/%.o: shim/%.c $(SHIM_HEADERS)
@@ -474,9 +486,9 @@ uninstall-lib32:
 # The library alone (no tests: nothing here runs it) cross-compiled for 64-bit ARM into
 # build/aarch64/, so that no architecture's build breaks unnoticed (the vfork wrapper is
 # assembly per architecture); then checked: an AArch64 shared object that exports exactly the
-# wrapped functions. Debian's gcc-aarch64-linux-gnu and libc6-dev-arm64-cross (installed on amd64
-# by scripts/install-deps.sh); AARCH64_CROSS names another toolchain prefix (empty on an arm64
-# machine itself).
+# wrapped functions. Debian's gcc-aarch64-linux-gnu and libc6-dev-arm64-cross, which the target
+# installs first (scripts/install-deps.sh --cross), so the build itself is a sub-make;
+# AARCH64_CROSS names another toolchain prefix (empty on an arm64 machine itself).
 AARCH64_CROSS ?= aarch64-linux-gnu-
 AARCH64_DIR   := $(BUILD)/aarch64
 LIB_AARCH64   := $(AARCH64_DIR)/libautoclose.so
@@ -484,7 +496,9 @@ AARCH64_OBJS  := $(patsubst $(BUILD)/%,$(AARCH64_DIR)/%,$(CORE_OBJS) $(PRELOAD_O
 
 .PHONY: cross-aarch64
 
-cross-aarch64: check-deps $(LIB_AARCH64)
+cross-aarch64:
+	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check-or-install --build --cross
+	@$(MAKE) --no-print-directory $(LIB_AARCH64)
 	@$(AARCH64_CROSS)readelf -h $(LIB_AARCH64) >$(AARCH64_DIR)/elf-header.txt
 	@grep -Eq 'Type: +DYN ' $(AARCH64_DIR)/elf-header.txt && \
 		grep -Eq 'Machine: +AArch64$$' $(AARCH64_DIR)/elf-header.txt || \
@@ -509,22 +523,25 @@ $(LIB_AARCH64): $(AARCH64_OBJS)
 VM_TESTS ?= t_i386
 .PHONY: test-vm
 
-test-vm: check-deps $(LIB) $(DAEMON) fixtures lib32-tests
-	@scripts/install-deps.sh --check-or-install --vm
+test-vm: test-deps $(LIB) $(DAEMON) fixtures lib32-tests
+	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check-or-install --vm
 	@tests/vm/run.sh '$(BUILD)' $(VM_TESTS)
 
-# ---- Debian package: make deb, make test-deb -------------------------------------------------
-# make deb builds $(BUILD)/libautoclose_<VERSION>-1_<arch>.deb with dpkg-buildpackage and
-# debhelper, from a copy of the source tree in $(BUILD)/deb/src with scripts/debian/ as its
-# debian/ (scripts/build-deb.sh). The package holds what `make install PREFIX=/usr` installs.
-# make test-deb builds it, runs lintian, installs it (dpkg -i as root, else unpacked into a
-# scratch root), runs the installed wrapper against a leaking server, and removes it again.
+# ---- Debian packages: make deb, make test-deb -----------------------------------------------
+# make deb builds, into $(BUILD)/, the packages libautoclose (the library), autoclose (the tools)
+# and autoclosed (the daemon) with dpkg-buildpackage and debhelper, from a copy of the source tree
+# in $(BUILD)/deb/src with scripts/debian/ as its debian/ (scripts/build-deb.sh), and on amd64
+# libautoclose's i386 package too, of the 32-bit library. Together they hold what
+# `make install PREFIX=/usr` installs. It checks for the packaging tools (and the build's
+# packages, which dpkg-buildpackage checks too) and installs nothing; make test-deb installs what
+# it needs, builds them, runs lintian, installs them (dpkg -i as root, else unpacked into a
+# scratch root), runs the installed wrapper against a leaking server, and removes them again.
 .PHONY: deb test-deb
 
 deb:
-	@scripts/install-deps.sh --check-or-install --deb
+	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check --build --deb
 	@scripts/build-deb.sh '$(VERSION)' '$(BUILD)'
 
-test-deb: check-deps $(FIXTURES) lib32-tests
-	@scripts/install-deps.sh --check-or-install --deb
+test-deb: test-deps $(FIXTURES) lib32-tests
+	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check-or-install --deb --deb-test
 	@FIXTURES=$(abspath $(BUILD)/fixtures) FIXTURES32=$(abspath $(LIB32_DIR)/fixtures) tests/deb/run.sh '$(abspath $(BUILD))'

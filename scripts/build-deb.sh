@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# make deb: builds the Debian binary package with Debian's own tooling (dpkg-buildpackage,
-# debhelper). The top level of the project holds no debian/ directory: the source tree is copied
-# to BUILD/deb/src, scripts/debian/ is put in place there as debian/, debian/changelog is written
-# from the Makefile's VERSION, and the .deb files are copied to BUILD/.
+# make deb: builds the Debian binary packages with Debian's own tooling (dpkg-buildpackage,
+# debhelper): libautoclose (the library), autoclose (the tools) and autoclosed (the daemon), and
+# on amd64 also libautoclose for i386 (below). The top level of the project holds no debian/
+# directory: the source tree is copied to BUILD/deb/src, scripts/debian/ is put in place there as
+# debian/, debian/changelog is written from the Makefile's VERSION, and the .deb files are copied
+# to BUILD/.
 #   scripts/build-deb.sh VERSION BUILD
-# DEB_REVISION (default 1) is the Debian revision: the package's version is VERSION-DEB_REVISION.
-# The full build log is kept in BUILD/deb/build.log.
+# DEB_REVISION is the Debian revision: the packages' version is VERSION-DEB_REVISION. Its default
+# is 1, but 2 for VERSION 1.0.0, whose -1 was one package (autoclose and autoclosed take over its
+# files: their Breaks and Replaces name it). DEB_MAINTAINER='Name <address>' puts a site's own maintainer into the packages instead
+# of the project's role address. The full build log is kept in BUILD/deb/build.log.
 set -euo pipefail
 
 [ $# -eq 2 ] || {
@@ -14,7 +18,9 @@ set -euo pipefail
 }
 version=$1
 build=$(realpath -m -- "$2")
-revision=${DEB_REVISION:-1}
+default_revision=1
+[ "$version" != 1.0.0 ] || default_revision=2
+revision=${DEB_REVISION:-$default_revision}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 [[ $version =~ ^[0-9][A-Za-z0-9.+~]*$ ]] || {
     echo "build-deb: VERSION '$version' is not a Debian upstream version (digits first)" >&2
@@ -22,6 +28,13 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 }
 [[ $revision =~ ^[A-Za-z0-9.+~]+$ ]] || {
     echo "build-deb: DEB_REVISION '$revision' is not a Debian revision" >&2
+    exit 2
+}
+# autoclose and autoclosed break libautoclose before 1.0.0-2 (scripts/debian/control): a version
+# before it would break its own library package.
+dpkg --compare-versions "$version-$revision" ge 1.0.0-2 || {
+    echo "build-deb: $version-$revision: the packages split in three begin at 1.0.0-2 (1.0.0-1 was" \
+        "one package); set DEB_REVISION=2 or more" >&2
     exit 2
 }
 for tool in dpkg-buildpackage dh; do
@@ -39,6 +52,24 @@ mkdir -p "$src"
 cp -a "$repo/shim" "$repo/tests" "$repo/scripts" "$repo/Makefile" "$repo/README.md" \
     "$repo/LICENSE" "$src/"
 cp -a "$repo/scripts/debian" "$src/debian"
+if [ -n "${DEB_MAINTAINER:-}" ]; then
+    [[ $DEB_MAINTAINER =~ ^[^\<\>]+\ \<[^\<\>@\ ]+@[^\<\>@\ ]+\>$ ]] || {
+        echo "build-deb: DEB_MAINTAINER '$DEB_MAINTAINER' is not 'Name <address>'" >&2
+        exit 2
+    }
+    sed -i "s|^Maintainer: .*|Maintainer: $DEB_MAINTAINER|" "$src/debian/control"
+fi
+
+# At revision 1 lintian takes the packages for an initial upload to Debian, which should close an
+# ITP bug: they are built from the project's tree, not uploaded, and there is none to close.
+mapfile -t packages < <(sed -n 's/^Package: *//p' "$src/debian/control")
+if [ "$revision" = 1 ]; then
+    for p in "${packages[@]}"; do
+        printf '# Built from the project'"'"'s tree, not uploaded to Debian: no ITP bug to close.\n%s\n' \
+            "$p: initial-upload-closes-no-bugs [usr/share/doc/$p/changelog.Debian.gz:1]" \
+            >>"$src/debian/$p.lintian-overrides"
+    done
+fi
 
 # debian/changelog: one entry, the Makefile's version. Its date is the last commit's when the
 # tree is a git checkout (the same source gives the same package), else now.
@@ -68,15 +99,80 @@ if ! (cd "$src" && dpkg-buildpackage -b -us -uc) >"$work/build.log" 2>&1; then
     exit 1
 fi
 
-# Only this build's packages in BUILD/, so that `dpkg -i BUILD/*.deb` installs them alone. The
+# libautoclose for i386, on amd64: the 32-bit library that the package build's make built beside
+# the 64-bit one (build/i386/, with the same flags), in a package of its own architecture, so that
+# 32-bit programs get it with `dpkg --add-architecture i386` and the amd64 packages depend on no
+# 32-bit library. dpkg-buildpackage -a i386 would need the i386 architecture added to this
+# machine and its libc6:i386 installed (for dpkg-shlibdeps) and i686 cross binutils; instead the
+# package is made here with dpkg-deb from the amd64 libautoclose package: the same control data
+# and the same shared files (documentation, lintian overrides, ldconfig trigger, byte for byte,
+# which Multi-Arch: same requires), the 32-bit library stripped as dh_strip strips one (no
+# -dbgsym), its dependencies from dpkg-shlibdeps. That reads the 32-bit libraries amd64 has
+# (libc6-i386, lib32gcc-s1), built from the same sources with the same symbols as their i386
+# twins (libc6, libgcc-s1), whose names it then takes. The i386 .deb is not in the build's
+# .changes file, which dpkg-buildpackage wrote.
+i386_package() {
+    local lib32=$src/build/i386/libautoclose.so tree=$src/debian/libautoclose-i386 deb
+    local ma shlibs misc depends size epoch
+    deb=$work/libautoclose_$version-${revision}_amd64.deb
+    ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+    rm -rf "$tree"
+    dpkg-deb -R "$deb" "$tree"
+    [ -f "$tree/usr/lib/$ma/libautoclose.so" ] || {
+        echo "build-deb: the amd64 libautoclose package has no usr/lib/$ma/libautoclose.so" >&2
+        return 1
+    }
+    rm -r "${tree:?}/usr/lib/$ma"
+    install -d -m 0755 "$tree/usr/lib/i386-linux-gnu"
+    install -m 0644 "$lib32" "$tree/usr/lib/i386-linux-gnu/libautoclose.so"
+    strip --remove-section=.comment --remove-section=.note --strip-unneeded \
+        "$tree/usr/lib/i386-linux-gnu/libautoclose.so"
+    epoch=$(cd "$src" && dpkg-parsechangelog -STimestamp)
+    touch -h -d "@$epoch" "$tree/usr/lib/i386-linux-gnu/libautoclose.so" "$tree/usr/lib/i386-linux-gnu"
+
+    shlibs=$(cd "$src" && dpkg-shlibdeps -O -e"$tree/usr/lib/i386-linux-gnu/libautoclose.so" \
+        2>"$work/i386-shlibdeps.log") || {
+        echo "build-deb: dpkg-shlibdeps failed on the 32-bit library: $(cat "$work/i386-shlibdeps.log")" >&2
+        return 1
+    }
+    shlibs=${shlibs#shlibs:Depends=}
+    depends=$(sed -E 's/, /\n/g' <<<"$shlibs" | sed -E 's/^lib32/lib/; s/^([a-z0-9.+]+)-i386( |$)/\1\2/' |
+        LC_ALL=C sort | paste -sd, | sed 's/,/, /g')
+    [[ -n $depends && $depends != *lib32* && $depends != *-i386* ]] || {
+        echo "build-deb: no i386 package for the 32-bit library's dependencies: $shlibs" >&2
+        return 1
+    }
+    misc=$(sed -n 's/^misc:Depends=//p' "$src/debian/libautoclose.substvars")
+    # Installed-Size as dpkg-gencontrol counts it: each file in KiB rounded up, 1 per directory.
+    size=$(cd "$tree" && find . -path ./DEBIAN -prune -o ! -name . -printf '%y %s\n' |
+        awk '{ n += ($1 == "f") ? int(($2 + 1023) / 1024) : 1 } END { print n }')
+    sed -i -e 's/^Architecture: .*/Architecture: i386/' \
+        -e "s/^Depends: .*/Depends: $depends${misc:+, $misc}/" \
+        -e "s/^Installed-Size: .*/Installed-Size: $size/" "$tree/DEBIAN/control"
+    (cd "$tree" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z |
+        xargs -0 md5sum) >"$tree/DEBIAN/md5sums"
+    SOURCE_DATE_EPOCH=$epoch dpkg-deb --root-owner-group --build "$tree" \
+        "$work/libautoclose_$version-${revision}_i386.deb" >/dev/null
+}
+if [ "$(dpkg-architecture -qDEB_HOST_ARCH)" = amd64 ]; then
+    if [ -f "$src/build/i386/libautoclose.so" ]; then
+        i386_package
+    else
+        echo "build-deb: no i386 package: the package build made no 32-bit library" \
+            "($(grep -m 1 -o '32-bit library skipped.*' "$work/build.log" || echo "see its log"))"
+    fi
+fi
+
+# Only this build's packages in BUILD/, so that `dpkg -i` of them installs them alone. The
 # detached debug symbols (-dbgsym) stay in BUILD/deb/.
-mapfile -t packages < <(sed -n 's/^Package: *//p' "$src/debian/control")
 debs=()
 for p in "${packages[@]}"; do
     rm -f "$build/${p}_"*.deb "$build/${p}-dbgsym_"*.deb
-    debs+=("$work/${p}_$version-${revision}_"*.deb)
+    for d in "$work/${p}_$version-${revision}_"*.deb; do
+        [ ! -e "$d" ] || debs+=("$d")
+    done
 done
-[ -e "${debs[0]}" ] || {
+[ ${#debs[@]} -gt 0 ] || {
     echo "build-deb: dpkg-buildpackage made no .deb" >&2
     exit 1
 }

@@ -209,6 +209,7 @@ struct ac_tcp_snapshot {
     uint32_t notsent_bytes;     /* written by the application, not yet sent */
     uint32_t last_data_sent_ms; /* since any process sharing the socket last sent data */
     uint64_t bytes_received;    /* of the peer's, in all (0 before Linux 4.1) */
+    uint32_t last_ack_recv_ms;  /* since the last segment from the peer (its FIN, if it closed) */
 };
 bool ac_tcp_snapshot(int fd, struct ac_tcp_snapshot *out);
 /* TCP state of `fd`, or -1 when it is not a TCP socket. */

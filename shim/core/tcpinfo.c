@@ -23,6 +23,7 @@ bool ac_tcp_snapshot(int fd, struct ac_tcp_snapshot *out)
     out->notsent_bytes = info.tcpi_notsent_bytes;
     out->last_data_sent_ms = info.tcpi_last_data_sent;
     out->bytes_received = info.tcpi_bytes_received;
+    out->last_ack_recv_ms = info.tcpi_last_ack_recv;
     return true;
 }
 

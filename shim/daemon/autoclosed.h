@@ -203,7 +203,11 @@ struct ad_sock {
     uint64_t covered; /* the scan units that looked since the last whole lookup */
     bool present;     /* in this interval's list */
     bool at_start;    /* listed at the first interval (what --once waits for) */
-    uint64_t fin_ms, due_ms;
+    /* When the peer's FIN came: dated by the first taker that looks at the socket (fin_known);
+     * until then, fin_ms is the look that first listed it. not_before_ms: the look before that
+     * one, which did not list it (0: none). */
+    uint64_t fin_ms, due_ms, not_before_ms;
+    bool fin_known;
     /* When a look last found the process reading the peer's data (fin_ms before), and what it
      * had taken of them then (core/idle.c). */
     uint64_t read_ms;
@@ -241,7 +245,8 @@ struct ad_job {
     pid_t pid;
     int fd;
     unsigned long long start_time; /* of the holder, as recorded */
-    uint64_t cookie, fin_ms, read_ms;
+    uint64_t cookie, fin_ms, read_ms, not_before_ms;
+    bool fin_known;
     uint32_t taken;
     bool taken_known;
     uint32_t slot; /* the socket's place in the caller's list */
@@ -269,6 +274,8 @@ struct ad_verdict {
     int32_t err;
     uint32_t taken;
     uint64_t wait_ms, read_ms;
+    uint64_t fin_ms; /* the FIN's date, when the job had none (fin_dated) */
+    bool fin_dated;
     char where[160]; /* "local=... peer=..." */
 };
 

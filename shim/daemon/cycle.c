@@ -8,10 +8,11 @@
  * selected processes' descriptors. So the memory follows the half-closed sockets, not all
  * sockets, and a quiet host costs one dump per interval.
  *
- * The grace runs from the peer's FIN as TCP_INFO's last_ack_recv dates it (the FIN is the last
- * segment a peer that closed sends; a later one only makes the date later, never earlier), read
- * in the same dump. A date before the previous interval's look cannot be the FIN's for a socket
- * that look did not list: then, and when the kernel gives no date, the grace runs from now.
+ * The dump asks for nothing that takes a socket's lock (no TCP_INFO): a process can hold its own
+ * socket's lock for as long as it likes (a send from a page a FUSE mount never supplies), and a
+ * dump waiting on it would freeze the daemon. The grace runs from the peer's FIN all the same:
+ * the first taker to look at a new socket dates the FIN from TCP_INFO's last_ack_recv (reclaim.c),
+ * in a process that may wait on a lock without harm, and the socket's time is set from that.
  */
 #include "autoclosed.h"
 
@@ -145,22 +146,6 @@ static int compare_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The kernel counts last_ack_recv in jiffies: it may exceed the time really passed by one, 10 ms
- * at the lowest HZ. */
-#define JIFFY_MS 10
-
-/* When the peer's FIN came, at the latest (see above). `now_ms` is read after the dump, so it is
- * no earlier than the kernel's own reading of the time. */
-static uint64_t fin_time(const struct ac_diag_socket *d, uint64_t now_ms)
-{
-    if (!d->has_info || d->last_ack_recv_ms > now_ms)
-        return now_ms;
-    uint64_t ago = d->last_ack_recv_ms > JIFFY_MS ? d->last_ack_recv_ms - JIFFY_MS : 0;
-    uint64_t at = now_ms - ago;
-    /* A socket that dump did not list turned half-closed after it began. */
-    return previous_look_ms == 0 || at + JIFFY_MS >= previous_look_ms ? at : now_ms;
-}
-
 static int by_sock_inode(const struct ad_sock *a, const struct ad_sock *b)
 {
     return a->ino < b->ino ? -1 : a->ino > b->ino;
@@ -198,7 +183,6 @@ static bool look(uint64_t now_ms)
     struct listing l = {0};
     int fatal, error = 0;
     struct ac_diag_query q = {.states = 1u << AC_TCP_CLOSE_WAIT,
-                              .want_info = true,
                               .visit = collect,
                               .restart = restart,
                               .ctx = &l,
@@ -210,7 +194,7 @@ static bool look(uint64_t now_ms)
     ad_diag_error = 0;
     if (l.len > 1)
         qsort(l.v, l.len, sizeof *l.v, by_inode);
-    now_ms = ac_now_ms(); /* after the dump: see fin_time */
+    now_ms = ac_now_ms(); /* after the dump, so no earlier than the kernel's reading of it */
 
     for (struct ad_sock *s = table; s; s = s->hh.next)
         s->present = false;
@@ -258,7 +242,8 @@ static bool look(uint64_t now_ms)
                               .state = AD_UNOWNED,
                               .present = true,
                               .at_start = !first_cycle_done,
-                              .fin_ms = fin_time(d, now_ms)};
+                              .fin_ms = now_ms, /* until a taker dates the FIN */
+                              .not_before_ms = previous_look_ms};
         s->read_ms = s->fin_ms;
         HASH_ADD(hh, table, ino, sizeof s->ino, s);
     }
@@ -286,7 +271,9 @@ static bool look(uint64_t now_ms)
     ad_gauge_reset();
     for (s = table; s; s = s->hh.next) {
         if (s->state != AD_UNOWNED) {
-            s->due_ms = s->due_ms ? s->due_ms : s->fin_ms + ad_opt.grace_ms;
+            /* Undated: a taker looks at once, to date the FIN (and act, if its grace is over). */
+            if (s->due_ms == 0)
+                s->due_ms = s->fin_known ? s->fin_ms + ad_opt.grace_ms : now_ms;
             ad_gauge_add(s->holder.pid, s->diag.local_port);
         }
     }

@@ -46,7 +46,7 @@ static void usage(FILE *to)
           "  --dry-run           only log what would be done\n"
           "  --log LEVEL         off, error, info (default) or debug\n"
           "  --log-file PATH     append log lines to PATH instead of stderr (reopened on\n"
-          "                      SIGHUP)\n"
+          "                      SIGHUP), in a directory no other user can write\n"
           "  --stats-file PATH   Prometheus text file: autoclose_close_wait per process and\n"
           "                      local port, autoclose_reclaimed_total, autoclose_errors_total\n"
           "  --version           print the version and exit\n"

@@ -54,6 +54,27 @@ static void describe(char *out, size_t cap, int ref)
         ac_text_str(&t, "?");
 }
 
+/* The kernel counts last_ack_recv in jiffies: it may exceed the time really passed by one, 10 ms
+ * at the lowest HZ. */
+#define JIFFY_MS 10
+
+/* When the peer's FIN came, at the latest: the last segment a peer that closed sends is its FIN,
+ * and a later one (a keepalive's answer) only makes the date later, never earlier. A date before
+ * the look that did not list the socket cannot be the FIN's: then, as when the kernel gives none,
+ * the grace runs from the look that first listed it. `now_ms` is read before TCP_INFO, so the
+ * kernel's own reading of the time is no earlier. */
+static uint64_t fin_date(const struct ad_job *j, const struct ac_tcp_snapshot *snap,
+                         uint64_t now_ms)
+{
+    if (snap->last_ack_recv_ms > now_ms)
+        return j->fin_ms;
+    uint64_t ago = snap->last_ack_recv_ms > JIFFY_MS ? snap->last_ack_recv_ms - JIFFY_MS : 0;
+    uint64_t at = now_ms - ago;
+    if (j->not_before_ms != 0 && at + JIFFY_MS < j->not_before_ms)
+        return j->fin_ms;
+    return at < j->fin_ms ? at : j->fin_ms; /* never later than the first look that listed it */
+}
+
 bool ad_reclaim_job(const struct ad_job *j, int pidfd, uint64_t now_ms, struct ad_verdict *v)
 {
     v->kind = AD_V_GONE;
@@ -84,17 +105,27 @@ bool ad_reclaim_job(const struct ad_job *j, int pidfd, uint64_t now_ms, struct a
     }
     struct ac_tcp_snapshot snap;
     int unread = 0;
+    uint64_t read_at = ac_now_ms(); /* the batch's now_ms is older: the FIN is dated from this */
     if (!ac_tcp_snapshot(ref, &snap) || snap.state != AC_TCP_CLOSE_WAIT) {
         v->kind = AD_V_FINISHED; /* the process finished it meanwhile */
         close(ref);
         return true;
     }
+    uint64_t fin_ms = j->fin_ms;
+    if (!j->fin_known) {
+        fin_ms = fin_date(j, &snap, read_at);
+        v->fin_ms = fin_ms;
+        v->fin_dated = true;
+        if (v->read_ms == j->fin_ms)
+            v->read_ms = fin_ms; /* no read seen since: the hold on unread data runs from the FIN */
+    }
     if (ioctl(ref, FIONREAD, &unread) != 0)
         unread = 0;
     if (ac_took_data(&snap, unread, &v->taken, &v->taken_known))
         v->read_ms = now_ms; /* still reading: the hold on unread data starts again */
-    v->wait_ms =
-        ac_busy_for(&snap, unread, now_ms - j->fin_ms, now_ms - v->read_ms, ad_opt.grace_ms);
+    v->wait_ms = ac_busy_for(&snap, unread, now_ms - fin_ms, now_ms - v->read_ms, ad_opt.grace_ms);
+    if (now_ms < fin_ms + ad_opt.grace_ms && v->wait_ms < fin_ms + ad_opt.grace_ms - now_ms)
+        v->wait_ms = fin_ms + ad_opt.grace_ms - now_ms; /* dated just now: its grace is still on */
     if (v->wait_ms > 0) {
         v->kind = AD_V_BUSY;
         close(ref);
@@ -133,6 +164,10 @@ enum ad_outcome ad_verdict_apply(struct ad_sock *s, struct ad_process *p,
                                  const struct ad_verdict *v, uint64_t now_ms, uint64_t *wait_ms)
 {
     *wait_ms = 0;
+    if (v->fin_dated) {
+        s->fin_ms = v->fin_ms;
+        s->fin_known = true;
+    }
     if (no_pidfd)
         return AD_FAILED;
     const char *step =
@@ -153,9 +188,13 @@ enum ad_outcome ad_verdict_apply(struct ad_sock *s, struct ad_process *p,
         s->taken = v->taken;
         s->taken_known = v->taken_known;
         s->read_ms = v->read_ms;
-        ad_log(AC_LOG_DEBUG,
-               "waiting pid=%d fd=%d: still sending or reading, or the peer's data is unread",
-               (int)s->holder.pid, s->holder.fd);
+        if (now_ms - s->fin_ms < ad_opt.grace_ms)
+            ad_log(AC_LOG_DEBUG, "waiting pid=%d fd=%d: the peer's FIN came %llu ms ago",
+                   (int)s->holder.pid, s->holder.fd, (unsigned long long)(now_ms - s->fin_ms));
+        else
+            ad_log(AC_LOG_DEBUG,
+                   "waiting pid=%d fd=%d: still sending or reading, or the peer's data is unread",
+                   (int)s->holder.pid, s->holder.fd);
         *wait_ms = v->wait_ms;
         return AD_BUSY;
     case AD_V_FINISHED:

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- log --------------------------------------------------------------------------------- */
@@ -19,12 +20,62 @@ static struct ac_rate error_rate = {.tokens = 20};
 
 static void emit(const char *msg);
 
+/* Whether no other user can put something at the log file's name: its directory is the daemon's
+ * user's (or root's) and no one else may write it, and each directory above it either is too or
+ * is sticky (where no one else may move or remove what root owns). A user who could would put
+ * there a file whose open never returns (a FUSE mount) and hang the daemon at start or at the
+ * SIGHUP after a rotation; the file rules below would not help. */
+static bool log_dir_safe(const char *path, char *why, size_t cap)
+{
+    char dir[4096];
+    size_t len = strlen(path);
+    if (len >= sizeof dir)
+        return true; /* the open says it */
+    memcpy(dir, path, len + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    bool innermost = true;
+    for (;;) {
+        struct stat st;
+        if (stat(dir, &st) != 0)
+            return true; /* the open says it */
+        bool others_write = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+        bool foreign = st.st_uid != 0 && st.st_uid != geteuid();
+        if (foreign || (others_write && (innermost || !(st.st_mode & S_ISVTX)))) {
+            snprintf(why, cap,
+                     "another user can put a file there: %s is %s (uid %u, mode %04o); use a "
+                     "directory only root can write, such as /var/log/autoclosed",
+                     dir, foreign ? "owned by another user" : "writable by others",
+                     (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+            return false;
+        }
+        innermost = false;
+        char *up = strrchr(dir, '/');
+        if (dir[0] != '/' || strcmp(dir, "/") == 0)
+            return true; /* a relative name: its directory only */
+        if (up == dir)
+            dir[1] = '\0';
+        else
+            *up = '\0';
+    }
+}
+
 /* The library's rule (core/logfile.c): no symlink, no FIFO, only a plain file with one link; a
  * user who can write the file's directory cannot make root append to another file. */
 bool ad_log_open(void)
 {
     if (ad_opt.log_file == NULL)
         return true;
+    char why[400];
+    if (!log_dir_safe(ad_opt.log_file, why, sizeof why)) {
+        fprintf(stderr, "autoclosed: --log-file '%.200s': %s\n", ad_opt.log_file, why);
+        return false;
+    }
     dev_t dev;
     ino64_t ino;
     int fd = ac_log_file_open(ad_opt.log_file, &dev, &ino);
@@ -47,16 +98,18 @@ void ad_log_reopen(void)
         return;
     dev_t dev;
     ino64_t ino;
-    int fd = ac_log_file_open(ad_opt.log_file, &dev, &ino);
+    char dir_why[400];
+    bool safe = log_dir_safe(ad_opt.log_file, dir_why, sizeof dir_why);
+    int fd = safe ? ac_log_file_open(ad_opt.log_file, &dev, &ino) : -1;
     if (fd >= 0) {
         if (log_fd != 2)
             close(log_fd);
         log_fd = fd;
         return;
     }
-    char why[400];
+    char why[900];
     snprintf(why, sizeof why, "cannot reopen --log-file '%.200s' (%s): logging to stderr",
-             ad_opt.log_file, ac_log_file_error(errno));
+             ad_opt.log_file, safe ? ac_log_file_error(errno) : dir_why);
     if (log_fd != 2) {
         emit(why); /* the last line of the old file */
         close(log_fd);

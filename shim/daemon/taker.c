@@ -48,8 +48,9 @@
 struct taker {
     pid_t pid;
     bool foreign;     /* took a file that is not the expected socket... */
-    uid_t uid;        /* ...from a process of this user, */
+    uid_t user;       /* ...from a process of this user (ad_process.user), */
     pid_t holder;     /* ...this one */
+    bool timed_out;   /* ...or did not finish with this process's socket in hand */
     uint64_t done_ms; /* when its end record came, or it was given up */
     bool said;
 };
@@ -171,10 +172,10 @@ __attribute__((noreturn)) static void run(const struct ad_job *jobs, size_t n, i
 
 /* ---- in the daemon ------------------------------------------------------------------------- */
 
-static struct taker *holding(uid_t uid)
+static struct taker *holding(uid_t user)
 {
     for (size_t i = 0; i < ntakers; i++)
-        if (takers[i].foreign && takers[i].uid == uid)
+        if (takers[i].foreign && takers[i].user == user)
             return &takers[i];
     return NULL;
 }
@@ -185,13 +186,21 @@ static void say_held(struct taker *t, const struct ad_process *p, uint64_t now_m
         return; /* a taker just ending is no news */
     t->said = true;
     ad_errors_total++;
-    ad_log(AC_LOG_ERROR,
-           "waiting pid=%d uid=%u comm=%s: a file whose close blocks (probably from a FUSE "
-           "mount that does not answer) was put where a socket of pid=%d was; autoclosed's "
-           "taker (pid %d) is stuck closing it, and no process of uid %u is acted on until it "
-           "ends",
-           (int)p->pid, (unsigned)p->uid, p->comm_field, (int)t->holder, (int)t->pid,
-           (unsigned)t->uid);
+    if (t->timed_out)
+        ad_log(AC_LOG_ERROR,
+               "waiting pid=%d uid=%u comm=%s: autoclosed's taker (pid %d) did not come back from "
+               "a socket of pid=%d (its lock held, or the process stuck in exec), and no process "
+               "of user %u is acted on until it ends",
+               (int)p->pid, (unsigned)p->uid, p->comm_field, (int)t->pid, (int)t->holder,
+               (unsigned)t->user);
+    else
+        ad_log(AC_LOG_ERROR,
+               "waiting pid=%d uid=%u comm=%s: a file whose close blocks (probably from a FUSE "
+               "mount that does not answer) was put where a socket of pid=%d was; autoclosed's "
+               "taker (pid %d) is stuck closing it, and no process of user %u is acted on until it "
+               "ends",
+               (int)p->pid, (unsigned)p->uid, p->comm_field, (int)t->holder, (int)t->pid,
+               (unsigned)t->user);
 }
 
 static void say_records_full(void)
@@ -228,7 +237,7 @@ static void apply(struct taker *t, const struct ad_verdict *v, const struct ad_j
     out[j->slot] = ad_verdict_apply(due[j->slot], p, v, now_ms, &wait_ms[j->slot]);
     if (v->kind == AD_V_FOREIGN) {
         t->foreign = true;
-        t->uid = p->uid;
+        t->user = p->user;
         t->holder = p->pid;
     }
 }
@@ -239,17 +248,28 @@ static void collect(struct taker *t, int in, const struct ad_job *jobs, size_t m
 {
     uint64_t deadline = ac_now_ms() + BATCH_WAIT_MS;
     char buf[16 * sizeof(struct ad_verdict)];
-    size_t have = 0;
+    size_t have = 0, next = 0; /* the verdicts come in the jobs' order: `next` is being done */
     bool ended = false;
     while (!ended) {
         uint64_t now = ac_now_ms();
         if (now >= deadline) {
             kill(t->pid, SIGKILL); /* our own child, not yet collected: its pid is its own */
             ad_errors_total++;
+            /* What it waits on is the job in hand's (a socket whose lock its process holds, a
+             * process stuck in exec): that user is held while the taker lives, as for a file
+             * that blocks. */
+            struct ad_process *p = next < m ? ad_process(jobs[next].pid) : NULL;
+            if (p) {
+                t->foreign = true;
+                t->timed_out = true;
+                t->user = p->user;
+                t->holder = p->pid;
+            }
             ad_log(AC_LOG_ERROR,
-                   "autoclosed's taker (pid %d) did not finish its %zu sockets in %d ms: "
-                   "stopped; those left are tried again at the next interval",
-                   (int)t->pid, m, BATCH_WAIT_MS);
+                   "autoclosed's taker (pid %d) did not finish its %zu sockets in %d ms (stuck "
+                   "on pid=%d fd=%d): stopped; those left are tried again at the next interval",
+                   (int)t->pid, m, BATCH_WAIT_MS, next < m ? (int)jobs[next].pid : 0,
+                   next < m ? jobs[next].fd : -1);
             break;
         }
         struct pollfd pfd = {.fd = in, .events = POLLIN};
@@ -268,10 +288,12 @@ static void collect(struct taker *t, int in, const struct ad_job *jobs, size_t m
         for (; have - at >= sizeof(struct ad_verdict) && !ended; at += sizeof(struct ad_verdict)) {
             struct ad_verdict v;
             memcpy(&v, buf + at, sizeof v);
-            if (v.kind == AD_V_END)
+            if (v.kind == AD_V_END) {
                 ended = true;
-            else
+            } else {
                 apply(t, &v, jobs, m, due, now_ms, out, wait_ms);
+                next = (size_t)v.job + 1;
+            }
         }
         memmove(buf, buf + at, have - at);
         have -= at;
@@ -309,7 +331,7 @@ void ad_take(struct ad_sock **due, size_t n, uint64_t now_ms, enum ad_outcome *o
                 wait_ms[i] = p->retry_ms - now_ms;
             continue;
         }
-        struct taker *t = holding(p->uid);
+        struct taker *t = holding(p->user);
         if (t) {
             say_held(t, p, now_ms);
             if (ad_opt.once)
@@ -324,6 +346,8 @@ void ad_take(struct ad_sock **due, size_t n, uint64_t now_ms, enum ad_outcome *o
                                     .start_time = p->start_time,
                                     .cookie = s->diag.cookie,
                                     .fin_ms = s->fin_ms,
+                                    .fin_known = s->fin_known,
+                                    .not_before_ms = s->not_before_ms,
                                     .read_ms = s->read_ms,
                                     .taken = s->taken,
                                     .taken_known = s->taken_known,

@@ -88,8 +88,9 @@ static unsigned long long cpu_ticks(pid_t pid)
     char *p = strrchr(buf, ')');
     unsigned long long utime = 0, stime = 0, cutime = 0, cstime = 0;
     /* After the command: state is field 3; utime, stime, cutime and cstime are fields 14-17. */
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu",
-                            &utime, &stime, &cutime, &cstime) != 4)
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &utime,
+               &stime, &cutime, &cstime) != 4)
         bench_die(0, "%s: unexpected format", path);
     return utime + stime + cutime + cstime;
 }

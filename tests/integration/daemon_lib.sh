@@ -43,6 +43,13 @@ start_daemon() {
     DAEMON_PID=$(main_pid "$name")
 }
 
+# await_watching LOG: the daemon has resolved its selection and said so in its start-up line.
+# start_daemon returns once the process exists; a test that then ends a selected process must wait
+# for this first (under ThreadSanitizer the daemon takes a second to get that far).
+await_watching() {
+    wait_until 10000 has_lines 1 ': watching ' "$1" || fail "autoclosed said no start-up line in 10 s"
+}
+
 # alive PID: the process exists and is not a zombie.
 alive() {
     local state

@@ -24,6 +24,7 @@ wait_until 3000 has_lines 1 '^acceptor pid=' "$TMP/srv.out" || fail "no acceptor
 acceptor=$(sed -n 's/^acceptor pid=//p' "$TMP/srv.out")
 start_daemon daemon --pid "$worker" --grace-ms $GRACE --interval-ms $INTERVAL --log-file "$LOG" \
     --log debug
+await_watching "$LOG"
 
 client c1 --port "$aport" --count 1 --no-message || fail "the client failed"
 wait_until 3000 has_lines 1 '^held fd=' "$TMP/srv.out" || fail "the acceptor accepted nothing"

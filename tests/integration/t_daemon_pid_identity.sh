@@ -28,6 +28,7 @@ gpid=$(main_pid gone)
 kpid=$(main_pid keeper)
 start_daemon daemon --pid "$gpid,$kpid" --grace-ms $GRACE --interval-ms $INTERVAL \
     --log-file "$LOG" --log debug
+await_watching "$LOG"
 
 kill "$gpid"
 wait_until 2000 gone "$gpid" || fail "sleep ($gpid) did not end"

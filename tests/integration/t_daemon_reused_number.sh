@@ -36,6 +36,7 @@ wport=$(await_port witness)
 wpid=$(main_pid witness)
 start_daemon daemon --pid "${pid[closed]},${pid[kept]},$wpid" --grace-ms $GRACE \
     --interval-ms $INTERVAL --stats-file "$STATS" --log-file "$LOG" --log debug
+await_watching "$LOG"
 
 fin=$(now_ms) # every FIN comes after this
 for v in "${VARIANTS[@]}"; do
