@@ -156,8 +156,16 @@ void ac_text_field(struct ac_text *t, const char *s);
 
 /* ---- log lines and their rate (logline.c) ------------------------------------------------ */
 
-/* Appends "<UTC time> <program>[<pid>]: <msg>\n". */
-void ac_log_format(struct ac_text *t, const char *program, long pid, const char *msg);
+/* Appends "<UTC time> <program>[<pid>]: <msg>\n"; with a journal_priority of 0 or more, for a
+ * stderr that is the journal's stream, "<N><program>[<pid>]: <msg>\n" instead (sd-daemon(3): the
+ * journal takes N as the line's priority and adds the time itself). */
+void ac_log_format(struct ac_text *t, int journal_priority, const char *program, long pid,
+                   const char *msg);
+/* The syslog priority of a level: 3 (error), 6 (info), 7 (debug). */
+int ac_log_priority(enum ac_log_level level);
+/* Whether JOURNAL_STREAM's value ("<dev>:<ino>", which systemd sets when it connects a service's
+ * stderr to the journal) names the file dev/ino: then that stderr is the journal. */
+bool ac_journal_stream_is(const char *value, dev_t dev, ino64_t ino);
 
 /* Pure token bucket, exposed for its unit test. */
 struct ac_rate {

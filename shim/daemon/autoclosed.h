@@ -65,9 +65,22 @@ int ad_selected_pidfd(pid_t pid);
 
 /* ---- log (report.c) ---------------------------------------------------------------------- */
 
-/* "<UTC time> autoclosed[<pid>]: <message>" to --log-file or stderr; every line is rate-limited,
- * errors in a bucket of their own (a storm is summed up, not listed). */
+/* "<UTC time> autoclosed[<pid>]: <message>" to --log-file or stderr ("<N>autoclosed[<pid>]:
+ * <message>" on a stderr that is the journal's stream); every line is rate-limited, errors in a
+ * bucket of their own (a storm is summed up, not listed). */
 void ad_log(enum ac_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A line asked for (SIGUSR1's status): written at every level but off, with the priority of a
+ * notice, in the errors' bucket. */
+void ad_log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Before the options are read: whether stderr is the journal's stream (JOURNAL_STREAM). */
+void ad_log_start_stderr(void);
+/* "autoclosed: <message>" on stderr, for a bad argument before the log is open ("<3>" first
+ * when stderr is the journal's stream). */
+void ad_complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Says the count of lines a bucket dropped once its window has closed (now_ms UINT64_MAX: all
+ * of them, before exit); ad_log_next_note says when the next window closes (UINT64_MAX: none). */
+void ad_log_say_dropped(uint64_t now_ms);
+uint64_t ad_log_next_note(void);
 /* The same in two steps, for a line whose making costs system calls: ad_log_take says whether
  * a line at `level` will be written now (and counts it), ad_log_taken writes it. */
 bool ad_log_take(enum ac_log_level level);

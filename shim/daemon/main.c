@@ -109,12 +109,11 @@ static void log_status(void)
 {
     size_t sockets, waiting, processes;
     ad_table_counts(&sockets, &waiting, &processes);
-    ad_log(AC_LOG_ERROR,
-           "status: sockets=%zu waiting=%zu processes=%zu reclaimed_total=%llu "
-           "errors_total=%llu dry_run_observed_total=%llu sock_diag=%s",
-           sockets, waiting, processes, (unsigned long long)ad_reclaimed_total,
-           (unsigned long long)ad_errors_total, (unsigned long long)ad_dry_run_total,
-           ad_diag_error ? strerror(ad_diag_error) : "ok");
+    ad_log_notice("status: sockets=%zu waiting=%zu processes=%zu reclaimed_total=%llu "
+                  "errors_total=%llu dry_run_observed_total=%llu sock_diag=%s",
+                  sockets, waiting, processes, (unsigned long long)ad_reclaimed_total,
+                  (unsigned long long)ad_errors_total, (unsigned long long)ad_dry_run_total,
+                  ad_diag_error ? strerror(ad_diag_error) : "ok");
 }
 
 static void describe_selection(char *out, size_t cap)
@@ -134,6 +133,7 @@ static void describe_selection(char *out, size_t cap)
 
 int main(int argc, char **argv)
 {
+    ad_log_start_stderr();
     int rc = ad_parse_options(argc, argv, &ad_opt);
     if (rc >= 0)
         return rc;
@@ -184,10 +184,13 @@ int main(int argc, char **argv)
         }
         if (stop_signal)
             break; /* taken while a scanner ran (ad_poll) */
+        now = ac_now_ms();
+        ad_log_say_dropped(now);
         uint64_t wake = ad_next_due();
         if (wake > next_look)
             wake = next_look;
-        now = ac_now_ms();
+        if (wake > ad_log_next_note())
+            wake = ad_log_next_note();
         uint64_t ms = wake > now ? wake - now : 0;
         if (ms > 86400000)
             ms = 86400000;
@@ -198,5 +201,6 @@ int main(int argc, char **argv)
     ad_stats_write();
     if (stop_signal)
         ad_log(AC_LOG_INFO, "stopping on signal %d (%s)", (int)stop_signal, strsignal(stop_signal));
+    ad_log_say_dropped(UINT64_MAX); /* the last count, whatever its window */
     return status;
 }

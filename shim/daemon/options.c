@@ -56,7 +56,7 @@ static void usage(FILE *to)
 
 static int bad(const char *option, const char *value, const char *problem)
 {
-    fprintf(stderr, "autoclosed: %s '%.64s': %s (see autoclosed --help)\n", option, value, problem);
+    ad_complain("%s '%.64s': %s (see autoclosed --help)", option, value, problem);
     return 2;
 }
 
@@ -171,14 +171,13 @@ int ad_parse_options(int argc, char **argv, struct ad_options *o)
             return 0;
         default:
             /* getopt_long sets optopt for a known option without its value, 0 otherwise. */
-            fprintf(stderr, "autoclosed: %s '%.64s' (see autoclosed --help)\n",
-                    optopt ? "option needs a value:" : "unknown option:", argv[optind - 1]);
+            ad_complain("%s '%.64s' (see autoclosed --help)",
+                        optopt ? "option needs a value:" : "unknown option:", argv[optind - 1]);
             return 2;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "autoclosed: unexpected argument '%.64s' (see autoclosed --help)\n",
-                argv[optind]);
+        ad_complain("unexpected argument '%.64s' (see autoclosed --help)", argv[optind]);
         return 2;
     }
     if (o->npids == 0 && !have_ports) {

@@ -1,12 +1,15 @@
 /*
  * What the daemon says: log lines in the library's format ("<UTC time> autoclosed[<pid>]: ..."),
  * and counters in the Prometheus text format, the per-process, per-port CLOSE_WAIT gauge among
- * them (node_exporter counts CLOSE_WAIT sockets only host-wide).
+ * them (node_exporter counts CLOSE_WAIT sockets only host-wide). The counters are named
+ * autoclosed_*: the library's autoclose_* files carry other help and labels, and node_exporter's
+ * textfile collector drops a name it meets with two meanings in one directory.
  */
 #include "autoclosed.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,10 +18,43 @@
 /* ---- log --------------------------------------------------------------------------------- */
 
 static int log_fd = 2;
-static struct ac_rate rate = {.tokens = 200}; /* a full bucket to start with */
-static struct ac_rate error_rate = {.tokens = 20};
+/* Standard error is the journal's stream (JOURNAL_STREAM names it): lines written there carry
+ * sd-daemon(3)'s priority prefix and no time of ours, which the journal adds. */
+static bool stderr_journal;
 
-static void emit(const char *msg);
+/* A storm of lines is summed up: 200 lines at once, then 50 a second; errors in a bucket of their
+ * own, 20 at once, then 1 a second, so that a storm of them cannot hide the rest. What a bucket
+ * drops is said when its window closes, a second after the first line dropped (the main loop
+ * wakes for it, ad_log_next_note), and before the daemon exits. */
+#define NOTE_WINDOW_MS 1000
+static struct log_bucket {
+    struct ac_rate rate;
+    uint32_t burst, per_sec;
+    uint64_t note_due; /* monotonic ms; UINT64_MAX while nothing was dropped */
+    const char *kind;
+} buckets[2] = {
+    {.rate = {.tokens = 200}, .burst = 200, .per_sec = 50, .note_due = UINT64_MAX, .kind = ""},
+    {.rate = {.tokens = 20}, .burst = 20, .per_sec = 1, .note_due = UINT64_MAX, .kind = "error "},
+};
+
+static void emit(int priority, const char *msg);
+
+void ad_log_start_stderr(void)
+{
+    struct stat st;
+    stderr_journal =
+        fstat(2, &st) == 0 && ac_journal_stream_is(getenv("JOURNAL_STREAM"), st.st_dev, st.st_ino);
+}
+
+void ad_complain(const char *fmt, ...)
+{
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%sautoclosed: %s\n", stderr_journal ? "<3>" : "", msg);
+}
 
 /* Whether no other user can put something at the log file's name: its directory is the daemon's
  * user's (or root's) and no one else may write it, and each directory above it either is too or
@@ -80,8 +116,7 @@ bool ad_log_open(void)
     ino64_t ino;
     int fd = ac_log_file_open(ad_opt.log_file, &dev, &ino);
     if (fd < 0) {
-        fprintf(stderr, "autoclosed: --log-file '%.200s': %s\n", ad_opt.log_file,
-                ac_log_file_error(errno));
+        ad_complain("--log-file '%.200s': %s", ad_opt.log_file, ac_log_file_error(errno));
         return false;
     }
     log_fd = fd;
@@ -111,55 +146,78 @@ void ad_log_reopen(void)
     snprintf(why, sizeof why, "cannot reopen --log-file '%.200s' (%s): logging to stderr",
              ad_opt.log_file, safe ? ac_log_file_error(errno) : dir_why);
     if (log_fd != 2) {
-        emit(why); /* the last line of the old file */
+        emit(3, why); /* the last line of the old file */
         close(log_fd);
         log_fd = 2;
     }
-    emit(why);
+    emit(3, why);
 }
 
-static void emit(const char *msg)
+static void emit(int priority, const char *msg)
 {
     char line[1024];
     struct ac_text t;
     ac_text_init(&t, line, sizeof line);
-    ac_log_format(&t, "autoclosed", getpid(), msg);
-    if (write(log_fd, line, t.len) < 0 && log_fd != 2)
+    ac_log_format(&t, log_fd == 2 && stderr_journal ? priority : -1, "autoclosed", getpid(), msg);
+    if (write(log_fd, line, t.len) < 0 && log_fd != 2) {
+        ac_text_init(&t, line, sizeof line);
+        ac_log_format(&t, stderr_journal ? priority : -1, "autoclosed", getpid(), msg);
         (void)!write(2, line, t.len);
+    }
 }
+
+/* The count a bucket dropped, said now. */
+static void say_dropped(struct log_bucket *b)
+{
+    char note[96];
+    snprintf(note, sizeof note, "%u %slines not shown (more than %u a second)", b->rate.suppressed,
+             b->kind, b->per_sec);
+    b->rate.suppressed = 0;
+    b->note_due = UINT64_MAX;
+    emit(6, note);
+}
+
+void ad_log_say_dropped(uint64_t now_ms)
+{
+    for (size_t i = 0; i < 2; i++)
+        if (buckets[i].note_due <= now_ms && buckets[i].rate.suppressed > 0)
+            say_dropped(&buckets[i]);
+}
+
+uint64_t ad_log_next_note(void)
+{
+    return buckets[0].note_due < buckets[1].note_due ? buckets[0].note_due : buckets[1].note_due;
+}
+
+static int taken_priority = 6;
 
 bool ad_log_take(enum ac_log_level level)
 {
     if (level > ad_opt.log_level)
         return false;
-    /* A storm of reclaims is summed up: 200 lines at once, then 50 a second; errors in a bucket
-     * of their own, 20 at once, then 1 a second, so that a storm of them cannot hide the rest. */
-    bool error = level < AC_LOG_INFO;
-    struct ac_rate *r = error ? &error_rate : &rate;
-    if (!ac_rate_take(r, ac_now_ms(), error ? 20 : 200, error ? 1 : 50))
-        return false;
-    if (r->suppressed) {
-        char note[96];
-        snprintf(note, sizeof note, "%u %slines not shown (more than %s a second)", r->suppressed,
-                 error ? "error " : "", error ? "1" : "50");
-        r->suppressed = 0;
-        emit(note);
-    }
-    return true;
+    struct log_bucket *b = &buckets[level < AC_LOG_INFO];
+    uint64_t now = ac_now_ms();
+    bool go = ac_rate_take(&b->rate, now, b->burst, b->per_sec);
+    if (b->rate.suppressed > 0 && b->note_due == UINT64_MAX)
+        b->note_due = now + NOTE_WINDOW_MS; /* the first line dropped: the window opens */
+    else if (b->note_due <= now)
+        say_dropped(b); /* its window closed before the loop woke for it */
+    taken_priority = ac_log_priority(level);
+    return go;
 }
 
-static void vemit(const char *fmt, va_list ap)
+static void vemit(int priority, const char *fmt, va_list ap)
 {
     char msg[900];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    emit(msg);
+    emit(priority, msg);
 }
 
 void ad_log_taken(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vemit(fmt, ap);
+    vemit(taken_priority, fmt, ap);
     va_end(ap);
 }
 
@@ -169,7 +227,17 @@ void ad_log(enum ac_log_level level, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vemit(fmt, ap);
+    vemit(ac_log_priority(level), fmt, ap);
+    va_end(ap);
+}
+
+void ad_log_notice(const char *fmt, ...)
+{
+    if (ad_opt.log_level == AC_LOG_OFF || !ad_log_take(AC_LOG_ERROR))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vemit(5, fmt, ap); /* LOG_NOTICE: asked for, written at every level, and no error */
     va_end(ap);
 }
 
@@ -186,6 +254,7 @@ struct gauge_cell {
 static struct gauge_cell *cells;
 static uint64_t last_digest; /* of what was last written: a quiet host rewrites nothing */
 static bool written;
+static int said_failure; /* the errno of the last failed write, said once; 0 after a success */
 
 void ad_gauge_reset(void)
 {
@@ -265,7 +334,7 @@ void ad_stats_write(void)
     char chunk[1024], labels[256];
     struct ac_text t, l;
     ac_text_init(&t, chunk, sizeof chunk);
-    ac_prom_header(&t, "autoclose_close_wait", "gauge",
+    ac_prom_header(&t, "autoclosed_close_wait", "gauge",
                    "TCP connections in CLOSE_WAIT per process and local port, among the "
                    "processes and ports autoclosed watches.");
     append_text(&buf, &len, &cap, &t);
@@ -280,29 +349,32 @@ void ad_stats_write(void)
         ac_prom_label(&l, "comm", p ? p->comm : "?");
         ac_prom_label(&l, "port", port_text);
         ac_text_init(&t, chunk, sizeof chunk);
-        ac_prom_series(&t, "autoclose_close_wait", labels, c->count);
+        ac_prom_series(&t, "autoclosed_close_wait", labels, c->count);
         append_text(&buf, &len, &cap, &t);
     }
     ac_text_init(&t, chunk, sizeof chunk);
-    ac_prom_header(&t, "autoclose_reclaimed_total", "counter",
+    ac_prom_header(&t, "autoclosed_reclaimed_total", "counter",
                    "Half-closed connections autoclosed shut down.");
-    ac_prom_series(&t, "autoclose_reclaimed_total", "", ad_reclaimed_total);
-    ac_prom_header(&t, "autoclose_dry_run_observed_total", "counter",
-                   "Connections a dry run would have shut down.");
-    ac_prom_series(&t, "autoclose_dry_run_observed_total", "", ad_dry_run_total);
-    ac_prom_header(&t, "autoclose_errors_total", "counter",
-                   "Actions that failed, and processes that could not be reached.");
-    ac_prom_series(&t, "autoclose_errors_total", "", ad_errors_total);
+    ac_prom_series(&t, "autoclosed_reclaimed_total", "", ad_reclaimed_total);
+    ac_prom_header(&t, "autoclosed_dry_run_observed_total", "counter",
+                   "Connections an autoclosed dry run would have shut down.");
+    ac_prom_series(&t, "autoclosed_dry_run_observed_total", "", ad_dry_run_total);
+    ac_prom_header(&t, "autoclosed_errors_total", "counter",
+                   "autoclosed's actions that failed, and processes it could not reach.");
+    ac_prom_series(&t, "autoclosed_errors_total", "", ad_errors_total);
     append_text(&buf, &len, &cap, &t);
 
     if (buf && ac_file_replace(ad_opt.stats_file, buf, len)) {
         written = true;
         last_digest = digest;
+        said_failure = 0;
     } else {
-        static bool said;
-        if (!said)
-            ad_log(AC_LOG_ERROR, "cannot write --stats-file '%.200s'", ad_opt.stats_file);
-        said = true;
+        /* Said once for each reason: a directory made writable later starts afresh. */
+        int err = buf ? errno : ENOMEM;
+        if (err != said_failure)
+            ad_log(AC_LOG_ERROR, "cannot write --stats-file '%.200s': %s", ad_opt.stats_file,
+                   strerror(err));
+        said_failure = err;
     }
     free(buf);
 }

@@ -96,7 +96,7 @@ static bool has_exited(const struct selected *s, pid_t pid)
 
 static int no_process(const char *given, const char *why)
 {
-    fprintf(stderr, "autoclosed: --pid %s: %s (see autoclosed --help)\n", given, why);
+    ad_complain("--pid %s: %s (see autoclosed --help)", given, why);
     return 2;
 }
 

@@ -1,16 +1,18 @@
 /*
- * Log lines: "<UTC time> libautoclose[<pid>]: <message>".
+ * Log lines: "<UTC time> libautoclose[<pid>]: <message>"; on a stderr that is the journal's
+ * stream (JOURNAL_STREAM names it, checked once at load), "<N>libautoclose[<pid>]: <message>",
+ * sd-daemon(3)'s priority prefix, and no time of ours (the journal adds its own).
  *
  * Where they go: AUTOCLOSE_LOG_FILE if set; else the stderr the process started with, while fd 2
  * still names that same file (a daemon that closed stderr and opened a data file as fd 2 must
  * not find our lines in it) and it is not a socket (an inetd-style server's fds 0-2 are the
- * connection itself); else syslog, as one datagram to /dev/log made here (glibc's syslog()
- * allocates, and a line may be written on a path a signal handler reaches); and where nothing
- * listens on /dev/log (a container), a stderr that is a log collector's socket rather than a
- * connection (see collector_socket). The log file's identity is checked before each write too:
- * if the program closed it and the number now names something else, it is reopened rather than
- * written into a stranger's descriptor; if its name now names another file, or none (logrotate
- * moved it), the name is opened again.
+ * connection itself) unless it is the journal's stream; else syslog, as one datagram to /dev/log
+ * made here (glibc's syslog() allocates, and a line may be written on a path a signal handler
+ * reaches); and where nothing listens on /dev/log (a container), a stderr that is a log collector's
+ * socket rather than a connection (see collector_socket). The log file's identity is checked before
+ * each write too: if the program closed it and the number now names something else, it is reopened
+ * rather than written into a stranger's descriptor; if its name now names another file, or none
+ * (logrotate moved it), the name is opened again.
  *
  * A token bucket limits lines to a burst of 50, then 10 a second. What it drops is counted, and
  * the count said when its window closes, a second after the first line dropped: by the library's
@@ -23,6 +25,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
@@ -57,10 +61,12 @@ static struct log_file log_file = {.fd = -1};
 static char log_path[sizeof ac_cfg.log_file + 16]; /* %p expanded */
 
 /* The stderr the process started with, if a line may go there; or, when it is a socket, if a
- * line may go there when syslog cannot be reached. */
-static bool stderr_usable, stderr_collector;
+ * line may go there when syslog cannot be reached. stderr_journal: it is the journal's stream
+ * (JOURNAL_STREAM names it), whose lines take a priority prefix and no time of ours. */
+static bool stderr_usable, stderr_collector, stderr_journal;
 static dev_t stderr_dev;
 static ino64_t stderr_ino;
+static mode_t stderr_mode;
 
 /* Works out the file's name: at start-up, and again in a forked child, whose %p differs. A
  * relative name is made absolute from the directory of that moment, so that the look for a
@@ -121,6 +127,14 @@ void ac_log_capture_stderr(void)
     stderr_usable = open && !S_ISSOCK(st.st_mode);
     stderr_dev = st.st_dev;
     stderr_ino = st.st_ino;
+    stderr_mode = open ? st.st_mode : 0;
+    /* Read once, here: a line costs no more for it. systemd sets it for the service's own
+     * stderr; a child with another stderr inherits the variable, which then names another file.
+     * Not in a set-user-ID program, where whoever runs it sets the environment. */
+    stderr_journal = open && !getauxval(AT_SECURE) &&
+                     ac_journal_stream_is(getenv("JOURNAL_STREAM"), st.st_dev, st.st_ino);
+    /* The journal's stream is a socket, and no connection: lines go there before syslog. */
+    stderr_usable = stderr_usable || stderr_journal;
     stderr_collector = open && S_ISSOCK(st.st_mode) && collector_socket();
 }
 
@@ -205,11 +219,6 @@ static void write_all(int fd, const char *s, size_t n, bool socket)
 static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
 {
     int saved_errno = errno;
-    char line[600];
-    struct ac_text t;
-    ac_text_init(&t, line, sizeof line);
-    ac_log_format(&t, "libautoclose", getpid(), msg);
-
     int fd = -1;
     if (log_path[0] && have_file_lock) {
         struct log_file *lf = &log_file;
@@ -229,9 +238,14 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
     }
     if (fd < 0 && stderr_usable && fd_is(2, stderr_dev, stderr_ino))
         fd = 2;
+    bool journal = fd == 2 && stderr_journal;
+    char line[600];
+    struct ac_text t;
+    ac_text_init(&t, line, sizeof line);
+    ac_log_format(&t, journal ? ac_log_priority(level) : -1, "libautoclose", getpid(), msg);
     int priority = LOG_DAEMON | (level == AC_LOG_ERROR ? LOG_ERR : LOG_INFO);
     if (fd >= 0)
-        write_all(fd, line, t.len, false);
+        write_all(fd, line, t.len, journal && S_ISSOCK(stderr_mode));
     else if (!syslog_line(priority, msg) && stderr_collector && fd_is(2, stderr_dev, stderr_ino))
         write_all(2, line, t.len, true);
     errno = saved_errno;

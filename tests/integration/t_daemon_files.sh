@@ -107,7 +107,7 @@ if [ -L "$STATS" ] || [ ! -f "$STATS" ]; then
     fail "$STATS is not a plain file now: $(ls -l "$STATS")"
 fi
 assert_eq "-rw-r--r-- root" "$(stat -c '%A %U' "$STATS")" "the stats file's mode and owner"
-grep -q '^autoclose_reclaimed_total 0$' "$STATS" || fail "the stats file lacks its counters: $(cat "$STATS")"
+grep -q '^autoclosed_reclaimed_total 0$' "$STATS" || fail "the stats file lacks its counters: $(cat "$STATS")"
 links=$(find "$drop" -type l | wc -l)
 assert_eq 7 "$links" "planted symlinks still there, untouched"
 while read -r l; do

@@ -57,7 +57,7 @@ start_daemon daemon --ports "$hport,$sport" --grace-ms $GRACE --interval-ms $INT
     --log debug --log-file "$LOG" --stats-file "$STATS"
 dpid=$DAEMON_PID
 # Found: the gauge counts the holder's socket. Then the swap, well within the grace.
-wait_until 3000 prom_is "$STATS" 1 autoclose_close_wait pid="$hpid" ||
+wait_until 3000 prom_is "$STATS" 1 autoclosed_close_wait pid="$hpid" ||
     fail "the daemon did not find the holder's socket"
 touch "$TMP/nobody/swap"
 wait_until 2000 grep -q '^moved' "$TMP/holder.out" || fail "the holder did not swap"

@@ -46,7 +46,7 @@ client wit --port "$wport" --count 1 || fail "the witness session failed"
 for v in "${VARIANTS[@]}"; do
     wait_until 3000 has_lines 1 '^half-closed fd=' "$TMP/$v.out" || fail "$v: no EOF seen"
     number[$v]=$(sed -n 's/^half-closed fd=\([0-9]*\).*/\1/p' "$TMP/$v.out")
-    wait_until 3000 prom_is "$STATS" 1 autoclose_close_wait pid="${pid[$v]}" port="${port[$v]}" ||
+    wait_until 3000 prom_is "$STATS" 1 autoclosed_close_wait pid="${pid[$v]}" port="${port[$v]}" ||
         fail "$v: the daemon never counted the half-closed connection:"$'\n'"$(cat "$STATS" 2>/dev/null)"
     echo "  $v: the daemon counts the half-closed connection on fd ${number[$v]}" \
         "$(($(now_ms) - fin)) ms after the first FIN"

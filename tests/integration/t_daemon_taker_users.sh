@@ -73,7 +73,7 @@ echo "  $N holders, uids $(awk '/^Uid:/ { print $2 }' "/proc/$h1/status") and up
 
 start_daemon daemon --ports "$(IFS=,; echo "${ports[*]},$sport")" --grace-ms $GRACE \
     --interval-ms $INTERVAL --log debug --log-file "$LOG" --stats-file "$STATS"
-found() { [ "$(grep -c '^autoclose_close_wait{' "$STATS" 2>/dev/null)" -ge $N ]; }
+found() { [ "$(grep -c '^autoclosed_close_wait{' "$STATS" 2>/dev/null)" -ge $N ]; }
 wait_until 5000 found || fail "the daemon did not find every holder's socket:"$'\n'"$(cat "$STATS")"
 touch "$TMP/nobody/swap"
 for i in $(seq $N); do
