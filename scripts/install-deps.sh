@@ -39,9 +39,11 @@ fi
 # systemd-analyze lists the system calls of @system-service), autoclosed's tests (golang-go: a
 # leaking server in Go, whose runtime makes its own system calls so that no preloaded library can
 # help it; libc6-dev's libc.a also builds a static one), the wrapper's tests (musl-tools:
-# musl-gcc builds a server whose loader is musl's, which the wrapper must refuse).
+# musl-gcc builds a server whose loader is musl's, which the wrapper must refuse), the counters'
+# test (prometheus-node-exporter: Debian's node_exporter reads both kinds of stats file).
 test_packages=(libcmocka-dev pkg-config iproute2 strace python3 perl procps util-linux gdb
-               clang-format shellcheck groff-base libseccomp-dev systemd golang-go musl-tools)
+               clang-format shellcheck groff-base libseccomp-dev systemd golang-go musl-tools
+               prometheus-node-exporter)
 
 # cross: make cross-aarch64's 64-bit ARM cross compiler and its C library.
 cross_packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
