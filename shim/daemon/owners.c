@@ -690,14 +690,17 @@ uint64_t ad_scan_units(void)
 }
 
 /* A unit's scan done: the next not before AD_SCAN_SHARE times its CPU time. */
-static void spent(const struct cost *c, uint64_t now_us)
+/* `gone`: the selected processes that exited during the scan (their scans not believed, nor said).
+ */
+static void spent(const struct cost *c, uint64_t now_us, uint64_t gone)
 {
     uint64_t wait_us = c->cpu_us * AD_SCAN_SHARE, next = now_us + wait_us;
     unsigned long long ms = wait_us / 1000, fds = c->fds, cpu = c->cpu_us;
     if (c->kind == UNIT_SELECTED && c->key < ad_opt.npids) {
         scan_next_us[c->key] = next;
-        ad_log(AC_LOG_DEBUG, "scan pid=%d fds=%llu cpu_us=%llu next_in_ms=%llu",
-               (int)ad_opt.pids[c->key], fds, cpu, ms);
+        if (!(gone >> c->key & 1))
+            ad_log(AC_LOG_DEBUG, "scan pid=%d fds=%llu cpu_us=%llu next_in_ms=%llu",
+                   (int)ad_opt.pids[c->key], fds, cpu, ms);
     } else if (c->kind == UNIT_HOST) {
         host_next_us = next;
         ad_log(AC_LOG_DEBUG, "scan pid=any processes=%u fds=%llu cpu_us=%llu next_in_ms=%llu",
@@ -774,49 +777,44 @@ static bool plan_users(struct plan *pl)
 }
 
 /* What a scanner left: the costs, the users, the records, the finds, the lines. */
+static bool selected_gone(uint64_t gone, pid_t pid)
+{
+    for (size_t u = 0; u < ad_opt.npids; u++)
+        if ((gone >> u & 1) && ad_opt.pids[u] == pid)
+            return true;
+    return false;
+}
+
 static uint64_t apply(const struct plan *pl, void *area, struct ad_holder *found)
 {
     struct layout L = layout_of(area, pl->n);
     const struct results *r = L.r;
     uint32_t ncosts = r->ncosts < COSTS_MAX ? r->ncosts : COSTS_MAX;
     uint64_t now = clock_us(CLOCK_MONOTONIC);
-    for (uint32_t i = 0; i < ncosts; i++)
-        spent(&L.costs[i], now);
-    for (uint32_t i = 0; i < r->npairs && i < PAIRS_MAX; i++)
-        learn_user(L.pairs[i].uid, L.pairs[i].user);
-    for (uint32_t i = 0; i < r->nfacts && i < pl->n; i++)
-        (void)ad_process_record(&L.facts[i]);
-    for (size_t i = 0; i < pl->n; i++)
-        if (L.found[i].pid != 0 && ad_process(L.found[i].pid) != NULL)
-            found[i] = L.found[i];
     uint64_t covered = 0, gone = 0;
     if (ad_opt.npids > 0) {
         covered = r->covered & ad_scan_units();
         /* A scan is believed only if the process was still running after it: once it has
          * exited, its number may already name another process, whose table it may have read. */
-        for (size_t u = 0; u < ad_opt.npids; u++) {
-            if (!(covered >> u & 1))
-                continue;
-            pid_t pid = ad_opt.pids[u];
-            bool named = false;
-            for (size_t i = 0; i < pl->n && !named; i++)
-                named = found[i].pid == pid;
-            for (uint32_t e = 0; e < r->nevents && e < EVENTS_MAX && !named; e++)
-                named = L.events[e].f.pid == pid;
-            if (!named || ad_selected_still_running(u))
-                continue;
-            gone |= (uint64_t)1 << u;
-            for (size_t i = 0; i < pl->n; i++)
-                if (found[i].pid == pid)
-                    found[i].pid = 0;
-        }
+        for (size_t u = 0; u < ad_opt.npids; u++)
+            if ((covered >> u & 1) && !ad_selected_still_running(u))
+                gone |= (uint64_t)1 << u;
     } else {
         covered = r->host_done ? 1 : 0;
     }
+    for (uint32_t i = 0; i < ncosts; i++)
+        spent(&L.costs[i], now, gone);
+    for (uint32_t i = 0; i < r->npairs && i < PAIRS_MAX; i++)
+        learn_user(L.pairs[i].uid, L.pairs[i].user);
+    for (uint32_t i = 0; i < r->nfacts && i < pl->n; i++)
+        if (!selected_gone(gone, L.facts[i].pid))
+            (void)ad_process_record(&L.facts[i]);
+    for (size_t i = 0; i < pl->n; i++)
+        if (L.found[i].pid != 0 && !selected_gone(gone, L.found[i].pid) &&
+            ad_process(L.found[i].pid) != NULL)
+            found[i] = L.found[i];
     for (uint32_t e = 0; e < r->nevents && e < EVENTS_MAX; e++) {
-        bool dropped = false;
-        for (size_t u = 0; u < ad_opt.npids; u++)
-            dropped |= (gone >> u & 1) && ad_opt.pids[u] == L.events[e].f.pid;
+        bool dropped = selected_gone(gone, L.events[e].f.pid);
         struct ad_process *p = dropped ? NULL : ad_process_record(&L.events[e].f);
         if (p)
             ad_process_unreachable(p, L.events[e].err, "reading its descriptors");
