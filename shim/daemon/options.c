@@ -59,8 +59,10 @@ static void usage(FILE *to)
           "  --log LEVEL         off, error, info (default) or debug\n"
           "  --log-file PATH     append log lines to PATH instead of stderr (reopened on\n"
           "                      SIGHUP), in a directory no other user can write\n"
-          "  --stats-file PATH   Prometheus text file: autoclose_close_wait per process and\n"
-          "                      local port, autoclose_reclaimed_total, autoclose_errors_total\n"
+          "  --stats-file PATH   Prometheus text file: autoclosed_close_wait per process\n"
+          "                      and local port, autoclosed_reclaimed_total,\n"
+          "                      autoclosed_dry_run_observed_total,\n"
+          "                      autoclosed_errors_total\n"
           "  --version           print the version and exit\n"
           "  --help              show this help and exit\n",
           to);
