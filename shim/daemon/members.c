@@ -309,6 +309,11 @@ bool ad_selector_members(size_t k, struct ad_members *l, bool exe_only,
         ad_scan_at(0, 0); /* status and the children files do not wait on a process */
         add_descendants(l);
     }
+    /* A --pid process met as another's descendant, or in a unit, is held all the same: its
+     * pidfd, asked after the scan and used by the taker, stays its identity. */
+    for (size_t i = 0; i < l->n; i++)
+        for (size_t k2 = 0; k2 < ad_opt.npids && !l->v[i].held; k2++)
+            l->v[i].held = l->v[i].pid == ad_opt.pids[k2] && ad_selected_running(k2);
     sort_unique(l);
     return true;
 }

@@ -966,10 +966,9 @@ static uint64_t apply(const struct plan *pl, void *area, struct ad_holder *found
         covered = r->covered & ad_scan_units();
         /* A --pid process's scan is believed only if it was still running after it: once it has
          * exited, its number may already name another process, whose table it may have read.
-         * (Any other process's start time was checked in the scanner.) */
+         * (Any other process's start time was checked in the scanner.) A --pid process may be
+         * met in another selector's scan too (as a descendant, or in a unit). */
         for (size_t u = 0; u < ad_opt.npids; u++) {
-            if (!(covered >> u & 1))
-                continue;
             pid_t pid = ad_opt.pids[u];
             bool named = false;
             for (size_t i = 0; i < pl->n && !named; i++)
