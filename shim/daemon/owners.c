@@ -111,33 +111,41 @@ struct layout {
     size_t n;
 };
 
+/* Each array starts on an 8-byte boundary (struct ad_facts holds 64-bit fields); returns the
+ * offset of the next `bytes`. */
+static size_t place(size_t *end, size_t bytes)
+{
+    size_t at = (*end + 7) & ~(size_t)7;
+    *end = at + bytes;
+    return at;
+}
+
+/* The arrays in the area at `base`; returns the area's size. */
+static size_t lay_out(uintptr_t base, size_t n, struct layout *L)
+{
+    size_t end = 0;
+    L->n = n;
+    L->r = (void *)(base + place(&end, sizeof *L->r));
+    L->found = (void *)(base + place(&end, n * sizeof *L->found));
+    L->facts = (void *)(base + place(&end, n * sizeof *L->facts));
+    L->events = (void *)(base + place(&end, EVENTS_MAX * sizeof *L->events));
+    L->costs = (void *)(base + place(&end, COSTS_MAX * sizeof *L->costs));
+    L->pairs = (void *)(base + place(&end, PAIRS_MAX * sizeof *L->pairs));
+    L->matches = (void *)(base + place(&end, MATCHES_MAX * sizeof *L->matches));
+    L->exes = (void *)(base + place(&end, ad_opt.nexes * sizeof *L->exes));
+    return end;
+}
+
 static size_t area_size(size_t n)
 {
-    return sizeof(struct results) + n * (sizeof(struct ad_holder) + sizeof(struct ad_facts)) +
-           EVENTS_MAX * sizeof(struct event) + COSTS_MAX * sizeof(struct cost) +
-           PAIRS_MAX * sizeof(struct pair) + MATCHES_MAX * sizeof(struct match) +
-           ad_opt.nexes * sizeof(struct exe_look);
+    struct layout L;
+    return lay_out(0, n, &L);
 }
 
 static struct layout layout_of(void *area, size_t n)
 {
-    char *p = area;
-    struct layout L = {.n = n};
-    L.r = (void *)p;
-    p += sizeof *L.r;
-    L.found = (void *)p;
-    p += n * sizeof *L.found;
-    L.facts = (void *)p;
-    p += n * sizeof *L.facts;
-    L.events = (void *)p;
-    p += EVENTS_MAX * sizeof *L.events;
-    L.costs = (void *)p;
-    p += COSTS_MAX * sizeof *L.costs;
-    L.pairs = (void *)p;
-    p += PAIRS_MAX * sizeof *L.pairs;
-    L.matches = (void *)p;
-    p += MATCHES_MAX * sizeof *L.matches;
-    L.exes = (void *)p;
+    struct layout L;
+    (void)lay_out((uintptr_t)area, n, &L);
     return L;
 }
 
