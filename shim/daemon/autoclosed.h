@@ -23,12 +23,20 @@
 
 /* ---- options (options.c) ----------------------------------------------------------------- */
 
-#define AD_MAX_PIDS 64
+#define AD_MAX_PIDS      64
+#define AD_MAX_NAMES     16 /* --unit, and --exe */
+#define AD_MAX_SELECTORS 64 /* --pid, --unit and --exe in all: a bit each in a scan's mask */
 
 struct ad_options {
     pid_t pids[AD_MAX_PIDS];
-    size_t npids;            /* 0: every process (then --ports is required) */
+    size_t npids; /* with no --unit and --exe either: every process (then --ports is required) */
+    const char *units[AD_MAX_NAMES]; /* systemd units, "mosserver.service" (a suffix added) */
+    size_t nunits;
+    const char *exes[AD_MAX_NAMES]; /* absolute paths of executables, as given */
+    size_t nexes;
+    bool no_children;        /* --no-children: a --pid's or --exe's descendants are not selected */
     struct ac_portset ports; /* .all when --ports was not given */
+    const char *ports_text;  /* --ports as given, for the start-up line */
     uint32_t grace_ms, interval_ms;
     bool once, dry_run;
     enum ac_log_level log_level;
@@ -58,6 +66,60 @@ size_t ad_selection_running(void); /* the same, as last seen */
 /* Selected process i (ad_opt.pids[i]) not yet seen to have exited; "still": asked now. */
 bool ad_selected_running(size_t i);
 bool ad_selected_still_running(size_t i);
+/* Every interval: the --unit processes read again; a unit that has processes again, or none,
+ * is said in one line (members.c). */
+void ad_selection_refresh(void);
+/* With --unit or --exe the selection outlives every --pid process: processes may come again. */
+bool ad_selection_lasts(void);
+
+/* ---- who is selected now (members.c, cgroup.c) ------------------------------------------- */
+
+/* Selectors, each a scan unit: each --pid (0 .. npids-1), then each --unit, then each --exe; 0
+ * with --ports alone. */
+size_t ad_selectors(void);
+bool ad_selector_ended(size_t k); /* a --pid process that has exited */
+bool ad_selector_empty(size_t k); /* a --unit with no process at this interval's refresh */
+void ad_selector_name(size_t k, char *out, size_t cap); /* "pid=12", "unit=...", "exe=..." */
+int ad_members_start(struct ad_options *o);             /* --exe checked (exit 2) */
+void ad_members_say(void); /* the first look at --unit and --exe (a scanner's for --exe), said */
+
+struct ad_member {
+    pid_t pid;
+    bool held; /* a --pid process: its pidfd (selection.c) is its identity */
+};
+struct ad_members {
+    struct ad_member *v;
+    size_t n, cap;
+};
+/* In the scanner: the processes selector k covers now, sorted by pid, in *l (l->v to be freed):
+ * a --pid process, a unit's (as read at this interval's refresh), or an executable's, with their
+ * descendants unless --no-children (a unit's are in its control group already). An executable's
+ * processes are those whose /proc/PID/exe names it (`found` is told each, with `replaced` for
+ * one that runs the file as it was before it was removed or replaced), read with ad_scan_at
+ * before each; with `exe_only` nothing more is listed. False when the look for the executable's
+ * processes was cut short by the scanner's own shortage (errno). */
+bool ad_selector_members(size_t k, struct ad_members *l, bool exe_only,
+                         void (*found)(void *ctx, size_t e, pid_t pid, bool replaced), void *ctx);
+const char *ad_exe_resolved(size_t e); /* in the scanner: the path its look matched */
+/* In the daemon: a scanner's look for executable e, finished: the path it matched ("PATH" or
+ * "PATH (deleted)"), `total` processes of which pids[0..n) were kept. Said in one line when it
+ * has processes again, or none, and for each process that runs the replaced file. */
+void ad_exe_seen(size_t e, const char *resolved, const pid_t *pids, const bool *replaced, size_t n,
+                 size_t total);
+
+/* A systemd unit's control groups, one per tree mounted (cgroup2, and name=systemd v1). */
+struct ad_unit {
+    const char *name;
+    char *dir[4];                           /* found, in each tree; NULL: not there */
+    int where;                              /* the first tree its processes were read in, or -1 */
+    uint64_t next_search_us, search_cpu_us; /* searches spaced by their cost */
+};
+/* Its processes now, sorted, in *pids (to be freed): its directories' cgroup.procs, found again
+ * when gone or empty. Read in the daemon: cgroup.procs never waits on a process. */
+size_t ad_unit_processes(struct ad_unit *u, pid_t **pids);
+const char *ad_unit_where(const struct ad_unit *u); /* where its processes were read, or NULL */
+size_t ad_cgroup_roots(void);                       /* the trees mounted here */
+
 /* The pidfd kept for a selected process that still runs (for pidfd_getfd: it fails once the
  * process has exited, so its number's next owner is never reached); -1 otherwise, errno ESRCH
  * (not selected, or exited) or ENOSYS (this kernel has no pidfd_open). */
@@ -152,24 +214,28 @@ bool ad_short_of(int err, const char *what);
 struct ad_holder {
     pid_t pid;
     int fd;
+    bool held; /* a --pid process: the taker acts through its pidfd (selection.c) */
 };
 
 /* Looks for the owners of `want` (sorted inodes; `uids` their owners' user ids, from the kernel's
  * record) in the selected processes, filling `found[i]` (pid 0: not found; a process found has
  * its record). One scanner (scanner.c), one pass over each process's descriptors for the whole
- * list. Scan units: with --pid, each selected process; with --ports alone, each user whose
- * processes are looked into for their own sockets, and the host-wide pass for sockets not found
- * among them. A unit is scanned again only once AD_SCAN_SHARE times its last scan's CPU time has
- * passed. Returns the units this call covered (bit i: ad_opt.pids[i], or bit 0: the host-wide
- * pass), scanned or exited; a scan the daemon's own shortage of descriptors or memory cut short,
- * or a scanner killed meanwhile, covers nothing more. */
+ * list. Scan units: each selector (a --pid, --unit or --exe, with the processes it selects at
+ * that scan); with --ports alone, each user whose processes are looked into for their own
+ * sockets, and the host-wide pass for sockets not found among them. A unit is scanned again only
+ * once AD_SCAN_SHARE times its last scan's CPU time has passed. Returns the units this call
+ * covered (bit k: selector k, or bit 0: the host-wide pass), scanned or ended; a scan the
+ * daemon's own shortage of descriptors or memory cut short, or a scanner killed meanwhile, covers
+ * nothing more. */
 /* At most 0.5% of a core per unit on descriptor scans: with the dumps, the daemon stays under 1%
  * beside a 20,000-descriptor process at the default interval, whatever other sockets do. */
 #define AD_SCAN_SHARE 200
 uint64_t ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n,
                         struct ad_holder *found);
-/* Every scan unit a socket's whole look needs: the selected processes, or the host-wide pass. */
+/* Every scan unit a socket's whole look needs: the selectors, or the host-wide pass. */
 uint64_t ad_scan_units(void);
+/* At start, with --exe: one scanner looks for the executables' processes (ad_exe_seen says). */
+void ad_exes_look(void);
 /* The process's start time (/proc/PID/stat field 22), which tells a reused pid apart. That entry
  * waits while the process is inside execve (scanner.c): read in a scanner or a taker only. */
 bool ad_start_time(pid_t pid, unsigned long long *out);
@@ -258,6 +324,7 @@ struct ad_job {
     pid_t pid;
     int fd;
     unsigned long long start_time; /* of the holder, as recorded */
+    bool held;                     /* a --pid process: its pidfd, not one opened now */
     uint64_t cookie, fin_ms, read_ms, not_before_ms;
     bool fin_known;
     uint32_t taken;

@@ -258,6 +258,7 @@ static bool look(uint64_t now_ms)
     HASH_SORT(table, by_sock_inode);
     if (ad_opt.npids > 0)
         (void)ad_selection_poll(); /* an exit said, and never a scan of its number again */
+    ad_selection_refresh();        /* --unit: its processes now */
     find_owners(&other_inos, &nothers, &other_cap);
     if (nothers > 1)
         qsort(other_inos, nothers, sizeof *other_inos, compare_u32);

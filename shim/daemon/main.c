@@ -116,19 +116,43 @@ static void log_status(void)
                   ad_diag_error ? strerror(ad_diag_error) : "ok");
 }
 
+/* The selection whole, for the start-up line: "pid=12,34 unit=mos.service exe=/opt/mos/bin/mos
+ * ports=10540,10541" ("pid=any" with --ports alone; " children=no" with --no-children). */
 static void describe_selection(char *out, size_t cap)
 {
     struct ac_text t;
     ac_text_init(&t, out, cap);
-    ac_text_str(&t, "pid=");
-    if (ad_opt.npids == 0)
-        ac_text_str(&t, "any");
+    if (ad_selectors() == 0)
+        ac_text_str(&t, "pid=any");
     for (size_t i = 0; i < ad_opt.npids; i++) {
-        if (i)
-            ac_text_str(&t, ",");
+        ac_text_str(&t, i ? "," : "pid=");
         ac_text_int(&t, ad_opt.pids[i]);
     }
-    ac_text_str(&t, ad_opt.ports.all ? " ports=any" : " ports=listed");
+    for (size_t i = 0; i < ad_opt.nunits; i++) {
+        ac_text_str(&t, i ? "," : t.len ? " unit=" : "unit=");
+        ac_text_str(&t, ad_opt.units[i]);
+    }
+    for (size_t i = 0; i < ad_opt.nexes; i++) {
+        if (i == 0)
+            ac_text_str(&t, t.len ? " exe=" : "exe=");
+        else
+            ac_text_str(&t, ",");
+        /* A path may hold anything: quoted when it holds more than a path's usual characters. */
+        const char *e = ad_opt.exes[i];
+        if (e[strspn(e, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._+-")])
+            ac_text_field(&t, e);
+        else
+            ac_text_str(&t, e);
+    }
+    if (ad_opt.no_children)
+        ac_text_str(&t, " children=no");
+    ac_text_str(&t, " ports=");
+    if (ad_opt.ports.all)
+        ac_text_str(&t, "any");
+    else if (ad_opt.ports_text[strspn(ad_opt.ports_text, "0123456789,-")] == '\0')
+        ac_text_str(&t, ad_opt.ports_text);
+    else
+        ac_text_field(&t, ad_opt.ports_text);
 }
 
 int main(int argc, char **argv)
@@ -141,7 +165,7 @@ int main(int argc, char **argv)
     if (!ad_log_open())
         return 2;
 
-    char selection[400];
+    char selection[2400];
     describe_selection(selection, sizeof selection);
     ad_log(AC_LOG_INFO, "autoclosed %s: watching %s grace_ms=%u interval_ms=%u%s%s", AC_VERSION,
            selection, ad_opt.grace_ms, ad_opt.interval_ms, ad_opt.dry_run ? " dry-run" : "",
@@ -163,7 +187,7 @@ int main(int argc, char **argv)
             ad_mptcp_look();
             ad_stats_write();
         }
-        if (ad_opt.npids > 0 && ad_selection_running() == 0) {
+        if (ad_opt.npids > 0 && ad_selection_running() == 0 && !ad_selection_lasts()) {
             ad_log(AC_LOG_INFO, "every selected process has exited: stopping");
             break; /* status 0: nothing is left to do */
         }

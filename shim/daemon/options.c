@@ -15,7 +15,8 @@ struct ad_options ad_opt;
 
 static void usage(FILE *to)
 {
-    fputs("Usage: autoclosed [--pid PID[,PID...]] [--ports LIST] [--grace-ms N]\n"
+    fputs("Usage: autoclosed [--pid PID[,PID...]] [--unit NAME] [--exe PATH]\n"
+          "                  [--no-children] [--ports LIST] [--grace-ms N]\n"
           "                  [--interval-ms N] [--once] [--dry-run] [--log LEVEL]\n"
           "                  [--log-file PATH] [--stats-file PATH] [--version] [--help]\n"
           "\n"
@@ -26,16 +27,27 @@ static void usage(FILE *to)
           "other users.\n"
           "\n"
           "  --pid PID[,PID...]  only these processes (up to 64; commas or spaces, as\n"
-          "                      pidof prints them; a thread id means its process);\n"
-          "                      each must exist at start; the daemon stops when all\n"
-          "                      have exited, and never touches a later process that\n"
-          "                      gets the same number\n"
+          "                      pidof prints them; a thread id means its process) and\n"
+          "                      their descendants; each must exist at start; with no\n"
+          "                      --unit or --exe the daemon stops when all have exited,\n"
+          "                      and never touches a later process that gets the same\n"
+          "                      number\n"
+          "  --unit NAME         the processes of this systemd unit (its control group;\n"
+          "                      NAME without a suffix is NAME.service), whenever it runs:\n"
+          "                      a restarted server is watched without a restart of the\n"
+          "                      daemon; may be repeated\n"
+          "  --exe PATH          the processes running this executable (also after it was\n"
+          "                      replaced on disk) and their descendants, whenever they\n"
+          "                      run; may be repeated\n"
+          "  --no-children       not the descendants of --pid and --exe processes\n"
           "  --ports LIST        only connections whose local or peer port is listed,\n"
           "                      e.g. 10540,10541,12000-12010 (as AUTOCLOSE_PORTS);\n"
-          "                      without --pid, ports from 32768 up or in the host's\n"
+          "                      without --pid, --unit or --exe every process of the host\n"
+          "                      is looked into, and ports from 32768 up or in the host's\n"
           "                      ip_local_port_range (clients' own ports) are refused\n"
-          "                      At least one of --pid and --ports; both: connections\n"
-          "                      of those processes on those ports.\n"
+          "                      At least one of --pid, --unit, --exe and --ports; with\n"
+          "                      several, connections of the processes they select, on\n"
+          "                      those ports.\n"
           "  --grace-ms N        from the peer's FIN, as the kernel dates it, to the\n"
           "                      action, 0-86400000 (default 5000); restarts while the\n"
           "                      connection still sends\n"
@@ -47,8 +59,10 @@ static void usage(FILE *to)
           "  --log LEVEL         off, error, info (default) or debug\n"
           "  --log-file PATH     append log lines to PATH instead of stderr (reopened on\n"
           "                      SIGHUP), in a directory no other user can write\n"
-          "  --stats-file PATH   Prometheus text file: autoclose_close_wait per process and\n"
-          "                      local port, autoclose_reclaimed_total, autoclose_errors_total\n"
+          "  --stats-file PATH   Prometheus text file: autoclosed_close_wait per process\n"
+          "                      and local port, autoclosed_reclaimed_total,\n"
+          "                      autoclosed_dry_run_observed_total,\n"
+          "                      autoclosed_errors_total\n"
           "  --version           print the version and exit\n"
           "  --help              show this help and exit\n",
           to);
@@ -98,10 +112,73 @@ static int parse_pids(const char *value, struct ad_options *o)
     return -1;
 }
 
+/* The unit types systemd knows: a name ending in none of them is a service, as systemctl takes
+ * it. */
+static bool has_unit_suffix(const char *name)
+{
+    static const char *const types[] = {".service",   ".socket", ".device", ".mount",
+                                        ".automount", ".swap",   ".target", ".path",
+                                        ".timer",     ".slice",  ".scope"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        size_t t = strlen(types[i]);
+        if (n > t && strcmp(name + n - t, types[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A unit's name: the characters systemd allows (it names a directory of the control group tree:
+ * no "/" and no "." or ".." alone), a suffix added where it has none. Commas or white space
+ * separate several. */
+static int parse_units(const char *value, struct ad_options *o)
+{
+    char copy[1024];
+    if (strlen(value) >= sizeof copy)
+        return bad("--unit", value, "too long");
+    strcpy(copy, value);
+    size_t before = o->nunits;
+    for (char *save = NULL, *tok = strtok_r(copy, ", \t\n", &save); tok;
+         tok = strtok_r(NULL, ", \t\n", &save)) {
+        if (strlen(tok) > 240 || tok[0] == '.' ||
+            tok[strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                            "abcdefghijklmnopqrstuvwxyz"
+                            "0123456789:_.@\\-")] != '\0')
+            return bad("--unit", value, "not a systemd unit name, e.g. mosserver.service");
+        if (o->nunits == AD_MAX_NAMES)
+            return bad("--unit", value, "more than 16 units");
+        char *name = malloc(strlen(tok) + sizeof ".service");
+        if (name == NULL)
+            return bad("--unit", value, "out of memory");
+        strcpy(name, tok);
+        if (!has_unit_suffix(name))
+            strcat(name, ".service");
+        o->units[o->nunits++] = name;
+    }
+    if (o->nunits == before)
+        return bad("--unit", value, "not a systemd unit name, e.g. mosserver.service");
+    return -1;
+}
+
+static int parse_exe(const char *value, struct ad_options *o)
+{
+    if (value[0] != '/')
+        return bad("--exe", value, "not an absolute path");
+    if (strlen(value) >= 1024)
+        return bad("--exe", value, "too long");
+    if (o->nexes == AD_MAX_NAMES)
+        return bad("--exe", value, "more than 16 executables");
+    o->exes[o->nexes++] = value;
+    return -1;
+}
+
 int ad_parse_options(int argc, char **argv, struct ad_options *o)
 {
     static const struct option longs[] = {
         {"pid", required_argument, NULL, 'p'},
+        {"unit", required_argument, NULL, 'u'},
+        {"exe", required_argument, NULL, 'e'},
+        {"no-children", no_argument, NULL, 'c'},
         {"ports", required_argument, NULL, 'P'},
         {"grace-ms", required_argument, NULL, 'g'},
         {"interval-ms", required_argument, NULL, 'i'},
@@ -129,12 +206,24 @@ int ad_parse_options(int argc, char **argv, struct ad_options *o)
             if ((rc = parse_pids(optarg, o)) >= 0)
                 return rc;
             break;
+        case 'u':
+            if ((rc = parse_units(optarg, o)) >= 0)
+                return rc;
+            break;
+        case 'e':
+            if ((rc = parse_exe(optarg, o)) >= 0)
+                return rc;
+            break;
+        case 'c':
+            o->no_children = true;
+            break;
         case 'P':
             if (!ac_parse_ports(optarg, &o->ports, why, sizeof why) || o->ports.all)
                 return bad("--ports", optarg,
                            "not a list of ports or ranges within 1-65535, e.g. "
                            "10540,10541,12000-12010");
             have_ports = true;
+            o->ports_text = optarg;
             break;
         case 'g':
             if (!number(optarg, 0, AC_MAX_GRACE_MS, &v))
@@ -180,10 +269,14 @@ int ad_parse_options(int argc, char **argv, struct ad_options *o)
         ad_complain("unexpected argument '%.64s' (see autoclosed --help)", argv[optind]);
         return 2;
     }
-    if (o->npids == 0 && !have_ports) {
-        fputs("autoclosed: pick what to watch: --pid PID[,PID...], --ports LIST, or both "
-              "(see autoclosed --help)\n",
-              stderr);
+    if (o->npids + o->nunits + o->nexes == 0 && !have_ports) {
+        ad_complain("pick what to watch: --pid PID[,PID...], --unit NAME, --exe PATH, --ports "
+                    "LIST, or several (see autoclosed --help)");
+        return 2;
+    }
+    if (o->npids + o->nunits + o->nexes > AD_MAX_SELECTORS) {
+        ad_complain("more than %d processes, units and executables in all (see autoclosed --help)",
+                    AD_MAX_SELECTORS);
         return 2;
     }
     return ad_selection_start(o);

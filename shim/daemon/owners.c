@@ -7,7 +7,13 @@
  * process's memory map lock, which the process can hold.
  *
  * Which processes are looked into (decided here only):
- *  - --pid: the selected processes still running, each a scan unit of its own.
+ *  - --pid, --unit, --exe: each is a scan unit of its own, with the processes it selects at that
+ *    scan (members.c lists them, in the scanner: a --pid process, a unit's, an executable's, and
+ *    the descendants of the first and last); a process two units select is scanned once. One
+ *    that is not a --pid process is believed only if its start time is the same before and after
+ *    its descriptors were read: its number may have been reused since it was listed. The
+ *    daemon's own children (scanners, takers: a taker may hold a copy of a socket) are never
+ *    looked into.
  *  - --ports alone: first the processes of the wanted sockets' users, then, for sockets not found
  *    there, the rest of the host. A socket's uid in the kernel's record is its maker's (for an
  *    accepted one, its listener's), so a process is looked into first when one of its user ids
@@ -36,6 +42,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/nsfs.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,18 +72,32 @@ struct pair {
     uid_t uid, user;
 };
 
+/* A process running executable `exe` (an index in ad_opt.exes), and that executable's look. */
+struct match {
+    uint32_t exe;
+    int32_t pid;
+    uint32_t replaced; /* it runs the file as it was before it was removed or replaced */
+};
+struct exe_look {
+    uint32_t total;          /* processes found, kept in matches or not */
+    char resolved[PATH_MAX]; /* the path the links were matched against */
+};
+
 /* Counts first: a record is written whole before its count grows, so that what a killed scanner
  * leaves is sound. found[i] is set only once its holder's facts are counted. */
 struct results {
     uint32_t nfacts, nevents, ncosts, npairs;
     int32_t shortage;   /* the scanner's own shortage of descriptors or memory: its errno */
     uint32_t host_done; /* the host-wide pass went through */
-    uint64_t covered;   /* --pid: the selected processes scanned */
+    uint64_t covered;   /* selectors: those scanned */
+    uint32_t nmatches;
+    uint32_t exes_done; /* bit e: the look for ad_opt.exes[e] went through (exes[e] is whole) */
 };
 
-#define EVENTS_MAX 64
-#define COSTS_MAX  1024
-#define PAIRS_MAX  256
+#define EVENTS_MAX  64
+#define COSTS_MAX   1024
+#define PAIRS_MAX   256
+#define MATCHES_MAX 1024
 
 struct layout {
     struct results *r;
@@ -85,31 +106,46 @@ struct layout {
     struct event *events;    /* [EVENTS_MAX] */
     struct cost *costs;      /* [COSTS_MAX] */
     struct pair *pairs;      /* [PAIRS_MAX] */
+    struct match *matches;   /* [MATCHES_MAX] */
+    struct exe_look *exes;   /* [ad_opt.nexes] */
     size_t n;
 };
 
+/* Each array starts on an 8-byte boundary (struct ad_facts holds 64-bit fields); returns the
+ * offset of the next `bytes`. */
+static size_t place(size_t *end, size_t bytes)
+{
+    size_t at = (*end + 7) & ~(size_t)7;
+    *end = at + bytes;
+    return at;
+}
+
+/* The arrays in the area at `base`; returns the area's size. */
+static size_t lay_out(uintptr_t base, size_t n, struct layout *L)
+{
+    size_t end = 0;
+    L->n = n;
+    L->r = (void *)(base + place(&end, sizeof *L->r));
+    L->found = (void *)(base + place(&end, n * sizeof *L->found));
+    L->facts = (void *)(base + place(&end, n * sizeof *L->facts));
+    L->events = (void *)(base + place(&end, EVENTS_MAX * sizeof *L->events));
+    L->costs = (void *)(base + place(&end, COSTS_MAX * sizeof *L->costs));
+    L->pairs = (void *)(base + place(&end, PAIRS_MAX * sizeof *L->pairs));
+    L->matches = (void *)(base + place(&end, MATCHES_MAX * sizeof *L->matches));
+    L->exes = (void *)(base + place(&end, ad_opt.nexes * sizeof *L->exes));
+    return end;
+}
+
 static size_t area_size(size_t n)
 {
-    return sizeof(struct results) + n * (sizeof(struct ad_holder) + sizeof(struct ad_facts)) +
-           EVENTS_MAX * sizeof(struct event) + COSTS_MAX * sizeof(struct cost) +
-           PAIRS_MAX * sizeof(struct pair);
+    struct layout L;
+    return lay_out(0, n, &L);
 }
 
 static struct layout layout_of(void *area, size_t n)
 {
-    char *p = area;
-    struct layout L = {.n = n};
-    L.r = (void *)p;
-    p += sizeof *L.r;
-    L.found = (void *)p;
-    p += n * sizeof *L.found;
-    L.facts = (void *)p;
-    p += n * sizeof *L.facts;
-    L.events = (void *)p;
-    p += EVENTS_MAX * sizeof *L.events;
-    L.costs = (void *)p;
-    p += COSTS_MAX * sizeof *L.costs;
-    L.pairs = (void *)p;
+    struct layout L;
+    (void)lay_out((uintptr_t)area, n, &L);
     return L;
 }
 
@@ -119,14 +155,15 @@ struct plan {
     size_t n;
     uid_t *uid_set; /* --ports: the wanted sockets' uids whose users' scans are due, sorted */
     size_t nuids;
-    bool host;    /* --ports: the host-wide pass is due */
-    uint64_t due; /* --pid: the selected processes to scan */
+    bool host;     /* --ports: the host-wide pass is due */
+    uint64_t due;  /* selectors: those to scan (bit k: selector k) */
+    bool exe_only; /* at start: only the executables' processes listed, nothing scanned */
     uint64_t now_us;
 };
 
 /* ---- the budgets (kept by the daemon, read by the scanner) -------------------------------- */
 
-static uint64_t scan_next_us[AD_MAX_PIDS]; /* --pid */
+static uint64_t scan_next_us[AD_MAX_SELECTORS]; /* selectors */
 static uint64_t host_next_us;
 static struct budget {
     uid_t user;
@@ -188,15 +225,11 @@ static bool read_small(const char *path, char *buf, size_t cap)
     return true;
 }
 
-/* Field `n` (from 3) of /proc/PID/stat, counted after the command's closing parenthesis (a
- * command may hold spaces and parentheses of its own). */
-static bool stat_field(pid_t pid, int n, unsigned long long *out)
+/* Field `n` (from 3) of a /proc/PID/stat text, counted after the command's closing parenthesis
+ * (a command may hold spaces and parentheses of its own). */
+static bool field_of(const char *buf, int n, unsigned long long *out)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    if (!read_small(path, buf, sizeof buf))
-        return false;
-    char *p = strrchr(buf, ')');
+    const char *p = strrchr(buf, ')');
     if (p == NULL)
         return false;
     p++;
@@ -207,6 +240,19 @@ static bool stat_field(pid_t pid, int n, unsigned long long *out)
     }
     *out = strtoull(p + 1, NULL, 10);
     return true;
+}
+
+static bool read_stat(pid_t pid, char *buf, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    return read_small(path, buf, cap);
+}
+
+static bool stat_field(pid_t pid, int n, unsigned long long *out)
+{
+    char buf[1024];
+    return read_stat(pid, buf, sizeof buf) && field_of(buf, n, out);
 }
 
 bool ad_start_time(pid_t pid, unsigned long long *out)
@@ -391,17 +437,19 @@ static bool facts_of(pid_t pid, const struct status *known, struct ad_facts *f)
     return true;
 }
 
-/* The current process's finds: its facts counted first, then the sockets. */
-static void settle_hits(struct scratch *sc, pid_t pid, const struct status *st)
+/* The current process's finds: its facts counted first, then the sockets. `start`: the start
+ * time the process had before its descriptors were read (0: not to be checked). */
+static void settle_hits(struct scratch *sc, pid_t pid, const struct status *st, bool held,
+                        unsigned long long start)
 {
     struct ad_facts f;
     struct results *r = sc->L.r;
     uint32_t k = r->nfacts;
-    if (k < sc->L.n && facts_of(pid, st, &f)) {
+    if (k < sc->L.n && facts_of(pid, st, &f) && (start == 0 || f.start_time == start)) {
         sc->L.facts[k] = f;
         __atomic_store_n(&r->nfacts, k + 1, __ATOMIC_RELEASE);
         for (size_t i = 0; i < sc->nhits; i++)
-            sc->L.found[sc->hit[i]] = (struct ad_holder){pid, sc->hit_fd[i]};
+            sc->L.found[sc->hit[i]] = (struct ad_holder){pid, sc->hit_fd[i], held};
     } else {
         for (size_t i = 0; i < sc->nhits; i++) /* gone: looked for again next time */
             sc->claimed[sc->hit[i]] = false;
@@ -463,7 +511,7 @@ static void look_into(struct scratch *sc, pid_t pid, uid_t owner, const struct s
     bool ok = scan_process(sc, pid, fds);
     int err = errno;
     if (sc->nhits)
-        settle_hits(sc, pid, st);
+        settle_hits(sc, pid, st, false, 0);
     if (ok || err == ENOENT || err == ESRCH)
         return;
     if (short_of(err)) {
@@ -482,37 +530,133 @@ static bool uid_wanted(const struct plan *pl, uid_t uid)
     return bsearch(&uid, pl->uid_set, pl->nuids, sizeof *pl->uid_set, compare_u32) != NULL;
 }
 
-/* --pid: each selected process the budget allows. */
+/* A process running executable e, as the look finds it: counted, and kept while there is room. */
+static void exe_found(void *ctx, size_t e, pid_t pid, bool replaced)
+{
+    struct scratch *sc = ctx;
+    struct results *r = sc->L.r;
+    sc->L.exes[e].total++;
+    if (r->nmatches >= MATCHES_MAX)
+        return;
+    sc->L.matches[r->nmatches] = (struct match){(uint32_t)e, pid, replaced};
+    __atomic_store_n(&r->nmatches, r->nmatches + 1, __ATOMIC_RELEASE);
+}
+
+/* Selector k's members listed (an executable's look published whole). False: cut short. */
+static bool list_members(struct scratch *sc, size_t k, struct ad_members *l)
+{
+    bool ok = ad_selector_members(k, l, sc->pl->exe_only, exe_found, sc);
+    size_t first_exe = ad_opt.npids + ad_opt.nunits;
+    if (ok && k >= first_exe) {
+        size_t e = k - first_exe;
+        struct exe_look *x = &sc->L.exes[e];
+        strncpy(x->resolved, ad_exe_resolved(e), sizeof x->resolved - 1);
+        struct results *r = sc->L.r;
+        __atomic_store_n(&r->exes_done, r->exes_done | 1u << e, __ATOMIC_RELEASE);
+    }
+    return ok;
+}
+
+/* One member of a selector. False when the scanner's own shortage cut it short (r->shortage). */
+static bool scan_member(struct scratch *sc, const struct ad_member *m, size_t *fds)
+{
+    pid_t pid = m->pid, daemon = getppid();
+    char path[32];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d", (int)pid);
+    if (pid == getpid() || pid == daemon || stat(path, &st) != 0 ||
+        ad_scan_left_out(pid, st.st_uid))
+        return true; /* ours, exited (a --pid's exit: the daemon sees it), or left out */
+    ad_scan_at(pid, st.st_uid);
+    unsigned long long start = 0, parent = 0;
+    if (!m->held) {
+        char buf[1024];
+        if (!read_stat(pid, buf, sizeof buf) || !field_of(buf, 22, &start) ||
+            !field_of(buf, 4, &parent) || (pid_t)parent == daemon)
+            return true; /* gone, or a taker of the daemon's */
+    }
+    bool ok = scan_process(sc, pid, fds);
+    int err = errno;
+    if (sc->nhits)
+        settle_hits(sc, pid, NULL, m->held, start);
+    if (!ok && short_of(err)) {
+        sc->L.r->shortage = err; /* not covered: tried again at the next interval */
+        return false;
+    }
+    struct ad_facts f;
+    if (!ok && err != ENOENT && err != ESRCH && facts_of(pid, NULL, &f) &&
+        (m->held || f.start_time == start))
+        add_event(sc, &f, err); /* selected by the operator: worth a line */
+    return true;
+}
+
+static int compare_pid(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* --pid, --unit, --exe: each selector the budget allows, with the processes it selects now
+ * (listing them is part of its cost). */
 static void scan_selected(struct scratch *sc)
 {
     const struct plan *pl = sc->pl;
     struct results *r = sc->L.r;
-    for (size_t i = 0; i < ad_opt.npids && sc->left > 0; i++) {
-        if (!(pl->due >> i & 1))
+    pid_t *scanned = NULL; /* sorted: what this scanner looked into already */
+    size_t nscanned = 0;
+    for (size_t k = 0; k < ad_selectors() && sc->left > 0; k++) {
+        if (!(pl->due >> k & 1))
             continue;
-        pid_t pid = ad_opt.pids[i];
-        char path[32];
-        struct stat st;
-        snprintf(path, sizeof path, "/proc/%d", (int)pid);
-        if (stat(path, &st) != 0 || ad_scan_left_out(pid, st.st_uid))
-            continue; /* exited (the daemon sees it), or left out */
-        ad_scan_at(pid, st.st_uid);
-        size_t fds = 0;
         uint64_t cpu0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
-        bool ok = scan_process(sc, pid, &fds);
-        int err = errno;
-        if (sc->nhits)
-            settle_hits(sc, pid, NULL);
-        charge(cost_of(sc, UNIT_SELECTED, (uint32_t)i), 1, fds,
-               clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0);
-        if (!ok && short_of(err)) {
-            r->shortage = err; /* not covered: tried again at the next interval */
-            break;
+        struct ad_members l = {0};
+        if (!list_members(sc, k, &l)) {
+            int err = errno;
+            free(l.v);
+            if (short_of(err)) {
+                r->shortage = err;
+                break;
+            }
+            continue; /* not covered: /proc could not be listed */
         }
-        struct ad_facts f;
-        if (!ok && err != ENOENT && err != ESRCH && facts_of(pid, NULL, &f))
-            add_event(sc, &f, err);
-        __atomic_store_n(&r->covered, r->covered | (uint64_t)1 << i, __ATOMIC_RELEASE);
+        size_t fds = 0, done = 0;
+        bool shortage = false;
+        for (; done < l.n && sc->left > 0; done++) {
+            const struct ad_member *m = &l.v[done];
+            if (nscanned && bsearch(&m->pid, scanned, nscanned, sizeof *scanned, compare_pid))
+                continue; /* another selector's scan saw it this time */
+            if (!scan_member(sc, m, &fds)) {
+                shortage = true;
+                break;
+            }
+        }
+        pid_t *more = realloc(scanned, (nscanned + done + 1) * sizeof *scanned);
+        if (more) {
+            scanned = more;
+            for (size_t i = 0; i < done; i++)
+                scanned[nscanned++] = l.v[i].pid;
+            qsort(scanned, nscanned, sizeof *scanned, compare_pid);
+        }
+        charge(cost_of(sc, UNIT_SELECTED, (uint32_t)k), (uint32_t)l.n, fds,
+               clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0);
+        free(l.v);
+        if (shortage)
+            break;
+        __atomic_store_n(&r->covered, r->covered | (uint64_t)1 << k, __ATOMIC_RELEASE);
+    }
+    free(scanned);
+}
+
+/* At start (exe_only): each executable's processes, nothing scanned. */
+static void list_exes(struct scratch *sc)
+{
+    for (size_t k = 0; k < ad_selectors(); k++) {
+        if (!(sc->pl->due >> k & 1))
+            continue;
+        struct ad_members l = {0};
+        bool ok = list_members(sc, k, &l);
+        free(l.v);
+        if (!ok)
+            break;
     }
 }
 
@@ -657,6 +801,10 @@ static void scan_body(void *area, void *arg)
 {
     const struct plan *pl = arg;
     struct scratch sc = {.pl = pl, .L = layout_of(area, pl->n), .left = pl->n};
+    if (pl->exe_only) {
+        list_exes(&sc);
+        return;
+    }
     sc.claimed = calloc(pl->n, sizeof *sc.claimed);
     sc.hit = malloc(pl->n * sizeof *sc.hit);
     sc.hit_fd = malloc(pl->n * sizeof *sc.hit_fd);
@@ -664,7 +812,7 @@ static void scan_body(void *area, void *arg)
         sc.L.r->shortage = ENOMEM;
         return;
     }
-    if (ad_opt.npids > 0) {
+    if (ad_selectors() > 0) {
         scan_selected(&sc);
         return;
     }
@@ -685,22 +833,28 @@ static void scan_body(void *area, void *arg)
 
 uint64_t ad_scan_units(void)
 {
-    size_t n = ad_opt.npids ? ad_opt.npids : 1;
+    size_t n = ad_selectors() ? ad_selectors() : 1;
     return n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
 }
 
-/* A unit's scan done: the next not before AD_SCAN_SHARE times its CPU time. */
-/* `gone`: the selected processes that exited during the scan (their scans not believed, nor said).
- */
+/* A unit's scan done: the next not before AD_SCAN_SHARE times its CPU time. `gone`: the --pid
+ * processes found exited after the scan (their scans neither believed nor said). */
 static void spent(const struct cost *c, uint64_t now_us, uint64_t gone)
 {
     uint64_t wait_us = c->cpu_us * AD_SCAN_SHARE, next = now_us + wait_us;
     unsigned long long ms = wait_us / 1000, fds = c->fds, cpu = c->cpu_us;
-    if (c->kind == UNIT_SELECTED && c->key < ad_opt.npids) {
+    if (c->kind == UNIT_SELECTED && c->key < ad_selectors()) {
         scan_next_us[c->key] = next;
-        if (!(gone >> c->key & 1))
-            ad_log(AC_LOG_DEBUG, "scan pid=%d fds=%llu cpu_us=%llu next_in_ms=%llu",
-                   (int)ad_opt.pids[c->key], fds, cpu, ms);
+        char name[1100];
+        ad_selector_name(c->key, name, sizeof name);
+        if (c->key < ad_opt.npids && (gone >> c->key & 1))
+            ; /* its number may be another's by now: nothing said of it */
+        else if (c->key < ad_opt.npids && c->processes == 1) /* a --pid alone: no descendant */
+            ad_log(AC_LOG_DEBUG, "scan %s fds=%llu cpu_us=%llu next_in_ms=%llu", name, fds, cpu,
+                   ms);
+        else
+            ad_log(AC_LOG_DEBUG, "scan %s processes=%u fds=%llu cpu_us=%llu next_in_ms=%llu", name,
+                   c->processes, fds, cpu, ms);
     } else if (c->kind == UNIT_HOST) {
         host_next_us = next;
         ad_log(AC_LOG_DEBUG, "scan pid=any processes=%u fds=%llu cpu_us=%llu next_in_ms=%llu",
@@ -776,6 +930,30 @@ static bool plan_users(struct plan *pl)
     return true;
 }
 
+/* What a scanner's finished looks for executables found, said (members.c). */
+static void exes_seen(const struct layout *L)
+{
+    const struct results *r = L->r;
+    uint32_t nm = r->nmatches < MATCHES_MAX ? r->nmatches : MATCHES_MAX;
+    pid_t *pids = malloc((nm ? nm : 1) * sizeof *pids);
+    bool *replaced = malloc((nm ? nm : 1) * sizeof *replaced);
+    for (size_t e = 0; pids && replaced && e < ad_opt.nexes; e++) {
+        if (!(r->exes_done >> e & 1))
+            continue;
+        size_t n = 0;
+        for (uint32_t i = 0; i < nm; i++)
+            if (L->matches[i].exe == e) {
+                pids[n] = L->matches[i].pid;
+                replaced[n++] = L->matches[i].replaced;
+            }
+        struct exe_look *x = &L->exes[e];
+        x->resolved[sizeof x->resolved - 1] = '\0';
+        ad_exe_seen(e, x->resolved, pids, replaced, n, x->total);
+    }
+    free(pids);
+    free(replaced);
+}
+
 /* What a scanner left: the costs, the users, the records, the finds, the lines. */
 static bool selected_gone(uint64_t gone, pid_t pid)
 {
@@ -789,15 +967,19 @@ static uint64_t apply(const struct plan *pl, void *area, struct ad_holder *found
 {
     struct layout L = layout_of(area, pl->n);
     const struct results *r = L.r;
+    if (ad_opt.nexes > 0)
+        exes_seen(&L);
     uint32_t ncosts = r->ncosts < COSTS_MAX ? r->ncosts : COSTS_MAX;
     uint64_t now = clock_us(CLOCK_MONOTONIC);
     uint64_t covered = 0, gone = 0;
-    if (ad_opt.npids > 0) {
+    if (ad_selectors() > 0) {
         covered = r->covered & ad_scan_units();
-        /* A scan is believed only if the process was still running after it: once it has
-         * exited, its number may already name another process, whose table it may have read. */
+        /* A --pid process's scan is believed only if it was still running after it: once it has
+         * exited, its number may already name another process, whose table it may have read.
+         * (Any other process's start time was checked in the scanner.) A --pid process may be
+         * met in another selector's scan too (as a descendant, or in a unit). */
         for (size_t u = 0; u < ad_opt.npids; u++)
-            if ((covered >> u & 1) && !ad_selected_still_running(u))
+            if (!ad_selected_still_running(u))
                 gone |= (uint64_t)1 << u;
     } else {
         covered = r->host_done ? 1 : 0;
@@ -830,12 +1012,12 @@ uint64_t ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n,
     memset(found, 0, n * sizeof *found);
     struct plan pl = {.want = want, .uids = uids, .n = n, .now_us = clock_us(CLOCK_MONOTONIC)};
     uint64_t covered = 0;
-    if (ad_opt.npids > 0) {
-        for (size_t i = 0; i < ad_opt.npids; i++) {
-            if (!ad_selected_running(i))
-                covered |= (uint64_t)1 << i; /* never looked into again */
-            else if (pl.now_us >= scan_next_us[i])
-                pl.due |= (uint64_t)1 << i;
+    if (ad_selectors() > 0) {
+        for (size_t k = 0; k < ad_selectors(); k++) {
+            if (ad_selector_ended(k) || ad_selector_empty(k))
+                covered |= (uint64_t)1 << k; /* nothing to look into */
+            else if (pl.now_us >= scan_next_us[k])
+                pl.due |= (uint64_t)1 << k;
         }
         if (pl.due == 0)
             return covered;
@@ -857,4 +1039,17 @@ uint64_t ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n,
     ad_scan_free(area, size);
     free(pl.uid_set);
     return covered;
+}
+
+void ad_exes_look(void)
+{
+    struct plan pl = {.exe_only = true, .now_us = clock_us(CLOCK_MONOTONIC)};
+    for (size_t e = 0; e < ad_opt.nexes; e++)
+        pl.due |= (uint64_t)1 << (ad_opt.npids + ad_opt.nunits + e);
+    size_t size = area_size(0);
+    void *area;
+    (void)ad_scan(size, scan_body, &pl, &area);
+    if (area)
+        (void)apply(&pl, area, NULL);
+    ad_scan_free(area, size);
 }

@@ -7,7 +7,9 @@
  * readable), the number is never looked into or acted on again, so a later process that gets
  * the number (another user's, say) is never touched; and the action takes descriptors through
  * that same pidfd, which fails once the process has exited. On a kernel without pidfd_open
- * (before Linux 5.3) the start time stands in for it; nothing can be taken there anyway.
+ * (before Linux 5.3) the start time stands in for it; nothing can be taken there anyway. Its
+ * descendants, and the processes of --unit and --exe, change as processes come and go: they are
+ * listed anew at each scan (members.c).
  *
  * What is read here of a selected process, in the daemon's own process, is among the /proc
  * entries that never wait on it: status and comm (scanner.c says which wait while a process is
@@ -18,8 +20,9 @@
  * --ports is matched against peer ports too (right for MOS, whose NCS listens on the upper
  * port). Clients pick their own ports from their host's ephemeral range, 32768-60999 on Linux
  * and 32768-65535 elsewhere (49152-65535 is within it): a list that reaches there selects
- * unrelated connections whose client happened to get a listed port. Without --pid that is
- * refused; with --pid, where only the selected processes' connections are in question, said.
+ * unrelated connections whose client happened to get a listed port. Without --pid, --unit or
+ * --exe that is refused; with them, where only the selected processes' connections are in
+ * question, said.
  */
 #include "autoclosed.h"
 
@@ -195,13 +198,12 @@ static int check_ports(const struct ad_options *o)
     char listed[96], range[96];
     if (o->ports.all || !client_ports_listed(&o->ports, listed, sizeof listed, range, sizeof range))
         return -1;
-    if (o->npids == 0) {
-        fprintf(stderr,
-                "autoclosed: --ports %s: clients pick their own ports there (%s; other systems "
-                "use 32768-65535) and --ports matches peer ports too, so unrelated connections "
-                "would be shut down: narrow the list to the server's own ports, or add --pid "
-                "(see autoclosed --help)\n",
-                listed, range);
+    if (o->npids + o->nunits + o->nexes == 0) {
+        ad_complain("--ports %s: clients pick their own ports there (%s; other systems use "
+                    "32768-65535) and --ports matches peer ports too, so unrelated connections "
+                    "would be shut down: narrow the list to the server's own ports, or add --pid, "
+                    "--unit or --exe (see autoclosed --help)",
+                    listed, range);
         return 2;
     }
     snprintf(ports_note, sizeof ports_note,
@@ -217,7 +219,9 @@ int ad_selection_start(struct ad_options *o)
     int rc = check_ports(o);
     if (rc >= 0)
         return rc;
-    return select_processes(o);
+    if ((rc = select_processes(o)) >= 0)
+        return rc;
+    return ad_members_start(o);
 }
 
 void ad_selection_say(void)
@@ -228,6 +232,7 @@ void ad_selection_say(void)
                    (int)sel[i].named, (int)ad_opt.pids[i], sel[i].comm);
     if (ports_note[0])
         ad_log(AC_LOG_INFO, "%s", ports_note);
+    ad_members_say();
 }
 
 static void exited(size_t i)

@@ -134,17 +134,21 @@ __attribute__((noreturn)) static void run(const struct ad_job *jobs, size_t n, i
     close_all_but(out);
 
     pid_t pid = 0;
+    bool held = false;
     int pidfd = -1, err = 0;
     for (size_t i = 0; i < n; i++) {
         const struct ad_job *j = &jobs[i];
         struct ad_verdict v = {.job = (uint32_t)i};
-        if (j->pid != pid) { /* the jobs come by process: one pidfd for each */
-            if (pidfd >= 0 && ad_opt.npids == 0)
+        if (j->pid != pid || j->held != held) { /* the jobs come by process: one pidfd each */
+            if (pidfd >= 0 && !held)
                 close(pidfd);
             pid = j->pid;
+            held = j->held;
             /* --pid: the pidfd opened at start is the process's identity; one opened now could
-             * be its number's next owner's. */
-            pidfd = ad_opt.npids ? ad_selected_pidfd(pid) : (int)syscall(SYS_pidfd_open, pid, 0);
+             * be its number's next owner's. Any other process (a descendant, a unit's, an
+             * executable's, or with --ports alone): one opened now, whose process must have the
+             * start time the scan recorded. */
+            pidfd = held ? ad_selected_pidfd(pid) : (int)syscall(SYS_pidfd_open, pid, 0);
             err = errno;
             unsigned long long start = 0;
             if (pidfd >= 0 && (!ad_start_time(pid, &start) || start != j->start_time)) {
@@ -221,6 +225,8 @@ static int by_process(const void *a, const void *b)
     const struct ad_job *x = a, *y = b;
     if (x->pid != y->pid)
         return x->pid < y->pid ? -1 : 1;
+    if (x->held != y->held)
+        return x->held ? -1 : 1;
     return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
@@ -344,6 +350,7 @@ void ad_take(struct ad_sock **due, size_t n, uint64_t now_ms, enum ad_outcome *o
                                     .pid = s->holder.pid,
                                     .fd = s->holder.fd,
                                     .start_time = p->start_time,
+                                    .held = s->holder.held,
                                     .cookie = s->diag.cookie,
                                     .fin_ms = s->fin_ms,
                                     .fin_known = s->fin_known,

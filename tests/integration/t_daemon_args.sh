@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # autoclosed's command line: each bad argument gets exactly one line on stderr, naming what was
 # wrong, nothing on stdout, and exit status 2, before anything is done; --help prints the usage
-# with every option and exits 0; --version prints "autoclosed <the Makefile's VERSION>".
+# with every option, within 79 columns, and exits 0; --version prints "autoclosed <the Makefile's VERSION>".
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=daemon_lib.sh
@@ -54,14 +54,23 @@ wait_until 2000 gone "$ended" || fail "sleep ($ended) did not end"
 [ ! -e "/proc/$ended" ] || fail "process $ended is still there"
 refused "--pid of no process" "no such process" --pid "$ended"
 refused "--pid with one of no process" "$ended" --pid "$live $ended"
+refused "--unit with a slash" "not a systemd unit name" --unit "system.slice/mos.service"
+refused "--unit .." "not a systemd unit name" --unit ".."
+refused "--exe relative" "not an absolute path" --exe "bin/mosserver"
+refused "--exe of no file" "No such file" --exe "$TMP/none"
+refused "--exe a directory" "not a file" --exe "$TMP"
+refused "--ports of clients without a selection" "--unit" --ports 40000
 
 run_daemon rc --help
 echo "  --help: exit $RUN_RC, $(wc -l <"$TMP/rc.out") lines on stdout"
 assert_eq 0 "$RUN_RC" "--help exit status"
 grep -qi 'usage' "$TMP/rc.out" || fail "--help printed no usage: $(cat "$TMP/rc.out")"
-for opt in pid ports grace-ms interval-ms once dry-run log log-file stats-file version help; do
+for opt in pid unit exe no-children ports grace-ms interval-ms once dry-run log log-file \
+    stats-file version help; do
     grep -q -- "--$opt\b" "$TMP/rc.out" || fail "--help does not explain --$opt"
 done
+long=$(awk 'length > 79' "$TMP/rc.out")
+[ -z "$long" ] || fail "--help has lines over 79 columns:"$'\n'"$long"
 
 # --log off: nothing at all, even the start-up line (--once, nothing to do: it ends at once).
 run_daemon rc --pid "$live" --once --log off
@@ -73,4 +82,4 @@ version=$(make_version)
 run_daemon rc --version
 assert_eq 0 "$RUN_RC" "--version exit status"
 assert_eq "autoclosed $version" "$(cat "$TMP/rc.out")" "--version"
-pass "19 bad command lines refused with one line and exit 2; --help and --version"
+pass "25 bad command lines refused with one line and exit 2; --help (79 columns) and --version"

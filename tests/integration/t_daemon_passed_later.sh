@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A socket handed to a selected process later is found: an acceptor (not selected) holds a
+# A socket handed to a selected process later is found: an acceptor (not selected: it is the
+# worker's child, and --no-children leaves the worker's descendants out) holds a
 # half-closed connection while the daemon looks for its owner in the selected worker for more
 # than three whole looks (it is then counted as another process's), and only then passes it over
 # a UNIX socket (SCM_RIGHTS) to the worker, which never closes it. The daemon forgets the sockets
@@ -22,7 +23,7 @@ aport=$(await_port srv)
 worker=$(main_pid srv)
 wait_until 3000 has_lines 1 '^acceptor pid=' "$TMP/srv.out" || fail "no acceptor"
 acceptor=$(sed -n 's/^acceptor pid=//p' "$TMP/srv.out")
-start_daemon daemon --pid "$worker" --grace-ms $GRACE --interval-ms $INTERVAL --log-file "$LOG" \
+start_daemon daemon --pid "$worker" --no-children --grace-ms $GRACE --interval-ms $INTERVAL --log-file "$LOG" \
     --log debug
 await_watching "$LOG"
 
