@@ -77,7 +77,7 @@ gcc -static -o "$TMP/bin/static_touch" "$TMP/touch.c" || fail "gcc -static faile
     fail "the static test program does not run by itself"
 expect_refused static "$TMP/bin/static_touch"
 # The refusal names the remedy for such a server: autoclosed, from outside.
-grep -qF "'autoclosed --pid PID'" "$TMP/rc.err" ||
+grep -qF "'autoclosed --unit UNIT'" "$TMP/rc.err" ||
     fail "the refusal of a static program does not name autoclosed: $(cat "$TMP/rc.err")"
 PATH="$TMP/bin:$PATH" expect_refused static static_touch
 printf '#!%s\n' "$TMP/bin/static_touch" >"$TMP/bin/static_script"
