@@ -265,17 +265,25 @@ static void collect(struct taker *t, int in, const struct ad_job *jobs, size_t m
              * process stuck in exec): that user is held while the taker lives, as for a file
              * that blocks. */
             struct ad_process *p = next < m ? ad_process(jobs[next].pid) : NULL;
+            unsigned alone_s = 0;
             if (p) {
                 t->foreign = true;
                 t->timed_out = true;
                 t->user = p->user;
                 t->holder = p->pid;
+                /* And that process waits out a back-off: else, first in every batch (they go by
+                 * pid), it would hold up all the others' sockets 2 s at each interval once the
+                 * killed taker is gone. */
+                p->backoff_ms = ad_backoff_next(p->backoff_ms);
+                p->retry_ms = now + p->backoff_ms;
+                alone_s = p->backoff_ms / 1000;
             }
             ad_log(AC_LOG_ERROR,
                    "autoclosed's taker (pid %d) did not finish its %zu sockets in %d ms (stuck "
-                   "on pid=%d fd=%d): stopped; those left are tried again at the next interval",
+                   "on pid=%d fd=%d): stopped; that process is left alone for %u s, the others "
+                   "are tried again at the next interval",
                    (int)t->pid, m, BATCH_WAIT_MS, next < m ? (int)jobs[next].pid : 0,
-                   next < m ? jobs[next].fd : -1);
+                   next < m ? jobs[next].fd : -1, alone_s);
             break;
         }
         struct pollfd pfd = {.fd = in, .events = POLLIN};
