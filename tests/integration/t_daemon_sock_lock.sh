@@ -22,24 +22,7 @@ INTERVAL=100
 LOG="$TMP/daemon.log"
 nobody=$(id -u nobody)
 
-# The FUSE server down first (the stalled send then fails and the lock is let go), then the mount.
-# shellcheck disable=SC2317 # called by the trap
-fuse_down() {
-    local pid
-    if [ -n "${BG_PIDS[fuse]:-}" ] && pid=$(main_pid fuse); then
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    umount -l "$TMP/mnt" 2>/dev/null || true
-}
-trap 'fuse_down; cleanup' EXIT
-
-open_to_all "$TMP/nobody"
-mkdir "$TMP/mnt"
-start_bg fuse "$FIXTURES/fuse_stall" "$TMP/mnt"
-if ! wait_until 5000 grep -q '^ready' "$TMP/fuse.out"; then
-    grep -q 'fuse_stall: \(mount\|/dev/fuse\)' "$TMP/fuse.err" && skip "$(head -n 1 "$TMP/fuse.err")"
-    fail "the FUSE server did not start"
-fi
+fuse_stall_up
 
 # Ports below the clients' range: --ports alone refuses those clients may pick themselves.
 start_bg srv "$FIXTURES/mos_server" --style read --port "$(pick_port)" --port-file "$TMP/srv.port"
