@@ -207,19 +207,6 @@ static void say_held(struct taker *t, const struct ad_process *p, uint64_t now_m
                (unsigned)t->user);
 }
 
-static void say_records_full(void)
-{
-    static uint64_t said_ms;
-    uint64_t now = ac_now_ms();
-    if (said_ms != 0 && now - said_ms < 60000)
-        return;
-    said_ms = now;
-    ad_log(AC_LOG_ERROR,
-           "%d processes with half-closed sockets are recorded already: the sockets of others "
-           "wait until some are done (said once a minute at most)",
-           AD_MAX_PROCESSES);
-}
-
 static int by_process(const void *a, const void *b)
 {
     const struct ad_job *x = a, *y = b;
@@ -332,10 +319,9 @@ void ad_take(struct ad_sock **due, size_t n, uint64_t now_ms, enum ad_outcome *o
         }
         struct ad_process *p = ad_process(s->holder.pid);
         if (p == NULL) {
-            if (errno == ENOSPC)
-                say_records_full();
-            else if (!ad_short_of(errno, "recording a process"))
-                out[i] = AD_RETRY_OWNER; /* exited: a child of it may hold the socket too */
+            /* No record (only a scanner makes them): exited, or never recorded; a child of it
+             * may hold the socket too, so its owner is looked for again. */
+            out[i] = AD_RETRY_OWNER;
             continue;
         }
         if (p->retry_ms > now_ms) { /* out of reach: waits out its back-off */
