@@ -482,6 +482,99 @@ uninstall: uninstall-lib32
 uninstall-lib32:
 	rm -f '$(DESTDIR)$(INSTALLED_LIB32)'
 
+# ---- musl: make libmusl (part of make, make install, make test) -----------------------------
+# The same library built with musl-gcc into build/musl/, for programs linked against musl (whose
+# loader, /lib/ld-musl-ARCH.so.1, cannot load the glibc one): scripts/autoclose chooses it by the
+# program's ELF interpreter. What differs between the two libcs is in shim/core/libc_compat.h.
+# Built where musl-gcc is (Debian: musl-tools, which the test targets install); otherwise one
+# line says that it is skipped, and nothing fails. The check runs in the recipe, after a test
+# target's test-deps has installed what was missing, so the build itself is a sub-make.
+#   make libmusl                     the musl library alone
+#   make build/musl/fixtures/NAME    a fixture built against musl (the t_musl_* tests run them)
+# make install puts it into lib/<arch>-linux-musl, the directory of Debian's musl package, which
+# musl's loader does not search: it is preloaded by its path. INSTALL_LIBMUSL names an already
+# built one instead (empty: none).
+MUSL_CC        ?= musl-gcc
+MUSL_DIR       := $(BUILD)/musl
+LIBMUSL        := $(MUSL_DIR)/libautoclose.so
+MUSL_OBJS      := $(patsubst $(BUILD)/%,$(MUSL_DIR)/%,$(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS))
+MUSL_FIXTURES  := $(addprefix $(MUSL_DIR)/fixtures/,mos_server ready_server neglect_server \
+                  halfclose_server fork_inherit)
+MUSL_UNIT_BINS := $(UNIT_BINS:$(BUILD)/unit/%=$(MUSL_DIR)/unit/%)
+MUSL_ARCH       = $(shell uname -m)
+LIBDIRMUSL      = $(PREFIX)/lib/$(MUSL_ARCH)-linux-musl
+INSTALLED_LIBMUSL = $(LIBDIRMUSL)/libautoclose.so
+RELATIVE_LIBMUSL  = $(shell realpath -m --relative-to='$(BINDIR)' '$(LIBDIRMUSL)')/libautoclose.so
+INSTALL_LIBMUSL  ?= $(LIBMUSL)
+SUBST += -e 's|@AUTOCLOSE_INSTALLED_LIBMUSL@|$(INSTALLED_LIBMUSL)|g' \
+         -e 's|@AUTOCLOSE_RELATIVE_LIBMUSL@|$(RELATIVE_LIBMUSL)|g'
+
+# musl-gcc searches musl's headers alone: the kernel's (linux/, asm/, asm-generic/) and uthash.h
+# are linked into build/musl/include, searched last, as Alpine's linux-headers would provide.
+MUSL_INC = -idirafter $(MUSL_DIR)/include
+MUSL_HDR_LINK = mkdir -p $(MUSL_DIR)/include && \
+	for h in /usr/include/linux /usr/include/asm-generic /usr/include/$(MULTIARCH)/asm \
+		/usr/include/uthash.h; do [ ! -e $$h ] || ln -sfn $$h $(MUSL_DIR)/include/; done
+
+# try_musl TARGETS: builds TARGETS where $(MUSL_CC) is; otherwise one line, and stale copies go.
+try_musl = if command -v $(MUSL_CC) >/dev/null; then \
+		$(MAKE) --no-print-directory $(1); \
+	else \
+		rm -rf $(1); \
+		echo "make: musl library skipped: no $(MUSL_CC) (Debian: musl-tools; make test installs it)"; \
+	fi
+
+.PHONY: libmusl musl-tests install-libmusl uninstall-libmusl exports-musl musl-unit
+
+all: libmusl
+libmusl: check-deps
+	+@$(call try_musl,$(LIBMUSL))
+
+integration: musl-tests
+integration: export AUTOCLOSE_LIBMUSL := $(abspath $(LIBMUSL))
+integration: export FIXTURES_MUSL := $(abspath $(MUSL_DIR)/fixtures)
+musl-tests: test-deps
+	+@$(call try_musl,$(LIBMUSL) $(MUSL_FIXTURES))
+
+# Without -fexceptions: musl's pthread_cancel does not unwind (AC_ON_CANCEL does that work), and
+# the unwinder it would link, Debian's libgcc_eh.a, is glibc's.
+$(MUSL_DIR)/shim/%.o: shim/%.c $(SHIM_HEADERS)
+	@mkdir -p $(@D) && $(MUSL_HDR_LINK)
+	$(MUSL_CC) $(MUSL_INC) $(CFLAGS) $(filter-out -fexceptions,$(SHIM_CFLAGS)) $(SHIM_INCLUDE) -c -o $@ $<
+
+# musl has libdl and libpthread inside libc.so: nothing more to link.
+$(LIBMUSL): $(MUSL_OBJS)
+	$(MUSL_CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ -Wl,-z,defs \
+		-Wl,-soname,libautoclose.so -Wl,--version-script=shim/preload/exports.map
+
+$(MUSL_DIR)/fixtures/%: tests/fixtures/%.c $(FIX_COMMON) tests/fixtures/mos_proto.h
+	@mkdir -p $(@D) && $(MUSL_HDR_LINK)
+	$(MUSL_CC) $(MUSL_INC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -pthread -o $@ $< $(FIX_COMMON)
+
+# Its exports are checked too when it was built: the list less the fortified entry points.
+exports: exports-musl
+exports-musl:
+	@if [ -f $(LIBMUSL) ]; then scripts/check-exports.sh --musl $(LIBMUSL); fi
+
+install: install-libmusl
+install-libmusl:
+ifeq ($(INSTALL_LIBMUSL),$(LIBMUSL))
+	+@$(call try_musl,$(LIBMUSL))
+endif
+	@if [ -n '$(INSTALL_LIBMUSL)' ]; then \
+		[ -f '$(INSTALL_LIBMUSL)' ] || [ '$(INSTALL_LIBMUSL)' = '$(LIBMUSL)' ] || \
+			{ echo "make: INSTALL_LIBMUSL='$(INSTALL_LIBMUSL)' does not exist" >&2; exit 1; }; \
+		if [ -f '$(INSTALL_LIBMUSL)' ]; then \
+			echo "install -m 0644 '$(INSTALL_LIBMUSL)' '$(DESTDIR)$(INSTALLED_LIBMUSL)'"; \
+			install -d '$(DESTDIR)$(LIBDIRMUSL)' && \
+			install -m 0644 '$(INSTALL_LIBMUSL)' '$(DESTDIR)$(INSTALLED_LIBMUSL)'; \
+		fi; \
+	fi
+
+uninstall: uninstall-libmusl
+uninstall-libmusl:
+	rm -f '$(DESTDIR)$(INSTALLED_LIBMUSL)'
+
 # ---- cross-build: make cross-aarch64 ---------------------------------------------------------
 # The library alone (no tests: nothing here runs it) cross-compiled for 64-bit ARM into
 # build/aarch64/, so that no architecture's build breaks unnoticed (the vfork wrapper is

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "libc_compat.h"
+
 struct sockaddr;
 
 #define AC_HIDDEN      __attribute__((visibility("hidden")))

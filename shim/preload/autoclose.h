@@ -35,12 +35,12 @@ struct ac_real_fns {
     ssize_t (*recv)(int, void *, size_t, int);
     ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, unsigned *);
     ssize_t (*recvmsg)(int, struct msghdr *, int);
-    int (*recvmmsg)(int, struct mmsghdr *, unsigned, int, struct timespec *);
+    int (*recvmmsg)(int, struct mmsghdr *, unsigned, ac_mmsg_flags, struct timespec *);
     ssize_t (*read_chk)(int, void *, size_t, size_t);
     ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
     ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, unsigned *);
     ssize_t (*sendmsg)(int, const struct msghdr *, int);
-    int (*sendmmsg)(int, struct mmsghdr *, unsigned, int);
+    int (*sendmmsg)(int, struct mmsghdr *, unsigned, ac_mmsg_flags);
     int (*close)(int);
     int (*dup)(int);
     int (*dup2)(int, int);
@@ -64,7 +64,7 @@ struct ac_real_fns {
     int (*epoll_wait)(int, struct epoll_event *, int, int);
     int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
     int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
-    int (*ioctl)(int, unsigned long, ...);
+    int (*ioctl)(int, ac_ioctl_request, ...);
     int (*getsockopt)(int, int, int, void *, unsigned *);
     int (*setsockopt)(int, int, int, const void *, unsigned);
     int (*getsockname)(int, struct sockaddr *, unsigned *);
@@ -193,7 +193,8 @@ extern unsigned long ac_notes_taken;
  *
  * A mark is a count, not a flag: two closes of one number (or of two numbers from 65,536 up,
  * which share one count) cannot end each other's mark. The wrappers end it on every way out,
- * pthread_cancel's unwinding included (ac_close_mark, built with -fexceptions). */
+ * pthread_cancel's unwinding included (ac_close_mark, built with -fexceptions; AC_ON_CANCEL
+ * under musl, which does not unwind). */
 extern uint8_t ac_closing[AC_FDTAB_SIZE];
 extern uint32_t ac_closing_high; /* every number from AC_FDTAB_SIZE up */
 static inline void ac_closing_begin(int fd)
@@ -214,10 +215,15 @@ static inline void ac_close_mark_end(const int *fd)
 {
     ac_closing_end(*fd);
 }
+static inline __attribute__((unused)) void ac_close_mark_cancelled(void *fd)
+{
+    ac_close_mark_end(fd);
+}
 /* Declares the mark of `fd` for the rest of the enclosing block: begun here, ended when the block
  * is left, by a return or by a cancellation's unwinding. */
 #define AC_CLOSE_MARK(fd)                                                                          \
     const int ac_marked_fd_ __attribute__((cleanup(ac_close_mark_end))) = (fd);                    \
+    AC_ON_CANCEL(ac_close_mark_cancelled, (void *)&ac_marked_fd_);                                 \
     ac_closing_begin(ac_marked_fd_)
 /* The timer's side: true when a close of `fd` may be under way. */
 bool ac_closing_now(int fd);

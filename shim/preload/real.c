@@ -41,7 +41,7 @@ STUB(recv, ssize_t, -1, (int a, void *b, size_t c, int d), (a, b, c, d))
 STUB(recvfrom, ssize_t, -1, (int a, void *b, size_t c, int d, struct sockaddr *e, unsigned *f),
      (a, b, c, d, e, f))
 STUB(recvmsg, ssize_t, -1, (int a, struct msghdr *b, int c), (a, b, c))
-STUB(recvmmsg, int, -1, (int a, struct mmsghdr *b, unsigned c, int d, struct timespec *e),
+STUB(recvmmsg, int, -1, (int a, struct mmsghdr *b, unsigned c, ac_mmsg_flags d, struct timespec *e),
      (a, b, c, d, e))
 STUB(read_chk, ssize_t, -1, (int a, void *b, size_t c, size_t d), (a, b, c, d))
 STUB(recv_chk, ssize_t, -1, (int a, void *b, size_t c, size_t d, int e), (a, b, c, d, e))
@@ -49,7 +49,7 @@ STUB(recvfrom_chk, ssize_t, -1,
      (int a, void *b, size_t c, size_t d, int e, struct sockaddr *f, unsigned *g),
      (a, b, c, d, e, f, g))
 STUB(sendmsg, ssize_t, -1, (int a, const struct msghdr *b, int c), (a, b, c))
-STUB(sendmmsg, int, -1, (int a, struct mmsghdr *b, unsigned c, int d), (a, b, c, d))
+STUB(sendmmsg, int, -1, (int a, struct mmsghdr *b, unsigned c, ac_mmsg_flags d), (a, b, c, d))
 STUB(close, int, -1, (int a), (a))
 STUB(dup, int, -1, (int a), (a))
 STUB(dup2, int, -1, (int a, int b), (a, b))
@@ -124,7 +124,7 @@ static int first_fcntl64(int a, int b, ...)
     }
     return ac_real.fcntl64(a, b, arg);
 }
-static int first_ioctl(int a, unsigned long b, ...)
+static int first_ioctl(int a, ac_ioctl_request b, ...)
 {
     va_list ap;
     va_start(ap, b);

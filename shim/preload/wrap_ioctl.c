@@ -10,7 +10,7 @@
 #include <stdarg.h>
 #include <sys/ioctl.h>
 
-AC_EXPORT int ioctl(int fd, unsigned long request, ...)
+AC_EXPORT int ioctl(int fd, ac_ioctl_request request, ...)
 {
     /* Every ioctl argument is one word (a pointer or an integer): pass it on as it came. */
     va_list ap;

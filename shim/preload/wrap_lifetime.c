@@ -215,27 +215,27 @@ static inline void accepted(int listener, int s, const struct sockaddr *addr, so
     }
 }
 
-AC_EXPORT int accept(int fd, __SOCKADDR_ARG addr, socklen_t *restrict addr_len)
+AC_EXPORT int accept(int fd, AC_SOCKADDR_ARG addr, socklen_t *restrict addr_len)
 {
     socklen_t room = addr_len != NULL ? *addr_len : 0;
-    int s = AC_REAL(accept)(fd, addr.__sockaddr__, addr_len);
-    accepted(fd, s, addr.__sockaddr__, room);
+    int s = AC_REAL(accept)(fd, AC_SOCKADDR(addr), addr_len);
+    accepted(fd, s, AC_SOCKADDR(addr), room);
     return s;
 }
 
-AC_EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *restrict addr_len, int flags)
+AC_EXPORT int accept4(int fd, AC_SOCKADDR_ARG addr, socklen_t *restrict addr_len, int flags)
 {
     socklen_t room = addr_len != NULL ? *addr_len : 0;
-    int s = AC_REAL(accept4)(fd, addr.__sockaddr__, addr_len, flags);
-    accepted(fd, s, addr.__sockaddr__, room);
+    int s = AC_REAL(accept4)(fd, AC_SOCKADDR(addr), addr_len, flags);
+    accepted(fd, s, AC_SOCKADDR(addr), room);
     return s;
 }
 
-AC_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
+AC_EXPORT int bind(int fd, AC_CONST_SOCKADDR_ARG addr, socklen_t len)
 {
     if (AC_UNLIKELY(ac_cfg.reuseaddr))
         ac_hygiene_before_bind(fd);
-    return AC_REAL(bind)(fd, addr.__sockaddr__, len);
+    return AC_REAL(bind)(fd, AC_SOCKADDR(addr), len);
 }
 
 /* The listener's port: its connections' local port, which the sweep asks the kernel about. */
@@ -250,11 +250,11 @@ AC_EXPORT int listen(int fd, int backlog)
     return r;
 }
 
-AC_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
+AC_EXPORT int connect(int fd, AC_CONST_SOCKADDR_ARG addr, socklen_t len)
 {
-    int r = AC_REAL(connect)(fd, addr.__sockaddr__, len);
+    int r = AC_REAL(connect)(fd, AC_SOCKADDR(addr), len);
     /* A UDP socket made through socket() is marked; one made elsewhere is judged later. */
-    const struct sockaddr *to = addr.__sockaddr__;
+    const struct sockaddr *to = AC_SOCKADDR(addr);
     /* Under way too when a signal cut the wait short (EINTR: the kernel goes on), or when a
      * repeated call finds it so (EALREADY, EISCONN). */
     if ((r == 0 || errno == EINPROGRESS || errno == EINTR || errno == EALREADY ||
@@ -263,7 +263,7 @@ AC_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
         (to->sa_family == AF_INET || to->sa_family == AF_INET6) &&
         ac_fd_state_hint(fd) != AC_FD_NOT_TCP) {
         int saved_errno = errno;
-        ac_ports_connecting(addr.__sockaddr__, len);
+        ac_ports_connecting(AC_SOCKADDR(addr), len);
         connection_appeared(fd);
         errno = saved_errno;
     }
@@ -279,7 +279,7 @@ AC_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 }
 
 /* The kernel sends at most UIO_MAXIOV messages of the vector: no more are looked at. */
-AC_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+AC_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, ac_mmsg_flags flags)
 {
     for (unsigned int i = 0; vec != NULL && i < vlen && i < UIO_MAXIOV; i++)
         if (AC_UNLIKELY(vec[i].msg_hdr.msg_controllen != 0))

@@ -15,9 +15,11 @@
 #include <signal.h>
 #include <time.h>
 
+#if AC_HAVE_CHK
 int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen);
 int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const sigset_t *ss,
                 size_t fdslen);
+#endif
 
 /* Returns true when it added POLLRDHUP somewhere (and so disarm must run). Branch-free per
  * entry: an OR to see what the application asked for, then one more pass to add the flag. */
@@ -112,8 +114,13 @@ static inline void poll_loan_end(struct poll_loan *l)
     if (AC_UNLIKELY(l->hidden))
         unhide(l->fds, l->nfds);
 }
+static inline __attribute__((unused)) void poll_loan_cancelled(void *l)
+{
+    poll_loan_end(l);
+}
 #define POLL_LOAN(fds, nfds)                                                                       \
-    struct poll_loan loan __attribute__((cleanup(poll_loan_end))) = {(fds), (nfds), false, false}
+    struct poll_loan loan __attribute__((cleanup(poll_loan_end))) = {(fds), (nfds), false, false}; \
+    AC_ON_CANCEL(poll_loan_cancelled, &loan)
 
 /* The normal way back: the flags hidden again, FINs noted, hidden entries shown again. */
 static inline void poll_return(struct poll_loan *l, int r)
@@ -143,6 +150,10 @@ static inline void give_back_one(struct pollfd **armed)
     if (AC_UNLIKELY(*armed != NULL))
         (*armed)->events &= (short)~POLLRDHUP;
 }
+static inline __attribute__((unused)) void give_back_one_cancelled(void *armed)
+{
+    give_back_one(armed);
+}
 
 /* The common single-descriptor wait, without the loops: the array is one entry. Kept out of
  * line, like poll_many, so that poll itself is a branch and a jump. */
@@ -155,6 +166,7 @@ static __attribute__((noinline)) int poll_one(struct pollfd *p, int timeout)
     p->events = (short)(asked | POLLRDHUP);
     /* Given back however the call ends (a cancellation unwinds through here). */
     struct pollfd *armed __attribute__((cleanup(give_back_one))) = p;
+    AC_ON_CANCEL(give_back_one_cancelled, &armed);
     int r = AC_REAL(poll)(p, 1, timeout);
     armed = NULL;
     p->events = asked;
@@ -193,6 +205,7 @@ AC_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 }
 #pragma GCC diagnostic pop
 
+#if AC_HAVE_CHK
 AC_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
 {
     bool fits = nfds <= fdslen / sizeof *fds; /* else the real one aborts */
@@ -203,6 +216,7 @@ AC_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fd
     poll_return(&loan, r);
     return r;
 }
+#endif
 
 AC_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
                     const sigset_t *sigmask)
@@ -215,6 +229,7 @@ AC_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *time
     return r;
 }
 
+#if AC_HAVE_CHK
 AC_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
                           const sigset_t *sigmask, size_t fdslen)
 {
@@ -226,3 +241,4 @@ AC_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec
     poll_return(&loan, r);
     return r;
 }
+#endif

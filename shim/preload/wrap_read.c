@@ -13,11 +13,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#if AC_HAVE_CHK
 /* Declared by glibc's headers only in fortified builds; the shim is built without. */
 ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);
 ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void *restrict buf, size_t n, size_t buflen, int flags,
-                       __SOCKADDR_ARG addr, socklen_t *restrict addr_len);
+                       AC_SOCKADDR_ARG addr, socklen_t *restrict addr_len);
+#endif
 
 static size_t iov_bytes(const struct iovec *iov, size_t count)
 {
@@ -35,6 +37,7 @@ AC_EXPORT ssize_t read(int fd, void *buf, size_t count)
     return n;
 }
 
+#if AC_HAVE_CHK
 AC_EXPORT ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen)
 {
     ssize_t n = AC_REAL(read_chk)(fd, buf, nbytes, buflen);
@@ -42,6 +45,7 @@ AC_EXPORT ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen)
         ac_on_eof(fd, AC_FOUND_READ);
     return n;
 }
+#endif
 
 AC_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
@@ -59,6 +63,7 @@ AC_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
     return n;
 }
 
+#if AC_HAVE_CHK
 AC_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
     ssize_t n = AC_REAL(recv_chk)(fd, buf, len, buflen, flags);
@@ -66,24 +71,27 @@ AC_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int f
         ac_on_eof(fd, AC_FOUND_READ);
     return n;
 }
+#endif
 
-AC_EXPORT ssize_t recvfrom(int fd, void *restrict buf, size_t len, int flags, __SOCKADDR_ARG addr,
+AC_EXPORT ssize_t recvfrom(int fd, void *restrict buf, size_t len, int flags, AC_SOCKADDR_ARG addr,
                            socklen_t *restrict addr_len)
 {
-    ssize_t n = AC_REAL(recvfrom)(fd, buf, len, flags, addr.__sockaddr__, addr_len);
+    ssize_t n = AC_REAL(recvfrom)(fd, buf, len, flags, AC_SOCKADDR(addr), addr_len);
     if (AC_UNLIKELY(n == 0) && len > 0)
         ac_on_eof(fd, AC_FOUND_READ);
     return n;
 }
 
+#if AC_HAVE_CHK
 AC_EXPORT ssize_t __recvfrom_chk(int fd, void *restrict buf, size_t len, size_t buflen, int flags,
-                                 __SOCKADDR_ARG addr, socklen_t *restrict addr_len)
+                                 AC_SOCKADDR_ARG addr, socklen_t *restrict addr_len)
 {
-    ssize_t n = AC_REAL(recvfrom_chk)(fd, buf, len, buflen, flags, addr.__sockaddr__, addr_len);
+    ssize_t n = AC_REAL(recvfrom_chk)(fd, buf, len, buflen, flags, AC_SOCKADDR(addr), addr_len);
     if (AC_UNLIKELY(n == 0) && len > 0)
         ac_on_eof(fd, AC_FOUND_READ);
     return n;
 }
+#endif
 
 /* Descriptors handed over with SCM_RIGHTS: the sweep must learn their ports (ports.c). Looked
  * at only when the kernel returned control data at all (it wrote msg_controllen, so `msg` is
@@ -105,7 +113,7 @@ AC_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 /* On a stream socket every receive after the FIN yields a message of length 0, so at EOF the
  * last message of the vector is empty: that is the one to look at. */
-AC_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+AC_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, ac_mmsg_flags flags,
                        struct timespec *timeout)
 {
     int n = AC_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);

@@ -22,16 +22,16 @@ AC_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
     return AC_REAL(setsockopt)(fd, level, name, val, len);
 }
 
-AC_EXPORT int getsockname(int fd, __SOCKADDR_ARG addr, socklen_t *restrict len)
+AC_EXPORT int getsockname(int fd, AC_SOCKADDR_ARG addr, socklen_t *restrict len)
 {
     if (AC_UNLIKELY(ac_fd_maybe_reclaimed(fd)))
-        return ac_reclaimed_getsockname(fd, addr.__sockaddr__, len);
-    return AC_REAL(getsockname)(fd, addr.__sockaddr__, len);
+        return ac_reclaimed_getsockname(fd, AC_SOCKADDR(addr), len);
+    return AC_REAL(getsockname)(fd, AC_SOCKADDR(addr), len);
 }
 
-AC_EXPORT int getpeername(int fd, __SOCKADDR_ARG addr, socklen_t *restrict len)
+AC_EXPORT int getpeername(int fd, AC_SOCKADDR_ARG addr, socklen_t *restrict len)
 {
     if (AC_UNLIKELY(ac_fd_maybe_reclaimed(fd)))
-        return ac_reclaimed_getpeername(fd, addr.__sockaddr__, len);
-    return AC_REAL(getpeername)(fd, addr.__sockaddr__, len);
+        return ac_reclaimed_getpeername(fd, AC_SOCKADDR(addr), len);
+    return AC_REAL(getpeername)(fd, AC_SOCKADDR(addr), len);
 }
