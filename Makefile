@@ -73,8 +73,6 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/fuse_stall $(BUILD)/fixtures/fuse_swap $(BUILD)/fixtures/cw_swarm \
               $(BUILD)/fixtures/exec_stuck $(BUILD)/fixtures/fd_hog \
               $(BUILD)/fixtures/lock_holder
-# Built only where musl-gcc is (its rule says so otherwise).
-FIXTURES   += $(BUILD)/fixtures/mos_server_musl
 
 .PHONY: all deps check-deps test-deps test unit integration demo fixtures clean format \
         format-check exports
@@ -136,17 +134,6 @@ $(BUILD)/fixtures/ready_server_fortified: tests/fixtures/ready_server.c $(FIX_CO
 # library can be preloaded into it; only autoclosed can reclaim its connections.
 $(BUILD)/fixtures/mos_server_static: tests/fixtures/mos_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -U_FORTIFY_SOURCE -g -pthread -static -o $@ $< $(FIX_COMMON)
-
-# The same server linked against musl (Debian: musl-tools): musl's loader cannot load the library,
-# built for glibc, so scripts/autoclose must refuse it (t_tools_wrapper_musl). musl-gcc is looked
-# for when the recipe runs, after test-deps may have installed it; without it, one line says so,
-# no file is made and the test skips.
-$(BUILD)/fixtures/mos_server_musl: tests/fixtures/mos_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
-	@if command -v musl-gcc >/dev/null; then \
-		set -x; musl-gcc -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -pthread -o $@ $< $(FIX_COMMON); \
-	else \
-		rm -f $@; echo "make: $@ skipped: no musl-gcc (Debian: musl-tools)"; \
-	fi
 
 # A leaking server in Go: its runtime makes its own system calls, so a preloaded library never
 # sees them. Built off-network from the standard library alone (no module is fetched), statically

@@ -16,6 +16,9 @@ done
 unset word
 : "${AUTOCLOSE_LIB32:=$(dirname -- "${lib64:-.}")/i386/libautoclose.so}"
 : "${FIXTURES32:=$(dirname -- "$FIXTURES")/i386/fixtures}"
+# The musl library and fixtures likewise (musl/ beside the 64-bit ones).
+: "${AUTOCLOSE_LIBMUSL:=$(dirname -- "${lib64:-.}")/musl/libautoclose.so}"
+: "${FIXTURES_MUSL:=$(dirname -- "$FIXTURES")/musl/fixtures}"
 unset lib64
 
 T_NAME=$(basename "$0" .sh)

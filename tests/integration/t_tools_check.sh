@@ -2,8 +2,9 @@
 # autoclose --check -- PROGRAM runs nothing and answers: exit 0 and the library it would preload
 # for a dynamic glibc program, with the settings the library would use, read from the environment
 # and the options by the library's own parser (a bad value and an unknown name named as the
-# library would name them); exit 1 for a static program, a Go program (static, or dynamically
-# linked with cgo), a musl one and a setuid one, each naming autoclosed as the remedy; exit 2 for
+# library would name them), and the musl library for a musl program (when built); exit 1 for a
+# static program, a Go program (static, or dynamically linked with cgo) and a setuid one, each
+# naming autoclosed as the remedy; exit 2 for
 # bad usage. The program is never executed: each run is traced, and the program, given a file to
 # create, leaves none. Running a Go program linked dynamically is refused too.
 # shellcheck source=lib.sh
@@ -70,6 +71,17 @@ check script "$TMP/bin/script.sh"
 assert_eq 0 "$rc" "script: exit status"
 grep -q 'can be protected: a script run by /bin/sh' "$TMP/rc.out" || fail "script: no verdict"
 
+# A musl program: 0, the musl library named (when it and the musl server were built).
+if [ -x "$FIXTURES_MUSL/mos_server" ] && [ -f "$AUTOCLOSE_LIBMUSL" ]; then
+    check musl "$FIXTURES_MUSL/mos_server"
+    assert_eq 0 "$rc" "musl: exit status"
+    grep -qx "library: $(readlink -f "$AUTOCLOSE_LIBMUSL")" "$TMP/rc.out" ||
+        fail "musl: the musl library is not named"
+    grep -q "can be protected: a 64-bit .* program started by musl's loader" "$TMP/rc.out" ||
+        fail "musl: no verdict"
+    echo "  musl: exit 0, the musl library named, not run"
+fi
+
 # expect_cannot NAME WORD CMD...: exit 1, on stdout the reason (with WORD) and autoclosed.
 expect_cannot() {
     local name=$1 word=$2
@@ -85,8 +97,6 @@ expect_cannot setuid setuid "$TMP/bin/suid_touch"
 expect_cannot go-static "Go program, statically linked" "$FIXTURES/go_leaky_server"
 expect_cannot go-dynamic "Go program: its runtime makes its own system calls" \
     "$FIXTURES/go_leaky_server_dynamic"
-[ ! -x "$FIXTURES/mos_server_musl" ] ||
-    expect_cannot musl "is not glibc's dynamic loader" "$FIXTURES/mos_server_musl"
 libc_a=$(gcc -print-file-name=libc.a)
 if [ "$libc_a" != libc.a ] && [ -f "$libc_a" ]; then
     gcc -static -o "$TMP/bin/static_touch" "$TMP/touch.c" || fail "gcc -static failed although $libc_a exists"
@@ -94,7 +104,7 @@ if [ "$libc_a" != libc.a ] && [ -f "$libc_a" ]; then
 else
     echo "  (no libc.a: the static C program was not checked; the static Go one was)"
 fi
-echo "  setuid, static and Go programs (and musl, when built): exit 1, autoclosed named"
+echo "  setuid, static and Go programs: exit 1, autoclosed named"
 
 # Running (not checking) the dynamic Go program is refused as well, before it runs.
 rm -f "$TMP/go.port"

@@ -12,26 +12,33 @@ for word in $AUTOCLOSE_LIB; do
 done
 unset word
 
-# use_wrapper: sets AUTOCLOSE. In the source tree the wrapper finds ../build/libautoclose.so and
-# ../build/i386/libautoclose.so (and --check's ../build/autoclose-settings); when the libraries
-# under test were built elsewhere (another BUILD), a copy of the wrapper gets a tree of its own
-# whose build/ holds those libraries (the 32-bit one when AUTOCLOSE_LIB32 exists) and the helper
-# beside the library, so the test never runs a stale one.
+# use_wrapper: sets AUTOCLOSE. In the source tree the wrapper finds ../build/libautoclose.so,
+# ../build/i386/libautoclose.so and ../build/musl/libautoclose.so (and --check's
+# ../build/autoclose-settings); when the libraries under test were built elsewhere (another
+# BUILD), a copy of the wrapper gets a tree of its own whose build/ holds those libraries (the
+# 32-bit and musl ones when AUTOCLOSE_LIB32 and AUTOCLOSE_LIBMUSL exist) and the helper beside
+# the library, so the test never runs a stale one.
 use_wrapper() {
-    local lib32_same=no
+    local lib32_same=no libmusl_same=no
     if [ -f "$AUTOCLOSE_LIB32" ]; then
         [ "$REPO/build/i386/libautoclose.so" -ef "$AUTOCLOSE_LIB32" ] && lib32_same=yes
     else
         [ -e "$REPO/build/i386/libautoclose.so" ] || lib32_same=yes
     fi
+    if [ -f "$AUTOCLOSE_LIBMUSL" ]; then
+        [ "$REPO/build/musl/libautoclose.so" -ef "$AUTOCLOSE_LIBMUSL" ] && libmusl_same=yes
+    else
+        [ -e "$REPO/build/musl/libautoclose.so" ] || libmusl_same=yes
+    fi
     if [ "$REPO/build/libautoclose.so" -ef "$AUTOCLOSE_LIB" ] && [ $lib32_same = yes ] &&
-        [ "$REPO/build/autoclose-settings" -ef "$SETTINGS_HELPER" ]; then
+        [ $libmusl_same = yes ] && [ "$REPO/build/autoclose-settings" -ef "$SETTINGS_HELPER" ]; then
         AUTOCLOSE=$TOOLS/autoclose
     else
-        mkdir -p "$TMP/tree/scripts" "$TMP/tree/build/i386"
+        mkdir -p "$TMP/tree/scripts" "$TMP/tree/build/i386" "$TMP/tree/build/musl"
         cp "$TOOLS/autoclose" "$TMP/tree/scripts/autoclose"
         ln -sf "$AUTOCLOSE_LIB" "$TMP/tree/build/libautoclose.so"
         [ ! -f "$AUTOCLOSE_LIB32" ] || ln -sf "$AUTOCLOSE_LIB32" "$TMP/tree/build/i386/libautoclose.so"
+        [ ! -f "$AUTOCLOSE_LIBMUSL" ] || ln -sf "$AUTOCLOSE_LIBMUSL" "$TMP/tree/build/musl/libautoclose.so"
         [ ! -x "$SETTINGS_HELPER" ] || ln -sf "$SETTINGS_HELPER" "$TMP/tree/build/autoclose-settings"
         # In the source tree, --version reads ../Makefile.
         ln -sf "$REPO/Makefile" "$TMP/tree/Makefile"
