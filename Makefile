@@ -485,7 +485,8 @@ MUSL_CC        ?= musl-gcc
 MUSL_DIR       := $(BUILD)/musl
 LIBMUSL        := $(MUSL_DIR)/libautoclose.so
 MUSL_OBJS      := $(patsubst $(BUILD)/%,$(MUSL_DIR)/%,$(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS))
-MUSL_FIXTURES  := $(addprefix $(MUSL_DIR)/fixtures/,mos_server ready_server neglect_server \
+MUSL_FIXTURES  := $(addprefix $(MUSL_DIR)/fixtures/,mos_server ready_server neglect_server fork_storm \
+                  cancel_close \
                   halfclose_server fork_inherit)
 MUSL_UNIT_BINS := $(UNIT_BINS:$(BUILD)/unit/%=$(MUSL_DIR)/unit/%)
 MUSL_ARCH       = $(shell uname -m)
