@@ -478,19 +478,18 @@ uninstall-lib32:
 # target's test-deps has installed what was missing, so the build itself is a sub-make.
 #   make libmusl                     the musl library alone
 #   make build/musl/fixtures/NAME    a fixture built against musl (the t_musl_* tests run them)
-# make install puts it into lib/<arch>-linux-musl, the directory of Debian's musl package, which
-# musl's loader does not search: it is preloaded by its path. INSTALL_LIBMUSL names an already
+# make install puts it into lib/<arch>-linux-musl (the multiarch name with -musl for -gnu:
+# lib/x86_64-linux-musl), the directory of Debian's musl-dev; it is preloaded by its full path. INSTALL_LIBMUSL names an already
 # built one instead (empty: none).
 MUSL_CC        ?= musl-gcc
 MUSL_DIR       := $(BUILD)/musl
 LIBMUSL        := $(MUSL_DIR)/libautoclose.so
 MUSL_OBJS      := $(patsubst $(BUILD)/%,$(MUSL_DIR)/%,$(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS))
 MUSL_FIXTURES  := $(addprefix $(MUSL_DIR)/fixtures/,mos_server ready_server neglect_server fork_storm \
-                  cancel_close \
-                  halfclose_server fork_inherit)
+                  cancel_close nofile_via_system halfclose_server fork_inherit)
 MUSL_UNIT_BINS := $(UNIT_BINS:$(BUILD)/unit/%=$(MUSL_DIR)/unit/%)
-MUSL_ARCH       = $(shell uname -m)
-LIBDIRMUSL      = $(PREFIX)/lib/$(MUSL_ARCH)-linux-musl
+MUSL_MULTIARCH  = $(if $(MULTIARCH),$(subst -gnu,-musl,$(MULTIARCH)),$(shell uname -m)-linux-musl)
+LIBDIRMUSL      = $(PREFIX)/lib/$(MUSL_MULTIARCH)
 INSTALLED_LIBMUSL = $(LIBDIRMUSL)/libautoclose.so
 RELATIVE_LIBMUSL  = $(shell realpath -m --relative-to='$(BINDIR)' '$(LIBDIRMUSL)')/libautoclose.so
 INSTALL_LIBMUSL  ?= $(LIBMUSL)
@@ -530,14 +529,40 @@ $(MUSL_DIR)/shim/%.o: shim/%.c $(SHIM_HEADERS)
 	@mkdir -p $(@D) && $(MUSL_HDR_LINK)
 	$(MUSL_CC) $(MUSL_INC) $(CFLAGS) $(filter-out -fexceptions,$(SHIM_CFLAGS)) $(SHIM_INCLUDE) -c -o $@ $<
 
-# musl has libdl and libpthread inside libc.so: nothing more to link.
+# musl has libdl and libpthread inside libc.so: nothing more to link. The ELF header's OS/ABI
+# byte (EI_OSABI, offset 7) is then set to 255: a program the musl server starts inherits its
+# LD_PRELOAD, and glibc's loader, for a glibc program (a Debian /bin/sh through system()), skips
+# a file of another OS/ABI with one line ("cannot be preloaded ... ignored") rather than stop the
+# program on this library's musl libc.so. musl's loader does not read that byte.
 $(LIBMUSL): $(MUSL_OBJS)
-	$(MUSL_CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ -Wl,-z,defs \
+	$(MUSL_CC) $(CFLAGS) $(LDFLAGS) -shared -o $@.tmp $^ -Wl,-z,defs \
 		-Wl,-soname,libautoclose.so -Wl,--version-script=shim/preload/exports.map
+	printf '\377' | dd of=$@.tmp bs=1 seek=7 conv=notrunc status=none
+	mv -f $@.tmp $@
+
+# A musl program that starts another through system() (musl's posix_spawn of /bin/sh).
+$(MUSL_DIR)/fixtures/nofile_via_system: tests/fixtures/nofile_starter.c
+	@mkdir -p $(@D)
+	$(MUSL_CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -DVIA_system -o $@ $<
 
 $(MUSL_DIR)/fixtures/%: tests/fixtures/%.c $(FIX_COMMON) tests/fixtures/mos_proto.h
 	@mkdir -p $(@D) && $(MUSL_HDR_LINK)
 	$(MUSL_CC) $(MUSL_INC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -pthread -o $@ $< $(FIX_COMMON)
+
+# make bench: the hot path under musl too, beside glibc's (tests/bench/run.sh's musl section),
+# with hotpath built against musl.
+BENCH_MUSL := $(BENCH_DIR)/musl/hotpath
+.PHONY: bench-musl
+bench bench-smoke: bench-musl
+bench bench-smoke: export AUTOCLOSE_LIBMUSL := $(abspath $(LIBMUSL))
+bench bench-smoke: export BENCH_BIN_MUSL := $(abspath $(BENCH_DIR)/musl)
+bench-musl: test-deps
+	+@$(call try_musl,$(LIBMUSL) $(BENCH_MUSL))
+
+$(BENCH_DIR)/musl/%: tests/bench/%.c tests/bench/bench.c tests/bench/bench.h
+	@mkdir -p $(@D) && $(MUSL_HDR_LINK)
+	$(MUSL_CC) $(MUSL_INC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -g -U_FORTIFY_SOURCE -o $@ $< \
+		tests/bench/bench.c
 
 # Its exports are checked too when it was built: the list less the fortified entry points.
 exports: exports-musl
@@ -623,6 +648,7 @@ deb:
 	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check --build --deb
 	@scripts/build-deb.sh '$(VERSION)' '$(BUILD)'
 
-test-deb: test-deps $(FIXTURES) lib32-tests
+test-deb: test-deps $(FIXTURES) lib32-tests musl-tests
 	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check-or-install --deb --deb-test
-	@FIXTURES=$(abspath $(BUILD)/fixtures) FIXTURES32=$(abspath $(LIB32_DIR)/fixtures) tests/deb/run.sh '$(abspath $(BUILD))'
+	@FIXTURES=$(abspath $(BUILD)/fixtures) FIXTURES32=$(abspath $(LIB32_DIR)/fixtures) \
+		FIXTURES_MUSL=$(abspath $(MUSL_DIR)/fixtures) tests/deb/run.sh '$(abspath $(BUILD))'

@@ -123,6 +123,8 @@ i386_package() {
         return 1
     }
     rm -r "${tree:?}/usr/lib/$ma"
+    # The musl library is amd64's: a 32-bit one is not built.
+    rm -rf "${tree:?}/usr/lib/${ma/-gnu/-musl}"
     install -d -m 0755 "$tree/usr/lib/i386-linux-gnu"
     install -m 0644 "$lib32" "$tree/usr/lib/i386-linux-gnu/libautoclose.so"
     strip --remove-section=.comment --remove-section=.note --strip-unneeded \

@@ -52,7 +52,7 @@ cross_packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 # at compat level 13 (no fakeroot: the package declares Rules-Requires-Root: no, so a user who
 # is not root builds it as is). deb-test: lintian to check the packages, and man-db so that make
 # test-deb can look the installed pages up with man.
-deb_packages=(dpkg-dev debhelper)
+deb_packages=(dpkg-dev debhelper musl-tools)
 deb_test_packages=(lintian man-db)
 
 # vm: what make test-vm needs besides: qemu-system-x86 to boot Debian's own kernel (which

@@ -8,8 +8,8 @@
 # table says which targets hold.
 #
 # Scales, all optional:
-#   BENCH_ONLY=hot,instr,reclaim,idle,pileup,redis,churn,daemon,scan,fork   sections to run
-#                              (default: all)
+#   BENCH_ONLY=hot,instr,musl,reclaim,idle,pileup,redis,churn,daemon,scan,fork   sections to
+#                              run (default: all)
 #   BENCH_ROUNDS=15            wall-clock rounds per hot-path case (median and spread; what
 #                                is left to measure is about 1%, the spread of single runs
 #                                here several times that: with 7 the medians wandered by 2%)
@@ -48,7 +48,11 @@ set -euo pipefail
 : "${BENCH_BIN:?BENCH_BIN must name the directory of the built benchmark programs}"
 lib=$AUTOCLOSE_LIB
 bin=$BENCH_BIN
-only=${BENCH_ONLY:-hot,instr,reclaim,idle,pileup,redis,churn,daemon,scan,fork}
+only=${BENCH_ONLY:-hot,instr,musl,reclaim,idle,pileup,redis,churn,daemon,scan,fork}
+# The musl build of the library and the hot-path program built with musl-gcc (make bench builds
+# both where musl-gcc is; the musl section is skipped without them).
+lib_musl=${AUTOCLOSE_LIBMUSL:-$(dirname "$lib")/musl/libautoclose.so}
+bin_musl=${BENCH_BIN_MUSL:-$bin/musl}
 rounds=${BENCH_ROUNDS:-15}
 hot_iters=${BENCH_HOT_ITERS:-20000}
 cg_iters=${BENCH_CG_ITERS:-1000}
@@ -232,7 +236,7 @@ callgrind_run() { # name transport [env...]
     env "$@" valgrind --tool=callgrind --compress-strings=no --compress-pos=no \
         --collect-atstart=no --toggle-collect=measured_loop --dump-after=measured_loop \
         --callgrind-out-file="$work/cg.$name" \
-        "$bin/hotpath" count "$transport" "$cg_iters" $((3 * cg_iters)) >/dev/null 2>"$work/cg.$name.log"
+        "${cg_bin:-$bin/hotpath}" count "$transport" "$cg_iters" $((3 * cg_iters)) >/dev/null 2>"$work/cg.$name.log"
 }
 
 # Self cost per function ("object function Ir") of one profile; a call's inclusive cost (the
@@ -343,6 +347,87 @@ hot_instructions() {
     # The price of calling libc's functions always (no system calls of the shim's own): any second
     # thread makes glibc take its multi-threaded path. Stated, not judged.
     verdict NOTE "the shim's thread makes a single-threaded TCP process's cancellable calls take glibc's multi-threaded path: $c more instructions (and 2 atomic RMWs) in libc per call"
+}
+
+# ---- hot path under musl --------------------------------------------------------------------
+
+# The hot path of a program linked against musl: hotpath built with musl-gcc, without and with
+# the musl build of the library, beside the same figures for glibc. The shim's own instructions
+# per wrapped call over a socket pair (no thread of the shim's: the wrappers alone), and the wall
+# clock of read round trips over both transports.
+musl_hot() {
+    section "hot path under musl: hotpath built with musl-gcc, the musl library, beside glibc's"
+    if [ ! -x "$bin_musl/hotpath" ] || [ ! -f "$lib_musl" ]; then
+        echo "SKIP: no musl build ($bin_musl/hotpath, $lib_musl): make bench builds them where musl-gcc is"
+        verdict SKIPPED "hot path under musl (no musl-gcc)"
+        return
+    fi
+    local r t side first name no yes ratio lo hi
+    for ((r = 1; r <= rounds; r++)); do
+        for t in "${transports[@]}"; do
+            for first in $((r % 2)) $(((r + 1) % 2)); do
+                if [ "$first" = 1 ]; then
+                    "$bin_musl/hotpath" wall read "$t" "$hot_iters" >>"$work/musl.wall.$t.no"
+                else
+                    LD_PRELOAD=$lib_musl "$bin_musl/hotpath" wall read "$t" "$hot_iters" \
+                        >>"$work/musl.wall.$t.yes"
+                fi
+            done
+        done
+    done
+    printf 'wall clock, read round trips, ns each (median, min-max of %s runs):\n' "$rounds"
+    printf '%-9s %22s %22s %24s\n' transport without with "ratio (per-run range)"
+    for t in "${transports[@]}"; do
+        read -r no lo hi < <(stats <"$work/musl.wall.$t.no")
+        printf '%-9s %8.0f (%5.0f-%5.0f)' "$t" "$no" "$lo" "$hi"
+        read -r yes lo hi < <(stats <"$work/musl.wall.$t.yes")
+        printf ' %8.0f (%5.0f-%5.0f)' "$yes" "$lo" "$hi"
+        paste "$work/musl.wall.$t.yes" "$work/musl.wall.$t.no" | awk '{ print $1 / $2 }' \
+            >"$work/musl.ratio.$t"
+        read -r ratio lo hi < <(stats <"$work/musl.ratio.$t")
+        printf ' %8.3f (%5.3f-%5.3f)\n' "$ratio" "$lo" "$hi"
+    done
+
+    if ! command -v valgrind >/dev/null 2>&1; then
+        echo "SKIP: no valgrind: the instruction counts were not taken"
+        verdict SKIPPED "instructions per wrapped call under musl (no valgrind)"
+        return
+    fi
+    for side in no yes; do
+        name=musl.unix.$side
+        [ "$side" = yes ] && cg_bin=$bin_musl/hotpath callgrind_run "$name" unix LD_PRELOAD="$lib_musl"
+        [ "$side" = no ] && cg_bin=$bin_musl/hotpath callgrind_run "$name" unix LD_PRELOAD=
+        name=glibc.unix.$side
+        [ "$side" = yes ] && callgrind_run "$name" unix LD_PRELOAD="$lib"
+        [ "$side" = no ] && callgrind_run "$name" unix LD_PRELOAD=
+    done
+    printf '\nshim code per wrapped call with nothing to do, instructions (callgrind, socket pair):\n'
+    printf '%-11s %8s %8s\n' wrapper glibc musl
+    local i k w libc g m misses=""
+    for libc in glibc musl; do
+        : >"$work/own.$libc"
+        for i in "${!kinds[@]}"; do
+            per_round_trip "$libc.unix.yes" "$i" | awk -v l="$libc" '$1 == "shim" { print $2, $3 / 2 }' \
+                >>"$work/own.$libc"
+        done
+    done
+    for w in write send read recv readv recvmsg poll epoll_wait; do
+        g=$(awk -v w="$w" '$1 == w { print $2; exit }' "$work/own.glibc")
+        m=$(awk -v w="$w" '$1 == w { print $2; exit }' "$work/own.musl")
+        [ -n "$g$m" ] || continue
+        printf '%-11s %8.1f %8.1f\n' "$w" "${g:-0}" "${m:-0}"
+        [ "$w" = poll ] || holds "${m:-0}" 20 || misses="$misses $w(${m})"
+    done
+    printf 'read round trip in all (4 wrapped calls), without / with the library: glibc %s / %s, musl %s / %s\n' \
+        "$(per_round_trip glibc.unix.no 0 | awk '$1 == "total" { print $2 }')" \
+        "$(per_round_trip glibc.unix.yes 0 | awk '$1 == "total" { print $2 }')" \
+        "$(per_round_trip musl.unix.no 0 | awk '$1 == "total" { print $2 }')" \
+        "$(per_round_trip musl.unix.yes 0 | awk '$1 == "total" { print $2 }')"
+    if [ -z "$misses" ]; then
+        verdict HOLDS "musl: shim code per wrapped call with nothing to do <= 20 instructions"
+    else
+        verdict MISSED "musl: shim code per wrapped call with nothing to do <= 20 instructions:$misses"
+    fi
 }
 
 # ---- reclaim at scale -----------------------------------------------------------------------
@@ -1017,6 +1102,7 @@ machine
 want fork && fork_cost
 want hot && hot_wall
 want instr && hot_instructions
+want musl && musl_hot
 # idle before reclaim: reclaim leaves tens of thousands of TIME_WAIT sockets on the host for a
 # minute, and the sweep's kernel walk covers every one of them.
 want idle && idle

@@ -8,8 +8,9 @@
 # on no 32-bit library (libc6-i386); the two libautoclose packages install side by side; lintian
 # --pedantic has nothing to say that an override does not explain. Installed, the tools say the
 # Makefile's VERSION and the installed autoclose protects a leaking server (its CLOSE_WAIT sockets
-# reclaimed, as ss shows) with the installed library, and a 32-bit one with the i386 package's
-# library where the kernel can run it. autoclosed's unit has Debian's maintainer scripts
+# reclaimed, as ss shows) with the installed library, a musl one with libautoclose's musl build
+# (/usr/lib/<arch>-linux-musl), and a 32-bit one with the i386 package's library where the kernel
+# can run it. autoclosed's unit has Debian's maintainer scripts
 # (dh_installsystemd: daemon-reload, a restart after an upgrade, a stop on removal, its links
 # cleaned on purge) and is not enabled on install; enabled by the operator, its .wants link goes
 # with the purge; its /etc/default file is a conffile, kept by a removal and gone with the purge.
@@ -22,7 +23,7 @@
 # added there), which proves that they install side by side, and a 32-bit server is protected
 # from there. Without root, or with DEB_TEST_ROOT=scratch, the packages are unpacked with dpkg -x
 # into a scratch root and run from there.
-#   tests/deb/t_deb.sh BUILD        (FIXTURES and FIXTURES32 name the built fixtures)
+#   tests/deb/t_deb.sh BUILD        (FIXTURES, FIXTURES32 and FIXTURES_MUSL name the built fixtures)
 # shellcheck source=../integration/lib.sh
 . "$(dirname "$0")/../integration/lib.sh"
 # shellcheck source=../integration/tools_lib.sh
@@ -123,8 +124,9 @@ fi
 # Each file in its package. (Man pages compressed; the drop-in a plain file.)
 listing() { dpkg-deb --fsys-tarfile "$1" | tar -t | sed 's|^\./|/|; /\/$/d' | sort; }
 declare -A WANT=()
-WANT[libautoclose]="/usr/lib/$ma/libautoclose.so /usr/share/man/man7/libautoclose.7.gz
-    /usr/share/doc/libautoclose/README.md.gz /usr/share/lintian/overrides/libautoclose"
+WANT[libautoclose]="/usr/lib/$ma/libautoclose.so /usr/lib/${ma/-gnu/-musl}/libautoclose.so
+    /usr/share/man/man7/libautoclose.7.gz /usr/share/doc/libautoclose/README.md.gz
+    /usr/share/lintian/overrides/libautoclose"
 WANT[autoclose]="/usr/bin/autoclose /usr/bin/mos-close-test /usr/bin/tcpstates
     /usr/libexec/libautoclose/autoclose-settings /usr/share/doc/autoclose/autoclose.conf
     /usr/share/man/man1/autoclose.1.gz /usr/share/man/man1/mos-close-test.1.gz
@@ -142,7 +144,8 @@ for p in "${PACKAGES[@]}"; do
 done
 sort -u "$TMP"/{libautoclose,autoclose,autoclosed}.files >"$TMP/deb.files"
 if [ -n "$deb32" ]; then
-    sed "s|^/usr/lib/$ma/|/usr/lib/i386-linux-gnu/|" "$TMP/libautoclose.want" >"$TMP/libautoclose32.want"
+    grep -v -- '-linux-musl/' "$TMP/libautoclose.want" |
+        sed "s|^/usr/lib/$ma/|/usr/lib/i386-linux-gnu/|" >"$TMP/libautoclose32.want"
     listing "$deb32" >"$TMP/libautoclose32.files"
     diff -u "$TMP/libautoclose32.want" "$TMP/libautoclose32.files" >"$TMP/libautoclose32.diff" ||
         fail "the files of libautoclose:i386 are not what belongs in it: $(cat "$TMP/libautoclose32.diff")"
@@ -163,6 +166,7 @@ fi
 src=$BUILD_DIR/deb/src/build
 make -s -C "$REPO" install DESTDIR="$TMP/stage" PREFIX=/usr UNITDIR=/lib/systemd/system \
     DOCDIR=/usr/share/doc/autoclose INSTALL_LIB32= INSTALL_LIB="$src/libautoclose.so" \
+    INSTALL_LIBMUSL="$src/musl/libautoclose.so" \
     INSTALL_DAEMON="$src/autoclosed" INSTALL_SETTINGS="$src/autoclose-settings" \
     >"$TMP/stage.out" 2>&1 || fail "make install into a stage failed: $(cat "$TMP/stage.out")"
 (cd "$TMP/stage" && find . -type f -o -type l) | sed 's|^\.||' |
@@ -349,7 +353,8 @@ echo "  the installed library's start-up line names $version"
 # An installed wrapper against a leaking server, beside the same server unprotected:
 # check_protects TAG WRAPPER SERVER LIBRARY: WRAPPER preloads LIBRARY into SERVER by itself.
 check_protects() {
-    local tag=$1 wrapper=$2 server=$3 want_lib=$4 plain guarded s
+    local tag=$1 wrapper=$2 server=$3 want_lib=$4 plain guarded s label=${1:-64}-bit
+    [ "$tag" != musl ] || label=musl
     start_bg "plain$tag" "$server" --style read --port-file "$TMP/plain$tag.port"
     start_bg "guarded$tag" "$wrapper" --grace-ms $GRACE -- "$server" --style read \
         --port-file "$TMP/guarded$tag.port"
@@ -360,10 +365,10 @@ check_protects() {
     client "guarded$tag-clients" --port "$guarded" --count $N || fail "client exchanges failed (guarded$tag)"
     wait_until $((GRACE + 4000)) reclaimed "$guarded" $N "guarded$tag-clients" || true
     wait_until 2000 leaking "$plain" $N "plain$tag-clients" || true
-    echo "  ${tag:-64}-bit server, without autoclose:   $(report_states "$plain" "plain$tag-clients")"
-    echo "  ${tag:-64}-bit server, installed autoclose: $(report_states "$guarded" "guarded$tag-clients")"
+    echo "  $label server, without autoclose:   $(report_states "$plain" "plain$tag-clients")"
+    echo "  $label server, installed autoclose: $(report_states "$guarded" "guarded$tag-clients")"
     leaking "$plain" $N "plain$tag-clients" || fail "the server without autoclose did not leak: the test proves nothing"
-    reclaimed "$guarded" $N "guarded$tag-clients" || fail "the installed autoclose did not protect the ${tag:-64}-bit server"
+    reclaimed "$guarded" $N "guarded$tag-clients" || fail "the installed autoclose did not protect the $label server"
     for s in "plain$tag" "guarded$tag"; do
         kill -TERM -- "-${BG_PIDS[$s]}" 2>/dev/null || true
         wait "${BG_PIDS[$s]}" 2>/dev/null || true
@@ -375,6 +380,12 @@ installed_path() { if [ -z "$1" ] || [ -f "$2" ]; then echo "$2"; else echo "$1$
 check_protects "" "$root/usr/bin/autoclose" "$FIXTURES/mos_server" \
     "$(installed_path "$root" "/usr/lib/$ma/libautoclose.so")"
 protected="$N leaks"
+
+# A musl server, by the same command: the package's musl library.
+[ -x "${FIXTURES_MUSL:-}/mos_server" ] || fail "no musl mos_server in ${FIXTURES_MUSL:-} (make test-deb builds it)"
+check_protects musl "$root/usr/bin/autoclose" "$FIXTURES_MUSL/mos_server" \
+    "$(installed_path "$root" "/usr/lib/${ma/-gnu/-musl}/libautoclose.so")"
+protected="$N leaks of a glibc and of a musl server"
 
 # A 32-bit server, by the same command, where there is an i386 package (amd64) and the kernel
 # runs 32-bit programs (make test-vm proves it on a kernel that does, where this one cannot).
@@ -405,7 +416,7 @@ else
     else
         check_protects 32 "$root32/usr/bin/autoclose" "$FIXTURES32/mos_server" \
             "$(installed_path "$root32" "$lib32")"
-        protected="$N leaks of a 64-bit and of a 32-bit server"
+        protected="$N leaks of a 64-bit, a musl and a 32-bit server"
     fi
 fi
 

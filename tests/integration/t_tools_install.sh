@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make install / uninstall: into a DESTDIR with PREFIX=/usr the library lands in the multiarch
-# directory (the 32-bit x86 one, when built, in the i386 multiarch directory), the tools in bin,
+# directory (the 32-bit x86 one, when built, in the i386 multiarch directory; the musl one, when
+# built, in lib/<arch>-linux-musl), the tools in bin,
 # the daemon in sbin, the wrapper's --check helper in libexec/libautoclose, the man pages in
 # share/man, the systemd example in share/doc/libautoclose and the daemon's unit in
 # lib/systemd/system, with the installed paths written into the wrapper, the drop-in and the
@@ -33,11 +34,21 @@ else
     echo "  (no 32-bit library built: only the 64-bit one is installed)"
 fi
 
-# INSTALL_LIB, INSTALL_LIB32, INSTALL_DAEMON, INSTALL_SETTINGS: install what is under test, never
-# rebuild it while other tests use it (an empty INSTALL_LIB32 installs no 32-bit library).
+# The musl library under test likewise, into the multiarch name with -musl for -gnu.
+libdirmusl=lib/${ma:+${ma/-gnu/-musl}}
+[ -n "$ma" ] || libdirmusl=lib/$(uname -m)-linux-musl
+libmusl=
+if [ -f "$AUTOCLOSE_LIBMUSL" ]; then
+    libmusl=$AUTOCLOSE_LIBMUSL
+    echo "  musl library directory under the prefix: $libdirmusl"
+fi
+
+# INSTALL_LIB, INSTALL_LIB32, INSTALL_LIBMUSL, INSTALL_DAEMON, INSTALL_SETTINGS: install what is
+# under test, never rebuild it while other tests use it (an empty INSTALL_LIB32 or
+# INSTALL_LIBMUSL installs no such library).
 : "${AUTOCLOSED:?AUTOCLOSED must name the built daemon}"
 [ -x "$SETTINGS_HELPER" ] || fail "no autoclose-settings beside the library under test ($SETTINGS_HELPER)"
-minstall() { make -s -C "$REPO" "$@" INSTALL_LIB="$AUTOCLOSE_LIB" INSTALL_LIB32="$lib32" INSTALL_DAEMON="$AUTOCLOSED" INSTALL_SETTINGS="$SETTINGS_HELPER" >"$TMP/make.out" 2>&1 || fail "make $*: $(cat "$TMP/make.out")"; }
+minstall() { make -s -C "$REPO" "$@" INSTALL_LIB="$AUTOCLOSE_LIB" INSTALL_LIB32="$lib32" INSTALL_LIBMUSL="$libmusl" INSTALL_DAEMON="$AUTOCLOSED" INSTALL_SETTINGS="$SETTINGS_HELPER" >"$TMP/make.out" 2>&1 || fail "make $*: $(cat "$TMP/make.out")"; }
 
 stage=$TMP/stage
 minstall install DESTDIR="$stage" PREFIX=/usr
@@ -52,6 +63,7 @@ expected=(
     usr/lib/systemd/system/autoclosed.service:644
 )
 [ -z "$lib32" ] || expected+=("usr/$libdir32/libautoclose.so:644")
+[ -z "$libmusl" ] || expected+=("usr/$libdirmusl/libautoclose.so:644")
 for e in "${expected[@]}"; do
     f=${e%:*} mode=${e##*:}
     [ -f "$stage/$f" ] || fail "make install did not install $f"
@@ -62,6 +74,10 @@ if [ -n "$lib32" ]; then
     cmp -s "$lib32" "$stage/usr/$libdir32/libautoclose.so" ||
         fail "the installed 32-bit library is not the one built"
 fi
+if [ -n "$libmusl" ]; then
+    cmp -s "$libmusl" "$stage/usr/$libdirmusl/libautoclose.so" ||
+        fail "the installed musl library is not the one built"
+fi
 assert_eq "${#expected[@]}" "$(find "$stage" -type f | wc -l)" "files installed"
 
 # The final paths (without DESTDIR) are written in; no placeholder is left.
@@ -71,6 +87,8 @@ grep -qx "installed_lib='/usr/$libdir/libautoclose.so'" "$stage/usr/bin/autoclos
 # program's ELF class, and a 32-bit program is refused while it is not there.
 grep -qx "installed_lib32='/usr/$libdir32/libautoclose.so'" "$stage/usr/bin/autoclose" ||
     fail "the installed wrapper does not name the 32-bit library's path: $(grep installed_lib32= "$stage/usr/bin/autoclose")"
+grep -qx "installed_libmusl='/usr/$libdirmusl/libautoclose.so'" "$stage/usr/bin/autoclose" ||
+    fail "the installed wrapper does not name the musl library's path: $(grep installed_libmusl= "$stage/usr/bin/autoclose")"
 grep -qx "Environment=LD_PRELOAD=/usr/$libdir/libautoclose.so" \
     "$stage/usr/share/doc/libautoclose/autoclose.conf" || fail "the installed drop-in does not name the library"
 grep -q "^ExecStart=/usr/sbin/autoclosed " "$stage/usr/lib/systemd/system/autoclosed.service" ||
