@@ -195,7 +195,7 @@ exports: $(LIB)
 demo: test-deps $(LIB) $(FIXTURES)
 	@AUTOCLOSE_LIB=$(abspath $(LIB)) FIXTURES=$(abspath $(BUILD)/fixtures) scripts/demo.sh
 
-FORMATTED := shim/*/*.c shim/*/*.h tests/unit/*.c tests/fixtures/*.c tests/fixtures/*.h \
+FORMATTED := shim/*/*.c shim/*/*.h tests/unit/*.c tests/unit/musl/*.h tests/fixtures/*.c tests/fixtures/*.h \
              tests/bench/*.c tests/bench/*.h
 
 format: test-deps
@@ -563,6 +563,24 @@ $(BENCH_DIR)/musl/%: tests/bench/%.c tests/bench/bench.c tests/bench/bench.h
 	@mkdir -p $(@D) && $(MUSL_HDR_LINK)
 	$(MUSL_CC) $(MUSL_INC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -g -U_FORTIFY_SOURCE -o $@ $< \
 		tests/bench/bench.c
+
+# make unit: the unit tests built against musl too, with the musl build's objects. Debian's
+# libcmocka is built against glibc and cannot be linked into a musl program: tests/unit/musl/
+# holds the part of cmocka's API the tests use.
+MUSL_CORE_LIB := $(MUSL_DIR)/libautoclose_core.a
+.PHONY: musl-unit
+unit: musl-unit
+musl-unit: test-deps
+	+@$(call try_musl,$(MUSL_UNIT_BINS))
+	@if [ -x '$(firstword $(MUSL_UNIT_BINS))' ]; then tests/unit/run.sh $(MUSL_UNIT_BINS); fi
+
+$(MUSL_CORE_LIB): $(patsubst $(BUILD)/%,$(MUSL_DIR)/%,$(CORE_OBJS) $(PRELOAD_OBJS))
+	rm -f $@ && ar rcs $@ $^
+
+$(MUSL_DIR)/unit/%: tests/unit/%.c $(MUSL_CORE_LIB) tests/unit/musl/cmocka.h
+	@mkdir -p $(@D)
+	$(MUSL_CC) $(MUSL_INC) -Itests/unit/musl $(CFLAGS) -pthread $(SHIM_INCLUDE) -o $@ $< \
+		$(MUSL_CORE_LIB)
 
 # Its exports are checked too when it was built: the list less the fortified entry points.
 exports: exports-musl

@@ -38,6 +38,7 @@ const char *const ac_config_names[AC_VAR_COUNT] = {
     [AC_VAR_LOG_FILE] = "AUTOCLOSE_LOG_FILE",
     [AC_VAR_TOOLS_LIB] = "AUTOCLOSE_LIB",
     [AC_VAR_TOOLS_LIB32] = "AUTOCLOSE_LIB32",
+    [AC_VAR_TOOLS_LIBMUSL] = "AUTOCLOSE_LIBMUSL",
 };
 
 /* Builds "AUTOCLOSE_X='value' <problem>; <fallback>" in `why`. */

@@ -58,6 +58,7 @@ enum ac_var {
     AC_VAR_READ_COUNT,
     AC_VAR_TOOLS_LIB = AC_VAR_READ_COUNT, /* AUTOCLOSE_LIB: make test, make demo */
     AC_VAR_TOOLS_LIB32,                   /* AUTOCLOSE_LIB32: make test */
+    AC_VAR_TOOLS_LIBMUSL,                 /* AUTOCLOSE_LIBMUSL: make test, make bench */
     AC_VAR_COUNT
 };
 extern const char *const ac_config_names[AC_VAR_COUNT];

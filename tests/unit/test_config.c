@@ -1306,6 +1306,7 @@ static void unknown_variables_each_named_once(void **state)
         "AUTOCLOSE_PORT=10540",
         "AUTOCLOSE_LIB=/x/libautoclose.so", /* make test's and make demo's own */
         "AUTOCLOSE_LIB32=/x/i386/libautoclose.so",
+        "AUTOCLOSE_LIBMUSL=/x/musl/libautoclose.so",
         "AUTOCLOSED_OPTS=--ports 10540", /* the daemon's, not AUTOCLOSE_* */
         "AUTOCLOSE_XYZZY",               /* no '=' at all */
         NULL,

@@ -55,7 +55,9 @@ static void every_entry_is_the_next_definition(void **state)
         {"read", (void *)ac_real.read},
         {"poll", (void *)ac_real.poll},
         {"ppoll", (void *)ac_real.ppoll},
+#if AC_HAVE_CHK
         {"__recv_chk", (void *)ac_real.recv_chk},
+#endif
         {"epoll_wait", (void *)ac_real.epoll_wait},
         {"close", (void *)ac_real.close},
         {"accept", (void *)ac_real.accept},
