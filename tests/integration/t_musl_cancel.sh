@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# A close cancelled by pthread_cancel in a musl server run as `autoclose -- server`. musl's
-# cancellation does not unwind the stack (it runs the pthread_cleanup_push handlers and exits the
-# thread), so the library's close mark is ended by a handler of its own there (AC_ON_CANCEL in
-# libc_compat.h), not by the cleanup that glibc's unwinding runs. Without it the mark stays: the
-# leaked connection is never reclaimed. Skipped without the musl build (musl-gcc, from Debian's
-# musl-tools).
+# pthread_cancel in musl programs run as `autoclose -- program`. musl's cancellation does not
+# unwind the stack (it runs the pthread_cleanup_push handlers and exits the thread), so what a
+# wrapper holds during a cancellable call is given back by a handler of its own there
+# (AC_ON_CANCEL in libc_compat.h), not by the cleanup that glibc's unwinding runs: (1) a close
+# cancelled before its system call ends its close mark (without it the leaked connection is
+# never reclaimed); (2) a poll cancelled while it waits leaves the program's array as the
+# program set it, on one entry and on two (without it POLLRDHUP stays added); (3) a thread
+# blocked in read through the wrapper is still cancelled. Skipped without the musl build
+# (musl-gcc, from Debian's musl-tools).
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tools_lib.sh
@@ -12,9 +15,11 @@
 need_shim
 [ -f "$AUTOCLOSE_LIBMUSL" ] || skip "no musl library at $AUTOCLOSE_LIBMUSL ('make' builds it where" \
     "musl-gcc is: Debian's musl-tools)"
-[ -x "$FIXTURES_MUSL/cancel_close" ] ||
-    skip "no musl cancel_close in $FIXTURES_MUSL (make integration builds it)"
+for f in cancel_close cancel_poll cancel_probe; do
+    [ -x "$FIXTURES_MUSL/$f" ] || skip "no musl $f in $FIXTURES_MUSL (make integration builds it)"
+done
 use_wrapper
+rc=0 # each run_rc sets it
 
 start_bg server "$AUTOCLOSE" --grace-ms 300 --sweep-ms 200 -- "$FIXTURES_MUSL/cancel_close" \
     --port-file "$TMP/server.port"
@@ -26,4 +31,17 @@ wait_until 5000 grep -q '^close cancelled; fd=[0-9]* still open: yes' "$TMP/serv
 wait_until 4000 reclaimed "$port" 1 c ||
     fail "the connection whose close was cancelled was never reclaimed: $(report_states "$port" c)"
 grep -Eq '(shutdown|close) fd=.* found=sweep' "$TMP/server.err" || fail "no reclaim logged"
-pass "a close cancelled in a musl program leaves no mark behind: the connection is reclaimed"
+echo "  (1) the connection whose close was cancelled was reclaimed"
+
+run_rc rc "$AUTOCLOSE" -- "$FIXTURES_MUSL/cancel_poll"
+sed 's/^/  (2) /' "$TMP/rc.out"
+grep -qx ok "$TMP/rc.out" || fail "a cancelled poll left the program's array changed: $(cat "$TMP/rc.out")"
+assert_eq 0 "$rc" "cancel_poll's exit status"
+
+run_rc rc "$AUTOCLOSE" -- "$FIXTURES_MUSL/cancel_probe"
+sed 's/^/  (3) /' "$TMP/rc.out"
+grep -qx 'timer=yes' "$TMP/rc.out" || fail "the library's timer never started: nothing was tested"
+grep -qx cancelled "$TMP/rc.out" || fail "the thread blocked in read() could not be cancelled"
+assert_eq 0 "$rc" "cancel_probe's exit status"
+pass "musl: a cancelled close leaves no mark, a cancelled poll leaves the array as it was, a" \
+    "read through the wrapper stays a cancellation point"
