@@ -37,6 +37,8 @@ number='[0-9]+(\.[0-9]+)?'
 expect "wall clock: every case has a ratio" "^tcp +epoll +$number .* $number \($number-$number\)$"
 expect "wall clock: the second-thread controls ran" "^tcp +read\*\*k "
 expect "instructions: per-call table" "^epoll_wait +$number +$number +$number$"
+expect "musl: wall clock and the per-call table beside glibc's, or said why not" \
+    "^(poll +$number +$number$|SKIP: no musl build)"
 expect "idle: the sweep row" "^shim \(sweep every 1000 ms\), 300 idle connections +2 "
 expect "pile-up: the idle server beside another process's CLOSE_WAIT" \
     "^beside 300 CLOSE_WAIT of another process +$number +$number +$number +[0-9]+$"
