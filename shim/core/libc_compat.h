@@ -63,7 +63,8 @@ static inline const char *strerrordesc_np(int err)
 /* musl's pthread_cancel does not unwind: the thread runs the handlers pushed with
  * pthread_cleanup_push and exits, and no cleanup attribute runs. So a wrapper's cleanup is also
  * pushed there for the rest of the block, and popped (not run) when the block is left normally,
- * where the cleanup attribute does the work. Two stores into the thread's own list each way. */
+ * where the cleanup attribute does the work: a call into musl each way, a few stores into the
+ * thread's own list (23 instructions in all, make bench). */
 struct ac_cancel_guard {
     struct __ptcb cb;
 };
