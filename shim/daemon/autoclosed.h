@@ -152,6 +152,12 @@ void ad_log_reopen(void); /* SIGHUP: a rotated log file is opened anew */
 
 /* ---- processes (processes.c) ------------------------------------------------------------- */
 
+/* A container's runtime and short id ("docker:0123456789ab", "containerd:...", "cri-o:...",
+ * "podman:..."), with " pod=UID" for a Kubernetes pod's: read from /proc/PID/cgroup (netns.c). */
+#define AD_CONTAINER_LEN 72
+void ad_container_of(const char *cgroup, char *out, size_t cap); /* "" when none shows */
+bool ad_read_container(pid_t pid, char *out, size_t cap);        /* in a scanner */
+
 /* What the daemon knows of a process it looked into, kept while a tracked socket names it (or
  * while it waits out a back-off), at most AD_MAX_PROCESSES of them. Made from a scanner's facts
  * (owners.c), never by reading /proc in the daemon. No descriptor: the pidfd is opened by the
@@ -164,7 +170,8 @@ struct ad_process {
     unsigned long long start_time; /* /proc/PID/stat field 22: tells a reused pid apart */
     char comm[17];
     char comm_field[72]; /* comm quoted for a log line (ac_text_field), e.g. "mosserver" */
-    bool unreachable;    /* has been out of reach at least once (counted once) */
+    char container[AD_CONTAINER_LEN]; /* from its cgroup path: "docker:0123456789ab", or "" */
+    bool unreachable;                 /* has been out of reach at least once (counted once) */
     uint32_t backoff_ms; /* the last back-off while out of reach; 0 once reached again */
     uint64_t retry_ms;   /* out of reach: left alone until then (monotonic ms) */
 };
@@ -175,6 +182,7 @@ struct ad_facts {
     uid_t uid, user;
     unsigned long long start_time;
     char comm[16];
+    char container[AD_CONTAINER_LEN];
 };
 
 #define AD_MAX_PROCESSES 4096
@@ -276,6 +284,7 @@ enum ad_sock_state {
 struct ad_sock {
     uint32_t ino;
     struct ac_diag_socket diag; /* cookie, ports, addresses: the kernel's record */
+    uint64_t netns; /* another network namespace's (its inode, netns.c); 0: the daemon's own */
     struct ad_holder holder;
     enum ad_sock_state state;
     uint8_t looks;    /* whole owner lookups so far, while unowned */
@@ -310,6 +319,23 @@ void ad_table_counts(size_t *sockets, size_t *waiting, size_t *processes);
  * any of them could not be reclaimed. */
 size_t ad_start_sockets_waiting(bool *any_failed);
 
+/* ---- other network namespaces (netns.c) --------------------------------------------------- */
+
+/* A socket another namespace lists, with the namespace's inode (0: the daemon's own). */
+struct ad_listed {
+    struct ac_diag_socket d;
+    uint64_t netns;
+};
+/* One interval's look at the other network namespaces of the watched processes (with --ports
+ * alone, of every process): their CLOSE_WAIT sockets on the watched ports go to add(). False
+ * when the listing could not be made (add failed: no memory). */
+bool ad_netns_look(bool (*add)(const struct ad_listed *s, void *ctx), void *ctx);
+/* Namespaces that could not be seen (said, one line each): --once then exits 1. */
+extern size_t ad_unseen_netns;
+/* For lines: " netns=4026532281" (nothing for the daemon's own), then " container=..." when the
+ * process's cgroup path names one. */
+void ad_netns_fields(struct ac_text *t, uint64_t netns, const struct ad_process *p);
+
 /* ---- MPTCP (mptcp.c) --------------------------------------------------------------------- */
 
 /* One dump of the MPTCP sockets in CLOSE_WAIT on the watched ports: the daemon does not reclaim
@@ -325,7 +351,10 @@ struct ad_job {
     int fd;
     unsigned long long start_time; /* of the holder, as recorded */
     bool held;                     /* a --pid process: its pidfd, not one opened now */
+    /* cookie 0 (listed from another namespace's /proc table, which has none): the socket is
+     * checked by its inode and ports instead, and its cookie learnt */
     uint64_t cookie, fin_ms, read_ms, not_before_ms;
+    uint16_t local_port, peer_port;
     bool fin_known;
     uint32_t taken;
     bool taken_known;
@@ -356,6 +385,7 @@ struct ad_verdict {
     uint64_t wait_ms, read_ms;
     uint64_t fin_ms; /* the FIN's date, when the job had none (fin_dated) */
     bool fin_dated;
+    uint64_t cookie; /* the socket's, once taken */
     char where[160]; /* "local=... peer=..." */
 };
 
@@ -386,9 +416,10 @@ enum ad_outcome ad_verdict_apply(struct ad_sock *s, struct ad_process *p,
 /* ---- counters (report.c) ----------------------------------------------------------------- */
 
 extern uint64_t ad_reclaimed_total, ad_errors_total, ad_dry_run_total;
-/* One CLOSE_WAIT socket of `pid` on local port `port`, for this interval's gauge. */
+/* One CLOSE_WAIT socket of `pid` on local port `port` (as its namespace `netns` sees it; 0: the
+ * daemon's), for this interval's gauge. */
 void ad_gauge_reset(void);
-void ad_gauge_add(pid_t pid, uint16_t port);
+void ad_gauge_add(pid_t pid, uint16_t port, uint64_t netns);
 void ad_gauge_sub(pid_t pid, uint16_t port); /* shut down: no longer in CLOSE_WAIT */
 /* Writes --stats-file when anything changed since the last write. */
 void ad_stats_write(void);

@@ -247,7 +247,8 @@ uint64_t ad_reclaimed_total, ad_errors_total, ad_dry_run_total;
 
 /* The gauge: CLOSE_WAIT sockets per (process, local port), counted anew each interval. */
 struct gauge_cell {
-    uint64_t key; /* pid << 16 | port */
+    uint64_t key;   /* pid << 16 | port */
+    uint64_t netns; /* the namespace the port is in, as its sockets were listed (0: ours) */
     uint32_t count;
     UT_hash_handle hh;
 };
@@ -266,7 +267,7 @@ void ad_gauge_reset(void)
     }
 }
 
-void ad_gauge_add(pid_t pid, uint16_t port)
+void ad_gauge_add(pid_t pid, uint16_t port, uint64_t netns)
 {
     uint64_t key = (uint64_t)(uint32_t)pid << 16 | port;
     struct gauge_cell *c;
@@ -276,6 +277,7 @@ void ad_gauge_add(pid_t pid, uint16_t port)
         if (c == NULL)
             return;
         c->key = key;
+        c->netns = netns;
         HASH_ADD(hh, cells, key, sizeof key, c);
     }
     c->count++;
@@ -325,13 +327,13 @@ void ad_stats_write(void)
     uint64_t digest = 1469598103934665603ull ^ ad_reclaimed_total * 31 ^ ad_errors_total * 131 ^
                       ad_dry_run_total * 1031;
     for (struct gauge_cell *c = cells; c; c = c->hh.next)
-        digest = (digest ^ c->key ^ (uint64_t)c->count << 40) * 1099511628211ull;
+        digest = (digest ^ c->key ^ c->netns ^ (uint64_t)c->count << 40) * 1099511628211ull;
     if (written && digest == last_digest)
         return;
 
     char *buf = NULL;
     size_t len = 0, cap = 0;
-    char chunk[1024], labels[256];
+    char chunk[1024], labels[512];
     struct ac_text t, l;
     ac_text_init(&t, chunk, sizeof chunk);
     ac_prom_header(&t, "autoclosed_close_wait", "gauge",
@@ -348,6 +350,13 @@ void ad_stats_write(void)
         ac_prom_label(&l, "pid", pid_text);
         ac_prom_label(&l, "comm", p ? p->comm : "?");
         ac_prom_label(&l, "port", port_text);
+        if (c->netns != 0) { /* another network namespace's: which, and its container */
+            char netns_text[24];
+            snprintf(netns_text, sizeof netns_text, "%llu", (unsigned long long)c->netns);
+            ac_prom_label(&l, "netns", netns_text);
+        }
+        if (p && p->container[0])
+            ac_prom_label(&l, "container", p->container);
         ac_text_init(&t, chunk, sizeof chunk);
         ac_prom_series(&t, "autoclosed_close_wait", labels, c->count);
         append_text(&buf, &len, &cap, &t);

@@ -352,6 +352,8 @@ void ad_take(struct ad_sock **due, size_t n, uint64_t now_ms, enum ad_outcome *o
                                     .start_time = p->start_time,
                                     .held = s->holder.held,
                                     .cookie = s->diag.cookie,
+                                    .local_port = s->diag.local_port,
+                                    .peer_port = s->diag.peer_port,
                                     .fin_ms = s->fin_ms,
                                     .fin_known = s->fin_known,
                                     .not_before_ms = s->not_before_ms,

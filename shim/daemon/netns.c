@@ -1,0 +1,911 @@
+/*
+ * The other network namespaces: the half-closed sockets of processes in containers.
+ *
+ * sock_diag answers only for the namespace its netlink socket was made in, the daemon's. Another
+ * namespace's TCP sockets are listed by its /proc/PID/net/tcp and tcp6 (PID: any process in it):
+ * state, ports, addresses, the owner's uid and the inode, the kernel's record the dump gives but
+ * for the cookie. Chosen over a sock_diag socket made inside each namespace because those files
+ * need no capability at all, where entering a namespace (setns) needs CAP_SYS_ADMIN, the broadest
+ * there is, and a unit without RestrictNamespaces=. What the cookie gave is kept otherwise: the
+ * taker checks the socket it takes by its inode and ports (and CLOSE_WAIT, from TCP_INFO),
+ * learns its cookie there, and the daemon checks every later take against it (reclaim.c); the FIN
+ * is dated from TCP_INFO on the socket itself, as in the daemon's own namespace. Socket inodes
+ * and cookies are global: a socket is the same in the table wherever it was listed.
+ *
+ * A namespace is known by the inode of its /proc/PID/net/tcp entry, one per namespace for as long
+ * as it lives, which stat(2) gives without any privilege and without waiting on the process; its
+ * name in lines and in the gauge is the inode of /proc/PID/ns/net, what lsns and
+ * `readlink /proc/PID/ns/net` show, read with the ptrace access the daemon holds already
+ * (CAP_SYS_PTRACE, for pidfd_getfd). Every read of another process's /proc entries is made in a
+ * scanner (scanner.c): the ns link waits while its process is inside execve.
+ *
+ * Which namespaces: those of the selected processes (members.c: --pid, --unit, --exe and their
+ * descendants), or with --ports alone of every process; found again every DISCOVER_MS (and at
+ * once when a namespace's process has gone), and each read through one process found in it.
+ *
+ * Cost: a listing walks the kernel's whole table of connections (every namespace's share one),
+ * milliseconds whatever the namespace holds. So a namespace is listed only when its TCP counters
+ * (/proc/PID/net/snmp: segments in and out, resets, opens) moved since its last listing, and
+ * every FORCE_LOOKS looks: a socket can enter CLOSE_WAIT only on a segment's arrival. A quiet
+ * namespace costs one small read per interval, in the one scanner of that look. A listing's CPU
+ * time spaces the next by AD_SCAN_SHARE times it: per namespace for root's (containers), and for
+ * all of one user's together for the namespaces a user made (unshare -rn: whose is the owner of
+ * the outermost user namespace below the daemon's that owns it). At most NETNS_MAX namespaces are
+ * looked into, USER_NETNS_MAX of one user's; the rest are said, once each.
+ */
+#include "autoclosed.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NETNS_MAX      256
+#define USER_NETNS_MAX 8
+#define ROWS_MAX       8192 /* CLOSE_WAIT sockets on watched ports, per look, all namespaces */
+#define ROWS_PER_NETNS 2048
+#define FOUND_MAX      1024
+#define UNSEEN_MAX     16
+#define DISCOVER_MS    5000
+#define FORCE_LOOKS    300
+
+size_t ad_unseen_netns;
+
+static uint64_t clock_us(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- containers ---------------------------------------------------------------------------- */
+
+static bool hex64(const char *p)
+{
+    for (int i = 0; i < 64; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* A path component naming a container: the runtime's prefix and 64 hex digits (".scope" after
+ * them under systemd's driver; bare under cgroupfs's, in a /docker or /kubepods tree). */
+static const char *runtime_of(const char *c, size_t len, const char *path, const char **id)
+{
+    static const struct {
+        const char *prefix, *name;
+    } known[] = {{"docker-", "docker"},
+                 {"cri-containerd-", "containerd"},
+                 {"crio-", "cri-o"},
+                 {"libpod-", "podman"}};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
+        size_t n = strlen(known[i].prefix);
+        if (len >= n + 64 && memcmp(c, known[i].prefix, n) == 0 && hex64(c + n)) {
+            *id = c + n;
+            return known[i].name;
+        }
+    }
+    if (len == 64 && hex64(c)) {
+        *id = c;
+        if (strstr(path, "/kubepods"))
+            return "kubernetes";
+        if (strstr(path, "/docker/"))
+            return "docker";
+        if (strstr(path, "/libpod_parent/"))
+            return "podman";
+        return "container";
+    }
+    return NULL;
+}
+
+void ad_container_of(const char *cgroup, char *out, size_t cap)
+{
+    out[0] = '\0';
+    /* Each line "ID:CONTROLLERS:PATH"; the cgroup2 line (0::) first when there is one. */
+    for (int pass = 0; pass < 2 && out[0] == '\0'; pass++) {
+        for (const char *line = cgroup; line && *line; line = strchr(line, '\n')) {
+            if (*line == '\n')
+                line++;
+            const char *colon = strchr(line, ':'), *end = strchr(line, '\n');
+            if (colon == NULL || (end && colon > end))
+                break;
+            if ((pass == 0) != (strncmp(line, "0::", 3) == 0))
+                continue;
+            const char *path = strchr(colon + 1, ':');
+            if (path == NULL || (end && path > end))
+                continue;
+            char buf[1024];
+            size_t plen = end ? (size_t)(end - path - 1) : strlen(path + 1);
+            if (plen >= sizeof buf)
+                continue;
+            memcpy(buf, path + 1, plen);
+            buf[plen] = '\0';
+            const char *runtime = NULL, *id = NULL, *pod = NULL;
+            size_t podlen = 0;
+            for (char *c = buf; *c;) { /* the last component that names one wins */
+                char *slash = strchr(c, '/');
+                size_t len = slash ? (size_t)(slash - c) : strlen(c);
+                const char *i2;
+                const char *r = runtime_of(c, len, buf, &i2);
+                if (r && !(strcmp(r, "podman") == 0 && strncmp(c, "libpod-conmon-", 14) == 0)) {
+                    runtime = r;
+                    id = i2;
+                }
+                const char *p = memmem(c, len, "pod", 3);
+                if (strstr(buf, "kubepods") && p && (size_t)(p - c) + 3 + 36 <= len &&
+                    (p == c || p[-1] == '-')) {
+                    pod = p + 3;
+                    podlen = 36;
+                }
+                if (!slash)
+                    break;
+                c = slash + 1;
+            }
+            if (runtime) {
+                char podtext[48] = "";
+                if (pod) {
+                    memcpy(podtext, " pod=", 5);
+                    for (size_t k = 0; k < podlen; k++) /* systemd's driver writes _ for - */
+                        podtext[5 + k] = pod[k] == '_' ? '-' : pod[k];
+                    podtext[5 + podlen] = '\0';
+                }
+                snprintf(out, cap, "%s:%.12s%s", runtime, id, podtext);
+                break;
+            }
+        }
+    }
+}
+
+bool ad_read_container(pid_t pid, char *out, size_t cap)
+{
+    char path[64], buf[4096];
+    out[0] = '\0';
+    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    ad_container_of(buf, out, cap);
+    return true;
+}
+
+void ad_netns_fields(struct ac_text *t, uint64_t netns, const struct ad_process *p)
+{
+    if (netns != 0) {
+        ac_text_str(t, " netns=");
+        ac_text_uint(t, netns);
+    }
+    if (p && p->container[0]) {
+        ac_text_str(t, " container=");
+        ac_text_str(t, p->container);
+    }
+}
+
+/* ---- what a scanner is asked, and leaves ---------------------------------------------------- */
+
+enum job_state { J_UNREACHED, J_QUIET, J_LISTED, J_MOVED, J_UNREADABLE, J_DEFERRED };
+
+struct job {
+    uint64_t key; /* the namespace's /proc/PID/net/tcp inode */
+    pid_t rep;
+    uint64_t digest;
+    bool may_list, force;
+};
+struct job_result {
+    uint64_t digest, cpu_us;
+    uint32_t first, nrows;
+    int32_t err;
+    uint32_t state, truncated, unused;
+};
+struct found {
+    uint64_t key, ino;
+    int32_t rep;
+    uint32_t user;
+};
+struct unseen {
+    int32_t pid, err;
+    uint32_t uid, unused;
+    char comm[16];
+};
+struct head {
+    uint32_t nrows, nfound, nunseen, discovered;
+    uint32_t found_total;
+    int32_t shortage;
+    uint64_t cpu_us;
+};
+
+struct plan {
+    const struct job *jobs;
+    size_t n;
+    bool discover;
+    uint64_t own_key;
+};
+
+struct layout {
+    struct head *h;
+    struct job_result *res;     /* [n] */
+    struct ac_diag_socket *row; /* [ROWS_MAX] */
+    struct found *found;        /* [FOUND_MAX] */
+    struct unseen *unseen;      /* [UNSEEN_MAX] */
+};
+
+static size_t place(size_t *end, size_t bytes)
+{
+    size_t at = (*end + 7) & ~(size_t)7;
+    *end = at + bytes;
+    return at;
+}
+
+static size_t lay_out(uintptr_t base, size_t n, struct layout *L)
+{
+    size_t end = 0;
+    L->h = (void *)(base + place(&end, sizeof *L->h));
+    L->res = (void *)(base + place(&end, n * sizeof *L->res));
+    L->row = (void *)(base + place(&end, (n ? ROWS_MAX : 0) * sizeof *L->row));
+    L->found = (void *)(base + place(&end, FOUND_MAX * sizeof *L->found));
+    L->unseen = (void *)(base + place(&end, UNSEEN_MAX * sizeof *L->unseen));
+    return end;
+}
+
+/* ---- in the scanner ------------------------------------------------------------------------- */
+
+static uint64_t key_of(pid_t pid, int *err)
+{
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d/net/tcp", (int)pid);
+    if (stat(path, &st) != 0) {
+        *err = errno;
+        return 0;
+    }
+    return st.st_ino;
+}
+
+/* FNV-1a of the "Tcp:" values line of /proc/PID/net/snmp; 0 with *err when unreadable. */
+static uint64_t counters_of(pid_t pid, int *err)
+{
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/%d/net/snmp", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *err = errno;
+        return 0;
+    }
+    size_t have = 0;
+    ssize_t n;
+    while (have < sizeof buf - 1 && (n = read(fd, buf + have, sizeof buf - 1 - have)) > 0)
+        have += (size_t)n;
+    close(fd);
+    buf[have] = '\0';
+    const char *line = strstr(buf, "\nTcp: ");
+    line = line ? strstr(line + 1, "\nTcp: ") : NULL; /* the names, then the values */
+    if (line == NULL) {
+        *err = EIO;
+        return 0;
+    }
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = line + 1; *p && *p != '\n'; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+/* An address as /proc/net/tcp prints it: each 32-bit word in hex, in the host's order. */
+static bool parse_addr(const char **p, uint8_t *out, int words)
+{
+    memset(out, 0, 16);
+    for (int w = 0; w < words; w++) {
+        char word[9];
+        memcpy(word, *p, 8);
+        word[8] = '\0';
+        char *end;
+        uint32_t v = (uint32_t)strtoul(word, &end, 16);
+        if (end != word + 8)
+            return false;
+        memcpy(out + 4 * w, &v, 4);
+        *p += 8;
+    }
+    return true;
+}
+
+/* "  sl: LLLLLLLL:PPPP RRRRRRRR:PPPP ST TX:RX TR:WHEN RETR UID TIMEOUT INODE ..." */
+static bool parse_row(const char *line, int family, struct ac_diag_socket *s)
+{
+    int words = family == AF_INET ? 1 : 4;
+    const char *p = strchr(line, ':');
+    if (p == NULL)
+        return false;
+    p++;
+    while (*p == ' ')
+        p++;
+    memset(s, 0, sizeof *s);
+    char *end;
+    if (!parse_addr(&p, s->local_addr, words) || *p++ != ':')
+        return false;
+    s->local_port = (uint16_t)strtoul(p, &end, 16);
+    p = end;
+    while (*p == ' ')
+        p++;
+    if (!parse_addr(&p, s->peer_addr, words) || *p++ != ':')
+        return false;
+    s->peer_port = (uint16_t)strtoul(p, &end, 16);
+    s->state = (uint8_t)strtoul(end, &end, 16);
+    (void)strtoul(end, &end, 16); /* tx_queue */
+    if (*end == ':')
+        end++;
+    (void)strtoul(end, &end, 16); /* rx_queue */
+    (void)strtoul(end, &end, 16); /* tr */
+    if (*end == ':')
+        end++;
+    (void)strtoul(end, &end, 16); /* tm->when */
+    (void)strtoul(end, &end, 16); /* retrnsmt */
+    s->uid = (uint32_t)strtoul(end, &end, 10);
+    (void)strtoul(end, &end, 10); /* timeout */
+    s->ino = (uint32_t)strtoul(end, &end, 10);
+    s->family = (uint8_t)family;
+    return true;
+}
+
+struct lister {
+    struct layout *L;
+    struct job_result *r;
+    bool truncated;
+};
+
+static bool wanted(const struct ac_diag_socket *s)
+{
+    return s->state == AC_TCP_CLOSE_WAIT && s->ino != 0 &&
+           (ac_portset_has(&ad_opt.ports, s->local_port) ||
+            ac_portset_has(&ad_opt.ports, s->peer_port));
+}
+
+/* One of the namespace's tables, its CLOSE_WAIT rows on watched ports kept; false (errno) when
+ * it cannot be opened. */
+static bool list_table(struct lister *ls, pid_t pid, const char *name, int family)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/net/%s", (int)pid, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    static char buf[65536];
+    size_t have = 0;
+    bool header = true;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        buf[have] = '\0';
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n')) != NULL) {
+            *nl = '\0';
+            struct ac_diag_socket s;
+            if (!header && parse_row(line, family, &s) && wanted(&s)) {
+                struct head *h = ls->L->h;
+                if (h->nrows >= ROWS_MAX || ls->r->nrows >= ROWS_PER_NETNS) {
+                    ls->truncated = true;
+                } else {
+                    ls->L->row[h->nrows] = s;
+                    ls->r->nrows++;
+                    __atomic_store_n(&h->nrows, h->nrows + 1, __ATOMIC_RELEASE);
+                }
+            }
+            header = false;
+            line = nl + 1;
+        }
+        have -= (size_t)(line - buf);
+        memmove(buf, line, have);
+        if (have >= sizeof buf - 1)
+            have = 0; /* no line is this long */
+    }
+    close(fd);
+    return true;
+}
+
+static ino_t own_userns;
+
+/* Whose a namespace is: the owner of the outermost user namespace below the daemon's on the way
+ * up from the one that owns it; 0 (root's) when that is the daemon's own, or cannot be told. */
+static uid_t netns_user(pid_t pid)
+{
+    char path[64];
+    struct stat st;
+    if (own_userns == 0 && stat("/proc/self/ns/user", &st) == 0)
+        own_userns = st.st_ino;
+    snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
+    int net = open(path, O_RDONLY | O_CLOEXEC);
+    if (net < 0)
+        return 0;
+    int fd = ioctl(net, NS_GET_USERNS);
+    close(net);
+    uid_t user = 0;
+    for (int depth = 0; fd >= 0 && depth < 33; depth++) {
+        if (fstat(fd, &st) == 0 && st.st_ino == own_userns)
+            break; /* the daemon's own: root's */
+        int parent = ioctl(fd, NS_GET_PARENT);
+        if (parent < 0)
+            break;
+        bool top = fstat(parent, &st) == 0 && st.st_ino == own_userns;
+        if (top) {
+            uid_t o;
+            if (ioctl(fd, NS_GET_OWNER_UID, &o) == 0)
+                user = o;
+            close(parent);
+            break;
+        }
+        close(fd);
+        fd = parent;
+    }
+    if (fd >= 0)
+        close(fd);
+    return user;
+}
+
+/* Whether the namespace has TCP sockets of that family at all ("TCP: inuse N" in sockstat,
+ * "TCP6: inuse N" in sockstat6): a table with none is not walked, which costs as much as walking
+ * one that has some. True when it cannot be told. */
+static bool has_sockets(pid_t pid, const char *file, const char *tag)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/net/%s", (int)pid, file);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno != ENOENT; /* sockstat6 without IPv6: none */
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    const char *at = strstr(buf, tag);
+    return at == NULL || strtoul(at + strlen(tag), NULL, 10) != 0;
+}
+
+static void list_jobs(const struct plan *pl, struct layout *L)
+{
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct job *j = &pl->jobs[i];
+        struct job_result *r = &L->res[i];
+        char path[32];
+        struct stat st;
+        snprintf(path, sizeof path, "/proc/%d", (int)j->rep);
+        if (stat(path, &st) != 0) {
+            __atomic_store_n(&r->state, J_MOVED, __ATOMIC_RELEASE);
+            continue;
+        }
+        ad_scan_at(j->rep, st.st_uid);
+        int err = 0;
+        if (key_of(j->rep, &err) != j->key) { /* gone, or in another namespace now */
+            __atomic_store_n(&r->state, err == EACCES || err == EPERM ? J_UNREADABLE : J_MOVED,
+                             __ATOMIC_RELEASE);
+            continue;
+        }
+        uint64_t digest = counters_of(j->rep, &err); /* before the listing: a move after it
+                                                         makes the next look list again */
+        if (digest != 0 && digest == j->digest && !j->force) {
+            __atomic_store_n(&r->state, J_QUIET, __ATOMIC_RELEASE);
+            continue;
+        }
+        if (!j->may_list) {
+            __atomic_store_n(&r->state, J_DEFERRED, __ATOMIC_RELEASE);
+            continue;
+        }
+        uint64_t cpu0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+        r->first = L->h->nrows;
+        r->digest = digest;
+        struct lister ls = {.L = L, .r = r};
+        bool ok = true;
+        if (has_sockets(j->rep, "sockstat", "TCP: inuse ")) {
+            ok = list_table(&ls, j->rep, "tcp", AF_INET);
+            err = errno;
+        }
+        if (ok && has_sockets(j->rep, "sockstat6", "TCP6: inuse ") &&
+            !list_table(&ls, j->rep, "tcp6", AF_INET6) && errno != ENOENT) {
+            ok = false; /* no IPv6 in this kernel: ENOENT, nothing to list */
+            err = errno;
+        }
+        r->cpu_us = clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+        r->truncated = ls.truncated;
+        r->err = ok ? 0 : err;
+        __atomic_store_n(&r->state, ok ? J_LISTED : J_UNREADABLE, __ATOMIC_RELEASE);
+    }
+}
+
+static void add_unseen(struct layout *L, pid_t pid, uid_t uid, int err)
+{
+    struct head *h = L->h;
+    if (h->nunseen >= UNSEEN_MAX)
+        return;
+    struct unseen *u = &L->unseen[h->nunseen];
+    *u = (struct unseen){.pid = pid, .err = err, .uid = uid};
+    char path[64], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, comm, sizeof comm - 1);
+        close(fd);
+        comm[n > 0 ? n : 0] = '\0';
+        comm[strcspn(comm, "\n")] = '\0';
+    }
+    memcpy(u->comm, comm, strnlen(comm, sizeof u->comm - 1));
+    __atomic_store_n(&h->nunseen, h->nunseen + 1, __ATOMIC_RELEASE);
+}
+
+/* One process met in the discovery: its namespace noted when it is not the daemon's. */
+static void consider(const struct plan *pl, struct layout *L, pid_t pid)
+{
+    char path[32];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d", (int)pid);
+    if (pid == getpid() || pid == getppid() || stat(path, &st) != 0 ||
+        ad_scan_left_out(pid, st.st_uid))
+        return;
+    ad_scan_at(pid, st.st_uid);
+    int err = 0;
+    uint64_t key = key_of(pid, &err);
+    if (key == 0) {
+        if (err == EACCES || err == EPERM)
+            add_unseen(L, pid, st.st_uid, err);
+        return; /* gone */
+    }
+    if (key == pl->own_key)
+        return;
+    struct head *h = L->h;
+    for (uint32_t i = 0; i < h->nfound; i++)
+        if (L->found[i].key == key)
+            return;
+    h->found_total++;
+    if (h->nfound >= FOUND_MAX)
+        return;
+    struct found f = {.key = key, .rep = pid};
+    snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
+    if (stat(path, &st) == 0) /* the name a person knows it by (waits while it execs) */
+        f.ino = st.st_ino;
+    f.user = netns_user(pid);
+    L->found[h->nfound] = f;
+    __atomic_store_n(&h->nfound, h->nfound + 1, __ATOMIC_RELEASE);
+}
+
+static void discover(const struct plan *pl, struct layout *L)
+{
+    uint64_t cpu0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+    if (ad_selectors() > 0) {
+        for (size_t k = 0; k < ad_selectors(); k++) {
+            if (ad_selector_ended(k) || ad_selector_empty(k))
+                continue;
+            struct ad_members l = {0};
+            bool ok = ad_selector_members(k, &l, false, NULL, NULL);
+            for (size_t i = 0; ok && i < l.n; i++)
+                consider(pl, L, l.v[i].pid);
+            free(l.v);
+            if (!ok)
+                return; /* not whole: what was found is not all there is */
+        }
+    } else {
+        DIR *proc = opendir("/proc");
+        if (proc == NULL) {
+            L->h->shortage = errno;
+            return;
+        }
+        struct dirent *de;
+        while ((de = readdir(proc)) != NULL)
+            if (de->d_name[0] >= '1' && de->d_name[0] <= '9')
+                consider(pl, L, (pid_t)atoi(de->d_name));
+        closedir(proc);
+    }
+    L->h->cpu_us = clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+    __atomic_store_n(&L->h->discovered, 1, __ATOMIC_RELEASE);
+}
+
+static void body(void *area, void *arg)
+{
+    const struct plan *pl = arg;
+    struct layout L;
+    (void)lay_out((uintptr_t)area, pl->n, &L);
+    if (pl->discover)
+        discover(pl, &L);
+    else
+        list_jobs(pl, &L);
+}
+
+/* ---- in the daemon -------------------------------------------------------------------------- */
+
+struct ns {
+    uint64_t key, ino;
+    pid_t rep;
+    uid_t user;
+    uint64_t digest, next_us;
+    uint32_t looks; /* since its last listing */
+    bool listed, seen;
+    struct ac_diag_socket *rows;
+    size_t nrows;
+};
+static struct ns nss[NETNS_MAX];
+static size_t nns;
+static struct user_budget {
+    uid_t user;
+    uint64_t next_us;
+} budgets[NETNS_MAX];
+static size_t nbudgets;
+static uint64_t own_key, discover_next_us;
+static bool discover_asap = true;
+
+/* What was said already: a namespace left out, a process whose namespace cannot be seen. */
+static struct said {
+    uint64_t what;
+    int err;
+} said[64];
+static size_t nsaid, said_at;
+
+static bool say_once(uint64_t what, int err)
+{
+    for (size_t i = 0; i < nsaid; i++)
+        if (said[i].what == what && said[i].err == err)
+            return false;
+    said[said_at] = (struct said){what, err};
+    said_at = (said_at + 1) % (sizeof said / sizeof *said);
+    if (nsaid < sizeof said / sizeof *said)
+        nsaid++;
+    return true;
+}
+
+static struct user_budget *budget_of(uid_t user, bool make)
+{
+    for (size_t i = 0; i < nbudgets; i++)
+        if (budgets[i].user == user)
+            return &budgets[i];
+    if (!make || nbudgets == NETNS_MAX)
+        return NULL;
+    budgets[nbudgets] = (struct user_budget){.user = user};
+    return &budgets[nbudgets++];
+}
+
+static size_t namespaces_of(uid_t user)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nns; i++)
+        n += nss[i].user == user;
+    return n;
+}
+
+static void forget(size_t i)
+{
+    free(nss[i].rows);
+    nss[i] = nss[--nns];
+}
+
+static void apply_discovery(const struct layout *L)
+{
+    const struct head *h = L->h;
+    uint32_t nfound = h->nfound < FOUND_MAX ? h->nfound : FOUND_MAX;
+    uint32_t nunseen = h->nunseen < UNSEEN_MAX ? h->nunseen : UNSEEN_MAX;
+    for (uint32_t u = 0; u < nunseen; u++) {
+        const struct unseen *x = &L->unseen[u];
+        if (!say_once((uint64_t)(uint32_t)x->pid << 1 | 1, x->err))
+            continue;
+        ad_unseen_netns++;
+        ad_errors_total++;
+        char comm[17], field[72];
+        memcpy(comm, x->comm, 16);
+        comm[16] = '\0';
+        struct ac_text t;
+        ac_text_init(&t, field, sizeof field);
+        ac_text_field(&t, comm[0] ? comm : "?");
+        ad_log(AC_LOG_ERROR,
+               "cannot see the network namespace of pid=%d uid=%u comm=%s: /proc/%d/net/tcp: %s: "
+               "its sockets in another namespace are not found",
+               (int)x->pid, (unsigned)x->uid, field, (int)x->pid, strerror(x->err));
+    }
+    if (!h->discovered) {
+        discover_asap = true; /* cut short: what was found is not all there is, nothing dropped */
+    } else {
+        for (size_t i = 0; i < nns; i++)
+            nss[i].seen = false;
+    }
+    for (uint32_t f = 0; f < nfound; f++) {
+        const struct found *x = &L->found[f];
+        struct ns *n = NULL;
+        for (size_t i = 0; i < nns && !n; i++)
+            if (nss[i].key == x->key)
+                n = &nss[i];
+        if (n == NULL) {
+            uid_t user = x->user;
+            bool full = nns == NETNS_MAX,
+                 user_full = user != 0 && namespaces_of(user) >= USER_NETNS_MAX;
+            if (full || user_full) {
+                if (say_once(x->key << 1, 0)) {
+                    ad_unseen_netns++;
+                    ad_log(AC_LOG_ERROR, "netns=%llu (pid=%d, user %u) is not looked into: %s",
+                           (unsigned long long)x->ino, (int)x->rep, (unsigned)user,
+                           full ? "autoclosed looks into "
+                                  "256 network namespaces already"
+                                : "that user has 8 network namespaces looked into already");
+                }
+                continue;
+            }
+            n = &nss[nns++];
+            *n = (struct ns){.key = x->key,
+                             .user = user,
+                             .looks = (uint32_t)(x->key % FORCE_LOOKS)}; /* forced relistings
+                                                                             spread out */
+            ad_log(AC_LOG_DEBUG, "netns=%llu found (pid=%d, user %u)", (unsigned long long)x->ino,
+                   (int)x->rep, (unsigned)user);
+        }
+        n->rep = x->rep;
+        n->ino = x->ino;
+        n->seen = true;
+    }
+    for (size_t i = 0; h->discovered && i < nns;) {
+        if (!nss[i].seen) {
+            ad_log(AC_LOG_DEBUG, "netns=%llu gone", (unsigned long long)nss[i].ino);
+            forget(i);
+        } else {
+            i++;
+        }
+    }
+    if (h->shortage)
+        (void)ad_short_of(h->shortage, "listing the processes' network namespaces");
+}
+
+static uint64_t own_namespace_key(void)
+{
+    struct stat st;
+    return stat("/proc/self/net/tcp", &st) == 0 ? st.st_ino : 0;
+}
+
+/* Runs a scanner for `pl`; the area (to be freed with its size) or NULL. */
+static void *run(struct plan *pl, size_t *size)
+{
+    struct layout L;
+    *size = lay_out(0, pl->n, &L);
+    void *area;
+    (void)ad_scan(*size, body, pl, &area);
+    return area;
+}
+
+static void discovery(uint64_t now_us)
+{
+    struct plan pl = {.discover = true, .own_key = own_key};
+    size_t size;
+    void *area = run(&pl, &size);
+    if (area) {
+        struct layout L;
+        (void)lay_out((uintptr_t)area, 0, &L);
+        apply_discovery(&L);
+        uint64_t wait = L.h->cpu_us * AD_SCAN_SHARE;
+        if (wait < DISCOVER_MS * 1000ull)
+            wait = DISCOVER_MS * 1000ull;
+        discover_next_us = now_us + wait;
+        ad_log(AC_LOG_DEBUG,
+               "looked for network namespaces: %zu looked into, %u others' found cpu_us=%llu "
+               "next_in_ms=%llu",
+               nns, L.h->found_total, (unsigned long long)L.h->cpu_us,
+               (unsigned long long)wait / 1000);
+        if (L.h->discovered)
+            discover_asap = false;
+    } else {
+        discover_next_us = now_us + DISCOVER_MS * 1000ull;
+    }
+    ad_scan_free(area, size);
+}
+
+static void listing(uint64_t now_us)
+{
+    struct job *jobs = malloc(nns * sizeof *jobs);
+    if (jobs == NULL)
+        return; /* the rows of the last listing stand */
+    for (size_t i = 0; i < nns; i++) {
+        struct ns *n = &nss[i];
+        struct user_budget *b = n->user ? budget_of(n->user, false) : NULL;
+        jobs[i] = (struct job){.key = n->key,
+                               .rep = n->rep,
+                               .digest = n->digest,
+                               .may_list = now_us >= n->next_us && (!b || now_us >= b->next_us),
+                               .force = !n->listed || n->looks >= FORCE_LOOKS};
+    }
+    struct plan pl = {.jobs = jobs, .n = nns, .own_key = own_key};
+    size_t size;
+    void *area = run(&pl, &size);
+    if (area) {
+        struct layout L;
+        (void)lay_out((uintptr_t)area, nns, &L);
+        uint32_t nrows = L.h->nrows < ROWS_MAX ? L.h->nrows : ROWS_MAX;
+        for (size_t i = 0; i < nns; i++) {
+            struct ns *n = &nss[i];
+            const struct job_result *r = &L.res[i];
+            switch ((enum job_state)r->state) {
+            case J_UNREACHED:
+            case J_DEFERRED:
+                break; /* the last listing stands */
+            case J_QUIET:
+                n->looks++;
+                break;
+            case J_MOVED:
+                discover_asap = true; /* its process has gone: another is looked for */
+                break;
+            case J_UNREADABLE:
+                if (say_once(n->key << 1, r->err ? r->err : EIO)) {
+                    ad_unseen_netns++;
+                    ad_errors_total++;
+                    ad_log(AC_LOG_ERROR,
+                           "cannot list the TCP sockets of netns=%llu (/proc/%d/net/tcp): %s",
+                           (unsigned long long)n->ino, (int)n->rep,
+                           strerror(r->err ? r->err : EIO));
+                }
+                free(n->rows);
+                n->rows = NULL;
+                n->nrows = 0;
+                break;
+            case J_LISTED: {
+                size_t got = r->first <= nrows && r->nrows <= nrows - r->first ? r->nrows : 0;
+                struct ac_diag_socket *rows = got ? malloc(got * sizeof *rows) : NULL;
+                if (got && rows == NULL)
+                    break; /* the last listing stands; listed again next time */
+                if (got)
+                    memcpy(rows, &L.row[r->first], got * sizeof *rows);
+                free(n->rows);
+                n->rows = rows;
+                n->nrows = got;
+                n->digest = r->digest;
+                n->listed = true;
+                n->looks = 0;
+                uint64_t wait = r->cpu_us * AD_SCAN_SHARE;
+                n->next_us = now_us + wait;
+                if (n->user != 0) {
+                    struct user_budget *b = budget_of(n->user, true);
+                    if (b)
+                        b->next_us = (b->next_us > now_us ? b->next_us : now_us) + wait;
+                }
+                if (r->truncated && say_once(n->key << 1 | 1, E2BIG))
+                    ad_log(AC_LOG_ERROR,
+                           "netns=%llu has more half-closed sockets on the watched ports than "
+                           "autoclosed lists at once (%d): the rest wait",
+                           (unsigned long long)n->ino, ROWS_PER_NETNS);
+                ad_log(AC_LOG_DEBUG,
+                       "listed netns=%llu pid=%d sockets=%zu cpu_us=%llu next_in_ms=%llu",
+                       (unsigned long long)n->ino, (int)n->rep, got, (unsigned long long)r->cpu_us,
+                       (unsigned long long)wait / 1000);
+                break;
+            }
+            }
+        }
+    }
+    ad_scan_free(area, size);
+    free(jobs);
+}
+
+bool ad_netns_look(bool (*add)(const struct ad_listed *s, void *ctx), void *ctx)
+{
+    if (own_key == 0)
+        own_key = own_namespace_key();
+    if (own_key == 0)
+        return true; /* no /proc/self/net/tcp: nothing to compare with, only sock_diag's */
+    uint64_t now_us = clock_us(CLOCK_MONOTONIC);
+    for (size_t i = 0; i < nbudgets;) /* budgets run out are forgotten */
+        if (budgets[i].next_us <= now_us)
+            budgets[i] = budgets[--nbudgets];
+        else
+            i++;
+    if (discover_asap || now_us >= discover_next_us)
+        discovery(now_us);
+    if (nns > 0)
+        listing(now_us);
+    for (size_t i = 0; i < nns; i++)
+        for (size_t r = 0; r < nss[i].nrows; r++) {
+            struct ad_listed s = {.d = nss[i].rows[r],
+                                  .netns = nss[i].ino ? nss[i].ino : nss[i].key};
+            if (!add(&s, ctx))
+                return false;
+        }
+    return true;
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# autoclosed --ports alone and the network namespaces users make for themselves (unshare -rn, no
+# privilege needed): nobody makes many, one of them with a leaking server of his, while root's
+# "container" (unshare -n) has a leaking server on the same port number. Both leaks must be
+# reclaimed (--ports is the port as each namespace sees it), but nobody's namespaces are bounded:
+# only the first 8 are looked into, each one beyond is said in one line, once, however often the
+# daemon looks again, and --once then exits 1 (a namespace it did not look into). Root's
+# namespace is looked into whatever nobody makes.
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=daemon_lib.sh
+. "$(dirname "$0")/daemon_lib.sh"
+need_daemon
+need_root "network namespaces of root's and of nobody's"
+command -v unshare >/dev/null && command -v nsenter >/dev/null && command -v ip >/dev/null ||
+    skip "needs unshare, nsenter and ip (util-linux, iproute2)"
+unshare -n true 2>/dev/null || skip "this sandbox lets no network namespace be made"
+"${UNPRIVILEGED[@]}" unshare -rn true 2>/dev/null ||
+    skip "users cannot make namespaces of their own here (user namespaces closed to them)"
+
+N=2
+GRACE=500
+INTERVAL=100
+CAP=8     # USER_NETNS_MAX in shim/daemon/netns.c
+EXTRA=12  # nobody's namespaces besides his server's
+
+port=$(pick_port)
+open_to_all "$TMP/nobody"
+# nobody's server first: the lowest pid of his, among the namespaces looked into.
+start_bg user_srv "${UNPRIVILEGED[@]}" unshare -rn sh -c 'ip link set lo up && exec "$0" "$@"' \
+    "$FIXTURES/mos_server" --style thread --port "$port" --port-file "$TMP/nobody/user_srv.port"
+wait_for_file "$TMP/nobody/user_srv.port" 20000 || fail "nobody's server published no port"
+upid=$(main_pid user_srv)
+for i in $(seq $EXTRA); do
+    start_bg "ns$i" "${UNPRIVILEGED[@]}" unshare -rn sleep 120
+done
+start_bg root_srv unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' \
+    "$FIXTURES/mos_server" --style thread --port "$port" --port-file "$TMP/root_srv.port"
+wait_for_file "$TMP/root_srv.port" 20000 || fail "root's server published no port"
+rpid=$(main_pid root_srv)
+in_their_ns() {
+    local i p
+    for i in $(seq $EXTRA); do
+        p=$(main_pid "ns$i") || return 1
+        [ "$(stat -L -c %i "/proc/$p/ns/net" 2>/dev/null)" != "$(stat -L -c %i /proc/self/ns/net)" ] ||
+            return 1
+    done
+}
+wait_until 10000 in_their_ns || fail "nobody's namespaces were not made"
+echo "port $port: nobody's server pid $upid (netns $(stat -L -c %i "/proc/$upid/ns/net")), root's" \
+    "pid $rpid (netns $(stat -L -c %i "/proc/$rpid/ns/net")), and $EXTRA more namespaces of nobody's"
+
+NS_PID=
+ss() { nsenter -t "$NS_PID" -n ss "$@"; }
+leak() { # leak PID NAME
+    NS_PID=$1
+    timeout 60 nsenter -t "$1" -n "$FIXTURES/ncs_client" --port "$port" --count $N \
+        >"$TMP/$2.out" 2>"$TMP/$2.err" || fail "client $2 failed"
+    wait_until 3000 leaking "$port" $N "$2" || fail "no leak in $2: $(report_states "$port" "$2")"
+}
+settled() { # settled PID NAME
+    NS_PID=$1
+    wait_until 3000 reclaimed "$port" $N "$2" || fail "not reclaimed: $(report_states "$port" "$2")"
+}
+left_out_lines() { count_lines 'is not looked into: that user has' "$1"; }
+
+echo "running, --ports $port alone:"
+start_daemon run --ports "$port" --grace-ms $GRACE --interval-ms $INTERVAL --log debug
+await_watching "$TMP/run.err"
+leak "$upid" user_a
+leak "$rpid" root_a
+wait_until 5000 has_shutdowns $N "$TMP/run.err" "$upid" || fail "nobody's leak was not reclaimed"
+wait_until 5000 has_shutdowns $N "$TMP/run.err" "$rpid" || fail "root's leak was not reclaimed"
+settled "$upid" user_a
+settled "$rpid" root_a
+# A second look for namespaces (every 5 s) meets the same ones: nothing is said again.
+wait_until 10000 has_lines 2 ': looked for network namespaces' "$TMP/run.err" ||
+    fail "no second look for namespaces in 10 s"
+stop_daemon run
+grep -v ': shutdown \|: listed netns\|: scan ' "$TMP/run.err" | sed 's/^/    /'
+assert_eq $((EXTRA + 1 - CAP)) "$(left_out_lines "$TMP/run.err")" "  namespaces said to be left out"
+[ "$(grep 'is not looked into' "$TMP/run.err" | grep -c '(pid=[0-9]*, user 65534)')" -eq \
+    $((EXTRA + 1 - CAP)) ] ||
+    fail "the lines do not name nobody (65534) as the namespaces' user"
+
+echo "--once --ports $port alone:"
+leak "$upid" user_b
+leak "$rpid" root_b
+run_daemon once --once --ports "$port" --grace-ms $GRACE --interval-ms $INTERVAL
+sed 's/^/    /' "$TMP/once.err"
+assert_eq 1 "$RUN_RC" "  exit status (namespaces left out)"
+assert_eq $N "$(count_shutdowns "$TMP/once.err" "$upid")" "  nobody's leaks reclaimed"
+assert_eq $N "$(count_shutdowns "$TMP/once.err" "$rpid")" "  root's leaks reclaimed"
+settled "$upid" user_b
+settled "$rpid" root_b
+pass "nobody's $((EXTRA + 1)) namespaces: $CAP looked into, $((EXTRA + 1 - CAP)) said once each;\
+ his leak and root's (the same port, each namespace's) reclaimed; --once exit 1"
