@@ -12,16 +12,48 @@
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon
 need_root "a network namespace made with unshare -n"
-command -v unshare >/dev/null && command -v nsenter >/dev/null && command -v ip >/dev/null ||
-    skip "needs unshare, nsenter and ip (util-linux, iproute2)"
+for tool in unshare nsenter ip; do
+    command -v $tool >/dev/null || skip "needs unshare, nsenter and ip (util-linux, iproute2)"
+done
 unshare -n true 2>/dev/null || skip "this sandbox lets no network namespace be made"
 
 N=3
 GRACE=500
 INTERVAL=100
+ID=3f4e5d6c7b8a9f0e1d2c3b4a59687766554433221100ffeeddccbbaa99887766
 
+# Where a control group tree (cgroup2, or v1's name=systemd) is writable, the server runs in a
+# group named as Docker's systemd driver names a container's, and the lines must name it.
+cg=
+while read -r _ mnt; do
+    d="$mnt/autoclose-test-$$-$RANDOM.slice/docker-$ID.scope"
+    if mkdir -p "$d" 2>/dev/null && [ -e "$d/cgroup.procs" ]; then
+        cg=$d
+        break
+    fi
+done < <(awk '{ for (i = 7; $i != "-"; i++); fs = $(i + 1); so = $(i + 3)
+    if (fs == "cgroup2" || (fs == "cgroup" && so ~ /(^|,)name=systemd(,|$)/)) print fs " " $5 }' \
+    /proc/self/mountinfo)
+# shellcheck disable=SC2317 # called by the trap
+cgroup_down() {
+    [ -n "$cg" ] || return 0
+    wait_until 3000 rmdir "$cg" 2>/dev/null
+    rmdir "${cg%/*}" 2>/dev/null || true
+}
+trap 'cleanup; cgroup_down' EXIT
+container=
+if [ -n "$cg" ]; then
+    container=docker:${ID:0:12}
+    echo "the server in $cg: its lines must say container=$container"
+else
+    echo "no writable control group tree here: the container's name is not checked"
+fi
+
+# shellcheck disable=SC2119 # no port to keep clear of
 port=$(pick_port)
-start_bg server unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' \
+# shellcheck disable=SC2016 # $0, $@ and $CG are sh's
+start_bg server CG="$cg" unshare -n sh -c '[ -z "$CG" ] || echo $$ >"$CG/cgroup.procs" || exit 1
+    ip link set lo up && exec "$0" "$@"' \
     "$FIXTURES/mos_server" --style thread --port "$port" --port-file "$TMP/server.port"
 wait_for_file "$TMP/server.port" 20000 || fail "the server in its namespace published no port"
 pid=$(main_pid server)
@@ -42,11 +74,14 @@ leak() { # leak NAME: N half-closed connections in the namespace
     wait_until 3000 leaking "$port" $N "$1" || fail "no leak: $(report_states "$port" "$1")"
 }
 
-# each_names_netns FILE: every action line carries netns=<the server's namespace>.
+# each_names_netns FILE: every action line carries netns=<the server's namespace> (and
+# container=<its container>, where it runs in one).
 each_names_netns() {
     local line
     while read -r line; do
         [[ $line == *" netns=$netns"* ]] || fail "an action line without netns=$netns: '$line'"
+        [ -z "$container" ] || [[ $line == *" netns=$netns container=$container" ]] ||
+            fail "an action line without container=$container: '$line'"
     done < <(shutdowns "$1" "$pid")
 }
 
@@ -74,15 +109,21 @@ stats=$TMP/autoclosed.prom
 start_daemon run --ports "$port" --grace-ms 3000 --interval-ms $INTERVAL --stats-file "$stats"
 await_watching "$TMP/run.err"
 leak c_run
-gauge() { prom_sum "$stats" autoclosed_close_wait port="$port" netns="$netns" pid="$pid"; }
+# shellcheck disable=SC2317 # called through wait_until
+gauge() {
+    prom_sum "$stats" autoclosed_close_wait port="$port" netns="$netns" pid="$pid" \
+        ${container:+container="$container"}
+}
+# shellcheck disable=SC2016 # evaluated at each try
 wait_until 8000 eval '[ "$(gauge)" = $N ]' ||
     fail "the gauge did not count $N in netns $netns: $(grep close_wait "$stats" 2>/dev/null)"
 grep "^autoclosed_close_wait{" "$stats" | sed 's/^/    /'
 wait_until 6000 has_shutdowns $N "$TMP/run.err" "$pid" || fail "not reclaimed by the running daemon"
 each_names_netns "$TMP/run.err"
 wait_until 2000 reclaimed "$port" $N c_run || fail "not reclaimed: $(report_states "$port" c_run)"
+# shellcheck disable=SC2016 # evaluated at each try
 wait_until 3000 eval '[ "$(gauge)" = none ] || [ "$(gauge)" = 0 ]' || fail "the gauge did not fall"
 stop_daemon run
 assert_eq 1 "$(count_state established "$port" server)" "  the idle connection ESTABLISHED"
 pass "a server in its own network namespace: --once --pid, --once --ports and a running daemon\
- --ports each reclaimed its $N leaks, naming netns=$netns"
+ --ports each reclaimed its $N leaks, naming netns=$netns${container:+ container=$container}"

@@ -12,8 +12,9 @@
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon
 need_root "network namespaces of root's and of nobody's"
-command -v unshare >/dev/null && command -v nsenter >/dev/null && command -v ip >/dev/null ||
-    skip "needs unshare, nsenter and ip (util-linux, iproute2)"
+for tool in unshare nsenter ip; do
+    command -v $tool >/dev/null || skip "needs unshare, nsenter and ip (util-linux, iproute2)"
+done
 unshare -n true 2>/dev/null || skip "this sandbox lets no network namespace be made"
 "${UNPRIVILEGED[@]}" unshare -rn true 2>/dev/null ||
     skip "users cannot make namespaces of their own here (user namespaces closed to them)"
@@ -24,23 +25,27 @@ INTERVAL=100
 CAP=8     # USER_NETNS_MAX in shim/daemon/netns.c
 EXTRA=12  # nobody's namespaces besides his server's
 
+# shellcheck disable=SC2119 # no port to keep clear of
 port=$(pick_port)
 open_to_all "$TMP/nobody"
 # nobody's server first: the lowest pid of his, among the namespaces looked into.
+# shellcheck disable=SC2016 # $0 and $@ are sh's
 start_bg user_srv "${UNPRIVILEGED[@]}" unshare -rn sh -c 'ip link set lo up && exec "$0" "$@"' \
     "$FIXTURES/mos_server" --style thread --port "$port" --port-file "$TMP/nobody/user_srv.port"
 wait_for_file "$TMP/nobody/user_srv.port" 20000 || fail "nobody's server published no port"
 upid=$(main_pid user_srv)
-for i in $(seq $EXTRA); do
+for i in $(seq "$EXTRA"); do
     start_bg "ns$i" "${UNPRIVILEGED[@]}" unshare -rn sleep 120
 done
+# shellcheck disable=SC2016 # $0 and $@ are sh's
 start_bg root_srv unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' \
     "$FIXTURES/mos_server" --style thread --port "$port" --port-file "$TMP/root_srv.port"
 wait_for_file "$TMP/root_srv.port" 20000 || fail "root's server published no port"
 rpid=$(main_pid root_srv)
+# shellcheck disable=SC2317 # called through wait_until
 in_their_ns() {
     local i p
-    for i in $(seq $EXTRA); do
+    for i in $(seq "$EXTRA"); do
         p=$(main_pid "ns$i") || return 1
         [ "$(stat -L -c %i "/proc/$p/ns/net" 2>/dev/null)" != "$(stat -L -c %i /proc/self/ns/net)" ] ||
             return 1
