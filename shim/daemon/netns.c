@@ -25,8 +25,10 @@
  *
  * Cost: a listing walks the kernel's whole table of connections (every namespace's share one),
  * milliseconds whatever the namespace holds. So a namespace is listed only when its TCP counters
- * (/proc/PID/net/snmp: segments in and out, resets, opens) moved since its last listing, and
- * every FORCE_LOOKS looks: a socket can enter CLOSE_WAIT only on a segment's arrival. A quiet
+ * (/proc/PID/net/snmp: segments in and out, resets, opens) moved since its last listing: a
+ * socket can enter CLOSE_WAIT only on a segment's arrival. Every FORCE_LOOKS looks (an hour at
+ * the default interval) it is listed all the same, for what no counter shows (sockets beyond a
+ * listing's bound, a socket closed while its FIN waits to be sent). A quiet
  * namespace costs one small read per interval, in the one scanner of that look. A listing's CPU
  * time spaces the next by AD_SCAN_SHARE times it: per namespace for root's (containers), and for
  * all of one user's together for the namespaces a user made (unshare -rn: whose is the owner of
@@ -54,7 +56,7 @@
 #define FOUND_MAX      1024
 #define UNSEEN_MAX     16
 #define DISCOVER_MS    5000
-#define FORCE_LOOKS    300
+#define FORCE_LOOKS    3600
 
 size_t ad_unseen_netns;
 
@@ -541,8 +543,8 @@ static struct user_budget {
     uint64_t next_us;
 } budgets[NETNS_MAX];
 static size_t nbudgets;
-static uint64_t own_key, discover_next_us;
-static bool discover_asap = true;
+static uint64_t own_key, discover_next_us, discover_min_us;
+static bool discover_asap = true; /* a namespace's process has gone: another is looked for... */
 
 /* What was said already: a namespace left out, a process whose namespace cannot be seen. */
 static struct said {
@@ -687,6 +689,7 @@ static void discovery(uint64_t now_us)
         (void)lay_out((uintptr_t)area, 0, &L);
         apply_discovery(&L);
         uint64_t wait = L.h->cpu_us * AD_SCAN_SHARE;
+        discover_min_us = now_us + wait; /* ...but not sooner than its cost allows */
         if (wait < DISCOVER_MS * 1000ull)
             wait = DISCOVER_MS * 1000ull;
         discover_next_us = now_us + wait;
@@ -698,7 +701,7 @@ static void discovery(uint64_t now_us)
         if (L.h->discovered)
             discover_asap = false;
     } else {
-        discover_next_us = now_us + DISCOVER_MS * 1000ull;
+        discover_next_us = discover_min_us = now_us + DISCOVER_MS * 1000ull;
     }
     ad_scan_free(area, size);
 }
@@ -800,7 +803,7 @@ bool ad_netns_look(bool (*add)(const struct ad_listed *s, void *ctx), void *ctx)
             budgets[i] = budgets[--nbudgets];
         else
             i++;
-    if (discover_asap || now_us >= discover_next_us)
+    if ((discover_asap && now_us >= discover_min_us) || now_us >= discover_next_us)
         discovery(now_us);
     if (nns > 0)
         listing(now_us);
