@@ -212,6 +212,8 @@ static bool parse_addr(const char **p, uint8_t *out, int words)
     memset(out, 0, 16);
     for (int w = 0; w < words; w++) {
         char word[9];
+        if (strnlen(*p, 8) < 8)
+            return false;
         memcpy(word, *p, 8);
         word[8] = '\0';
         char *end;
@@ -392,6 +394,7 @@ static void list_jobs(const struct plan *pl, struct layout *L)
         ad_scan_at(j->rep, st.st_uid);
         int err = 0;
         if (key_of(j->rep, &err) != j->key) { /* gone, or in another namespace now */
+            r->err = err;
             __atomic_store_n(&r->state, err == EACCES || err == EPERM ? J_UNREADABLE : J_MOVED,
                              __ATOMIC_RELEASE);
             continue;
