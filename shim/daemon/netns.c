@@ -32,8 +32,9 @@
  * namespace costs one small read per interval, in the one scanner of that look. A listing's CPU
  * time spaces the next by AD_SCAN_SHARE times it: per namespace for root's (containers), and for
  * all of one user's together for the namespaces a user made (unshare -rn: whose is the owner of
- * the outermost user namespace below the daemon's that owns it). At most NETNS_MAX namespaces are
- * looked into, USER_NETNS_MAX of one user's; the rest are said, once each.
+ * the outermost user namespace below the daemon's that owns it); root's together are held to
+ * ROOT_SHARE, so that many busy containers cost 2% of a core at most, listed less often. At most
+ * NETNS_MAX namespaces are looked into, USER_NETNS_MAX of one user's; the rest are said, once each.
  */
 #include "autoclosed.h"
 
@@ -57,6 +58,7 @@
 #define UNSEEN_MAX     16
 #define DISCOVER_MS    5000
 #define FORCE_LOOKS    3600
+#define ROOT_SHARE     (AD_SCAN_SHARE / 4) /* root's namespaces' listings: 2% of a core in all */
 
 size_t ad_unseen_netns;
 
@@ -547,6 +549,7 @@ static struct user_budget {
 } budgets[NETNS_MAX];
 static size_t nbudgets;
 static uint64_t own_key, discover_next_us, discover_min_us;
+static uint64_t root_next_us;     /* root's namespaces together: their listings' budget */
 static bool discover_asap = true; /* a namespace's process has gone: another is looked for... */
 
 /* What was said already: a namespace left out, a process whose namespace cannot be seen. */
@@ -720,11 +723,13 @@ static void listing(uint64_t now_us)
         jobs[i] = (struct job){.key = n->key,
                                .rep = n->rep,
                                .digest = n->digest,
-                               .may_list = now_us >= n->next_us && (!b || now_us >= b->next_us),
+                               .may_list = now_us >= n->next_us && (!b || now_us >= b->next_us) &&
+                                           (n->user != 0 || now_us >= root_next_us),
                                .force = !n->listed || n->looks >= FORCE_LOOKS};
     }
     struct plan pl = {.jobs = jobs, .n = nns, .own_key = own_key};
     size_t size;
+    uint64_t root_spent_us = 0;
     void *area = run(&pl, &size);
     if (area) {
         struct layout L;
@@ -775,6 +780,8 @@ static void listing(uint64_t now_us)
                     struct user_budget *b = budget_of(n->user, true);
                     if (b)
                         b->next_us = (b->next_us > now_us ? b->next_us : now_us) + wait;
+                } else {
+                    root_spent_us += r->cpu_us;
                 }
                 if (r->truncated && say_once(n->key << 1 | 1, E2BIG))
                     ad_log(AC_LOG_ERROR,
@@ -790,6 +797,8 @@ static void listing(uint64_t now_us)
             }
         }
     }
+    if (root_spent_us > 0)
+        root_next_us = now_us + root_spent_us * ROOT_SHARE;
     ad_scan_free(area, size);
     free(jobs);
 }

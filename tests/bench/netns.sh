@@ -5,6 +5,9 @@
 # interval (1 s) and grace (5 s), looks into every namespace. Measured: its CPU (its own and its
 # children's, the scanners and takers it reaped) over SECS seconds with nothing half-closed, and
 # after the leak how long from the FIN each connection was shut down (target: grace + 1 s).
+# With BUSY=1 each idle namespace's process also sends a byte to itself every 200 ms over one of
+# its connections, so that every namespace's counters move at every interval: each must then be
+# listed, as often as the listings' budget allows.
 #   tests/bench/netns.sh DAEMON [NS] [CONNS] [SECS]      (root; prints key=value lines)
 set -euo pipefail
 
@@ -49,6 +52,10 @@ if mode == "hold":
         kept.append(socket.create_connection(("127.0.0.1", port)))
         kept.append(l.accept()[0])
     print("ready", flush=True)
+    while mode == "hold" and len(sys.argv) > 4:
+        kept[0].send(b"x")
+        kept[1].recv(1)
+        time.sleep(0.2)
     time.sleep(100000)
 print("ready", flush=True)
 while True:
@@ -57,7 +64,7 @@ EOF
 start_ns() { # name mode n
     # shellcheck disable=SC2016 # $0 and $@ are sh's
     unshare -n sh -c 'ip link set lo up && exec python3 "$0" "$@"' "$work/ns.py" "$2" $port "$3" \
-        >"$work/$1.out" 2>&1 &
+        ${BUSY:+busy} >"$work/$1.out" 2>&1 &
     pids+=("$!")
 }
 for i in $(seq "$ns"); do start_ns "idle$i" hold "$conns"; done
@@ -84,7 +91,7 @@ t1=$(cpu_ticks "$d") o1=$(own_ticks "$d")
 hz=$(getconf CLK_TCK)
 cpu_ms=$(((t1 - t0) * 1000 / hz))
 own_ms=$(((o1 - o0) * 1000 / hz))
-echo "namespaces=$ns conns_per_ns=$conns secs=$secs cpu_ms=$cpu_ms own_ms=$own_ms cpu_pct=$(awk -v c=$cpu_ms -v s="$secs" 'BEGIN { printf "%.2f", c / s / 10 }')"
+echo "namespaces=$ns conns_per_ns=$conns busy=${BUSY:-0} secs=$secs cpu_ms=$cpu_ms own_ms=$own_ms cpu_pct=$(awk -v c=$cpu_ms -v s="$secs" 'BEGIN { printf "%.2f", c / s / 10 }')"
 echo "first_listing_cpu_us=$(grep -m "$((ns + 1))" ': listed netns' "$work/daemon.log" | sed -n 's/.*cpu_us=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s }')"
 # What the scanners spent in the window, as the daemon's debug lines say (a listing's CPU, a look
 # for namespaces' CPU): the rest of the children's time is their forks and quiet reads.
