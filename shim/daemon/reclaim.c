@@ -196,7 +196,7 @@ enum ad_outcome ad_verdict_apply(struct ad_sock *s, struct ad_process *p,
     }
     if (s->diag.cookie == 0 && v->cookie != 0)
         s->diag.cookie = v->cookie; /* listed without one: every later take checks it */
-    char where[96];
+    char where[128];                /* " netns=N container=..." */
     struct ac_text t;
     ac_text_init(&t, where, sizeof where);
     ad_netns_fields(&t, s->netns, p);
