@@ -265,6 +265,8 @@ void ad_scan_free(void *area, size_t size);
 void ad_scan_at(pid_t pid, uid_t owner);
 /* In the scanner: that process is left out, its entries not having answered lately. */
 bool ad_scan_left_out(pid_t pid, uid_t owner);
+/* In the scanner: a process of that /proc owner's was left out lately (its others go last). */
+bool ad_scan_suspect(uid_t owner);
 /* Collects the scanners that have ended. */
 void ad_scanners_reap(void);
 /* main.c: poll() that takes the stop signals (and SIGHUP, SIGUSR1) meanwhile; -1 with errno

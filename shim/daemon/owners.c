@@ -798,6 +798,48 @@ static void name_doors(struct scratch *sc)
     }
 }
 
+/* The processes of users one of whose processes got a scanner stuck lately go after all others
+ * (in pid order each): else a user with many processes stuck in execve, below another's in pid
+ * order, would cost that other's look BLOCKED_MS each (scanner.c). */
+static void suspects_last(struct entry *v, size_t n)
+{
+    struct entry *tmp = malloc(n * sizeof *tmp);
+    if (tmp == NULL)
+        return; /* the order stays; only the time may suffer */
+    size_t k = 0;
+    for (int suspect = 0; suspect < 2; suspect++)
+        for (size_t i = 0; i < n; i++)
+            if (ad_scan_suspect(v[i].owner) == (bool)suspect)
+                tmp[k++] = v[i];
+    memcpy(v, tmp, n * sizeof *v);
+    free(tmp);
+}
+
+/* The scan proper, on the scratch scan_body made. */
+static void scan_with(struct scratch *sc)
+{
+    const struct plan *pl = sc->pl;
+    if (ad_selectors() > 0) {
+        scan_selected(sc);
+        return;
+    }
+    size_t n = 0;
+    struct entry *v = list_processes(sc, &n);
+    if (v == NULL)
+        return;
+    suspects_last(v, n);
+    if (pl->nuids > 0)
+        scan_users(sc, v, n);
+    if (pl->host && sc->left > 0 && !sc->shortage)
+        scan_rest(sc, v, n);
+    name_doors(sc);
+    if (sc->shortage)
+        sc->L.r->shortage = sc->shortage;
+    free(v);
+}
+
+/* In the scanner. What it allocates is freed before it ends, though its exit would free it too:
+ * then a memory checker that follows it into the child sees no leak to judge. */
 static void scan_body(void *area, void *arg)
 {
     const struct plan *pl = arg;
@@ -809,25 +851,14 @@ static void scan_body(void *area, void *arg)
     sc.claimed = calloc(pl->n, sizeof *sc.claimed);
     sc.hit = malloc(pl->n * sizeof *sc.hit);
     sc.hit_fd = malloc(pl->n * sizeof *sc.hit_fd);
-    if (!sc.claimed || !sc.hit || !sc.hit_fd) {
+    if (sc.claimed && sc.hit && sc.hit_fd)
+        scan_with(&sc);
+    else
         sc.L.r->shortage = ENOMEM;
-        return;
-    }
-    if (ad_selectors() > 0) {
-        scan_selected(&sc);
-        return;
-    }
-    size_t n = 0;
-    struct entry *v = list_processes(&sc, &n);
-    if (v == NULL)
-        return;
-    if (pl->nuids > 0)
-        scan_users(&sc, v, n);
-    if (pl->host && sc.left > 0 && !sc.shortage)
-        scan_rest(&sc, v, n);
-    name_doors(&sc);
-    if (sc.shortage)
-        sc.L.r->shortage = sc.shortage;
+    free(sc.claimed);
+    free(sc.hit);
+    free(sc.hit_fd);
+    free(sc.doors);
 }
 
 /* ---- in the daemon ------------------------------------------------------------------------- */
@@ -1007,6 +1038,9 @@ static uint64_t apply(const struct plan *pl, void *area, struct ad_holder *found
     return covered;
 }
 
+/* How long a look goes on starting scanners after stuck ones; the rest waits for the next. */
+#define LOOK_RESTARTS_MS 2000
+
 uint64_t ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n,
                         struct ad_holder *found)
 {
@@ -1032,12 +1066,22 @@ uint64_t ad_find_owners(const uint32_t *want, const uint32_t *uids, size_t n,
             return 0;
         }
     }
+    /* A scanner stuck in a process is killed and that process left out: another then does the
+     * rest of the look without it, so that a user's many stuck processes cost the others' look
+     * BLOCKED_MS each (scanner.c) within a bound, rather than a whole look each. */
     size_t size = area_size(n);
-    void *area;
-    (void)ad_scan(size, scan_body, &pl, &area);
-    if (area)
-        covered |= apply(&pl, area, found);
-    ad_scan_free(area, size);
+    uint64_t look_ends = ac_now_ms() + LOOK_RESTARTS_MS;
+    for (;;) {
+        void *area;
+        enum ad_scan_end end = ad_scan(size, scan_body, &pl, &area);
+        if (area)
+            covered |= apply(&pl, area, found);
+        ad_scan_free(area, size);
+        if (end != AD_SCAN_STUCK || ac_now_ms() >= look_ends)
+            break;
+        if (ad_selectors() > 0 && (pl.due &= ~covered) == 0)
+            break; /* what is left was done before the scanner got stuck */
+    }
     free(pl.uid_set);
     return covered;
 }

@@ -14,13 +14,14 @@
  * The daemon waits for the scanner's end while taking its stop signals, and judges it by the time
  * it has spent blocked: neither running nor waiting for a CPU (from the scanner's schedstat; it
  * is the daemon's own child and never execs). A scan runs on CPU time, however large or loaded
- * the host, and reading /proc does not sleep; one blocked for BLOCKED_MS in all is stuck. It is
- * killed (those waits are killable); the process it was reading, whose number it writes into the
- * shared memory before each, is left out of scans for a back-off (1 min, doubling up to 10 min),
- * and one line names it. What the scanner found before stays valid: each record it leaves is
- * written whole before it is counted. A scanner that SIGKILL does not end within END_WAIT_MS
- * (an uninterruptible wait) is left behind like a stuck taker, and counted; while SCANNERS_MAX
- * are alive no other is started.
+ * the host, and reading /proc does not sleep; one blocked for BLOCKED_MS in one process's entries
+ * (counted from when the daemon sees it move to that process, whose number it writes into the
+ * shared memory before each) is stuck. It is killed (those waits are killable); that process is
+ * left out of scans for a back-off (1 min, doubling up to 10 min), and one line names it; the
+ * caller may start another at once for the rest of its look. What the scanner found before stays
+ * valid: each record it leaves is written whole before it is counted. A scanner that SIGKILL does
+ * not end within END_WAIT_MS (an uninterruptible wait) is left behind like a stuck taker, and
+ * counted; while SCANNERS_MAX are alive no other is started.
  *
  * One fork per look that has sockets to look for and a scan its budget allows; none on a quiet
  * look.
@@ -45,16 +46,17 @@
 #define SYS_close_range 436
 #endif
 
-#define BLOCKED_MS   1000
-#define POLL_MS      100 /* how often a running scanner's blocked time is read */
+#define BLOCKED_MS   250 /* in one process's entries */
+#define POLL_MS      50  /* how often a running scanner's blocked time is read */
 #define END_WAIT_MS  200
 #define SCANNERS_MAX 8
-#define STUCK_MAX    64
+#define STUCK_MAX    1024
 
 /* The start of the shared memory: which process the scanner reads. */
 struct watch {
     pid_t pid;
-    uid_t owner; /* of /proc/PID: its effective uid, root's when it is not dumpable */
+    uid_t owner;  /* of /proc/PID: its effective uid, root's when it is not dumpable */
+    uint32_t seq; /* one more for each process: its blocked time is counted from the change */
 };
 #define HEADER 64 /* the caller's area starts here, aligned */
 
@@ -88,7 +90,8 @@ void ad_scanners_reap(void)
 void ad_scan_at(pid_t pid, uid_t owner)
 {
     __atomic_store_n(&watching->owner, owner, __ATOMIC_RELAXED);
-    __atomic_store_n(&watching->pid, pid, __ATOMIC_RELEASE);
+    __atomic_store_n(&watching->pid, pid, __ATOMIC_RELAXED);
+    __atomic_store_n(&watching->seq, watching->seq + 1, __ATOMIC_RELEASE);
 }
 
 bool ad_scan_left_out(pid_t pid, uid_t owner)
@@ -97,6 +100,15 @@ bool ad_scan_left_out(pid_t pid, uid_t owner)
     for (size_t i = 0; i < nstuck; i++)
         if (stuck[i].pid == pid && stuck[i].owner == owner)
             return now < stuck[i].retry_ms;
+    return false;
+}
+
+bool ad_scan_suspect(uid_t owner)
+{
+    uint64_t now = ac_now_ms();
+    for (size_t i = 0; i < nstuck; i++)
+        if (stuck[i].owner == owner && now < stuck[i].retry_ms + AD_BACKOFF_MAX_MS)
+            return true;
     return false;
 }
 
@@ -253,6 +265,11 @@ static void stop(pid_t pid, int in)
 
 static enum ad_scan_end wait_for(pid_t pid, int in, uint64_t started, struct watch *w)
 {
+    /* Blocked time is charged to the process being read, from when the daemon saw the scanner
+     * move to it: a user who lets his own stuck process go just short of the limit must not get
+     * the next process (anyone's) blamed for his time. */
+    uint32_t seq = 0;
+    uint64_t base = 0;
     for (;;) {
         struct pollfd p = {.fd = in, .events = POLLIN};
         int r = ad_poll(&p, 1, POLL_MS);
@@ -272,8 +289,13 @@ static enum ad_scan_end wait_for(pid_t pid, int in, uint64_t started, struct wat
                 return AD_SCAN_LOST; /* it ended without its mark */
             }
         }
-        if (blocked_ns(pid, started) > (uint64_t)BLOCKED_MS * 1000000u) {
-            pid_t at = __atomic_load_n(&w->pid, __ATOMIC_ACQUIRE);
+        uint32_t now_seq = __atomic_load_n(&w->seq, __ATOMIC_ACQUIRE);
+        uint64_t blocked = blocked_ns(pid, started);
+        if (now_seq != seq) {
+            seq = now_seq;
+            base = blocked;
+        } else if (blocked > base && blocked - base > (uint64_t)BLOCKED_MS * 1000000u) {
+            pid_t at = __atomic_load_n(&w->pid, __ATOMIC_RELAXED);
             uid_t owner = __atomic_load_n(&w->owner, __ATOMIC_RELAXED);
             stop(pid, in);
             left_out(at, owner);

@@ -207,19 +207,6 @@ static void say_held(struct taker *t, const struct ad_process *p, uint64_t now_m
                (unsigned)t->user);
 }
 
-static void say_records_full(void)
-{
-    static uint64_t said_ms;
-    uint64_t now = ac_now_ms();
-    if (said_ms != 0 && now - said_ms < 60000)
-        return;
-    said_ms = now;
-    ad_log(AC_LOG_ERROR,
-           "%d processes with half-closed sockets are recorded already: the sockets of others "
-           "wait until some are done (said once a minute at most)",
-           AD_MAX_PROCESSES);
-}
-
 static int by_process(const void *a, const void *b)
 {
     const struct ad_job *x = a, *y = b;
@@ -265,17 +252,25 @@ static void collect(struct taker *t, int in, const struct ad_job *jobs, size_t m
              * process stuck in exec): that user is held while the taker lives, as for a file
              * that blocks. */
             struct ad_process *p = next < m ? ad_process(jobs[next].pid) : NULL;
+            unsigned alone_s = 0;
             if (p) {
                 t->foreign = true;
                 t->timed_out = true;
                 t->user = p->user;
                 t->holder = p->pid;
+                /* And that process waits out a back-off: else, first in every batch (they go by
+                 * pid), it would hold up all the others' sockets 2 s at each interval once the
+                 * killed taker is gone. */
+                p->backoff_ms = ad_backoff_next(p->backoff_ms);
+                p->retry_ms = now + p->backoff_ms;
+                alone_s = p->backoff_ms / 1000;
             }
             ad_log(AC_LOG_ERROR,
                    "autoclosed's taker (pid %d) did not finish its %zu sockets in %d ms (stuck "
-                   "on pid=%d fd=%d): stopped; those left are tried again at the next interval",
+                   "on pid=%d fd=%d): stopped; that process is left alone for %u s, the others "
+                   "are tried again at the next interval",
                    (int)t->pid, m, BATCH_WAIT_MS, next < m ? (int)jobs[next].pid : 0,
-                   next < m ? jobs[next].fd : -1);
+                   next < m ? jobs[next].fd : -1, alone_s);
             break;
         }
         struct pollfd pfd = {.fd = in, .events = POLLIN};
@@ -324,10 +319,9 @@ void ad_take(struct ad_sock **due, size_t n, uint64_t now_ms, enum ad_outcome *o
         }
         struct ad_process *p = ad_process(s->holder.pid);
         if (p == NULL) {
-            if (errno == ENOSPC)
-                say_records_full();
-            else if (!ad_short_of(errno, "recording a process"))
-                out[i] = AD_RETRY_OWNER; /* exited: a child of it may hold the socket too */
+            /* No record (only a scanner makes them): exited, or never recorded; a child of it
+             * may hold the socket too, so its owner is looked for again. */
+            out[i] = AD_RETRY_OWNER;
             continue;
         }
         if (p->retry_ms > now_ms) { /* out of reach: waits out its back-off */

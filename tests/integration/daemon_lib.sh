@@ -227,3 +227,38 @@ reclaim_leaks_of() {
     assert_eq "$N" "${#ACTED_FDS[@]}" "action lines"
     numbers_still_open "$pid" "${ACTED_FDS[@]}"
 }
+
+# fuse_stall_up: a FUSE mount at $TMP/mnt whose server (tests/fixtures/fuse_stall) never answers,
+# $TMP/nobody open to all; on exit (fuse_down) the FUSE connection is aborted first, so that any
+# request waiting on it fails and an exec stuck on it goes on, then the server's process group is
+# killed and the mount removed. Skips where FUSE cannot be mounted. No pgrep: it reads
+# /proc/PID/stat, which waits for a process stuck in an exec.
+fuse_stall_up() {
+    FUSE_CTL=/sys/fs/fuse/connections
+    FUSE_CTL_MOUNTED=
+    trap 'fuse_down; cleanup' EXIT
+    open_to_all "$TMP/nobody"
+    mkdir "$TMP/mnt"
+    start_bg fuse "$FIXTURES/fuse_stall" "$TMP/mnt"
+    if ! wait_until 5000 grep -q '^ready' "$TMP/fuse.out"; then
+        grep -q 'fuse_stall: \(mount\|/dev/fuse\)' "$TMP/fuse.err" && skip "$(head -n 1 "$TMP/fuse.err")"
+        fail "the FUSE server did not start"
+    fi
+}
+
+# shellcheck disable=SC2317 # called by the trap and by tests
+fuse_down() {
+    local dev
+    if mountpoint -q "$TMP/mnt" 2>/dev/null; then
+        dev=$(mountpoint -d "$TMP/mnt" | cut -d: -f2)
+        if [ ! -e "$FUSE_CTL/$dev/abort" ] && ! mountpoint -q "$FUSE_CTL" &&
+            mount -t fusectl fusectl "$FUSE_CTL"; then
+            FUSE_CTL_MOUNTED=yes
+        fi
+        [ ! -e "$FUSE_CTL/$dev/abort" ] || echo 1 >"$FUSE_CTL/$dev/abort"
+    fi
+    [ -z "${BG_PIDS[fuse]:-}" ] || kill -KILL -- "-${BG_PIDS[fuse]}" 2>/dev/null || true
+    umount -l "$TMP/mnt" 2>/dev/null || true
+    [ -z "$FUSE_CTL_MOUNTED" ] || umount "$FUSE_CTL" 2>/dev/null || true
+    FUSE_CTL_MOUNTED=
+}

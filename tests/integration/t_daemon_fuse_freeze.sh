@@ -21,25 +21,7 @@ LOG="$TMP/daemon.log"
 STATS="$TMP/stats.prom"
 nobody=$(id -u nobody)
 
-# The FUSE server first down (every close waiting for its FLUSH then returns), then the mount
-# gone, then the rest as lib.sh does it.
-# shellcheck disable=SC2317 # called by the trap
-fuse_down() {
-    local pid
-    if [ -n "${BG_PIDS[fuse]:-}" ] && pid=$(main_pid fuse); then
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    umount -l "$TMP/mnt" 2>/dev/null || true
-}
-trap 'fuse_down; cleanup' EXIT
-
-open_to_all "$TMP/nobody"
-mkdir "$TMP/mnt"
-start_bg fuse "$FIXTURES/fuse_stall" "$TMP/mnt"
-if ! wait_until 5000 grep -q '^ready' "$TMP/fuse.out"; then
-    grep -q 'fuse_stall: \(mount\|/dev/fuse\)' "$TMP/fuse.err" && skip "$(head -n 1 "$TMP/fuse.err")"
-    fail "the FUSE server did not start"
-fi
+fuse_stall_up
 
 # A port below the clients' range: --ports alone refuses those clients may pick themselves.
 start_bg srv "$FIXTURES/mos_server" --style read --port "$(pick_port)" --port-file "$TMP/srv.port"

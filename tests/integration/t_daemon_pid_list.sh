@@ -28,6 +28,7 @@ start_daemon list --pid "$child $fpid" --grace-ms $GRACE --interval-ms $INTERVAL
 wait_until $((GRACE + 5000)) clients_settled "$fport" f1 || true
 require_settled "$fport" "the child's leak was not reclaimed with --pid '$child $fpid'" f1
 assert_eq 1 "$(count_shutdowns "$TMP/list.log" "$child")" "  actions on the child"
+await_watching "$TMP/list.log"
 grep -F "watching pid=$child,$fpid " "$TMP/list.log" || fail "the start-up line names other processes"
 stop_daemon list
 

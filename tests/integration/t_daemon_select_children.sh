@@ -46,6 +46,7 @@ echo "--no-children:"
 LOG=$TMP/none.log
 start_daemon none --pid "$fpid" --pid "$wpid" --no-children --grace-ms $GRACE \
     --interval-ms $INTERVAL --log debug --log-file "$LOG"
+await_watching "$LOG"
 grep -F "watching pid=$fpid,$wpid children=no ports=any " "$LOG" ||
     fail "the start-up line does not say children=no"
 fork_leak c2 2

@@ -38,6 +38,7 @@ bpid=$(main_pid b)
 start_daemon daemon --exe "$TMP/bin/mosA" --grace-ms $GRACE --interval-ms $INTERVAL --log-file "$LOG"
 wait_until 2000 has_lines 1 "--exe $TMP/bin/mosA: pid=$apid: watched" "$LOG" ||
     fail "the daemon did not say mosA's process: $(cat "$LOG")"
+await_watching "$LOG"
 grep -F "watching exe=$TMP/bin/mosA " "$LOG" || fail "the start-up line does not name the executable"
 
 echo "mosA and mosB leak:"

@@ -82,6 +82,7 @@ for u in "${usable[@]}"; do
     dpid=$DAEMON_PID
     wait_until 2000 has_lines 1 "--unit $UNIT: pid=$apid in .*/$UNIT: watched" "$LOG" ||
         fail "the daemon did not say the unit's process: $(cat "$LOG")"
+    await_watching "$LOG"
     grep -F "watching unit=$UNIT " "$LOG" || fail "the start-up line does not name the unit"
 
     leak "a$n" "$aport" "a$n-1"

@@ -15,7 +15,7 @@
 need_daemon
 need_root "mounting a FUSE file system, and a user namespace of another user's"
 [ -c /dev/fuse ] || skip "no /dev/fuse here"
-command -v nsenter >/dev/null && command -v unshare >/dev/null || skip "no nsenter/unshare"
+{ command -v nsenter && command -v unshare; } >/dev/null || skip "no nsenter/unshare"
 
 N=17
 GRACE=1500 # long enough to swap after the daemon has found every socket
@@ -24,23 +24,7 @@ LOG="$TMP/daemon.log"
 STATS="$TMP/stats.prom"
 nobody=$(id -u nobody)
 
-# shellcheck disable=SC2317 # called by the trap
-fuse_down() {
-    local pid
-    if [ -n "${BG_PIDS[fuse]:-}" ] && pid=$(main_pid fuse); then
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    umount -l "$TMP/mnt" 2>/dev/null || true
-}
-trap 'fuse_down; cleanup' EXIT
-
-open_to_all "$TMP/nobody"
-mkdir "$TMP/mnt"
-start_bg fuse "$FIXTURES/fuse_stall" "$TMP/mnt"
-if ! wait_until 5000 grep -q '^ready' "$TMP/fuse.out"; then
-    grep -q 'fuse_stall: \(mount\|/dev/fuse\)' "$TMP/fuse.err" && skip "$(head -n 1 "$TMP/fuse.err")"
-    fail "the FUSE server did not start"
-fi
+fuse_stall_up
 
 # nobody's user namespace; root maps 65,536 ids into it, as newuidmap does for a subuid range.
 start_bg ns "${UNPRIVILEGED[@]}" unshare -U sleep 120
@@ -73,7 +57,8 @@ echo "  $N holders, uids $(awk '/^Uid:/ { print $2 }' "/proc/$h1/status") and up
 
 start_daemon daemon --ports "$(IFS=,; echo "${ports[*]},$sport")" --grace-ms $GRACE \
     --interval-ms $INTERVAL --log debug --log-file "$LOG" --stats-file "$STATS"
-found() { [ "$(grep -c '^autoclosed_close_wait{' "$STATS" 2>/dev/null)" -ge $N ]; }
+# shellcheck disable=SC2317 # called by wait_until
+found() { [ "$(grep -c '^autoclosed_close_wait{' "$STATS" 2>/dev/null)" -ge "$N" ]; }
 wait_until 5000 found || fail "the daemon did not find every holder's socket:"$'\n'"$(cat "$STATS")"
 touch "$TMP/nobody/swap"
 for i in $(seq $N); do
