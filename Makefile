@@ -545,3 +545,27 @@ deb:
 test-deb: test-deps $(FIXTURES) lib32-tests
 	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check-or-install --deb --deb-test
 	@FIXTURES=$(abspath $(BUILD)/fixtures) FIXTURES32=$(abspath $(LIB32_DIR)/fixtures) tests/deb/run.sh '$(abspath $(BUILD))'
+
+# ---- the node agent's image: make image, make test-image -------------------------------------
+# make image writes $(IMAGE): an OCI archive of autoclosed with no distribution base (the daemon,
+# the libraries it links and its ELF interpreter; no shell), built with umoci
+# (scripts/image/build.sh); podman load -i, skopeo copy oci-archive:... take it. Its dates are
+# SOURCE_DATE_EPOCH, else the last commit's, so the same daemon gives the same digest. It checks
+# for umoci and installs nothing; make test-image installs it and podman, checks the archive's
+# files, config and reproducibility, the DaemonSet manifest (scripts/k8s/), and runs the image
+# under podman against a leaking server where this machine can run a container (tests/image/).
+IMAGE       := $(BUILD)/autoclosed-image.tar
+IMAGE_EPOCH  = $(or $(SOURCE_DATE_EPOCH),$(shell git log -1 --format=%ct 2>/dev/null),0)
+.PHONY: image test-image
+
+image: $(IMAGE)
+
+$(IMAGE): $(DAEMON) scripts/image/build.sh
+	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check --image
+	SOURCE_DATE_EPOCH=$(IMAGE_EPOCH) scripts/image/build.sh $(DAEMON) $(VERSION) $@
+
+test-image: test-deps $(DAEMON) $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/ncs_client
+	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check-or-install --image --image-test
+	@$(MAKE) --no-print-directory image
+	@IMAGE=$(abspath $(IMAGE)) IMAGE_EPOCH=$(IMAGE_EPOCH) AUTOCLOSED=$(abspath $(DAEMON)) \
+		FIXTURES=$(abspath $(BUILD)/fixtures) tests/image/run.sh

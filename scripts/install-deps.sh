@@ -14,6 +14,7 @@
 #   --cross      make cross-aarch64's cross compiler
 #   --deb        make deb's packaging tools; --deb-test what make test-deb adds
 #   --vm         make test-vm
+#   --image      make image's tool; --image-test what make test-image adds
 set -euo pipefail
 
 # build: the compiler, make, glibc's headers, and uthash (the library's hash tables).
@@ -60,6 +61,14 @@ deb_test_packages=(lintian man-db)
 # initramfs that mounts the host's file system in it.
 vm_packages=(qemu-system-x86 busybox-static)
 
+# image: make image's tool: umoci, which builds an OCI image from a directory with no daemon, no
+# root and no container storage (scripts/image/build.sh). image-test: make test-image's runtime,
+# podman with runc (crun, podman's default here, refuses a host whose cgroup v2 tree has
+# controllers beside v1's; runc is also Docker's and containerd's runtime), and python3-yaml to
+# read the DaemonSet manifest.
+image_packages=(umoci)
+image_test_packages=(podman runc python3-yaml)
+
 mode=install
 packages=() groups=()
 for arg in "$@"; do
@@ -73,9 +82,11 @@ for arg in "$@"; do
   --deb) packages+=("${deb_packages[@]}") groups+=(deb) ;;
   --deb-test) packages+=("${deb_test_packages[@]}") groups+=(deb-test) ;;
   --vm) packages+=("${vm_packages[@]}") groups+=(vm) ;;
+  --image) packages+=("${image_packages[@]}") groups+=(image) ;;
+  --image-test) packages+=("${image_test_packages[@]}") groups+=(image-test) ;;
   *)
     echo "install-deps: unknown option '$arg' (--check, --check-or-install; groups: --build," \
-      "--lib32, --test, --cross, --deb, --deb-test, --vm)" >&2
+      "--lib32, --test, --cross, --deb, --deb-test, --vm, --image, --image-test)" >&2
     exit 2
     ;;
   esac
