@@ -109,7 +109,7 @@ echo "a leaking server on the host: pid $server, port $port"
 # run_agent NETWORK: the README's line, with --network=NETWORK, the container's name, the test's
 # port and times. The daemon's host pid in AGENT_PID.
 run_agent() {
-    local net=$1 w prev= args=()
+    local net=$1 w prev='' args=()
     for w in "${words[@]}"; do
         [ "$prev" != --name ] || w=$NAME-$net
         [ "$w" != --network=host ] || w=--network=$net
@@ -126,6 +126,7 @@ run_agent() {
 }
 
 # logged CONTAINER REGEX: podman logs CONTAINER has a line matching REGEX; for wait_until.
+# shellcheck disable=SC2317 # called through wait_until
 logged() { podman logs "$1" 2>&1 | grep -Eq -- "$2"; }
 
 # check_process PID: what the kernel says of the containerized daemon.

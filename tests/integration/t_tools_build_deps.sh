@@ -3,8 +3,8 @@
 # too) has scripts/install-deps.sh check gcc, make, libc6-dev and uthash-dev and, when one is
 # missing, name it with the apt-get command and stop, without running apt-get or sudo and before
 # compiling anything. Installing is asked for: make deps installs the build's packages; each test
-# target (make test, test-asan, ..., test-deb, test-vm, cross-aarch64) installs its own, so that
-# CI's suites still run on a fresh machine; make deb only checks its packaging tools.
+# target (make test, test-asan, ..., test-deb, test-vm, test-image, cross-aarch64) installs its own,
+# so that CI's suites still run on a fresh machine; make deb and make image only check their tools.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tools_lib.sh
@@ -42,6 +42,10 @@ assert_eq "$(printf '%s\n' "--check-or-install --vm" "$tests_call" | sort)" \
     "$(installer_calls test-vm)" "install-deps.sh calls of make -n test-vm"
 assert_eq "--check-or-install --build --cross" "$(installer_calls cross-aarch64)" \
     "install-deps.sh calls of make -n cross-aarch64"
+# make image only checks for umoci; make test-image installs it and podman, then makes the image.
+assert_eq "--check --image" "$(installer_calls image)" "install-deps.sh calls of make -n image"
+assert_eq "$(printf '%s\n' "--check --image" "--check-or-install --image --image-test" "$tests_call" | sort)" \
+    "$(installer_calls test-image)" "install-deps.sh calls of make -n test-image"
 echo "  make -n: the build only checks (--check --build); each test target installs its own"
 
 # Plain make on a machine where no package is installed (a dpkg-query that finds none), with an
