@@ -108,8 +108,10 @@ $(LIB): $(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
 		-Wl,-soname,libautoclose.so -Wl,--version-script=shim/preload/exports.map
 
+# libmicrohttpd: --metrics-listen's HTTP server (shim/daemon/metrics_http.c).
+LDLIBS_DAEMON := -lmicrohttpd -pthread
 $(DAEMON): $(DAEMON_OBJS) $(CORE_OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_DAEMON)
 
 $(SETTINGS): $(BUILD)/shim/tools/settings.o $(BUILD)/shim/core/config.o $(BUILD)/shim/core/text.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
