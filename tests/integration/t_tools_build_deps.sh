@@ -2,9 +2,10 @@
 # The build needs only the build's Debian packages, and installs nothing: plain make (as root
 # too) has scripts/install-deps.sh check gcc, make, libc6-dev, uthash-dev and libmicrohttpd-dev
 # and, when one is missing, name it with the apt-get command and stop, without running apt-get or
-# sudo and before compiling anything. Installing is asked for: make deps installs the build's packages; each test
-# target (make test, test-asan, ..., test-deb, test-vm, cross-aarch64) installs its own, so that
-# CI's suites still run on a fresh machine; make deb only checks its packaging tools.
+# sudo and before compiling anything. Installing is asked for: make deps installs the build's
+# packages; each test target (make test, test-asan, ..., test-deb, test-vm, cross-aarch64)
+# installs its own, so that CI's suites still run on a fresh machine; make deb only checks its
+# packaging tools.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tools_lib.sh
