@@ -71,8 +71,8 @@ for path in / /metric /metrics/x /index.html; do
         "GET $path"
 done
 for method in POST PUT DELETE OPTIONS; do
-    out=$(curl -s --max-time 2 -X "$method" -d x=1 -o /dev/null -w '%{http_code} %header{allow}' "$URL")
-    assert_eq "405 GET, HEAD" "$out" "$method /metrics: status and Allow"
+    answer=$(curl -s --max-time 2 -X "$method" -d x=1 -o /dev/null -w '%{http_code} %header{allow}' "$URL")
+    assert_eq "405 GET, HEAD" "$answer" "$method /metrics: status and Allow"
 done
 lines=$(wc -l <"$LOG")
 for _ in $(seq 20); do scrape || fail "a scrape failed"; done
@@ -113,7 +113,7 @@ require_settled "$port" "the leak made meanwhile was not reclaimed" leak2
 # How long after the peer's FIN (as the kernel dated it) the daemon acted.
 took=$(sed -n "s/.*: shutdown .* peer=127.0.0.1:$(client_ports leak2) since_fin_ms=\([0-9]*\) .*/\1/p" "$LOG")
 echo "  a leak made meanwhile: shut down ${took:-?} ms after its FIN (grace $GRACE ms)"
-[ -n "$took" ] && [ "$took" -le $((GRACE + 2 * INTERVAL + 500)) ] ||
+{ [ -n "$took" ] && [ "$took" -le $((GRACE + 2 * INTERVAL + 500)) ]; } ||
     fail "the leak made meanwhile was shut down ${took:-?} ms after its FIN"
 # After the timeout (5 s of silence) the idle ones are closed: a scrape from 127.0.0.1 is served.
 wait_until 10000 scrape || fail "no scrape served from 127.0.0.1 10 s after the idle connections"

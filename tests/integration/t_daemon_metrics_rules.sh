@@ -28,7 +28,7 @@ for a in "${alerts[@]}"; do
 done
 # The series the rules read are the daemon's (up is Prometheus's own).
 run_daemon help --help
-for m in $(grep -o 'autoclosed_[a-z_]*' "$RULES" | sort -u); do
+while read -r m; do
     grep -q "$m" "$TMP/help.out" || fail "the rules read $m, which autoclosed --help does not name"
-done
+done < <(grep -o 'autoclosed_[a-z_]*' "$RULES" | sort -u)
 pass "${#alerts[@]} alerts checked by promtool, and each seen to fire (and not) in its unit tests"
