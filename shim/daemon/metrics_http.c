@@ -133,11 +133,16 @@ static int listen_on(const struct ad_metrics_addr *a, const char *given)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0 || listen(fd, BACKLOG) != 0) {
         int err = errno;
-        ad_complain("--metrics-listen '%.64s': cannot listen there: %s%s", given, strerror(err),
-                    err == EADDRINUSE      ? " (another program has that port)"
-                    : err == EADDRNOTAVAIL ? " (no interface of this host has that address)"
-                    : err == EACCES        ? " (a port below 1024 needs CAP_NET_BIND_SERVICE)"
-                                           : "");
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->ss;
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
+        unsigned port = ntohs(a->ss.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+        ad_complain(
+            "--metrics-listen '%.64s': cannot listen there: %s%s", given, strerror(err),
+            err == EADDRINUSE      ? " (another program has that port)"
+            : err == EADDRNOTAVAIL ? " (no interface of this host has that address)"
+            : err == EACCES && port < 1024
+                ? " (a port below 1024 needs CAP_NET_BIND_SERVICE, which the unit does not give)"
+                : "");
         close(fd);
         return -1;
     }
