@@ -8,8 +8,9 @@
  * counts a response's references itself). So a client, however slow or hostile, costs the loop
  * nothing: no wait, no render, no allocation per request. What a client can hold is bounded:
  * CONNECTIONS in all, PER_IP of one address, TIMEOUT_S of silence each (slowloris), MEMORY_BYTES
- * of request each (a longer request gets 431), and nothing else is read: only GET and HEAD of
- * /metrics (404 for another path, 405 for another method). No line is logged per request.
+ * of request each (longer headers get 431, a longer path 414), and nothing else is read: only GET
+ * and HEAD of /metrics (404 for another path, 405 for another method). No line is logged per
+ * request.
  *
  * The socket is made, bound and set listening here, before libmicrohttpd takes it: a refusal at
  * any step is one line naming the step and exit status 2 at start (a unit's
