@@ -2,15 +2,15 @@
  * --metrics-listen: GET /metrics over HTTP, the same text as --stats-file, for a scraper that
  * reads the daemon itself rather than node_exporter's textfile directory.
  *
- * Served by libmicrohttpd's own thread, never by the daemon's loop: the loop renders the text
- * once per interval (report.c) and publishes it here as one immutable response, swapped under a
- * mutex that is held only for the swap and for a connection's queueing of it (libmicrohttpd
- * counts a response's references itself). So a client, however slow or hostile, costs the loop
- * nothing: no wait, no render, no allocation per request. What a client can hold is bounded:
- * CONNECTIONS in all, PER_IP of one address, TIMEOUT_S of silence each (slowloris), MEMORY_BYTES
- * of request each (longer headers get 431, a longer path 414), and nothing else is read: only GET
- * and HEAD of /metrics (404 for another path, 405 for another method). No line is logged per
- * request.
+ * Served by libmicrohttpd's own thread, never by the daemon's loop: the loop renders the text each
+ * interval a value changed (report.c) and publishes it here as one immutable response, swapped
+ * under a mutex that is held only for the swap and for a connection's queueing of it
+ * (libmicrohttpd counts a response's references itself). So a client, however slow or hostile,
+ * costs the loop nothing: no wait, no render, no allocation per request. What a client can hold is
+ * bounded: CONNECTIONS in all, PER_IP of one address, TIMEOUT_S of silence each (slowloris),
+ * MEMORY_BYTES of request each (longer headers get 431, a longer path 414), and nothing else is
+ * read: only GET and HEAD of /metrics (404 for another path, 405 for another method). No line is
+ * logged per request.
  *
  * The socket is made, bound and set listening here, before libmicrohttpd takes it: a refusal at
  * any step is one line naming the step and exit status 2 at start (a unit's
