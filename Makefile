@@ -82,7 +82,7 @@ FIXTURES   += $(BUILD)/fixtures/mos_server_musl
 all: check-deps $(LIB) $(DAEMON) $(SETTINGS)
 
 # The Debian packages each target needs, by scripts/install-deps.sh's groups. The build only
-# checks its own (gcc, make, libc6-dev, uthash-dev) and, when one is missing, names it with the
+# checks its own (gcc, make, libc6-dev, uthash-dev, libmicrohttpd-dev) and, when one is missing, names it with the
 # apt-get command and stops: it never installs anything. make deps installs them (and, on amd64,
 # the 32-bit library's toolchain). The test targets install what they need when it is missing
 # (as root or with sudo -n; otherwise they print the command), so that CI's suites run on a
@@ -108,8 +108,10 @@ $(LIB): $(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
 		-Wl,-soname,libautoclose.so -Wl,--version-script=shim/preload/exports.map
 
+# libmicrohttpd: --metrics-listen's HTTP server (shim/daemon/metrics_http.c).
+LDLIBS_DAEMON := -lmicrohttpd -pthread
 $(DAEMON): $(DAEMON_OBJS) $(CORE_OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_DAEMON)
 
 $(SETTINGS): $(BUILD)/shim/tools/settings.o $(BUILD)/shim/core/config.o $(BUILD)/shim/core/text.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^

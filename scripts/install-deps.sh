@@ -7,7 +7,8 @@
 #   scripts/install-deps.sh --check-or-install GROUP...   quiet when all is there; installs if it
 #                                                         can, otherwise prints that command and fails
 # GROUPs (without one: --build --lib32 --test, what make test needs):
-#   --build      what make builds with: gcc, make, libc6-dev, uthash-dev (make checks these only)
+#   --build      what make builds with: gcc, make, libc6-dev, uthash-dev, libmicrohttpd-dev (make
+#                checks these only)
 #   --lib32      on amd64, the 32-bit library's toolchain (make builds that library where it is
 #                there); nothing elsewhere. make deps installs --build --lib32.
 #   --test       make test and the other suites (each suite installs its own extras itself)
@@ -17,8 +18,9 @@
 #   --image      make image's tool; --image-test what make test-image adds
 set -euo pipefail
 
-# build: the compiler, make, glibc's headers, and uthash (the library's hash tables).
-build_packages=(gcc make libc6-dev uthash-dev)
+# build: the compiler, make, glibc's headers, uthash (the library's hash tables), and
+# libmicrohttpd (autoclosed --metrics-listen's HTTP server).
+build_packages=(gcc make libc6-dev uthash-dev libmicrohttpd-dev)
 
 # lib32: the 32-bit x86 library that make builds beside the 64-bit one on amd64: gcc-N-multilib
 # for the gcc installed (12 on Debian 12) and libc6-dev-i386, for gcc -m32; not the gcc-multilib
@@ -41,10 +43,12 @@ fi
 # leaking server in Go, whose runtime makes its own system calls so that no preloaded library can
 # help it; libc6-dev's libc.a also builds a static one), the wrapper's tests (musl-tools:
 # musl-gcc builds a server whose loader is musl's, which the wrapper must refuse), the counters'
-# test (prometheus-node-exporter: Debian's node_exporter reads both kinds of stats file).
+# test (prometheus-node-exporter: Debian's node_exporter reads both kinds of stats file), the
+# metrics endpoint's tests (prometheus: a real Prometheus scrapes autoclosed, and promtool checks
+# and unit-tests the alerting rules; curl asks both over HTTP).
 test_packages=(libcmocka-dev pkg-config iproute2 strace python3 perl procps util-linux gdb
                clang-format shellcheck groff-base libseccomp-dev systemd golang-go musl-tools
-               prometheus-node-exporter)
+               prometheus-node-exporter prometheus curl)
 
 # cross: make cross-aarch64's 64-bit ARM cross compiler and its C library.
 cross_packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)

@@ -18,6 +18,7 @@
 
 #include <poll.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <uthash.h>
 
@@ -41,6 +42,11 @@ struct ad_options {
     bool once, dry_run;
     enum ac_log_level log_level;
     const char *log_file, *stats_file;
+    const char *metrics_listen; /* --metrics-listen as given; NULL: no endpoint */
+    struct ad_metrics_addr {
+        struct sockaddr_storage ss;
+        socklen_t len;
+    } metrics_addr;
 };
 
 /* Parses argv. Returns -1 to go on, or the exit status (0 for --help/--version, 2 for a bad
@@ -423,7 +429,19 @@ extern uint64_t ad_reclaimed_total, ad_errors_total, ad_dry_run_total;
 void ad_gauge_reset(void);
 void ad_gauge_add(pid_t pid, uint16_t port, uint64_t netns);
 void ad_gauge_sub(pid_t pid, uint16_t port); /* shut down: no longer in CLOSE_WAIT */
-/* Writes --stats-file when anything changed since the last write. */
+/* Writes --stats-file, and publishes the --metrics-listen text, when anything changed since. */
 void ad_stats_write(void);
+
+/* ---- the /metrics endpoint (metrics_http.c) ---------------------------------------------- */
+
+/* --metrics-listen's value: PORT (on 127.0.0.1), ADDR:PORT or [ADDR6]:PORT, numeric only. */
+bool ad_metrics_parse(const char *value, struct ad_metrics_addr *out);
+/* At start, once the signals are set up (its thread inherits their mask): listens and starts
+ * the server's thread. Returns -1 to go on (also without --metrics-listen), or 2 (said). */
+int ad_metrics_start(void);
+bool ad_metrics_on(void);
+/* The text served from now on (copied); false when it could not be (the last one stands). */
+bool ad_metrics_publish(const char *text, size_t len);
+void ad_metrics_stop(void);
 
 #endif

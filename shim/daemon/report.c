@@ -318,19 +318,9 @@ static void append_text(char **buf, size_t *len, size_t *cap, const struct ac_te
     append(buf, len, cap, t->buf, t->len);
 }
 
-void ad_stats_write(void)
+/* The text both --stats-file and --metrics-listen give: one renderer. NULL when out of memory. */
+static char *render(size_t *out_len)
 {
-    if (ad_opt.stats_file == NULL)
-        return;
-    HASH_SORT(cells, by_key);
-    /* A digest of the values: the file is rewritten only when one changed. */
-    uint64_t digest = 1469598103934665603ull ^ ad_reclaimed_total * 31 ^ ad_errors_total * 131 ^
-                      ad_dry_run_total * 1031;
-    for (struct gauge_cell *c = cells; c; c = c->hh.next)
-        digest = (digest ^ c->key ^ c->netns ^ (uint64_t)c->count << 40) * 1099511628211ull;
-    if (written && digest == last_digest)
-        return;
-
     char *buf = NULL;
     size_t len = 0, cap = 0;
     char chunk[1024], labels[512];
@@ -372,7 +362,48 @@ void ad_stats_write(void)
                    "autoclosed's actions that failed, and processes it could not reach.");
     ac_prom_series(&t, "autoclosed_errors_total", "", ad_errors_total);
     append_text(&buf, &len, &cap, &t);
+    ac_text_init(&t, chunk, sizeof chunk);
+    ac_prom_header(&t, "autoclosed_unreachable_processes_total", "counter",
+                   "Processes autoclosed could not reach (each counted once).");
+    ac_prom_series(&t, "autoclosed_unreachable_processes_total", "", ad_unreachable_processes);
+    ac_prom_header(&t, "autoclosed_netns_unseen_total", "counter",
+                   "Network namespaces autoclosed could not see or look into (each counted "
+                   "once for each reason).");
+    ac_prom_series(&t, "autoclosed_netns_unseen_total", "", ad_unseen_netns);
+    append_text(&buf, &len, &cap, &t);
+    *out_len = len;
+    return buf;
+}
 
+void ad_stats_write(void)
+{
+    static uint64_t published_digest;
+    static bool published;
+    if (ad_opt.stats_file == NULL && !ad_metrics_on())
+        return;
+    HASH_SORT(cells, by_key);
+    /* A digest of the values: the file is rewritten, and the text published, only when one
+     * changed. */
+    uint64_t digest = 1469598103934665603ull ^ ad_reclaimed_total * 31 ^ ad_errors_total * 131 ^
+                      ad_dry_run_total * 1031 ^ (uint64_t)ad_unreachable_processes * 10301 ^
+                      (uint64_t)ad_unseen_netns * 100103;
+    for (struct gauge_cell *c = cells; c; c = c->hh.next)
+        digest = (digest ^ c->key ^ c->netns ^ (uint64_t)c->count << 40) * 1099511628211ull;
+    bool file_due = ad_opt.stats_file && !(written && digest == last_digest);
+    bool publish_due = ad_metrics_on() && !(published && digest == published_digest);
+    if (!file_due && !publish_due)
+        return;
+
+    size_t len = 0;
+    char *buf = render(&len);
+    if (publish_due && buf && ad_metrics_publish(buf, len)) {
+        published = true;
+        published_digest = digest;
+    }
+    if (!file_due) {
+        free(buf);
+        return;
+    }
     if (buf && ac_file_replace(ad_opt.stats_file, buf, len)) {
         written = true;
         last_digest = digest;

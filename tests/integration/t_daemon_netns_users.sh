@@ -4,7 +4,8 @@
 # "container" (unshare -n) has a leaking server on the same port number. Both leaks must be
 # reclaimed (--ports is the port as each namespace sees it), but nobody's namespaces are bounded:
 # only the first 8 are looked into, each one beyond is said in one line, once, however often the
-# daemon looks again, and --once then exits 1 (a namespace it did not look into). Root's
+# daemon looks again, and counted once each in autoclosed_netns_unseen_total, and --once then
+# exits 1 (a namespace it did not look into). Root's
 # namespace is looked into whatever nobody makes.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -70,7 +71,8 @@ settled() { # settled PID NAME
 left_out_lines() { count_lines 'is not looked into: that user has' "$1"; }
 
 echo "running, --ports $port alone:"
-start_daemon run --ports "$port" --grace-ms $GRACE --interval-ms $INTERVAL --log debug
+start_daemon run --ports "$port" --grace-ms $GRACE --interval-ms $INTERVAL --log debug \
+    --stats-file "$TMP/run.prom"
 await_watching "$TMP/run.err"
 leak "$upid" user_a
 leak "$rpid" root_a
@@ -87,6 +89,8 @@ assert_eq $((EXTRA + 1 - CAP)) "$(left_out_lines "$TMP/run.err")" "  namespaces 
 [ "$(grep 'is not looked into' "$TMP/run.err" | grep -c '(pid=[0-9]*, user 65534)')" -eq \
     $((EXTRA + 1 - CAP)) ] ||
     fail "the lines do not name nobody (65534) as the namespaces' user"
+assert_eq $((EXTRA + 1 - CAP)) "$(prom_sum "$TMP/run.prom" autoclosed_netns_unseen_total)" \
+    "  autoclosed_netns_unseen_total"
 
 echo "--once --ports $port alone:"
 leak "$upid" user_b
