@@ -3,9 +3,9 @@
 # here as a runtime makes one, with unshare: a network, PID and mount namespace of its own, only
 # loopback, and a tmpfs over /opt in which the library appears as
 # /opt/autoclose/libautoclose.so, a name the host does not have, bind-mounted read-only and named
-# in LD_PRELOAD. The leaking simulator runs in it as the container's first process on the MOS
-# port, its clients join its network namespace (nsenter -n), and every socket count is ss run
-# there. Two recipes:
+# in LD_PRELOAD. The leaking simulator runs in it as the container's first process on a port of
+# its own, its clients join its network namespace (nsenter -n), and every socket count is ss run
+# there. Three cases:
 #   - the library bind-mounted from the host (docker/podman run -v ...:ro): CLOSE_WAIT 0 after
 #     the grace and the clients in TIME_WAIT, while the same server in the same kind of container
 #     without LD_PRELOAD keeps every leak (the control);
@@ -13,6 +13,8 @@
 #     library only as its image does, copies it into a shared directory (a tmpfs made here for
 #     an emptyDir volume) and exits; the server in a fresh container preloads that copy, mounted
 #     read-only, and logs into a file of the container's own.
+#   - and where that mount is noexec (Docker's and podman's --tmpfs are), the loader says in one
+#     line that it cannot map the library and starts the server without it.
 # Each container ends with its first process, killed by pid, and its mounts with its namespace.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -28,7 +30,9 @@ err=$(unshare --net --pid --mount --fork --mount-proc true 2>&1) ||
 
 N=5
 GRACE=1000
-PORT=10540 # every container has its own port space
+# Any port is free in a container's own namespace; not the MOS port, though: an autoclosed
+# started with --ports alone on this machine (another test's) looks into every namespace.
+PORT=$((20000 + RANDOM % 10000))
 IN=/opt/autoclose/libautoclose.so
 # The library as the containers see it; a sanitizer's runtime, listed beside it in
 # AUTOCLOSE_LIB, stays where it is (the containers share the host's root).
@@ -43,20 +47,21 @@ done
 
 # What each container runs first, as root in its new namespaces: loopback up, a tmpfs over /opt
 # (private to its mount namespace: unshare makes every mount private), and there the library,
-# read-only: LIB_SRC a file is bind-mounted as the library, a directory (the shared volume) as
-# /opt/autoclose. Then the command, which becomes the container's pid 1.
+# read-only (or with the options in LIB_OPTS): LIB_SRC a file is bind-mounted as the library, a
+# directory (the shared volume) as /opt/autoclose. Then the command, which becomes the
+# container's pid 1.
 # shellcheck disable=SC2016 # expanded by the container's shell
 SETUP='set -e
 ip link set lo up
 mount -t tmpfs -o mode=0755,size=16m container-opt /opt
 mkdir /opt/autoclose /opt/log
 if [ -d "$LIB_SRC" ]; then
-    mount --bind -o ro "$LIB_SRC" /opt/autoclose
+    mount --bind -o "${LIB_OPTS:-ro}" "$LIB_SRC" /opt/autoclose
 else
     : >/opt/autoclose/libautoclose.so
-    mount --bind -o ro "$LIB_SRC" /opt/autoclose/libautoclose.so
+    mount --bind -o "${LIB_OPTS:-ro}" "$LIB_SRC" /opt/autoclose/libautoclose.so
 fi
-unset LIB_SRC
+unset LIB_SRC LIB_OPTS
 exec env "$@"'
 
 # container NAME LIB_SRC [VAR=VALUE...] CMD...: a container running CMD; CT_PID its first
@@ -107,8 +112,9 @@ clients() {
         >"$TMP/$1.out" 2>"$TMP/$1.err" || fail "client $1 failed: $(cat "$TMP/$1.err")"
 }
 
-# maps_lib PID: the library files PID has mapped, by the names it sees.
-maps_lib() { awk '$6 ~ /libautoclose/ { print $6 }' "/proc/$1/maps" | sort -u; }
+# maps_lib PID: the library files PID has mapped executable (loaded), by the names it sees. A
+# failed preload can leave a read-only mapping behind.
+maps_lib() { awk '$2 ~ /x/ && $6 ~ /libautoclose/ { print $6 }' "/proc/$1/maps" | sort -u; }
 
 # stop NAME PID: kills the container's first process, which ends every process in its PID
 # namespace; then nothing may hold its mount namespace, whose mounts go with it.
@@ -135,8 +141,8 @@ shim=$CT_PID
 echo "  server pids $shim (with the library), $control (the control); netns" \
     "$(stat -L -c %i "/proc/$shim/ns/net"), $(stat -L -c %i "/proc/$control/ns/net")"
 [ ! -e $IN ] || fail "the host sees $IN: the container's mounts are not its own"
-assert_eq "$IN" "$(maps_lib "$shim")" "  the library the server mapped"
-assert_eq "" "$(maps_lib "$control")" "  the library the control mapped"
+assert_eq "$IN" "$(maps_lib "$shim")" "  the library the server loaded"
+assert_eq "" "$(maps_lib "$control")" "  the library the control loaded"
 cmp -s "$lib" "/proc/$shim/root$IN" || fail "the container's $IN is not the library"
 nsenter -t "$shim" -m sh -c ": >>$IN" 2>/dev/null && fail "the container can write $IN"
 echo "  $IN is read-only in the container"
@@ -180,7 +186,7 @@ echo "  the init container copied the library into the volume and exited"
 leaky app "$volume" LD_PRELOAD="$preload" AUTOCLOSE_GRACE_MS=$GRACE AUTOCLOSE_PORTS=$PORT \
     AUTOCLOSE_LOG_FILE=/opt/log/autoclose-%p.log
 app=$CT_PID
-assert_eq "$IN" "$(maps_lib "$app")" "  the library the server mapped"
+assert_eq "$IN" "$(maps_lib "$app")" "  the library the server loaded"
 assert_eq "$(stat -c %d "$volume")" "$(stat -L -c %d "/proc/$app/root$IN")" \
     "  device of the file it mapped (the volume's)"
 nsenter -t "$app" -m sh -c ": >/opt/autoclose/new" 2>/dev/null && fail "the app can write into the volume"
@@ -195,6 +201,19 @@ assert_eq $N "$(actions "$log" | grep -c "local=127.0.0.1:$PORT ")" \
     "  lines in the container's /opt/log/autoclose-1.log"
 stop app "$app"
 umount "$volume"
+
+echo "3. the library on a noexec mount (as Docker's --tmpfs makes them):"
+# The loader cannot map it, says so in one line and starts the program without it.
+start_bg noexec LIB_OPTS=ro,noexec env LIB_SRC="$lib" unshare --net --pid --mount --fork \
+    --mount-proc --kill-child sh -c "$SETUP" sh LD_PRELOAD="$preload" "$FIXTURES/mos_server" \
+    --style read --port $PORT --port-file "$TMP/noexec.port"
+wait_for_file "$TMP/noexec.port" 20000 || fail "noexec: the server published no port"
+noexec=$(pgrep -P "$(main_pid noexec)")
+assert_eq "" "$(maps_lib "$noexec")" "  the library the server loaded"
+grep -q "cannot be preloaded (failed to map segment from shared object): ignored" \
+    "$TMP/noexec.err" || fail "noexec: no line from the loader: $(cat "$TMP/noexec.err")"
+echo "  $(head -n 1 "$TMP/noexec.err")"
+stop noexec "$noexec"
 pass "a server in its own network, PID and mount namespaces, preloading the library from a\
  read-only bind mount and from an init container's copy, had its $N leaks reclaimed each\
  time; without the library the same server kept them"
