@@ -47,7 +47,7 @@ done
 
 # What each container runs first, as root in its new namespaces: loopback up, a tmpfs over /opt
 # (private to its mount namespace: unshare makes every mount private), and there the library,
-# read-only (or with the options in LIB_OPTS): LIB_SRC a file is bind-mounted as the library, a
+# with the mount options in LIB_OPTS: LIB_SRC a file is bind-mounted as the library, a
 # directory (the shared volume) as /opt/autoclose. Then the command, which becomes the
 # container's pid 1.
 # shellcheck disable=SC2016 # expanded by the container's shell
@@ -56,28 +56,29 @@ ip link set lo up
 mount -t tmpfs -o mode=0755,size=16m container-opt /opt
 mkdir /opt/autoclose /opt/log
 if [ -d "$LIB_SRC" ]; then
-    mount --bind -o "${LIB_OPTS:-ro}" "$LIB_SRC" /opt/autoclose
+    mount --bind -o "$LIB_OPTS" "$LIB_SRC" /opt/autoclose
 else
     : >/opt/autoclose/libautoclose.so
-    mount --bind -o "${LIB_OPTS:-ro}" "$LIB_SRC" /opt/autoclose/libautoclose.so
+    mount --bind -o "$LIB_OPTS" "$LIB_SRC" /opt/autoclose/libautoclose.so
 fi
 unset LIB_SRC LIB_OPTS
 exec env "$@"'
 
-# container NAME LIB_SRC [VAR=VALUE...] CMD...: a container running CMD; CT_PID its first
-# process's host pid. --kill-child: should unshare be killed first, the container goes with it.
+# [LIB_OPTS=OPTIONS] container NAME LIB_SRC [VAR=VALUE...] CMD...: a container running CMD
+# (the library mounted read-only, or with OPTIONS); CT_PID its first process's host pid. --kill-child: should unshare be killed first, the container goes with it.
 container() {
     local name=$1 src=$2 parent
     shift 2
-    start_bg "$name" LIB_SRC="$src" unshare --net --pid --mount --fork --mount-proc --kill-child \
-        sh -c "$SETUP" sh "$@"
+    start_bg "$name" LIB_SRC="$src" LIB_OPTS="${LIB_OPTS:-ro}" unshare --net --pid --mount --fork \
+        --mount-proc --kill-child sh -c "$SETUP" sh "$@"
     wait_until 5000 main_pid "$name" >/dev/null || fail "$name: unshare did not start"
     parent=$(main_pid "$name")
     wait_until 5000 pgrep -P "$parent" >/dev/null || fail "$name: the container did not start"
     CT_PID=$(pgrep -P "$parent")
 }
 
-# leaky NAME LIB_SRC [VAR=VALUE...]: the simulator, leaking at EOF, as a container's process.
+# [LIB_OPTS=OPTIONS] leaky NAME LIB_SRC [VAR=VALUE...]: the simulator, leaking at EOF, as a
+# container's first process.
 leaky() {
     local name=$1 src=$2
     shift 2
@@ -204,11 +205,8 @@ umount "$volume"
 
 echo "3. the library on a noexec mount (as Docker's --tmpfs makes them):"
 # The loader cannot map it, says so in one line and starts the program without it.
-start_bg noexec LIB_OPTS=ro,noexec env LIB_SRC="$lib" unshare --net --pid --mount --fork \
-    --mount-proc --kill-child sh -c "$SETUP" sh LD_PRELOAD="$preload" "$FIXTURES/mos_server" \
-    --style read --port $PORT --port-file "$TMP/noexec.port"
-wait_for_file "$TMP/noexec.port" 20000 || fail "noexec: the server published no port"
-noexec=$(pgrep -P "$(main_pid noexec)")
+LIB_OPTS=ro,noexec leaky noexec "$lib" LD_PRELOAD="$preload"
+noexec=$CT_PID
 assert_eq "" "$(maps_lib "$noexec")" "  the library the server loaded"
 grep -q "cannot be preloaded (failed to map segment from shared object): ignored" \
     "$TMP/noexec.err" || fail "noexec: no line from the loader: $(cat "$TMP/noexec.err")"
@@ -216,4 +214,4 @@ echo "  $(head -n 1 "$TMP/noexec.err")"
 stop noexec "$noexec"
 pass "a server in its own network, PID and mount namespaces, preloading the library from a\
  read-only bind mount and from an init container's copy, had its $N leaks reclaimed each\
- time; without the library the same server kept them"
+ time; without the library the same server kept them, and from a noexec mount it was not loaded"
