@@ -49,6 +49,9 @@ fi
 test_packages=(libcmocka-dev pkg-config iproute2 strace python3 perl procps util-linux gdb
                clang-format shellcheck groff-base libseccomp-dev systemd golang-go musl-tools
                prometheus-node-exporter prometheus curl)
+# podman: t_container_podman runs the README's podman recipe for the library in a container
+# (crun, conmon and the image tools come with it; the test imports its own image, no registry).
+test_packages+=(podman)
 
 # cross: make cross-aarch64's 64-bit ARM cross compiler and its C library.
 cross_packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
