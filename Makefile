@@ -108,8 +108,9 @@ $(LIB): $(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
 		-Wl,-soname,libautoclose.so -Wl,--version-script=shim/preload/exports.map
 
-# libmicrohttpd: --metrics-listen's HTTP server (shim/daemon/metrics_http.c).
-LDLIBS_DAEMON := -lmicrohttpd -pthread
+# libmicrohttpd (--metrics-listen's HTTP server, shim/daemon/metrics_http.c) is loaded at run time,
+# only when asked for: its header is needed to build, the library only to serve.
+LDLIBS_DAEMON := -ldl -pthread
 $(DAEMON): $(DAEMON_OBJS) $(CORE_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_DAEMON)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make image: an OCI image of autoclosed with no distribution base: the daemon and exactly the
-# shared objects it links (ldd's list and its ELF interpreter), no shell, every file and
+# shared objects it links (ldd's list and its ELF interpreter) and libmicrohttpd with its own
+# (loaded for --metrics-listen), no shell, every file and
 # directory read-only, the daemon the entrypoint; written as an OCI archive (a tar of an OCI
 # image layout: podman load, skopeo copy oci-archive:..., docker load from Docker 25 on).
 #   scripts/image/build.sh DAEMON VERSION OUT.tar
@@ -45,7 +46,16 @@ interp=$(readelf -lW "$daemon" | sed -n 's/.*\[Requesting program interpreter: \
 if [ -n "$interp" ]; then
     put "$interp" "$interp"
 fi
-ldd "$daemon" >"$work/ldd" || true
+# And libmicrohttpd, which the daemon loads for --metrics-listen (dlopen: ldd does not list it),
+# with what it links: found where the compiler's linker would find it.
+mhd=$("${CC:-cc}" -print-file-name=libmicrohttpd.so.12)
+[ -f "$mhd" ] || {
+    echo "image: no libmicrohttpd.so.12, which --metrics-listen loads (Debian: libmicrohttpd12)" >&2
+    exit 1
+}
+mhd=$(readlink -f "$(dirname "$mhd")")/libmicrohttpd.so.12
+put "$mhd" "$mhd"
+{ ldd "$daemon" && ldd "$mhd"; } >"$work/ldd" || true
 if grep -q 'not found' "$work/ldd"; then
     echo "image: ldd cannot find a library of $daemon:" >&2
     cat "$work/ldd" >&2

@@ -12,6 +12,10 @@
  * read: only GET and HEAD of /metrics (404 for another path, 405 for another method). No line is
  * logged per request.
  *
+ * libmicrohttpd is loaded only when --metrics-listen is given (dlopen): it brings GnuTLS and five
+ * more libraries, whose constructors a root daemon without an endpoint, the common case, need not
+ * run. The daemon names it by its soname; without it, one line and exit status 2 at start.
+ *
  * The socket is made, bound and set listening here, before libmicrohttpd takes it: a refusal at
  * any step is one line naming the step and exit status 2 at start (a unit's
  * RestrictAddressFamilies= refuses socket() itself). Close-on-exec; the scanners and takers the
@@ -21,6 +25,7 @@
 #include "autoclosed.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -35,6 +40,47 @@
 #define TIMEOUT_S    5
 #define MEMORY_BYTES 16384
 #define BACKLOG      16
+
+#define LIBMICROHTTPD "libmicrohttpd.so.12"
+
+/* The few entry points used, typed by the header's own declarations. */
+static struct {
+    __typeof__(MHD_start_daemon) *start_daemon;
+    __typeof__(MHD_stop_daemon) *stop_daemon;
+    __typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+    __typeof__(MHD_destroy_response) *destroy_response;
+    __typeof__(MHD_queue_response) *queue_response;
+    __typeof__(MHD_add_response_header) *add_response_header;
+} mhd;
+
+static bool load_libmicrohttpd(void)
+{
+    void *lib = dlopen(LIBMICROHTTPD, RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        ad_complain("--metrics-listen needs %s (Debian: libmicrohttpd12): %s", LIBMICROHTTPD,
+                    dlerror());
+        return false;
+    }
+    struct {
+        void **slot;
+        const char *name;
+    } want[] = {
+        {(void **)&mhd.start_daemon, "MHD_start_daemon"},
+        {(void **)&mhd.stop_daemon, "MHD_stop_daemon"},
+        {(void **)&mhd.create_response_from_buffer, "MHD_create_response_from_buffer"},
+        {(void **)&mhd.destroy_response, "MHD_destroy_response"},
+        {(void **)&mhd.queue_response, "MHD_queue_response"},
+        {(void **)&mhd.add_response_header, "MHD_add_response_header"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        *want[i].slot = dlsym(lib, want[i].name);
+        if (*want[i].slot == NULL) {
+            ad_complain("--metrics-listen: %s has no %s", LIBMICROHTTPD, want[i].name);
+            return false;
+        }
+    }
+    return true; /* kept loaded for the daemon's life */
+}
 
 static struct MHD_Daemon *server;
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -93,12 +139,12 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 {
     (void)cls, (void)version, (void)upload, (void)upload_size, (void)state;
     if (strcmp(url, "/metrics") != 0)
-        return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, not_found);
+        return mhd.queue_response(c, MHD_HTTP_NOT_FOUND, not_found);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-        return MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, not_allowed);
+        return mhd.queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, not_allowed);
     pthread_mutex_lock(&current_lock);
-    enum MHD_Result r = current ? MHD_queue_response(c, MHD_HTTP_OK, current)
-                                : MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, not_yet);
+    enum MHD_Result r = current ? mhd.queue_response(c, MHD_HTTP_OK, current)
+                                : mhd.queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, not_yet);
     pthread_mutex_unlock(&current_lock);
     return r;
 }
@@ -106,9 +152,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 static struct MHD_Response *fixed(const char *text)
 {
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+        mhd.create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
     if (r)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+        mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
     return r;
 }
 
@@ -154,6 +200,8 @@ int ad_metrics_start(void)
 {
     if (ad_opt.metrics_listen == NULL)
         return -1;
+    if (!load_libmicrohttpd())
+        return 2;
     int fd = listen_on(&ad_opt.metrics_addr, ad_opt.metrics_listen);
     if (fd < 0)
         return 2;
@@ -161,10 +209,10 @@ int ad_metrics_start(void)
     not_allowed = fixed("only GET and HEAD\n");
     not_yet = fixed("no interval has passed yet\n");
     if (not_allowed)
-        MHD_add_response_header(not_allowed, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        mhd.add_response_header(not_allowed, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     /* No MHD_USE_ERROR_LOG: nothing is written per connection or request. */
     server = not_found && not_allowed && not_yet
-                 ? MHD_start_daemon(
+                 ? mhd.start_daemon(
                        MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, answer, NULL,
                        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
                        (unsigned)CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP,
@@ -192,16 +240,16 @@ bool ad_metrics_publish(const char *text, size_t len)
     if (server == NULL)
         return true;
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+        mhd.create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
     if (r == NULL)
         return false; /* the last text stands */
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE);
+    mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE);
     pthread_mutex_lock(&current_lock);
     struct MHD_Response *old = current;
     current = r;
     pthread_mutex_unlock(&current_lock);
     if (old)
-        MHD_destroy_response(old); /* freed once the last connection sending it is done */
+        mhd.destroy_response(old); /* freed once the last connection sending it is done */
     return true;
 }
 
@@ -209,11 +257,11 @@ void ad_metrics_stop(void)
 {
     if (server == NULL)
         return;
-    MHD_stop_daemon(server); /* closes the listening socket it was given */
+    mhd.stop_daemon(server); /* closes the listening socket it was given */
     server = NULL;
     struct MHD_Response *all[] = {current, not_found, not_allowed, not_yet};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         if (all[i])
-            MHD_destroy_response(all[i]);
+            mhd.destroy_response(all[i]);
     current = not_found = not_allowed = not_yet = NULL;
 }

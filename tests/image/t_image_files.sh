@@ -2,7 +2,8 @@
 # make image's archive ($IMAGE), read without a container runtime. An OCI layout (oci-layout,
 # index.json, blobs named by their digests, each blob's content matching its name) with one
 # image, named autoclosed:VERSION, of one layer. The layer holds exactly autoclosed (the very
-# file make built), the shared objects this machine's ldd lists for it and its ELF interpreter,
+# file make built), the shared objects this machine's ldd lists for it and for libmicrohttpd
+# (loaded for --metrics-listen, which the image holds too) and its ELF interpreter,
 # at those paths, and the directories above them: nothing else (no shell), every entry root's
 # and without a write bit. Its config: the daemon the entrypoint, --ports 10540,10541 the
 # command, user 0:0, the Makefile's VERSION in org.opencontainers.image.version, this machine's
@@ -80,7 +81,10 @@ interp=$(readelf -lW "$AUTOCLOSED" | sed -n 's/.*\[Requesting program interprete
 {
     echo /usr/sbin/autoclosed
     echo "$interp"
-    ldd "$AUTOCLOSED" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
+    mhd=$(readlink -f "$(dirname "$(cc -print-file-name=libmicrohttpd.so.12)")")/libmicrohttpd.so.12
+    echo "$mhd"
+    { ldd "$AUTOCLOSED" && ldd "$mhd"; } |
+        awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
 } | sort -u >"$TMP/want.files"
 # ... and the directories above them.
 while read -r f; do

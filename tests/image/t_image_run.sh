@@ -104,6 +104,7 @@ port=$(pick_port)
 start_bg server "$FIXTURES/mos_server" --style read --port "$port" --port-file "$TMP/server.port"
 [ "$(await_port server)" = "$port" ] || fail "the server did not listen on port $port"
 server=$(main_pid server)
+MPORT=$(pick_port)
 echo "a leaking server on the host: pid $server, port $port"
 
 # run_agent NETWORK: the README's line, with --network=NETWORK, the container's name, the test's
@@ -118,6 +119,8 @@ run_agent() {
     done
     unset 'args[-1]'
     args+=("$port" --grace-ms "$GRACE" --interval-ms "$INTERVAL")
+    # On the host's network, the endpoint too: the image must hold what --metrics-listen loads.
+    [ "$net" != host ] || args+=(--metrics-listen "127.0.0.1:$MPORT")
     echo "  ${args[*]}"
     timeout 60 "${args[@]}" >"$TMP/run-$net.out" 2>&1 || fail "podman run ($net): $(cat "$TMP/run-$net.out")"
     wait_until 10000 logged "$NAME-$net" ': watching ' ||
@@ -172,6 +175,11 @@ echo "--network=host, as the README writes it:"
 run_agent host
 check_process "$AGENT_PID" "$NAME-host"
 leak_and_reclaim host leak1
+# The daemon's libmicrohttpd, loaded from the image: its /metrics counts the reclaims.
+reclaimed=$(curl -sf --max-time 5 "http://127.0.0.1:$MPORT/metrics" |
+    sed -n 's/^autoclosed_reclaimed_total \([0-9]*\)$/\1/p') ||
+    fail "no /metrics from the containerized daemon on 127.0.0.1:$MPORT"
+assert_eq "$N" "$reclaimed" "autoclosed_reclaimed_total on its /metrics"
 podman stats --no-stream --format '  podman stats: memory {{.MemUsage}}, cpu {{.CPUPerc}}' \
     "$NAME-host" 2>/dev/null || true
 stop_agent host

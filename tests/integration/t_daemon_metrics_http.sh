@@ -6,7 +6,8 @@
 # its grace, a scraper at another address is served, and once the idle ones time out (5 s) a
 # scrape from the user's address is served again. [::1]:PORT works; a process out of reach counts
 # in autoclosed_unreachable_processes_total; the server runs under the unit's system call filter.
-# Refusals at start are one line and exit 2: the port taken, an address no interface has, a name
+# libmicrohttpd is mapped only in a daemon given the option. Refusals at start are one line and
+# exit 2: libmicrohttpd missing, the port taken, an address no interface has, a name
 # (nothing is looked up), and an address family the unit refuses (RestrictAddressFamilies=).
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -120,7 +121,16 @@ wait_until 10000 scrape || fail "no scrape served from 127.0.0.1 10 s after the 
 echo "  a scrape from 127.0.0.1: served $(($(now_ms) - held_ms)) ms after the idle connections came"
 prom_is "$TMP/scrape.txt" 2 autoclosed_reclaimed_total || fail "reclaimed_total is not 2: $(cat "$TMP/scrape.txt")"
 alive "$DAEMON_PID" || fail "the daemon died"
+grep -q '/libmicrohttpd\.so' "/proc/$DAEMON_PID/maps" || fail "the endpoint's daemon has no libmicrohttpd mapped"
 stop_daemon http
+# Without the option, libmicrohttpd and GnuTLS are never loaded.
+start_daemon plain --pid "$spid" --interval-ms $INTERVAL --log-file "$TMP/plain.log"
+await_watching "$TMP/plain.log"
+if grep -E '/lib(microhttpd|gnutls)\.so' "/proc/$DAEMON_PID/maps"; then
+    fail "a daemon without --metrics-listen loaded libmicrohttpd or GnuTLS"
+fi
+echo "  without --metrics-listen: neither libmicrohttpd nor GnuTLS mapped"
+stop_daemon plain
 
 # Refusals at start: one line each, exit 2.
 start_bg holder python3 -c '
@@ -151,6 +161,12 @@ refused inuse 'Address already in use' :: --metrics-listen "127.0.0.1:$mport"
 refused noaddr 'no interface of this host has that address' :: --metrics-listen "192.0.2.1:$mport"
 refused name 'numeric address' :: --metrics-listen "localhost:$mport"
 refused zero 'within 1-65535' :: --metrics-listen 0
+# libmicrohttpd missing (a file that is not a library at its name, in a mount namespace of the
+# daemon's own): the option says what it needs.
+mhd=$(readlink -f "$(dirname "$(cc -print-file-name=libmicrohttpd.so.12)")/libmicrohttpd.so.12")
+# shellcheck disable=SC2016 # expanded by the inner shell
+refused nolib 'needs libmicrohttpd.so.12 (Debian: libmicrohttpd12)' unshare -m --propagation private \
+    sh -c 'mount --bind /dev/null "$0" && exec "$@"' "$mhd" :: --metrics-listen "$mport"
 refused family 'add AF_INET to RestrictAddressFamilies=' "$FIXTURES/seccomp_deny" socket:2 EAFNOSUPPORT \
     -- :: --metrics-listen "$mport"
 
