@@ -50,12 +50,18 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Whose a namespace is, for its budget and the per-user cap (netns_user): 0 for root's, a uid for
+ * a user's, or USERNS_BIT with the inode of a user namespace root made (a container with a user
+ * namespace: the users inside it are not root, whoever owns their namespace). */
+typedef uint64_t principal;
+#define USERNS_BIT     (1ull << 63)
 #define NETNS_MAX      256
 #define USER_NETNS_MAX 8
 #define ROWS_MAX       8192 /* CLOSE_WAIT sockets on watched ports, per look, all namespaces */
 #define ROWS_PER_NETNS 2048
 #define FOUND_MAX      1024
 #define UNSEEN_MAX     16
+#define OVER_MAX       32 /* users with more namespaces than USER_NETNS_MAX, said per look */
 #define DISCOVER_MS    5000
 #define FORCE_LOOKS    3600
 #define ROOT_SHARE     (AD_SCAN_SHARE / 4) /* root's namespaces' listings: 2% of a core in all */
@@ -117,9 +123,13 @@ struct job_result {
     uint32_t state, truncated, unused;
 };
 struct found {
-    uint64_t key, ino;
-    int32_t rep;
-    uint32_t user;
+    uint64_t key, ino, user;
+    int32_t rep, unused;
+};
+struct over { /* a user's namespaces beyond USER_NETNS_MAX, met in the discovery */
+    uint64_t user;
+    int32_t pid;
+    uint32_t n; /* processes met in them */
 };
 struct unseen {
     int32_t pid, err;
@@ -128,7 +138,7 @@ struct unseen {
 };
 struct head {
     uint32_t nrows, nfound, nunseen, discovered;
-    uint32_t found_total;
+    uint32_t found_total, nover, overflow, unused;
     int32_t shortage;
     uint64_t cpu_us;
 };
@@ -146,6 +156,7 @@ struct layout {
     struct ac_diag_socket *row; /* [ROWS_MAX] */
     struct found *found;        /* [FOUND_MAX] */
     struct unseen *unseen;      /* [UNSEEN_MAX] */
+    struct over *over;          /* [OVER_MAX] */
 };
 
 static size_t place(size_t *end, size_t bytes)
@@ -163,6 +174,7 @@ static size_t lay_out(uintptr_t base, size_t n, struct layout *L)
     L->row = (void *)(base + place(&end, (n ? ROWS_MAX : 0) * sizeof *L->row));
     L->found = (void *)(base + place(&end, FOUND_MAX * sizeof *L->found));
     L->unseen = (void *)(base + place(&end, UNSEEN_MAX * sizeof *L->unseen));
+    L->over = (void *)(base + place(&end, OVER_MAX * sizeof *L->over));
     return end;
 }
 
@@ -328,8 +340,11 @@ static bool list_table(struct lister *ls, pid_t pid, const char *name, int famil
 static ino_t own_userns;
 
 /* Whose a namespace is: the owner of the outermost user namespace below the daemon's on the way
- * up from the one that owns it; 0 (root's) when that is the daemon's own, or cannot be told. */
-static uid_t netns_user(pid_t pid)
+ * up from the one that owns it (a user's: unshare -rn), or that user namespace itself when root
+ * owns it (a container with a user namespace: its users, not root, make namespaces inside it);
+ * root's when it is the daemon's own. When that cannot be told (no ptrace access to the process,
+ * an ioctl refused), the process's owner, `uid`: never root's for another user's process. */
+static principal netns_user(pid_t pid, uid_t uid)
 {
     char path[64];
     struct stat st;
@@ -338,21 +353,23 @@ static uid_t netns_user(pid_t pid)
     snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
     int net = open(path, O_RDONLY | O_CLOEXEC);
     if (net < 0)
-        return 0;
+        return uid;
     int fd = ioctl(net, NS_GET_USERNS);
     close(net);
-    uid_t user = 0;
+    principal user = uid;
     for (int depth = 0; fd >= 0 && depth < 33; depth++) {
-        if (fstat(fd, &st) == 0 && st.st_ino == own_userns)
-            break; /* the daemon's own: root's */
+        if (fstat(fd, &st) == 0 && st.st_ino == own_userns) {
+            user = 0; /* the daemon's own: root's */
+            break;
+        }
         int parent = ioctl(fd, NS_GET_PARENT);
         if (parent < 0)
             break;
-        bool top = fstat(parent, &st) == 0 && st.st_ino == own_userns;
-        if (top) {
+        struct stat pst;
+        if (fstat(parent, &pst) == 0 && pst.st_ino == own_userns) {
             uid_t o;
-            if (ioctl(fd, NS_GET_OWNER_UID, &o) == 0)
-                user = o;
+            if (ioctl(fd, NS_GET_OWNER_UID, &o) == 0 && fstat(fd, &st) == 0)
+                user = o != 0 ? o : USERNS_BIT | st.st_ino;
             close(parent);
             break;
         }
@@ -452,14 +469,31 @@ static void add_unseen(struct layout *L, pid_t pid, uid_t uid, int err)
     __atomic_store_n(&h->nunseen, h->nunseen + 1, __ATOMIC_RELEASE);
 }
 
-/* One process met in the discovery: its namespace noted when it is not the daemon's. */
-static void consider(const struct plan *pl, struct layout *L, pid_t pid)
+static void count_over(struct layout *L, principal user, pid_t pid)
+{
+    struct head *h = L->h;
+    for (uint32_t i = 0; i < h->nover; i++)
+        if (L->over[i].user == user) {
+            L->over[i].n++;
+            return;
+        }
+    if (h->nover < OVER_MAX) {
+        L->over[h->nover] = (struct over){.user = user, .pid = pid, .n = 1};
+        __atomic_store_n(&h->nover, h->nover + 1, __ATOMIC_RELEASE);
+    }
+}
+
+/* One process met in the discovery: its namespace noted when it is not the daemon's. A user's
+ * namespaces beyond USER_NETNS_MAX are counted, not kept, so that no user can crowd others' out of
+ * FOUND_MAX. The processes of a user with one stuck in execve are met in a second pass (`late`),
+ * after everyone else's. */
+static void consider(const struct plan *pl, struct layout *L, pid_t pid, bool late)
 {
     char path[32];
     struct stat st;
     snprintf(path, sizeof path, "/proc/%d", (int)pid);
     if (pid == getpid() || pid == getppid() || stat(path, &st) != 0 ||
-        ad_scan_left_out(pid, st.st_uid))
+        ad_scan_suspect(st.st_uid) != late || ad_scan_left_out(pid, st.st_uid))
         return;
     ad_scan_at(pid, st.st_uid);
     int err = 0;
@@ -475,14 +509,24 @@ static void consider(const struct plan *pl, struct layout *L, pid_t pid)
     for (uint32_t i = 0; i < h->nfound; i++)
         if (L->found[i].key == key)
             return;
+    struct found f = {.key = key, .rep = pid, .user = netns_user(pid, st.st_uid)};
+    if (f.user != 0) {
+        uint32_t of_user = 0;
+        for (uint32_t i = 0; i < h->nfound; i++)
+            of_user += L->found[i].user == f.user;
+        if (of_user >= USER_NETNS_MAX) {
+            count_over(L, f.user, pid);
+            return;
+        }
+    }
     h->found_total++;
-    if (h->nfound >= FOUND_MAX)
+    if (h->nfound >= FOUND_MAX) {
+        h->overflow = 1; /* not whole: nothing known is dropped */
         return;
-    struct found f = {.key = key, .rep = pid};
+    }
     snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
     if (stat(path, &st) == 0) /* the name a person knows it by (waits while it execs) */
         f.ino = st.st_ino;
-    f.user = netns_user(pid);
     L->found[h->nfound] = f;
     __atomic_store_n(&h->nfound, h->nfound + 1, __ATOMIC_RELEASE);
 }
@@ -496,8 +540,9 @@ static void discover(const struct plan *pl, struct layout *L)
                 continue;
             struct ad_members l = {0};
             bool ok = ad_selector_members(k, &l, false, NULL, NULL);
-            for (size_t i = 0; ok && i < l.n; i++)
-                consider(pl, L, l.v[i].pid);
+            for (int late = 0; late < 2; late++)
+                for (size_t i = 0; ok && i < l.n; i++)
+                    consider(pl, L, l.v[i].pid, late);
             free(l.v);
             if (!ok)
                 return; /* not whole: what was found is not all there is */
@@ -509,9 +554,12 @@ static void discover(const struct plan *pl, struct layout *L)
             return;
         }
         struct dirent *de;
-        while ((de = readdir(proc)) != NULL)
-            if (de->d_name[0] >= '1' && de->d_name[0] <= '9')
-                consider(pl, L, (pid_t)atoi(de->d_name));
+        for (int late = 0; late < 2; late++) {
+            rewinddir(proc);
+            while ((de = readdir(proc)) != NULL)
+                if (de->d_name[0] >= '1' && de->d_name[0] <= '9')
+                    consider(pl, L, (pid_t)atoi(de->d_name), late);
+        }
         closedir(proc);
     }
     L->h->cpu_us = clock_us(CLOCK_THREAD_CPUTIME_ID) - cpu0;
@@ -534,7 +582,7 @@ static void body(void *area, void *arg)
 struct ns {
     uint64_t key, ino;
     pid_t rep;
-    uid_t user;
+    principal user;
     uint64_t digest, next_us;
     uint32_t looks; /* since its last listing */
     bool listed, seen;
@@ -544,7 +592,7 @@ struct ns {
 static struct ns nss[NETNS_MAX];
 static size_t nns;
 static struct user_budget {
-    uid_t user;
+    principal user;
     uint64_t next_us;
 } budgets[NETNS_MAX];
 static size_t nbudgets;
@@ -571,7 +619,7 @@ static bool say_once(uint64_t what, int err)
     return true;
 }
 
-static struct user_budget *budget_of(uid_t user, bool make)
+static struct user_budget *budget_of(principal user, bool make)
 {
     for (size_t i = 0; i < nbudgets; i++)
         if (budgets[i].user == user)
@@ -582,12 +630,55 @@ static struct user_budget *budget_of(uid_t user, bool make)
     return &budgets[nbudgets++];
 }
 
-static size_t namespaces_of(uid_t user)
+static size_t namespaces_of(principal user)
 {
     size_t n = 0;
     for (size_t i = 0; i < nns; i++)
         n += nss[i].user == user;
     return n;
+}
+
+/* "user 1000", or "user namespace 4026532xxx" (root made it), for lines. */
+static const char *whose(principal user, char *buf, size_t cap)
+{
+    if (user & USERNS_BIT)
+        snprintf(buf, cap, "user namespace %llu", (unsigned long long)(user & ~USERNS_BIT));
+    else
+        snprintf(buf, cap, "user %llu", (unsigned long long)user);
+    return buf;
+}
+
+/* The users said to have more namespaces than are looked into, and how many processes in them,
+ * while they do: said again only when that changes (one line per user, not per namespace, in a
+ * memory of its own that no user's namespaces can cycle). */
+static struct over_said {
+    principal user;
+    uint32_t n;
+    bool seen;
+} over_said[OVER_MAX];
+static size_t nover_said;
+static uint32_t full_said; /* namespaces left out as the daemon looks into NETNS_MAX already */
+
+static void say_over(principal user, uint32_t n, pid_t pid)
+{
+    struct over_said *o = NULL;
+    for (size_t i = 0; i < nover_said && !o; i++)
+        if (over_said[i].user == user)
+            o = &over_said[i];
+    if (o == NULL && nover_said < OVER_MAX)
+        o = &over_said[nover_said++], *o = (struct over_said){.user = user};
+    if (o) {
+        o->seen = true;
+        if (o->n == n)
+            return;
+        o->n = n;
+    }
+    char who[48];
+    ad_unseen_netns++;
+    ad_log(AC_LOG_ERROR,
+           "%s has more network namespaces than the %d looked into: %u processes in the others "
+           "are not looked into (pid=%d is one)",
+           whose(user, who, sizeof who), USER_NETNS_MAX, (unsigned)n, (int)pid);
 }
 
 static void forget(size_t i)
@@ -618,12 +709,25 @@ static void apply_discovery(const struct layout *L)
                "its sockets in another namespace are not found",
                (int)x->pid, (unsigned)x->uid, field, (int)x->pid, strerror(x->err));
     }
-    if (!h->discovered) {
-        discover_asap = true; /* cut short: what was found is not all there is, nothing dropped */
-    } else {
+    /* Whole: every process met and every namespace kept; else nothing known is dropped. */
+    bool whole = h->discovered && !h->overflow;
+    if (!h->discovered)
+        discover_asap = true; /* cut short: what was found is not all there is */
+    if (whole)
         for (size_t i = 0; i < nns; i++)
             nss[i].seen = false;
-    }
+    uint32_t nover = h->nover < OVER_MAX ? h->nover : OVER_MAX;
+    for (size_t i = 0; i < nover_said; i++)
+        over_said[i].seen = false;
+    for (uint32_t o = 0; o < nover; o++)
+        say_over(L->over[o].user, L->over[o].n, L->over[o].pid);
+    for (size_t i = 0; whole && i < nover_said;) /* no longer over: said again when next over */
+        if (!over_said[i].seen)
+            over_said[i] = over_said[--nover_said];
+        else
+            i++;
+    uint32_t left_full = 0;
+    pid_t full_pid = 0;
     for (uint32_t f = 0; f < nfound; f++) {
         const struct found *x = &L->found[f];
         struct ns *n = NULL;
@@ -631,33 +735,38 @@ static void apply_discovery(const struct layout *L)
             if (nss[i].key == x->key)
                 n = &nss[i];
         if (n == NULL) {
-            uid_t user = x->user;
-            bool full = nns == NETNS_MAX,
-                 user_full = user != 0 && namespaces_of(user) >= USER_NETNS_MAX;
-            if (full || user_full) {
-                if (say_once(x->key << 1, 0)) {
-                    ad_unseen_netns++;
-                    ad_log(AC_LOG_ERROR, "netns=%llu (pid=%d, user %u) is not looked into: %s",
-                           (unsigned long long)x->ino, (int)x->rep, (unsigned)user,
-                           full ? "autoclosed looks into "
-                                  "256 network namespaces already"
-                                : "that user has 8 network namespaces looked into already");
-                }
+            principal user = x->user;
+            if (nns == NETNS_MAX) {
+                left_full++;
+                full_pid = x->rep;
                 continue;
             }
+            if (user != 0 && namespaces_of(user) >= USER_NETNS_MAX)
+                continue; /* those known stay until gone; the scanner counts the rest */
             n = &nss[nns++];
             *n = (struct ns){.key = x->key,
                              .user = user,
                              .looks = (uint32_t)(x->key % FORCE_LOOKS)}; /* forced relistings
                                                                              spread out */
-            ad_log(AC_LOG_DEBUG, "netns=%llu found (pid=%d, user %u)", (unsigned long long)x->ino,
-                   (int)x->rep, (unsigned)user);
+            char who[48];
+            ad_log(AC_LOG_DEBUG, "netns=%llu found (pid=%d, %s)", (unsigned long long)x->ino,
+                   (int)x->rep, whose(user, who, sizeof who));
         }
         n->rep = x->rep;
         n->ino = x->ino;
         n->seen = true;
     }
-    for (size_t i = 0; h->discovered && i < nns;) {
+    if (left_full != full_said && (left_full > full_said || whole)) {
+        full_said = left_full;
+        if (left_full > 0) {
+            ad_unseen_netns++;
+            ad_log(AC_LOG_ERROR,
+                   "%u network namespaces are not looked into (pid=%d is in one): autoclosed "
+                   "looks into %d already",
+                   (unsigned)left_full, (int)full_pid, NETNS_MAX);
+        }
+    }
+    for (size_t i = 0; whole && i < nns;) {
         if (!nss[i].seen) {
             ad_log(AC_LOG_DEBUG, "netns=%llu gone", (unsigned long long)nss[i].ino);
             forget(i);

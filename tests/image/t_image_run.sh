@@ -104,7 +104,8 @@ port=$(pick_port)
 start_bg server "$FIXTURES/mos_server" --style read --port "$port" --port-file "$TMP/server.port"
 [ "$(await_port server)" = "$port" ] || fail "the server did not listen on port $port"
 server=$(main_pid server)
-MPORT=$(pick_port)
+# One more, kept clear of the server's.
+MPORT=$(pick_port "$port")
 echo "a leaking server on the host: pid $server, port $port"
 
 # run_agent NETWORK: the README's line, with --network=NETWORK, the container's name, the test's
