@@ -161,8 +161,17 @@ void ad_log_reopen(void); /* SIGHUP: a rotated log file is opened anew */
 /* A container's runtime and short id ("docker:0123456789ab", "containerd:...", "cri-o:...",
  * "podman:..."), with " pod=UID" for a Kubernetes pod's: read from /proc/PID/cgroup (netns.c). */
 #define AD_CONTAINER_LEN 72
-void ad_container_of(const char *cgroup, char *out, size_t cap); /* "" when none shows */
-bool ad_read_container(pid_t pid, char *out, size_t cap);        /* in a scanner */
+/* Where the name was read: the line's hierarchy ("" for cgroup2's "0::", else v1's controllers,
+ * "name=systemd") and the path up to and including the component that names the container. */
+struct ad_cgroup_dir {
+    char hierarchy[64];
+    char path[1024];
+};
+void ad_container_parse(const char *cgroup, char *out, size_t cap, struct ad_cgroup_dir *dir);
+/* The name, "" when none shows or its directory is not root's (stat of the cgroup tree). */
+void ad_container_of(const char *cgroup, char *out, size_t cap);
+void ad_cgroup_mounts_read(void); /* where the trees are: once, before the first scanner */
+bool ad_read_container(pid_t pid, char *out, size_t cap); /* in a scanner */
 
 /* What the daemon knows of a process it looked into, kept while a tracked socket names it (or
  * while it waits out a back-off), at most AD_MAX_PROCESSES of them. Made from a scanner's facts

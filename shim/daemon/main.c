@@ -174,6 +174,7 @@ int main(int argc, char **argv)
            ad_opt.once ? " once" : "", ad_opt.metrics_listen ? " metrics_listen=" : "",
            ad_opt.metrics_listen ? ad_opt.metrics_listen : "");
     ad_selection_say();
+    ad_cgroup_mounts_read(); /* the scanners, its children, stat containers' groups there */
 
     uint64_t next_look = ac_now_ms();
     int status = 0;
