@@ -137,6 +137,10 @@ int ad_selected_pidfd(pid_t pid);
  * <message>" on a stderr that is the journal's stream); every line is rate-limited, errors in a
  * bucket of their own (a storm is summed up, not listed). */
 void ad_log(enum ac_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for a line about a process of `user` (ad_process.user): other users' lines share a
+ * bucket of their own, so that one who makes many cannot hide root's. */
+void ad_log_of(uid_t user, enum ac_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A line asked for (SIGUSR1's status): written at every level but off, with the priority of a
  * notice, in the errors' bucket. */
 void ad_log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -212,9 +212,9 @@ enum ad_outcome ad_verdict_apply(struct ad_sock *s, struct ad_process *p,
             ad_dry_run_total++;
         else
             ad_reclaimed_total++;
-        ad_log(AC_LOG_INFO, "%sshutdown pid=%d fd=%d %s since_fin_ms=%llu comm=%s%s",
-               ad_opt.dry_run ? "dry-run: would " : "", (int)s->holder.pid, s->holder.fd, v->where,
-               (unsigned long long)(now_ms - s->fin_ms), p->comm_field, where);
+        ad_log_of(p->user, AC_LOG_INFO, "%sshutdown pid=%d fd=%d %s since_fin_ms=%llu comm=%s%s",
+                  ad_opt.dry_run ? "dry-run: would " : "", (int)s->holder.pid, s->holder.fd,
+                  v->where, (unsigned long long)(now_ms - s->fin_ms), p->comm_field, where);
         return AD_RECLAIMED;
     case AD_V_BUSY:
         s->taken = v->taken;

@@ -23,7 +23,9 @@ static int log_fd = 2;
 static bool stderr_journal;
 
 /* A storm of lines is summed up: 200 lines at once, then 50 a second; errors in a bucket of their
- * own, 20 at once, then 1 a second, so that a storm of them cannot hide the rest. What a bucket
+ * own, 20 at once, then 1 a second, so that a storm of them cannot hide the rest; and the actions
+ * on other users' processes in a third (ad_log_of), so that a user who leaks on a watched port,
+ * in namespaces of his own, cannot hide root's. What a bucket
  * drops is said when its window closes, a second after the first line dropped (the main loop
  * wakes for it, ad_log_next_note), and before the daemon exits. */
 #define NOTE_WINDOW_MS 1000
@@ -32,10 +34,16 @@ static struct log_bucket {
     uint32_t burst, per_sec;
     uint64_t note_due; /* monotonic ms; UINT64_MAX while nothing was dropped */
     const char *kind;
-} buckets[2] = {
+} buckets[3] = {
     {.rate = {.tokens = 200}, .burst = 200, .per_sec = 50, .note_due = UINT64_MAX, .kind = ""},
     {.rate = {.tokens = 20}, .burst = 20, .per_sec = 1, .note_due = UINT64_MAX, .kind = "error "},
+    {.rate = {.tokens = 200},
+     .burst = 200,
+     .per_sec = 50,
+     .note_due = UINT64_MAX,
+     .kind = "other users' "},
 };
+#define NBUCKETS (sizeof buckets / sizeof *buckets)
 
 static void emit(int priority, const char *msg);
 
@@ -179,23 +187,26 @@ static void say_dropped(struct log_bucket *b)
 
 void ad_log_say_dropped(uint64_t now_ms)
 {
-    for (size_t i = 0; i < 2; i++)
+    for (size_t i = 0; i < NBUCKETS; i++)
         if (buckets[i].note_due <= now_ms && buckets[i].rate.suppressed > 0)
             say_dropped(&buckets[i]);
 }
 
 uint64_t ad_log_next_note(void)
 {
-    return buckets[0].note_due < buckets[1].note_due ? buckets[0].note_due : buckets[1].note_due;
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < NBUCKETS; i++)
+        if (buckets[i].note_due < next)
+            next = buckets[i].note_due;
+    return next;
 }
 
 static int taken_priority = 6;
 
-bool ad_log_take(enum ac_log_level level)
+static bool take_in(enum ac_log_level level, struct log_bucket *b)
 {
     if (level > ad_opt.log_level)
         return false;
-    struct log_bucket *b = &buckets[level < AC_LOG_INFO];
     uint64_t now = ac_now_ms();
     bool go = ac_rate_take(&b->rate, now, b->burst, b->per_sec);
     if (b->rate.suppressed > 0 && b->note_due == UINT64_MAX)
@@ -204,6 +215,11 @@ bool ad_log_take(enum ac_log_level level)
         say_dropped(b); /* its window closed before the loop woke for it */
     taken_priority = ac_log_priority(level);
     return go;
+}
+
+bool ad_log_take(enum ac_log_level level)
+{
+    return take_in(level, &buckets[level < AC_LOG_INFO]);
 }
 
 static void vemit(int priority, const char *fmt, va_list ap)
@@ -224,6 +240,16 @@ void ad_log_taken(const char *fmt, ...)
 void ad_log(enum ac_log_level level, const char *fmt, ...)
 {
     if (!ad_log_take(level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vemit(ac_log_priority(level), fmt, ap);
+    va_end(ap);
+}
+
+void ad_log_of(uid_t user, enum ac_log_level level, const char *fmt, ...)
+{
+    if (!take_in(level, &buckets[level < AC_LOG_INFO ? 1 : user != 0 ? 2 : 0]))
         return;
     va_list ap;
     va_start(ap, fmt);
