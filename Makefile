@@ -80,7 +80,7 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
 all: check-deps $(LIB) $(DAEMON) $(SETTINGS)
 
 # The Debian packages each target needs, by scripts/install-deps.sh's groups. The build only
-# checks its own (gcc, make, libc6-dev, uthash-dev) and, when one is missing, names it with the
+# checks its own (gcc, make, libc6-dev, uthash-dev, libmicrohttpd-dev) and, when one is missing, names it with the
 # apt-get command and stops: it never installs anything. make deps installs them (and, on amd64,
 # the 32-bit library's toolchain). The test targets install what they need when it is missing
 # (as root or with sudo -n; otherwise they print the command), so that CI's suites run on a
@@ -106,8 +106,11 @@ $(LIB): $(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS_SHIM) -Wl,-z,defs \
 		-Wl,-soname,libautoclose.so -Wl,--version-script=shim/preload/exports.map
 
+# libmicrohttpd (--metrics-listen's HTTP server, shim/daemon/metrics_http.c) is loaded at run time,
+# only when asked for: its header is needed to build, the library only to serve.
+LDLIBS_DAEMON := -ldl -pthread
 $(DAEMON): $(DAEMON_OBJS) $(CORE_OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_DAEMON)
 
 $(SETTINGS): $(BUILD)/shim/tools/settings.o $(BUILD)/shim/core/config.o $(BUILD)/shim/core/text.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
@@ -673,3 +676,27 @@ test-deb: test-deps $(FIXTURES) lib32-tests musl-tests
 	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check-or-install --deb --deb-test
 	@FIXTURES=$(abspath $(BUILD)/fixtures) FIXTURES32=$(abspath $(LIB32_DIR)/fixtures) \
 		FIXTURES_MUSL=$(abspath $(MUSL_DIR)/fixtures) tests/deb/run.sh '$(abspath $(BUILD))'
+
+# ---- the node agent's image: make image, make test-image -------------------------------------
+# make image writes $(IMAGE): an OCI archive of autoclosed with no distribution base (the daemon,
+# the libraries it links and its ELF interpreter; no shell), built with umoci
+# (scripts/image/build.sh); podman load -i, skopeo copy oci-archive:... take it. Its dates are
+# SOURCE_DATE_EPOCH, else the last commit's, so the same daemon gives the same digest. It checks
+# for umoci and installs nothing; make test-image installs it and podman, checks the archive's
+# files, config and reproducibility, the DaemonSet manifest (scripts/k8s/), and runs the image
+# under podman against a leaking server where this machine can run a container (tests/image/).
+IMAGE       := $(BUILD)/autoclosed-image.tar
+IMAGE_EPOCH  = $(or $(SOURCE_DATE_EPOCH),$(shell git log -1 --format=%ct 2>/dev/null),0)
+.PHONY: image test-image
+
+image: $(IMAGE)
+
+$(IMAGE): $(DAEMON) scripts/image/build.sh
+	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check --image
+	SOURCE_DATE_EPOCH=$(IMAGE_EPOCH) scripts/image/build.sh $(DAEMON) $(VERSION) $@
+
+test-image: test-deps $(DAEMON) $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/ncs_client
+	@[ -n "$(DEPS_CHECKED)" ] || scripts/install-deps.sh --check-or-install --image --image-test
+	@$(MAKE) --no-print-directory image
+	@IMAGE=$(abspath $(IMAGE)) IMAGE_EPOCH=$(IMAGE_EPOCH) AUTOCLOSED=$(abspath $(DAEMON)) \
+		FIXTURES=$(abspath $(BUILD)/fixtures) tests/image/run.sh

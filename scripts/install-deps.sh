@@ -7,17 +7,20 @@
 #   scripts/install-deps.sh --check-or-install GROUP...   quiet when all is there; installs if it
 #                                                         can, otherwise prints that command and fails
 # GROUPs (without one: --build --lib32 --test, what make test needs):
-#   --build      what make builds with: gcc, make, libc6-dev, uthash-dev (make checks these only)
+#   --build      what make builds with: gcc, make, libc6-dev, uthash-dev, libmicrohttpd-dev (make
+#                checks these only)
 #   --lib32      on amd64, the 32-bit library's toolchain (make builds that library where it is
 #                there); nothing elsewhere. make deps installs --build --lib32.
 #   --test       make test and the other suites (each suite installs its own extras itself)
 #   --cross      make cross-aarch64's cross compiler
 #   --deb        make deb's packaging tools; --deb-test what make test-deb adds
 #   --vm         make test-vm
+#   --image      make image's tool; --image-test what make test-image adds
 set -euo pipefail
 
-# build: the compiler, make, glibc's headers, and uthash (the library's hash tables).
-build_packages=(gcc make libc6-dev uthash-dev)
+# build: the compiler, make, glibc's headers, uthash (the library's hash tables), and
+# libmicrohttpd (autoclosed --metrics-listen's HTTP server).
+build_packages=(gcc make libc6-dev uthash-dev libmicrohttpd-dev)
 
 # lib32: the 32-bit x86 library that make builds beside the 64-bit one on amd64: gcc-N-multilib
 # for the gcc installed (12 on Debian 12) and libc6-dev-i386, for gcc -m32; not the gcc-multilib
@@ -38,12 +41,17 @@ fi
 # hardened-unit test (libseccomp-dev: its launcher installs the seccomp filter; systemd:
 # systemd-analyze lists the system calls of @system-service), autoclosed's tests (golang-go: a
 # leaking server in Go, whose runtime makes its own system calls so that no preloaded library can
-# help it; libc6-dev's libc.a also builds a static one), the wrapper's tests (musl-tools:
-# musl-gcc builds a server whose loader is musl's, which the wrapper must refuse), the counters'
-# test (prometheus-node-exporter: Debian's node_exporter reads both kinds of stats file).
+# help it; libc6-dev's libc.a also builds a static one), the musl build and its tests
+# (musl-tools: musl-gcc builds the musl library and the servers linked against musl), the counters'
+# test (prometheus-node-exporter: Debian's node_exporter reads both kinds of stats file), the
+# metrics endpoint's tests (prometheus: a real Prometheus scrapes autoclosed, and promtool checks
+# and unit-tests the alerting rules; curl asks both over HTTP).
 test_packages=(libcmocka-dev pkg-config iproute2 strace python3 perl procps util-linux gdb
                clang-format shellcheck groff-base libseccomp-dev systemd golang-go musl-tools
-               prometheus-node-exporter)
+               prometheus-node-exporter prometheus curl)
+# podman: t_container_podman runs the README's podman recipe for the library in a container
+# (crun, conmon and the image tools come with it; the test imports its own image, no registry).
+test_packages+=(podman)
 
 # cross: make cross-aarch64's 64-bit ARM cross compiler and its C library.
 cross_packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
@@ -60,6 +68,14 @@ deb_test_packages=(lintian man-db)
 # initramfs that mounts the host's file system in it.
 vm_packages=(qemu-system-x86 busybox-static)
 
+# image: make image's tool: umoci, which builds an OCI image from a directory with no daemon, no
+# root and no container storage (scripts/image/build.sh). image-test: make test-image's runtime,
+# podman with runc (crun, podman's default here, refuses a host whose cgroup v2 tree has
+# controllers beside v1's; runc is also Docker's and containerd's runtime), and python3-yaml to
+# read the DaemonSet manifest.
+image_packages=(umoci)
+image_test_packages=(podman runc python3-yaml)
+
 mode=install
 packages=() groups=()
 for arg in "$@"; do
@@ -73,9 +89,11 @@ for arg in "$@"; do
   --deb) packages+=("${deb_packages[@]}") groups+=(deb) ;;
   --deb-test) packages+=("${deb_test_packages[@]}") groups+=(deb-test) ;;
   --vm) packages+=("${vm_packages[@]}") groups+=(vm) ;;
+  --image) packages+=("${image_packages[@]}") groups+=(image) ;;
+  --image-test) packages+=("${image_test_packages[@]}") groups+=(image-test) ;;
   *)
     echo "install-deps: unknown option '$arg' (--check, --check-or-install; groups: --build," \
-      "--lib32, --test, --cross, --deb, --deb-test, --vm)" >&2
+      "--lib32, --test, --cross, --deb, --deb-test, --vm, --image, --image-test)" >&2
     exit 2
     ;;
   esac

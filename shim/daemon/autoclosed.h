@@ -18,6 +18,7 @@
 
 #include <poll.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <uthash.h>
 
@@ -41,6 +42,11 @@ struct ad_options {
     bool once, dry_run;
     enum ac_log_level log_level;
     const char *log_file, *stats_file;
+    const char *metrics_listen; /* --metrics-listen as given; NULL: no endpoint */
+    struct ad_metrics_addr {
+        struct sockaddr_storage ss;
+        socklen_t len;
+    } metrics_addr;
 };
 
 /* Parses argv. Returns -1 to go on, or the exit status (0 for --help/--version, 2 for a bad
@@ -131,6 +137,10 @@ int ad_selected_pidfd(pid_t pid);
  * <message>" on a stderr that is the journal's stream); every line is rate-limited, errors in a
  * bucket of their own (a storm is summed up, not listed). */
 void ad_log(enum ac_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for a line about a process of `user` (ad_process.user): other users' lines share a
+ * bucket of their own, so that one who makes many cannot hide root's. */
+void ad_log_of(uid_t user, enum ac_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A line asked for (SIGUSR1's status): written at every level but off, with the priority of a
  * notice, in the errors' bucket. */
 void ad_log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -152,6 +162,21 @@ void ad_log_reopen(void); /* SIGHUP: a rotated log file is opened anew */
 
 /* ---- processes (processes.c) ------------------------------------------------------------- */
 
+/* A container's runtime and short id ("docker:0123456789ab", "containerd:...", "cri-o:...",
+ * "podman:..."), with " pod=UID" for a Kubernetes pod's: read from /proc/PID/cgroup (netns.c). */
+#define AD_CONTAINER_LEN 72
+/* Where the name was read: the line's hierarchy ("" for cgroup2's "0::", else v1's controllers,
+ * "name=systemd") and the path up to and including the component that names the container. */
+struct ad_cgroup_dir {
+    char hierarchy[64];
+    char path[1024];
+};
+void ad_container_parse(const char *cgroup, char *out, size_t cap, struct ad_cgroup_dir *dir);
+/* The name, "" when none shows or its directory is not root's (stat of the cgroup tree). */
+void ad_container_of(const char *cgroup, char *out, size_t cap);
+void ad_cgroup_mounts_read(void); /* where the trees are: once, before the first scanner */
+bool ad_read_container(pid_t pid, char *out, size_t cap); /* in a scanner */
+
 /* What the daemon knows of a process it looked into, kept while a tracked socket names it (or
  * while it waits out a back-off), at most AD_MAX_PROCESSES of them. Made from a scanner's facts
  * (owners.c), never by reading /proc in the daemon. No descriptor: the pidfd is opened by the
@@ -164,7 +189,8 @@ struct ad_process {
     unsigned long long start_time; /* /proc/PID/stat field 22: tells a reused pid apart */
     char comm[17];
     char comm_field[72]; /* comm quoted for a log line (ac_text_field), e.g. "mosserver" */
-    bool unreachable;    /* has been out of reach at least once (counted once) */
+    char container[AD_CONTAINER_LEN]; /* from its cgroup path: "docker:0123456789ab", or "" */
+    bool unreachable;                 /* has been out of reach at least once (counted once) */
     uint32_t backoff_ms; /* the last back-off while out of reach; 0 once reached again */
     uint64_t retry_ms;   /* out of reach: left alone until then (monotonic ms) */
 };
@@ -175,6 +201,7 @@ struct ad_facts {
     uid_t uid, user;
     unsigned long long start_time;
     char comm[16];
+    char container[AD_CONTAINER_LEN];
 };
 
 #define AD_MAX_PROCESSES 4096
@@ -278,6 +305,7 @@ enum ad_sock_state {
 struct ad_sock {
     uint32_t ino;
     struct ac_diag_socket diag; /* cookie, ports, addresses: the kernel's record */
+    uint64_t netns; /* another network namespace's (its inode, netns.c); 0: the daemon's own */
     struct ad_holder holder;
     enum ad_sock_state state;
     uint8_t looks;    /* whole owner lookups so far, while unowned */
@@ -312,6 +340,23 @@ void ad_table_counts(size_t *sockets, size_t *waiting, size_t *processes);
  * any of them could not be reclaimed. */
 size_t ad_start_sockets_waiting(bool *any_failed);
 
+/* ---- other network namespaces (netns.c) --------------------------------------------------- */
+
+/* A socket another namespace lists, with the namespace's inode (0: the daemon's own). */
+struct ad_listed {
+    struct ac_diag_socket d;
+    uint64_t netns;
+};
+/* One interval's look at the other network namespaces of the watched processes (with --ports
+ * alone, of every process): their CLOSE_WAIT sockets on the watched ports go to add(). False
+ * when the listing could not be made (add failed: no memory). */
+bool ad_netns_look(bool (*add)(const struct ad_listed *s, void *ctx), void *ctx);
+/* Namespaces that could not be seen (said, one line each): --once then exits 1. */
+extern size_t ad_unseen_netns;
+/* For lines: " netns=4026532281" (nothing for the daemon's own), then " container=..." when the
+ * process's cgroup path names one. */
+void ad_netns_fields(struct ac_text *t, uint64_t netns, const struct ad_process *p);
+
 /* ---- MPTCP (mptcp.c) --------------------------------------------------------------------- */
 
 /* One dump of the MPTCP sockets in CLOSE_WAIT on the watched ports: the daemon does not reclaim
@@ -327,7 +372,10 @@ struct ad_job {
     int fd;
     unsigned long long start_time; /* of the holder, as recorded */
     bool held;                     /* a --pid process: its pidfd, not one opened now */
+    /* cookie 0 (listed from another namespace's /proc table, which has none): the socket is
+     * checked by its inode and ports instead, and its cookie learnt */
     uint64_t cookie, fin_ms, read_ms, not_before_ms;
+    uint16_t local_port, peer_port;
     bool fin_known;
     uint32_t taken;
     bool taken_known;
@@ -358,6 +406,7 @@ struct ad_verdict {
     uint64_t wait_ms, read_ms;
     uint64_t fin_ms; /* the FIN's date, when the job had none (fin_dated) */
     bool fin_dated;
+    uint64_t cookie; /* the socket's, once taken */
     char where[160]; /* "local=... peer=..." */
 };
 
@@ -388,11 +437,24 @@ enum ad_outcome ad_verdict_apply(struct ad_sock *s, struct ad_process *p,
 /* ---- counters (report.c) ----------------------------------------------------------------- */
 
 extern uint64_t ad_reclaimed_total, ad_errors_total, ad_dry_run_total;
-/* One CLOSE_WAIT socket of `pid` on local port `port`, for this interval's gauge. */
+/* One CLOSE_WAIT socket of `pid` on local port `port` (as its namespace `netns` sees it; 0: the
+ * daemon's), for this interval's gauge. */
 void ad_gauge_reset(void);
-void ad_gauge_add(pid_t pid, uint16_t port);
+void ad_gauge_add(pid_t pid, uint16_t port, uint64_t netns);
 void ad_gauge_sub(pid_t pid, uint16_t port); /* shut down: no longer in CLOSE_WAIT */
-/* Writes --stats-file when anything changed since the last write. */
+/* Writes --stats-file, and publishes the --metrics-listen text, when anything changed since. */
 void ad_stats_write(void);
+
+/* ---- the /metrics endpoint (metrics_http.c) ---------------------------------------------- */
+
+/* --metrics-listen's value: PORT (on 127.0.0.1), ADDR:PORT or [ADDR6]:PORT, numeric only. */
+bool ad_metrics_parse(const char *value, struct ad_metrics_addr *out);
+/* At start, once the signals are set up (its thread inherits their mask): listens and starts
+ * the server's thread. Returns -1 to go on (also without --metrics-listen), or 2 (said). */
+int ad_metrics_start(void);
+bool ad_metrics_on(void);
+/* The text served from now on (copied); false when it could not be (the last one stands). */
+bool ad_metrics_publish(const char *text, size_t len);
+void ad_metrics_stop(void);
 
 #endif

@@ -39,19 +39,17 @@ static uint64_t last_batch_ms; /* when the last taker was asked for (taker.c) */
 #define OTHERS_KEPT_LOOKS 30
 
 struct listing {
-    struct ac_diag_socket *v;
+    struct ad_listed *v;
     size_t len, cap;
 };
 
-static bool collect(const struct ac_diag_socket *s, void *ctx)
+/* A socket of another network namespace (netns.c), or of the daemon's (netns 0). */
+static bool add_listed(const struct ad_listed *s, void *ctx)
 {
     struct listing *l = ctx;
-    if (!ac_portset_has(&ad_opt.ports, s->local_port) &&
-        !ac_portset_has(&ad_opt.ports, s->peer_port))
-        return true;
     if (l->len == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
-        struct ac_diag_socket *v = realloc(l->v, cap * sizeof *v);
+        struct ad_listed *v = realloc(l->v, cap * sizeof *v);
         if (v == NULL)
             return false;
         l->v = v;
@@ -61,6 +59,15 @@ static bool collect(const struct ac_diag_socket *s, void *ctx)
     return true;
 }
 
+static bool collect(const struct ac_diag_socket *s, void *ctx)
+{
+    if (!ac_portset_has(&ad_opt.ports, s->local_port) &&
+        !ac_portset_has(&ad_opt.ports, s->peer_port))
+        return true;
+    struct ad_listed one = {.d = *s};
+    return add_listed(&one, ctx);
+}
+
 static void restart(void *ctx)
 {
     ((struct listing *)ctx)->len = 0;
@@ -68,9 +75,21 @@ static void restart(void *ctx)
 
 static int by_inode(const void *a, const void *b)
 {
-    uint32_t x = ((const struct ac_diag_socket *)a)->ino,
-             y = ((const struct ac_diag_socket *)b)->ino;
+    uint32_t x = ((const struct ad_listed *)a)->d.ino, y = ((const struct ad_listed *)b)->d.ino;
     return x < y ? -1 : x > y;
+}
+
+/* The socket the table knows under that inode, not a new one that was given the number: by its
+ * cookie, or (another namespace's table has none) by its ports and addresses. */
+static bool same_socket(const struct ad_sock *s, const struct ad_listed *l)
+{
+    const struct ac_diag_socket *d = &l->d;
+    if (d->cookie != 0)
+        return s->diag.cookie == d->cookie;
+    return s->netns == l->netns && s->diag.family == d->family &&
+           s->diag.local_port == d->local_port && s->diag.peer_port == d->peer_port &&
+           memcmp(s->diag.local_addr, d->local_addr, sizeof d->local_addr) == 0 &&
+           memcmp(s->diag.peer_addr, d->peer_addr, sizeof d->peer_addr) == 0;
 }
 
 static void drop(struct ad_sock *s)
@@ -192,6 +211,8 @@ static bool look(uint64_t now_ms)
         return list_failed(fatal, error);
     }
     ad_diag_error = 0;
+    /* The other namespaces' (no memory: what was listed stands, the rest waits a look) */
+    (void)ad_netns_look(add_listed, &l);
     if (l.len > 1)
         qsort(l.v, l.len, sizeof *l.v, by_inode);
     now_ms = ac_now_ms(); /* after the dump, so no earlier than the kernel's reading of it */
@@ -209,10 +230,10 @@ static bool look(uint64_t now_ms)
     struct ac_inode_cursor cur;
     ac_inode_cursor_start(&cur, &others);
     for (size_t i = 0; i < l.len; i++) {
-        const struct ac_diag_socket *d = &l.v[i];
+        const struct ac_diag_socket *d = &l.v[i].d;
         struct ad_sock *s;
         HASH_FIND(hh, table, &d->ino, sizeof d->ino, s);
-        if (s && s->diag.cookie != d->cookie) {
+        if (s && !same_socket(s, &l.v[i])) {
             drop(s); /* the inode number was reused by a new socket */
             s = NULL;
         }
@@ -239,6 +260,7 @@ static bool look(uint64_t now_ms)
         }
         *s = (struct ad_sock){.ino = d->ino,
                               .diag = *d,
+                              .netns = l.v[i].netns,
                               .state = AD_UNOWNED,
                               .present = true,
                               .at_start = !first_cycle_done,
@@ -275,7 +297,7 @@ static bool look(uint64_t now_ms)
             /* Undated: a taker looks at once, to date the FIN (and act, if its grace is over). */
             if (s->due_ms == 0)
                 s->due_ms = s->fin_known ? s->fin_ms + ad_opt.grace_ms : now_ms;
-            ad_gauge_add(s->holder.pid, s->diag.local_port);
+            ad_gauge_add(s->holder.pid, s->diag.local_port, s->netns);
         }
     }
     first_cycle_done = true;
@@ -370,7 +392,7 @@ size_t ad_start_sockets_waiting(bool *any_failed)
         n += s->state == AD_WAITING || s->state == AD_UNOWNED;
     }
     /* A selected process the daemon could not reach: its sockets never got to wait. */
-    *any_failed = start_failures > 0 || ad_unreachable_processes > 0;
+    *any_failed = start_failures > 0 || ad_unreachable_processes > 0 || ad_unseen_netns > 0;
     return n;
 }
 

@@ -164,13 +164,17 @@ int main(int argc, char **argv)
     signals_start();
     if (!ad_log_open())
         return 2;
+    if ((rc = ad_metrics_start()) >= 0)
+        return rc; /* after signals_start: its thread never takes the signals the loop acts on */
 
     char selection[2400];
     describe_selection(selection, sizeof selection);
-    ad_log(AC_LOG_INFO, "autoclosed %s: watching %s grace_ms=%u interval_ms=%u%s%s", AC_VERSION,
+    ad_log(AC_LOG_INFO, "autoclosed %s: watching %s grace_ms=%u interval_ms=%u%s%s%s%s", AC_VERSION,
            selection, ad_opt.grace_ms, ad_opt.interval_ms, ad_opt.dry_run ? " dry-run" : "",
-           ad_opt.once ? " once" : "");
+           ad_opt.once ? " once" : "", ad_opt.metrics_listen ? " metrics_listen=" : "",
+           ad_opt.metrics_listen ? ad_opt.metrics_listen : "");
     ad_selection_say();
+    ad_cgroup_mounts_read(); /* the scanners, its children, stat containers' groups there */
 
     uint64_t next_look = ac_now_ms();
     int status = 0;
@@ -226,5 +230,6 @@ int main(int argc, char **argv)
     if (stop_signal)
         ad_log(AC_LOG_INFO, "stopping on signal %d (%s)", (int)stop_signal, strsignal(stop_signal));
     ad_log_say_dropped(UINT64_MAX); /* the last count, whatever its window */
+    ad_metrics_stop();
     return status;
 }

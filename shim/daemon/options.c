@@ -18,7 +18,8 @@ static void usage(FILE *to)
     fputs("Usage: autoclosed [--pid PID[,PID...]] [--unit NAME] [--exe PATH]\n"
           "                  [--no-children] [--ports LIST] [--grace-ms N]\n"
           "                  [--interval-ms N] [--once] [--dry-run] [--log LEVEL]\n"
-          "                  [--log-file PATH] [--stats-file PATH] [--version] [--help]\n"
+          "                  [--log-file PATH] [--stats-file PATH]\n"
+          "                  [--metrics-listen [ADDR:]PORT] [--version] [--help]\n"
           "\n"
           "Shuts down other processes' TCP connections that their peer has closed\n"
           "(CLOSE_WAIT) and that stay idle for a grace period, without stopping or\n"
@@ -62,7 +63,12 @@ static void usage(FILE *to)
           "  --stats-file PATH   Prometheus text file: autoclosed_close_wait per process\n"
           "                      and local port, autoclosed_reclaimed_total,\n"
           "                      autoclosed_dry_run_observed_total,\n"
-          "                      autoclosed_errors_total\n"
+          "                      autoclosed_errors_total,\n"
+          "                      autoclosed_unreachable_processes_total,\n"
+          "                      autoclosed_netns_unseen_total\n"
+          "  --metrics-listen [ADDR:]PORT\n"
+          "                      also serve that text over HTTP, GET /metrics, on\n"
+          "                      ADDR (numeric; default 127.0.0.1; [::1] for IPv6)\n"
           "  --version           print the version and exit\n"
           "  --help              show this help and exit\n",
           to);
@@ -187,6 +193,7 @@ int ad_parse_options(int argc, char **argv, struct ad_options *o)
         {"log", required_argument, NULL, 'l'},
         {"log-file", required_argument, NULL, 'L'},
         {"stats-file", required_argument, NULL, 's'},
+        {"metrics-listen", required_argument, NULL, 'M'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -251,6 +258,13 @@ int ad_parse_options(int argc, char **argv, struct ad_options *o)
             break;
         case 's':
             o->stats_file = optarg;
+            break;
+        case 'M':
+            if (!ad_metrics_parse(optarg, &o->metrics_addr))
+                return bad("--metrics-listen", optarg,
+                           "not PORT, ADDR:PORT or [ADDR6]:PORT with a numeric address and a "
+                           "port within 1-65535, e.g. 9836 or [::1]:9836");
+            o->metrics_listen = optarg;
             break;
         case 'V':
             printf("autoclosed %s\n", AC_VERSION);

@@ -434,6 +434,7 @@ static bool facts_of(pid_t pid, const struct status *known, struct ad_facts *f)
     if (!ad_start_time(pid, &f->start_time))
         return false;
     f->user = user_of(pid, f->uid);
+    (void)ad_read_container(pid, f->container, sizeof f->container);
     return true;
 }
 

@@ -77,6 +77,8 @@ struct ad_process *ad_process_record(const struct ad_facts *f)
     e->p.uid = f->uid;
     e->p.user = f->user;
     e->p.start_time = f->start_time;
+    memcpy(e->p.container, f->container, sizeof f->container);
+    e->p.container[sizeof e->p.container - 1] = '\0';
     memcpy(e->p.comm, f->comm, sizeof f->comm);
     e->p.comm[sizeof f->comm] = '\0';
     e->p.comm[strcspn(e->p.comm, "\n")] = '\0';

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -75,6 +76,29 @@ static uint64_t fin_date(const struct ad_job *j, const struct ac_tcp_snapshot *s
     return at < j->fin_ms ? at : j->fin_ms; /* never later than the first look that listed it */
 }
 
+static uint16_t port_of(const struct sockaddr_storage *a)
+{
+    if (a->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)a)->sin_port);
+    if (a->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+    return 0;
+}
+
+/* A socket listed from another namespace's /proc table, which gives no cookie: the reference is a
+ * socket (getsockopt answered), so fstat cannot wait; its inode and ports must be the listed
+ * ones. Its cookie, read then, is the daemon's check at every later take. */
+static bool same_socket(int ref, const struct ad_job *j)
+{
+    struct stat st;
+    struct sockaddr_storage local, peer;
+    socklen_t llen = sizeof local, plen = sizeof peer;
+    return fstat(ref, &st) == 0 && st.st_ino == j->ino &&
+           getsockname(ref, (struct sockaddr *)&local, &llen) == 0 &&
+           getpeername(ref, (struct sockaddr *)&peer, &plen) == 0 &&
+           port_of(&local) == j->local_port && port_of(&peer) == j->peer_port;
+}
+
 bool ad_reclaim_job(const struct ad_job *j, int pidfd, uint64_t now_ms, struct ad_verdict *v)
 {
     v->kind = AD_V_GONE;
@@ -98,11 +122,13 @@ bool ad_reclaim_job(const struct ad_job *j, int pidfd, uint64_t now_ms, struct a
     }
     uint64_t cookie = 0;
     socklen_t len = sizeof cookie;
-    if (getsockopt(ref, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0 || cookie != j->cookie) {
+    if (getsockopt(ref, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0 ||
+        (j->cookie != 0 ? cookie != j->cookie : !same_socket(ref, j))) {
         /* Another file: kept, never closed here (see above); the taker stops. */
         v->kind = AD_V_FOREIGN;
         return false;
     }
+    v->cookie = cookie;
     struct ac_tcp_snapshot snap;
     int unread = 0;
     uint64_t read_at = ac_now_ms(); /* the batch's now_ms is older: the FIN is dated from this */
@@ -168,6 +194,12 @@ enum ad_outcome ad_verdict_apply(struct ad_sock *s, struct ad_process *p,
         s->fin_ms = v->fin_ms;
         s->fin_known = true;
     }
+    if (s->diag.cookie == 0 && v->cookie != 0)
+        s->diag.cookie = v->cookie; /* listed without one: every later take checks it */
+    char where[128];                /* " netns=N container=..." */
+    struct ac_text t;
+    ac_text_init(&t, where, sizeof where);
+    ad_netns_fields(&t, s->netns, p);
     if (no_pidfd)
         return AD_FAILED;
     const char *step =
@@ -180,9 +212,9 @@ enum ad_outcome ad_verdict_apply(struct ad_sock *s, struct ad_process *p,
             ad_dry_run_total++;
         else
             ad_reclaimed_total++;
-        ad_log(AC_LOG_INFO, "%sshutdown pid=%d fd=%d %s since_fin_ms=%llu comm=%s",
-               ad_opt.dry_run ? "dry-run: would " : "", (int)s->holder.pid, s->holder.fd, v->where,
-               (unsigned long long)(now_ms - s->fin_ms), p->comm_field);
+        ad_log_of(p->user, AC_LOG_INFO, "%sshutdown pid=%d fd=%d %s since_fin_ms=%llu comm=%s%s",
+                  ad_opt.dry_run ? "dry-run: would " : "", (int)s->holder.pid, s->holder.fd,
+                  v->where, (unsigned long long)(now_ms - s->fin_ms), p->comm_field, where);
         return AD_RECLAIMED;
     case AD_V_BUSY:
         s->taken = v->taken;
@@ -205,8 +237,8 @@ enum ad_outcome ad_verdict_apply(struct ad_sock *s, struct ad_process *p,
         return AD_RETRY_OWNER;
     case AD_V_FAILED:
         ad_errors_total++;
-        ad_log(AC_LOG_ERROR, "failed to shutdown pid=%d fd=%d %s comm=%s error=%s",
-               (int)s->holder.pid, s->holder.fd, v->where, p->comm_field, strerror(v->err));
+        ad_log(AC_LOG_ERROR, "failed to shutdown pid=%d fd=%d %s comm=%s%s error=%s",
+               (int)s->holder.pid, s->holder.fd, v->where, p->comm_field, where, strerror(v->err));
         return AD_FAILED;
     case AD_V_REFUSED:
         ad_process_unreachable(p, v->err, step);

@@ -23,7 +23,9 @@ static int log_fd = 2;
 static bool stderr_journal;
 
 /* A storm of lines is summed up: 200 lines at once, then 50 a second; errors in a bucket of their
- * own, 20 at once, then 1 a second, so that a storm of them cannot hide the rest. What a bucket
+ * own, 20 at once, then 1 a second, so that a storm of them cannot hide the rest; and the actions
+ * on other users' processes in a third (ad_log_of), so that a user who leaks on a watched port,
+ * in namespaces of his own, cannot hide root's. What a bucket
  * drops is said when its window closes, a second after the first line dropped (the main loop
  * wakes for it, ad_log_next_note), and before the daemon exits. */
 #define NOTE_WINDOW_MS 1000
@@ -32,10 +34,16 @@ static struct log_bucket {
     uint32_t burst, per_sec;
     uint64_t note_due; /* monotonic ms; UINT64_MAX while nothing was dropped */
     const char *kind;
-} buckets[2] = {
+} buckets[3] = {
     {.rate = {.tokens = 200}, .burst = 200, .per_sec = 50, .note_due = UINT64_MAX, .kind = ""},
     {.rate = {.tokens = 20}, .burst = 20, .per_sec = 1, .note_due = UINT64_MAX, .kind = "error "},
+    {.rate = {.tokens = 200},
+     .burst = 200,
+     .per_sec = 50,
+     .note_due = UINT64_MAX,
+     .kind = "other users' "},
 };
+#define NBUCKETS (sizeof buckets / sizeof *buckets)
 
 static void emit(int priority, const char *msg);
 
@@ -179,23 +187,26 @@ static void say_dropped(struct log_bucket *b)
 
 void ad_log_say_dropped(uint64_t now_ms)
 {
-    for (size_t i = 0; i < 2; i++)
+    for (size_t i = 0; i < NBUCKETS; i++)
         if (buckets[i].note_due <= now_ms && buckets[i].rate.suppressed > 0)
             say_dropped(&buckets[i]);
 }
 
 uint64_t ad_log_next_note(void)
 {
-    return buckets[0].note_due < buckets[1].note_due ? buckets[0].note_due : buckets[1].note_due;
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < NBUCKETS; i++)
+        if (buckets[i].note_due < next)
+            next = buckets[i].note_due;
+    return next;
 }
 
 static int taken_priority = 6;
 
-bool ad_log_take(enum ac_log_level level)
+static bool take_in(enum ac_log_level level, struct log_bucket *b)
 {
     if (level > ad_opt.log_level)
         return false;
-    struct log_bucket *b = &buckets[level < AC_LOG_INFO];
     uint64_t now = ac_now_ms();
     bool go = ac_rate_take(&b->rate, now, b->burst, b->per_sec);
     if (b->rate.suppressed > 0 && b->note_due == UINT64_MAX)
@@ -204,6 +215,11 @@ bool ad_log_take(enum ac_log_level level)
         say_dropped(b); /* its window closed before the loop woke for it */
     taken_priority = ac_log_priority(level);
     return go;
+}
+
+bool ad_log_take(enum ac_log_level level)
+{
+    return take_in(level, &buckets[level < AC_LOG_INFO]);
 }
 
 static void vemit(int priority, const char *fmt, va_list ap)
@@ -231,6 +247,16 @@ void ad_log(enum ac_log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
+void ad_log_of(uid_t user, enum ac_log_level level, const char *fmt, ...)
+{
+    if (!take_in(level, &buckets[level < AC_LOG_INFO ? 1 : user != 0 ? 2 : 0]))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vemit(ac_log_priority(level), fmt, ap);
+    va_end(ap);
+}
+
 void ad_log_notice(const char *fmt, ...)
 {
     if (ad_opt.log_level == AC_LOG_OFF || !ad_log_take(AC_LOG_ERROR))
@@ -247,7 +273,8 @@ uint64_t ad_reclaimed_total, ad_errors_total, ad_dry_run_total;
 
 /* The gauge: CLOSE_WAIT sockets per (process, local port), counted anew each interval. */
 struct gauge_cell {
-    uint64_t key; /* pid << 16 | port */
+    uint64_t key;   /* pid << 16 | port */
+    uint64_t netns; /* the namespace the port is in, as its sockets were listed (0: ours) */
     uint32_t count;
     UT_hash_handle hh;
 };
@@ -266,7 +293,7 @@ void ad_gauge_reset(void)
     }
 }
 
-void ad_gauge_add(pid_t pid, uint16_t port)
+void ad_gauge_add(pid_t pid, uint16_t port, uint64_t netns)
 {
     uint64_t key = (uint64_t)(uint32_t)pid << 16 | port;
     struct gauge_cell *c;
@@ -276,6 +303,7 @@ void ad_gauge_add(pid_t pid, uint16_t port)
         if (c == NULL)
             return;
         c->key = key;
+        c->netns = netns;
         HASH_ADD(hh, cells, key, sizeof key, c);
     }
     c->count++;
@@ -316,22 +344,12 @@ static void append_text(char **buf, size_t *len, size_t *cap, const struct ac_te
     append(buf, len, cap, t->buf, t->len);
 }
 
-void ad_stats_write(void)
+/* The text both --stats-file and --metrics-listen give: one renderer. NULL when out of memory. */
+static char *render(size_t *out_len)
 {
-    if (ad_opt.stats_file == NULL)
-        return;
-    HASH_SORT(cells, by_key);
-    /* A digest of the values: the file is rewritten only when one changed. */
-    uint64_t digest = 1469598103934665603ull ^ ad_reclaimed_total * 31 ^ ad_errors_total * 131 ^
-                      ad_dry_run_total * 1031;
-    for (struct gauge_cell *c = cells; c; c = c->hh.next)
-        digest = (digest ^ c->key ^ (uint64_t)c->count << 40) * 1099511628211ull;
-    if (written && digest == last_digest)
-        return;
-
     char *buf = NULL;
     size_t len = 0, cap = 0;
-    char chunk[1024], labels[256];
+    char chunk[1024], labels[512];
     struct ac_text t, l;
     ac_text_init(&t, chunk, sizeof chunk);
     ac_prom_header(&t, "autoclosed_close_wait", "gauge",
@@ -348,6 +366,13 @@ void ad_stats_write(void)
         ac_prom_label(&l, "pid", pid_text);
         ac_prom_label(&l, "comm", p ? p->comm : "?");
         ac_prom_label(&l, "port", port_text);
+        if (c->netns != 0) { /* another network namespace's: which, and its container */
+            char netns_text[24];
+            snprintf(netns_text, sizeof netns_text, "%llu", (unsigned long long)c->netns);
+            ac_prom_label(&l, "netns", netns_text);
+        }
+        if (p && p->container[0])
+            ac_prom_label(&l, "container", p->container);
         ac_text_init(&t, chunk, sizeof chunk);
         ac_prom_series(&t, "autoclosed_close_wait", labels, c->count);
         append_text(&buf, &len, &cap, &t);
@@ -363,7 +388,48 @@ void ad_stats_write(void)
                    "autoclosed's actions that failed, and processes it could not reach.");
     ac_prom_series(&t, "autoclosed_errors_total", "", ad_errors_total);
     append_text(&buf, &len, &cap, &t);
+    ac_text_init(&t, chunk, sizeof chunk);
+    ac_prom_header(&t, "autoclosed_unreachable_processes_total", "counter",
+                   "Processes autoclosed could not reach (each counted once).");
+    ac_prom_series(&t, "autoclosed_unreachable_processes_total", "", ad_unreachable_processes);
+    ac_prom_header(&t, "autoclosed_netns_unseen_total", "counter",
+                   "Network namespaces autoclosed could not see or look into (each counted "
+                   "once for each reason).");
+    ac_prom_series(&t, "autoclosed_netns_unseen_total", "", ad_unseen_netns);
+    append_text(&buf, &len, &cap, &t);
+    *out_len = len;
+    return buf;
+}
 
+void ad_stats_write(void)
+{
+    static uint64_t published_digest;
+    static bool published;
+    if (ad_opt.stats_file == NULL && !ad_metrics_on())
+        return;
+    HASH_SORT(cells, by_key);
+    /* A digest of the values: the file is rewritten, and the text published, only when one
+     * changed. */
+    uint64_t digest = 1469598103934665603ull ^ ad_reclaimed_total * 31 ^ ad_errors_total * 131 ^
+                      ad_dry_run_total * 1031 ^ (uint64_t)ad_unreachable_processes * 10301 ^
+                      (uint64_t)ad_unseen_netns * 100103;
+    for (struct gauge_cell *c = cells; c; c = c->hh.next)
+        digest = (digest ^ c->key ^ c->netns ^ (uint64_t)c->count << 40) * 1099511628211ull;
+    bool file_due = ad_opt.stats_file && !(written && digest == last_digest);
+    bool publish_due = ad_metrics_on() && !(published && digest == published_digest);
+    if (!file_due && !publish_due)
+        return;
+
+    size_t len = 0;
+    char *buf = render(&len);
+    if (publish_due && buf && ad_metrics_publish(buf, len)) {
+        published = true;
+        published_digest = digest;
+    }
+    if (!file_due) {
+        free(buf);
+        return;
+    }
     if (buf && ac_file_replace(ad_opt.stats_file, buf, len)) {
         written = true;
         last_digest = digest;

@@ -112,7 +112,9 @@ bool ad_scan_suspect(uid_t owner)
     return false;
 }
 
-/* A fork of a single-threaded daemon: malloc and stdio are safe here; nothing is logged. */
+/* A fork of the daemon, single-threaded but for --metrics-listen's server thread, whose locks the
+ * child never takes (glibc's fork keeps malloc and stdio usable): malloc and stdio are safe here;
+ * nothing is logged. */
 __attribute__((noreturn)) static void run(int out, pid_t daemon, void (*body)(void *, void *),
                                           void *area, void *arg)
 {

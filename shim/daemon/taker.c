@@ -121,7 +121,8 @@ static void close_all_but(int out)
     syscall(SYS_close_range, from, ~0u, 0);
 }
 
-/* A fork of a single-threaded daemon: any call is safe here; none allocates all the same. */
+/* A fork of the daemon, single-threaded but for --metrics-listen's server thread, whose locks the
+ * child never takes: any call made here is safe; none allocates all the same. */
 __attribute__((noreturn)) static void run(const struct ad_job *jobs, size_t n, int out,
                                           uint64_t now_ms)
 {
@@ -346,6 +347,8 @@ void ad_take(struct ad_sock **due, size_t n, uint64_t now_ms, enum ad_outcome *o
                                     .start_time = p->start_time,
                                     .held = s->holder.held,
                                     .cookie = s->diag.cookie,
+                                    .local_port = s->diag.local_port,
+                                    .peer_port = s->diag.peer_port,
                                     .fin_ms = s->fin_ms,
                                     .fin_known = s->fin_known,
                                     .not_before_ms = s->not_before_ms,

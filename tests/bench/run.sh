@@ -8,8 +8,8 @@
 # table says which targets hold.
 #
 # Scales, all optional:
-#   BENCH_ONLY=hot,instr,musl,reclaim,idle,pileup,redis,churn,daemon,scan,fork   sections to
-#                              run (default: all)
+#   BENCH_ONLY=hot,instr,musl,reclaim,idle,pileup,redis,churn,daemon,scan,netns,fork   sections
+#                              to run (default: all)
 #   BENCH_ROUNDS=15            wall-clock rounds per hot-path case (median and spread; what
 #                                is left to measure is about 1%, the spread of single runs
 #                                here several times that: with 7 the medians wandered by 2%)
@@ -42,13 +42,16 @@
 #                              RLIMIT_NOFILE allows fewer)
 #   BENCH_SCAN_RATE=20         those unrelated CLOSE_WAIT sockets made a second
 #   BENCH_SCAN_SECS=30         how long the daemon's CPU is measured, per interval
+#   BENCH_NETNS=20             network namespaces (containers) for the daemon's netns section,
+#   BENCH_NETNS_CONNS=500      idle connections in each, and
+#   BENCH_NETNS_SECS=30        how long its CPU is measured (root only: skipped otherwise)
 set -euo pipefail
 
 : "${AUTOCLOSE_LIB:?AUTOCLOSE_LIB must name the built libautoclose.so}"
 : "${BENCH_BIN:?BENCH_BIN must name the directory of the built benchmark programs}"
 lib=$AUTOCLOSE_LIB
 bin=$BENCH_BIN
-only=${BENCH_ONLY:-hot,instr,musl,reclaim,idle,pileup,redis,churn,daemon,scan,fork}
+only=${BENCH_ONLY:-hot,instr,musl,reclaim,idle,pileup,redis,churn,daemon,scan,netns,fork}
 # The musl build of the library and the hot-path program built with musl-gcc (make bench builds
 # both where musl-gcc is; the musl section is skipped without them).
 lib_musl=${AUTOCLOSE_LIBMUSL:-$(dirname "$lib")/musl/libautoclose.so}
@@ -1068,6 +1071,38 @@ scan_section() {
     fi
 }
 
+# ---- the daemon and containers ----------------------------------------------------------------
+
+# autoclosed --ports alone on a node with BENCH_NETNS containers (network namespaces) holding
+# BENCH_NETNS_CONNS idle connections each, and one more whose server leaks (tests/bench/netns.sh).
+# Targets: its CPU under 1% of a core at the default interval; the leak shut down within grace +
+# 1 s of its FIN.
+netns_section() {
+    [ -x "$daemon" ] || {
+        echo "(no daemon at $daemon: section skipped)"
+        return
+    }
+    local n=${BENCH_NETNS:-20} c=${BENCH_NETNS_CONNS:-500} s=${BENCH_NETNS_SECS:-30} r pct since
+    section "autoclosed --ports alone, $n network namespaces of $c idle connections each and one leaking server (interval 1000 ms, grace 5000 ms)"
+    r=$("$(dirname "$0")/netns.sh" "$daemon" "$n" "$c" "$s") || true
+    echo "$r"
+    if [ -n "$(field skipped "$r")" ]; then
+        return
+    fi
+    pct=$(field cpu_pct "$r")
+    since=$(field max_since_fin_ms "$r")
+    if [ -n "$pct" ] && holds "$pct" 0.999; then
+        verdict HOLDS "autoclosed beside $n namespaces of $c idle connections: $pct% of a core (target < 1%)"
+    else
+        verdict MISSED "autoclosed beside $n namespaces of $c idle connections: ${pct:-?}% of a core (target < 1%)"
+    fi
+    if [ -n "$since" ] && [ "$since" != never ] && holds "$since" 6000; then
+        verdict HOLDS "autoclosed, a leak in one of $((n + 1)) namespaces: shut down $since ms after its FIN (target grace + 1 s = 6000)"
+    else
+        verdict MISSED "autoclosed, a leak in one of $((n + 1)) namespaces: shut down ${since:-never} ms after its FIN (target 6000)"
+    fi
+}
+
 # ---- fork -----------------------------------------------------------------------------------
 
 # A process that has had a TCP connection forks children that exit at once: the children hold
@@ -1110,6 +1145,7 @@ want pileup && pileup
 want reclaim && reclaim
 want daemon && daemon_section
 want scan && scan_section
+want netns && netns_section
 want redis && redis
 # Last: its clients leave over a hundred thousand sockets in TIME_WAIT for a minute.
 want churn && churn

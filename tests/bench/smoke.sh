@@ -16,7 +16,7 @@ BENCH_ROUNDS=1 BENCH_HOT_ITERS=2000 BENCH_CG_ITERS=50 BENCH_SCALES="300 900" \
     BENCH_CONNS_PER_PROCESS=300 BENCH_GRACE_MS=600 BENCH_IDLE_CONNS=300 BENCH_IDLE_SECS=1 \
     BENCH_QUIET_SECS=1 BENCH_PILEUP=300 BENCH_REDIS_ROUNDS=1 BENCH_REDIS_REQUESTS=2000 \
     BENCH_CHURN_CONNS=200 BENCH_CHURN_ROUNDS=2 BENCH_DAEMON_CONNS=300 BENCH_TW_WAIT=0 BENCH_FORKS=50 \
-    BENCH_SCAN_FDS=300 BENCH_SCAN_SECS=1 \
+    BENCH_SCAN_FDS=300 BENCH_SCAN_SECS=1 BENCH_NETNS=2 BENCH_NETNS_CONNS=20 BENCH_NETNS_SECS=1 \
     timeout 300 tests/bench/run.sh >"$out" 2>&1 || {
     cat "$out"
     echo "bench-smoke: tests/bench/run.sh failed"
@@ -64,6 +64,8 @@ expect "daemon: memory per half-closed connection" "^daemon memory, 300 half-clo
 expect "scan: the daemon's CPU under churn at both intervals" \
     "^1000 ms +[0-9]+ +$number +$number% +[0-9-]+ +[0-9]+$"
 expect "scan: ... and at 100 ms" "^100 ms +[0-9]+ +$number +$number% +[0-9-]+ +[0-9]+$"
+expect "netns: the daemon's CPU beside namespaces, or why the section was skipped" \
+    "^(namespaces=2 conns_per_ns=20 busy=0 secs=1 cpu_ms=[0-9]+ own_ms=[0-9]+ cpu_pct=$number|skipped=.*)$"
 expect "fork: with and without the library, and the idle-thread control" \
     "^with/without $number; an idle thread alone: $number$"
 expect "the targets section" "^\(make bench took [0-9]+ s\)$"

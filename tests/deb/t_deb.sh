@@ -133,7 +133,8 @@ WANT[autoclose]="/usr/bin/autoclose /usr/bin/mos-close-test /usr/bin/tcpstates
     /usr/share/man/man1/tcpstates.1.gz /usr/share/lintian/overrides/autoclose"
 WANT[autoclosed]="/usr/sbin/autoclosed /lib/systemd/system/autoclosed.service
     /etc/default/autoclosed /usr/share/man/man8/autoclosed.8.gz
-    /usr/share/doc/autoclosed/README.md.gz /usr/share/lintian/overrides/autoclosed"
+    /usr/share/doc/autoclosed/README.md.gz /usr/share/lintian/overrides/autoclosed
+    /usr/share/doc/autoclosed/autoclosed.rules.yml /usr/share/doc/autoclosed/autoclosed.rules.test.yml"
 for p in "${PACKAGES[@]}"; do
     # shellcheck disable=SC2086 # a list of paths
     printf '%s\n' ${WANT[$p]} /usr/share/doc/$p/copyright /usr/share/doc/$p/changelog.Debian.gz |

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # The build needs only the build's Debian packages, and installs nothing: plain make (as root
-# too) has scripts/install-deps.sh check gcc, make, libc6-dev and uthash-dev and, when one is
-# missing, name it with the apt-get command and stop, without running apt-get or sudo and before
-# compiling anything. Installing is asked for: make deps installs the build's packages; each test
-# target (make test, test-asan, ..., test-deb, test-vm, cross-aarch64) installs its own, so that
-# CI's suites still run on a fresh machine; make deb only checks its packaging tools.
+# too) has scripts/install-deps.sh check gcc, make, libc6-dev, uthash-dev and libmicrohttpd-dev
+# and, when one is missing, name it with the apt-get command and stop, without running apt-get or
+# sudo and before compiling anything. Installing is asked for: make deps installs the build's
+# packages; each test target (make test, test-asan, ..., test-deb, test-vm, test-image,
+# cross-aarch64) installs its own, so that CI's suites still run on a fresh machine; make deb and
+# make image only check their tools.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tools_lib.sh
 . "$(dirname "$0")/tools_lib.sh"
 
 command -v make >/dev/null || skip "make is not installed"
-BUILD_PACKAGES="gcc make libc6-dev uthash-dev"
+BUILD_PACKAGES="gcc make libc6-dev uthash-dev libmicrohttpd-dev"
 
 # installer_calls TARGET...: the scripts/install-deps.sh command lines that `make -n TARGET`
 # would run (its options only), one per line. make -n runs nothing but sub-makes (which are
@@ -42,6 +43,10 @@ assert_eq "$(printf '%s\n' "--check-or-install --vm" "$tests_call" | sort)" \
     "$(installer_calls test-vm)" "install-deps.sh calls of make -n test-vm"
 assert_eq "--check-or-install --build --cross" "$(installer_calls cross-aarch64)" \
     "install-deps.sh calls of make -n cross-aarch64"
+# make image only checks for umoci; make test-image installs it and podman, then makes the image.
+assert_eq "--check --image" "$(installer_calls image)" "install-deps.sh calls of make -n image"
+assert_eq "$(printf '%s\n' "--check --image" "--check-or-install --image --image-test" "$tests_call" | sort)" \
+    "$(installer_calls test-image)" "install-deps.sh calls of make -n test-image"
 echo "  make -n: the build only checks (--check --build); each test target installs its own"
 
 # Plain make on a machine where no package is installed (a dpkg-query that finds none), with an
@@ -66,4 +71,4 @@ grep -qE "^install-deps: install them with: (sudo )?apt-get install $BUILD_PACKA
     fail "make compiled before its packages were checked: $(find "$TMP/build" -name '*.o' | head -n 3)"
 echo "  plain make$([ "$(id -u)" -ne 0 ] || echo " as root"), nothing installed: exit $rc, no installer run:"
 sed -n 's/^install-deps: /    /p' "$TMP/make.out"
-pass "the build checks only gcc, make, libc6-dev and uthash-dev and installs nothing; the test targets install theirs"
+pass "the build checks only gcc, make, libc6-dev, uthash-dev and libmicrohttpd-dev and installs nothing; the test targets install theirs"

@@ -15,6 +15,7 @@ done
 
 shellcheck -x -P SCRIPTDIR "$TOOLS/autoclose" "$here"/t_tools_*.sh "$here/tools_lib.sh" \
     "$here/t_version.sh" "$TOOLS/build-deb.sh" "$TOOLS/install-deps.sh" "$REPO"/tests/deb/*.sh \
+    "$TOOLS/image/build.sh" "$REPO"/tests/image/*.sh \
     "$REPO/tests/vm/run.sh" "$REPO/tests/vm/init" \
     >"$TMP/shellcheck.log" 2>&1 ||
     fail "shellcheck: $(cat "$TMP/shellcheck.log")"
