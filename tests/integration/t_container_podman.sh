@@ -6,8 +6,9 @@
 # `podman import`. The server, pid 1 of its container, leaks at EOF; its clients
 # join its network namespace (nsenter -n) and every socket count is ss run there: CLOSE_WAIT 0
 # after the grace, the clients in TIME_WAIT, the library's lines in `podman logs`; the same
-# image without LD_PRELOAD keeps every leak. Then the README's caveats: an image with glibc but
-# no libgcc_s.so.1, and a musl one, cannot start the server with the library preloaded.
+# image without LD_PRELOAD keeps every leak. The same with a musl image and the musl library.
+# Then the README's caveats: an image with glibc but no libgcc_s.so.1, and a musl image given the
+# glibc library, cannot start the server with it preloaded.
 #
 # podman keeps its images, containers and state in a directory of the test's (its own --root, --runroot and
 # --tmpdir, the vfs driver: no mount to undo), so no other podman user of the machine sees them.
@@ -92,11 +93,11 @@ mapfile -t glibc < <(needed "$FIXTURES/mos_server" "$lib")
 image glibc "$FIXTURES/mos_server" "${glibc[@]}"
 echo "image glibc: /bin/mos_server ${glibc[*]}"
 
-# start NAME [podman run options...]: the simulator in a container; CT_PID its host pid.
+# start NAME IMAGE [podman run options...]: the simulator in a container; CT_PID its host pid.
 start() {
-    local name=$1
-    shift
-    pm run -d --name "$name" "${run_args[@]}" "$@" localhost/autoclose-test:glibc \
+    local name=$1 img=$2
+    shift 2
+    pm run -d --name "$name" "${run_args[@]}" "$@" "localhost/autoclose-test:$img" \
         /bin/mos_server --style read --port $PORT >"$TMP/run-$name.out" 2>&1 ||
         fail "podman run $name: $(tail -n 3 "$TMP/run-$name.out")"
     CT_PID=$(pm inspect -f '{{.State.Pid}}' "$name")
@@ -122,9 +123,9 @@ clients() {
         >"$TMP/$1.out" 2>"$TMP/$1.err" || fail "client $1 failed: $(cat "$TMP/$1.err")"
 }
 
-start control -v "$lib:$IN:ro"
+start control glibc -v "$lib:$IN:ro"
 control=$CT_PID
-start mos -v "$lib:$IN:ro" -e LD_PRELOAD=$IN -e AUTOCLOSE_GRACE_MS=$GRACE -e AUTOCLOSE_PORTS=$PORT
+start mos glibc -v "$lib:$IN:ro" -e LD_PRELOAD=$IN -e AUTOCLOSE_GRACE_MS=$GRACE -e AUTOCLOSE_PORTS=$PORT
 mos=$CT_PID
 echo "  podman run -v $lib:$IN:ro -e LD_PRELOAD=$IN ...: pid $mos, netns $(stat -L -c %i "/proc/$mos/ns/net")"
 assert_eq "$IN" "$(awk '$2 ~ /x/ && $6 ~ /libautoclose/ { print $6 }' "/proc/$mos/maps" | sort -u)" \
@@ -155,13 +156,26 @@ refused() {
 mapfile -t bare < <(needed "$FIXTURES/mos_server")
 image bare "$FIXTURES/mos_server" "${bare[@]}"
 refused bare libgcc_s.so.1
-musl_loader=$(readelf -l "$FIXTURES/mos_server_musl" | sed -n 's/.*interpreter: \(.*\)]/\1/p')
-if [ -e "$musl_loader" ]; then
-    image musl "$FIXTURES/mos_server_musl" "$musl_loader"
+musl_lib=$(dirname "$lib")/musl/libautoclose.so
+musl_loader=
+[ ! -x "$FIXTURES_MUSL/mos_server" ] ||
+    musl_loader=$(readelf -l "$FIXTURES_MUSL/mos_server" | sed -n 's/.*interpreter: \(.*\)]/\1/p')
+musl_said="no musl build here (musl-tools): the musl image is not tried"
+if [ -n "$musl_loader" ] && [ -e "$musl_loader" ] && [ -f "$musl_lib" ]; then
+    image musl "$FIXTURES_MUSL/mos_server" "$musl_loader"
     refused musl 'symbol not found'
+    start mos_musl musl -v "$musl_lib:$IN:ro" -e LD_PRELOAD=$IN -e AUTOCLOSE_GRACE_MS=$GRACE \
+        -e AUTOCLOSE_PORTS=$PORT
+    mos_musl=$CT_PID
+    clients c_musl "$mos_musl"
+    wait_until $((GRACE + 5000)) in_ns "$mos_musl" reclaimed $PORT $N c_musl ||
+        fail "musl, with the musl library: not reclaimed: $(in_ns "$mos_musl" report_states $PORT c_musl)"
+    echo "  musl image, the musl library: $(in_ns "$mos_musl" report_states $PORT c_musl)"
+    musl_said="a musl image with the musl library: $N reclaimed"
 else
-    echo "  no musl loader here (musl-tools): the musl image is not tried"
+    echo "  $musl_said"
 fi
-pm rm -f -t 0 mos control >/dev/null 2>&1 || fail "podman rm failed"
+pm rm -f -t 0 mos control mos_musl >/dev/null 2>&1 || fail "podman rm failed"
 pass "podman run with the library bind-mounted read-only and LD_PRELOAD: $N leaks reclaimed,\
- none without it; images without libgcc_s or with musl cannot load it"
+ none without it; $musl_said; images without libgcc_s, or musl ones given the glibc library,\
+ cannot load it"
