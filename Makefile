@@ -54,7 +54,7 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/main_exit_server $(BUILD)/fixtures/hardened_exec \
               $(BUILD)/fixtures/lockdown_server $(BUILD)/fixtures/cancel_close \
               $(BUILD)/fixtures/fork_probe $(BUILD)/fixtures/secure_probe \
-              $(BUILD)/fixtures/shared_unread \
+              $(BUILD)/fixtures/shared_unread $(BUILD)/fixtures/errno_probe \
               $(BUILD)/fixtures/timeout_probe $(BUILD)/fixtures/thrd_cancel \
               $(BUILD)/fixtures/stderr_reuse $(BUILD)/fixtures/parked_server \
               $(BUILD)/fixtures/late_writer $(BUILD)/fixtures/vfork_server \
@@ -490,7 +490,7 @@ LIBMUSL        := $(MUSL_DIR)/libautoclose.so
 MUSL_OBJS      := $(patsubst $(BUILD)/%,$(MUSL_DIR)/%,$(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS))
 MUSL_FIXTURES  := $(addprefix $(MUSL_DIR)/fixtures/,mos_server ready_server neglect_server fork_storm \
                   cancel_close cancel_poll cancel_probe nofile_via_system halfclose_server \
-                  fork_inherit)
+                  fork_inherit longjmp_poll errno_probe)
 MUSL_UNIT_BINS := $(UNIT_BINS:$(BUILD)/unit/%=$(MUSL_DIR)/unit/%)
 MUSL_MULTIARCH  = $(if $(MULTIARCH),$(subst -gnu,-musl,$(MULTIARCH)),$(shell uname -m)-linux-musl)
 LIBDIRMUSL      = $(PREFIX)/lib/$(MUSL_MULTIARCH)

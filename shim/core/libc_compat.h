@@ -22,6 +22,8 @@
 /* glibc's fortified entry points (__read_chk, __poll_chk...): a program built with
  * _FORTIFY_SOURCE calls them instead of read, poll... musl has none. */
 #define AC_HAVE_CHK 1
+/* closefrom, close_range, fcntl64 and epoll_pwait2 are exported as libc has them. */
+#define AC_EXPORT_AS_LIBC AC_EXPORT
 /* The socket address parameters as glibc declares them under _GNU_SOURCE: transparent unions. */
 #define AC_SOCKADDR_ARG       __SOCKADDR_ARG
 #define AC_CONST_SOCKADDR_ARG __CONST_SOCKADDR_ARG
@@ -42,9 +44,11 @@ typedef int ac_mmsg_flags;
 typedef int ac_ioctl_request;
 typedef unsigned ac_mmsg_flags;
 
-/* Wrapped although this musl (1.2.3) has none of them: a program built against a later libc, or
- * another preloaded library, may call them; without them the wrapper finds no real one and the
- * call fails as an unresolved one would (real.c). musl declares none, so they are declared here. */
+/* This musl (1.2.3) has none of these: the wrappers are built but not exported, so that a program
+ * that looks for one at run time (a weak symbol, dlsym) finds none, as without the library, and
+ * uses its own fallback (a closefrom that did nothing left descriptors open for its children).
+ * musl declares none, so they are declared here. */
+#define AC_EXPORT_AS_LIBC
 struct epoll_event;
 struct timespec;
 int fcntl64(int fd, int cmd, ...);

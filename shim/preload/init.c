@@ -5,6 +5,7 @@
  */
 #include "autoclose.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
@@ -130,9 +131,13 @@ void ac_init(void)
         ac_timer_start_slow();
 }
 
+/* errno is the program's: C wants it 0 when main starts, and a dlopen of the library must not
+ * change it; ac_init's probes of inherited descriptors set it (ENOTSOCK, ENOSYS). */
 __attribute__((constructor)) static void autoclose_constructor(void)
 {
+    int saved = errno;
     ac_init();
+    errno = saved;
 }
 
 /* exit() (not _exit) writes the stats file one last time. */

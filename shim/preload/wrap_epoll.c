@@ -85,8 +85,8 @@ AC_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, i
     return n;
 }
 
-AC_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
-                           const struct timespec *timeout, const sigset_t *sigmask)
+AC_EXPORT_AS_LIBC int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
+                                   const struct timespec *timeout, const sigset_t *sigmask)
 {
     int n = AC_REAL(epoll_pwait2)(epfd, events, maxevents, timeout, sigmask);
     look(events, n);

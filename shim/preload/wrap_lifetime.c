@@ -98,7 +98,7 @@ AC_EXPORT int fcntl(int fd, int cmd, ...)
     return r;
 }
 
-AC_EXPORT int fcntl64(int fd, int cmd, ...)
+AC_EXPORT_AS_LIBC int fcntl64(int fd, int cmd, ...)
 {
     va_list ap;
     va_start(ap, cmd);
@@ -111,7 +111,7 @@ AC_EXPORT int fcntl64(int fd, int cmd, ...)
     return r;
 }
 
-AC_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+AC_EXPORT_AS_LIBC int close_range(unsigned int first, unsigned int last, int flags)
 {
     /* With CLOSE_RANGE_CLOEXEC nothing closes now; an exec replaces the whole process. */
     if (!(flags & CLOSE_RANGE_CLOEXEC))
@@ -119,7 +119,7 @@ AC_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
     return AC_REAL(close_range)(first, last, flags);
 }
 
-AC_EXPORT void closefrom(int lowfd)
+AC_EXPORT_AS_LIBC void closefrom(int lowfd)
 {
     if (lowfd >= 0)
         ac_fd_range_closing((unsigned)lowfd, ~0u);
@@ -128,7 +128,12 @@ AC_EXPORT void closefrom(int lowfd)
 
 AC_EXPORT int fclose(FILE *stream)
 {
-    AC_CLOSE_MARK(stream != NULL ? fileno(stream) : -1);
+    /* fileno sets errno (EBADF) for a stream with no descriptor (fmemopen, open_memstream),
+     * which a successful fclose must not leave behind. */
+    int saved = errno;
+    int fd = stream != NULL ? fileno(stream) : -1;
+    errno = saved;
+    AC_CLOSE_MARK(fd);
     ac_fd_shared(ac_marked_fd_); /* the stamp goes with the file */
     if (AC_UNLIKELY(ac_fd_state_for_close(ac_marked_fd_) != AC_FD_NONE))
         ac_fd_closing(ac_marked_fd_);

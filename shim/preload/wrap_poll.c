@@ -97,6 +97,31 @@ static __attribute__((noinline, cold)) void unhide(struct pollfd *fds, nfds_t nf
     }
 }
 
+#if AC_GLIBC
+#define POLL_ON_CANCEL(fn, arg) AC_ON_CANCEL(fn, arg)
+#else
+/* musl keeps a cancellation handler in a list of the thread's, which a signal handler's siglongjmp
+ * out of poll would leave pointing into a dead frame: the thread's later exit called it and
+ * crashed. So an array of up to COPY_MAX entries is polled as a copy (poll_copied), where nothing
+ * of the program's is borrowed and no handler is needed; only a larger one is borrowed so. */
+#define COPY_MAX 64
+static __thread bool poll_on_copy;
+struct poll_guard {
+    struct __ptcb cb;
+    bool pushed;
+};
+static inline void poll_guard_pop(struct poll_guard *g)
+{
+    if (g->pushed)
+        _pthread_cleanup_pop(&g->cb, 0);
+}
+#define POLL_ON_CANCEL(fn, arg)                                                                    \
+    struct poll_guard poll_guard_##fn                                                              \
+        __attribute__((cleanup(poll_guard_pop))) = {.pushed = !poll_on_copy};                      \
+    if (poll_guard_##fn.pushed)                                                                    \
+    _pthread_cleanup_push(&poll_guard_##fn.cb, (fn), (arg))
+#endif
+
 /* What a wrapper borrowed of the program's array (POLLRDHUP added, entries hidden), given back
  * however the call ends: poll and ppoll are cancellation points, and a cancelled call must not
  * leave the program's array changed. The normal path gives it back itself (disarm, unhide) and
@@ -120,7 +145,7 @@ static inline __attribute__((unused)) void poll_loan_cancelled(void *l)
 }
 #define POLL_LOAN(fds, nfds)                                                                       \
     struct poll_loan loan __attribute__((cleanup(poll_loan_end))) = {(fds), (nfds), false, false}; \
-    AC_ON_CANCEL(poll_loan_cancelled, &loan)
+    POLL_ON_CANCEL(poll_loan_cancelled, &loan)
 
 /* The normal way back: the flags hidden again, FINs noted, hidden entries shown again. */
 static inline void poll_return(struct poll_loan *l, int r)
@@ -166,7 +191,7 @@ static __attribute__((noinline)) int poll_one(struct pollfd *p, int timeout)
     p->events = (short)(asked | POLLRDHUP);
     /* Given back however the call ends (a cancellation unwinds through here). */
     struct pollfd *armed __attribute__((cleanup(give_back_one))) = p;
-    AC_ON_CANCEL(give_back_one_cancelled, &armed);
+    POLL_ON_CANCEL(give_back_one_cancelled, &armed);
     int r = AC_REAL(poll)(p, 1, timeout);
     armed = NULL;
     p->events = asked;
@@ -197,11 +222,42 @@ static __attribute__((noinline, cold)) int poll_reclaimed(struct pollfd *fds, nf
     return r;
 }
 
-AC_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+static inline int poll_body(struct pollfd *fds, nfds_t nfds, int timeout)
 {
     if (reclaimed_held())
         return poll_reclaimed(fds, nfds, timeout);
     return nfds == 1 ? poll_one(fds, timeout) : poll_many(fds, nfds, timeout);
+}
+
+static int ppoll_body(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
+                      const sigset_t *sigmask);
+
+#if !AC_GLIBC
+/* The program's array polled as a copy, only the results written back (revents: what the kernel
+ * writes); -1 for ppoll's timeout means poll's. */
+static __attribute__((noinline)) int poll_copied(struct pollfd *fds, nfds_t nfds, int timeout,
+                                                 const struct timespec *ts, const sigset_t *mask,
+                                                 bool is_ppoll)
+{
+    struct pollfd copy[COPY_MAX];
+    memcpy(copy, fds, nfds * sizeof *fds);
+    poll_on_copy = true;
+    int r = is_ppoll ? ppoll_body(copy, nfds, ts, mask) : poll_body(copy, nfds, timeout);
+    poll_on_copy = false;
+    for (nfds_t i = 0; i < nfds; i++)
+        fds[i].revents = copy[i].revents;
+    return r;
+}
+#endif
+
+AC_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+#if !AC_GLIBC
+    if (nfds - 1 < COPY_MAX)
+        return poll_copied(fds, nfds, timeout, NULL, NULL, false);
+    poll_on_copy = false; /* a siglongjmp may have left it set */
+#endif
+    return poll_body(fds, nfds, timeout);
 }
 #pragma GCC diagnostic pop
 
@@ -220,6 +276,17 @@ AC_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fd
 
 AC_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
                     const sigset_t *sigmask)
+{
+#if !AC_GLIBC
+    if (nfds - 1 < COPY_MAX)
+        return poll_copied(fds, nfds, 0, timeout, sigmask, true);
+    poll_on_copy = false;
+#endif
+    return ppoll_body(fds, nfds, timeout, sigmask);
+}
+
+static int ppoll_body(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
+                      const sigset_t *sigmask)
 {
     POLL_LOAN(fds, nfds);
     loan.hidden = reclaimed_held() && hide(fds, nfds);

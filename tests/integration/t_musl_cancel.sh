@@ -6,7 +6,9 @@
 # cancelled before its system call ends its close mark (without it the leaked connection is
 # never reclaimed); (2) a poll cancelled while it waits leaves the program's array as the
 # program set it, on one entry and on two (without it POLLRDHUP stays added); (3) a thread
-# blocked in read through the wrapper is still cancelled. Skipped without the musl build
+# blocked in read through the wrapper is still cancelled; (4) a poll, ppoll or two-entry poll left
+# by a signal handler's siglongjmp, three times, leaves no handler behind (the thread's exit called
+# one from a dead frame: SIGSEGV); arrays up to 64 entries are polled as a copy. Skipped without the musl build
 # (musl-gcc, from Debian's musl-tools).
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -15,7 +17,7 @@
 need_shim
 [ -f "$AUTOCLOSE_LIBMUSL" ] || skip "no musl library at $AUTOCLOSE_LIBMUSL ('make' builds it where" \
     "musl-gcc is: Debian's musl-tools)"
-for f in cancel_close cancel_poll cancel_probe; do
+for f in cancel_close cancel_poll cancel_probe longjmp_poll; do
     [ -x "$FIXTURES_MUSL/$f" ] || skip "no musl $f in $FIXTURES_MUSL (make integration builds it)"
 done
 use_wrapper
@@ -43,5 +45,11 @@ sed 's/^/  (3) /' "$TMP/rc.out"
 grep -qx 'timer=yes' "$TMP/rc.out" || fail "the library's timer never started: nothing was tested"
 grep -qx cancelled "$TMP/rc.out" || fail "the thread blocked in read() could not be cancelled"
 assert_eq 0 "$rc" "cancel_probe's exit status"
+for m in poll ppoll many; do
+    run_rc rc "$AUTOCLOSE" -- "$FIXTURES_MUSL/longjmp_poll" "$m"
+    assert_eq 0 "$rc" "  (4) $m left three times by siglongjmp, then the thread's exit: exit status"
+    grep -qx 'joined: ok' "$TMP/rc.out" || fail "longjmp_poll $m: $(cat "$TMP/rc.out" "$TMP/rc.err")"
+done
 pass "musl: a cancelled close leaves no mark, a cancelled poll leaves the array as it was, a" \
-    "read through the wrapper stays a cancellation point"
+    "read through the wrapper stays a cancellation point, a poll left by siglongjmp leaves nothing" \
+    "behind"
