@@ -659,7 +659,7 @@ static struct over_said {
 static size_t nover_said;
 static uint32_t full_said; /* namespaces left out as the daemon looks into NETNS_MAX already */
 
-static void say_over(principal user, uint32_t n, pid_t pid)
+static void say_over(principal user, uint32_t n, pid_t pid, bool whole)
 {
     struct over_said *o = NULL;
     for (size_t i = 0; i < nover_said && !o; i++)
@@ -669,8 +669,8 @@ static void say_over(principal user, uint32_t n, pid_t pid)
         o = &over_said[nover_said++], *o = (struct over_said){.user = user};
     if (o) {
         o->seen = true;
-        if (o->n == n)
-            return;
+        if (o->n == n || (!whole && n < o->n))
+            return; /* a look cut short counts fewer: no line for that */
         o->n = n;
     }
     char who[48];
@@ -720,7 +720,7 @@ static void apply_discovery(const struct layout *L)
     for (size_t i = 0; i < nover_said; i++)
         over_said[i].seen = false;
     for (uint32_t o = 0; o < nover; o++)
-        say_over(L->over[o].user, L->over[o].n, L->over[o].pid);
+        say_over(L->over[o].user, L->over[o].n, L->over[o].pid, whole);
     for (size_t i = 0; whole && i < nover_said;) /* no longer over: said again when next over */
         if (!over_said[i].seen)
             over_said[i] = over_said[--nover_said];

@@ -212,7 +212,10 @@ enum ad_outcome ad_verdict_apply(struct ad_sock *s, struct ad_process *p,
             ad_dry_run_total++;
         else
             ad_reclaimed_total++;
-        ad_log_of(p->user, AC_LOG_INFO, "%sshutdown pid=%d fd=%d %s since_fin_ms=%llu comm=%s%s",
+        /* root's lines only for a process root's both ways: a container user's whose user
+         * namespace root made (user 0, uid 100000 and up) is another user's */
+        ad_log_of(p->uid != 0 ? p->uid : p->user, AC_LOG_INFO,
+                  "%sshutdown pid=%d fd=%d %s since_fin_ms=%llu comm=%s%s",
                   ad_opt.dry_run ? "dry-run: would " : "", (int)s->holder.pid, s->holder.fd,
                   v->where, (unsigned long long)(now_ms - s->fin_ms), p->comm_field, where);
         return AD_RECLAIMED;
