@@ -73,9 +73,10 @@ grep -F "pid=$gpid comm=\"sleep\" has exited: no longer watched" "$LOG" ||
 grep -qE "(scan|shutdown|waiting|left alone) pid=$gpid\b" "$LOG" &&
     fail "the daemon looked into or acted on number $gpid after it changed hands"
 
-# The last selected process exits: the daemon says so and stops, status 0.
+# The last selected process exits: the daemon says so and stops, status 0. Its pid is taken
+# first: it may be gone before a lookup after the kill.
+dpid=$DAEMON_PID
 kill "$kpid"
-dpid=$(main_pid daemon)
 wait_until 3000 gone "$dpid" || fail "the daemon still runs with every selected process gone"
 rc=0
 wait_bg daemon || rc=$?
