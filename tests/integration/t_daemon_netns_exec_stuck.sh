@@ -22,35 +22,7 @@ INTERVAL=100
 LOG="$TMP/daemon.log"
 nobody=$(id -u nobody)
 
-# The FUSE connection aborted through the fusectl file system (mounted for it if need be): every
-# request waiting on it then fails, and the exec goes on; the server's process group killed (which
-# aborts it too), the mount gone; then the rest as lib.sh does it. No pgrep: see below.
-ctl=/sys/fs/fuse/connections
-ctl_mounted=
-# shellcheck disable=SC2317 # called by the trap and at the end
-fuse_down() {
-    local dev
-    if mountpoint -q "$TMP/mnt" 2>/dev/null; then
-        dev=$(mountpoint -d "$TMP/mnt" | cut -d: -f2)
-        if [ ! -e "$ctl/$dev/abort" ] && ! mountpoint -q "$ctl" && mount -t fusectl fusectl "$ctl"; then
-            ctl_mounted=yes
-        fi
-        [ ! -e "$ctl/$dev/abort" ] || echo 1 >"$ctl/$dev/abort"
-    fi
-    [ -z "${BG_PIDS[fuse]:-}" ] || kill -KILL -- "-${BG_PIDS[fuse]}" 2>/dev/null || true
-    umount -l "$TMP/mnt" 2>/dev/null || true
-    [ -z "$ctl_mounted" ] || umount "$ctl" 2>/dev/null || true
-    ctl_mounted=
-}
-trap 'fuse_down; cleanup' EXIT
-
-open_to_all "$TMP/nobody"
-mkdir "$TMP/mnt"
-start_bg fuse "$FIXTURES/fuse_stall" "$TMP/mnt"
-if ! wait_until 5000 grep -q '^ready' "$TMP/fuse.out"; then
-    grep -q 'fuse_stall: \(mount\|/dev/fuse\)' "$TMP/fuse.err" && skip "$(head -n 1 "$TMP/fuse.err")"
-    fail "the FUSE server did not start"
-fi
+fuse_stall_up
 
 # Root's server and the daemon; then nobody's process, stuck in its exec. From then on nothing
 # here reads /proc/PID/stat of every process (pgrep, ps, start_daemon and stop_daemon do): it would
