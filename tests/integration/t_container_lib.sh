@@ -18,6 +18,8 @@
 # Each container ends with its first process, killed by pid, and its mounts with its namespace.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=netns_lib.sh
+. "$(dirname "$0")/netns_lib.sh"
 need_shim
 [ "$(id -u)" = 0 ] || skip "needs root: network, PID and mount namespaces made with unshare"
 for tool in unshare nsenter ip mount umount; do
@@ -92,26 +94,10 @@ leaky() {
         fail "$name: the server is in the host's network namespace"
 }
 
-# Socket counts are always a container's: ss in the network namespace of NS_PID, which in_ns
-# sets for the command it runs (lib.sh's helpers call ss).
-NS_PID=
-# shellcheck disable=SC2317 # called by lib.sh's helpers
-ss() {
-    [ -n "$NS_PID" ] || fail "ss outside a container"
-    nsenter -t "$NS_PID" -n ss "$@"
-}
-in_ns() {
-    local NS_PID=$1
-    shift
-    "$@"
-}
 
-# clients NAME PID: N heartbeat exchanges, each closed first by the client, in PID's network
-# namespace, as a peer in the same pod or behind the runtime's port mapping would reach it.
-clients() {
-    timeout 60 nsenter -t "$2" -n "$FIXTURES/ncs_client" --port $PORT --count $N \
-        >"$TMP/$1.out" 2>"$TMP/$1.err" || fail "client $1 failed: $(cat "$TMP/$1.err")"
-}
+# clients NAME PID: N exchanges in PID's network namespace, as a peer in the same pod or behind
+# the runtime's port mapping would reach it.
+clients() { ns_client "$1" "$2" $PORT $N; }
 
 # maps_lib PID: the library files PID has mapped executable (loaded), by the names it sees. A
 # failed preload can leave a read-only mapping behind.

@@ -17,6 +17,8 @@
 # CAP_SYS_RESOURCE, the containers get limits no higher than podman's own (each said in a line).
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=netns_lib.sh
+. "$(dirname "$0")/netns_lib.sh"
 need_shim
 [ "$(id -u)" = 0 ] || skip "needs root: rootful podman"
 command -v podman >/dev/null || skip "podman is not installed (scripts/install-deps.sh --test installs it)"
@@ -107,21 +109,9 @@ start() {
 # shellcheck disable=SC2317 # called through wait_until
 listens() { [ -n "$(nsenter -t "$1" -n ss -Htln "( sport = :$PORT )")" ]; }
 
-NS_PID=
-# shellcheck disable=SC2317 # called by lib.sh's helpers
-ss() {
-    [ -n "$NS_PID" ] || fail "ss outside a container"
-    nsenter -t "$NS_PID" -n ss "$@"
-}
-in_ns() {
-    local NS_PID=$1
-    shift
-    "$@"
-}
-clients() {
-    timeout 60 nsenter -t "$2" -n "$FIXTURES/ncs_client" --port $PORT --count $N \
-        >"$TMP/$1.out" 2>"$TMP/$1.err" || fail "client $1 failed: $(cat "$TMP/$1.err")"
-}
+# clients NAME PID: N exchanges in PID's network namespace, as a peer in the same pod or behind
+# the runtime's port mapping would reach it.
+clients() { ns_client "$1" "$2" $PORT $N; }
 
 start control glibc -v "$lib:$IN:ro"
 control=$CT_PID

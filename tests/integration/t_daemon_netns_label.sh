@@ -8,6 +8,8 @@
 # root's lines and gauge say container=docker:<ID>, nobody's carry no container= at all.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=netns_lib.sh
+. "$(dirname "$0")/netns_lib.sh"
 # shellcheck source=daemon_lib.sh
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon
@@ -69,12 +71,9 @@ grep -q "^0::.*/pod$POD/docker-$ID.scope$" "/proc/$upid/cgroup" ||
     fail "nobody's server is not in the group he named"
 [ "$(stat -c %U "$user_grp")" = nobody ] || fail "nobody's group is not his"
 
-NS_PID=
-ss() { nsenter -t "$NS_PID" -n ss "$@"; }
 leak() { # leak PID NAME
     NS_PID=$1
-    timeout 60 nsenter -t "$1" -n "$FIXTURES/ncs_client" --port "$port" --count $N \
-        >"$TMP/$2.out" 2>"$TMP/$2.err" || fail "client $2 failed"
+    ns_client "$2" "$1" "$port" $N
     wait_until 3000 leaking "$port" $N "$2" || fail "no leak in $2: $(report_states "$port" "$2")"
 }
 stats=$TMP/run.prom

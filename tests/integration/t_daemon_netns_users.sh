@@ -12,6 +12,8 @@
 # namespace to its user namespace, counts it as its process owner's, never root's.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=netns_lib.sh
+. "$(dirname "$0")/netns_lib.sh"
 # shellcheck source=daemon_lib.sh
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon
@@ -59,12 +61,9 @@ wait_until 10000 in_their_ns || fail "nobody's namespaces were not made"
 echo "port $port: nobody's server pid $upid (netns $(stat -L -c %i "/proc/$upid/ns/net")), root's" \
     "pid $rpid (netns $(stat -L -c %i "/proc/$rpid/ns/net")), and $EXTRA more namespaces of nobody's"
 
-NS_PID=
-ss() { nsenter -t "$NS_PID" -n ss "$@"; }
 leak() { # leak PID NAME
     NS_PID=$1
-    timeout 60 nsenter -t "$1" -n "$FIXTURES/ncs_client" --port "$port" --count $N \
-        >"$TMP/$2.out" 2>"$TMP/$2.err" || fail "client $2 failed"
+    ns_client "$2" "$1" "$port" $N
     wait_until 3000 leaking "$port" $N "$2" || fail "no leak in $2: $(report_states "$port" "$2")"
 }
 settled() { # settled PID NAME
