@@ -248,6 +248,11 @@ INSTALL_DAEMON ?= $(DAEMON)
 # its suffix names.
 INSTALLED_LIB = $(LIBDIR)/libautoclose.so
 RELATIVE_LIB  = $(shell realpath -m --relative-to='$(BINDIR)' '$(LIBDIR)')/libautoclose.so
+# The preload tree (scripts/preload-tree.sh): one LD_PRELOAD value for every loader,
+# '$(PRELOADDIR)/$$LIB/libautoclose.so', which the wrapper and the drop-in use.
+PRELOADDIR    = $(PREFIX)/lib/libautoclose
+PRELOAD_VALUE = $(PRELOADDIR)/$$LIB/libautoclose.so
+RELATIVE_PRELOADDIR = $(shell realpath -m --relative-to='$(BINDIR)' '$(PRELOADDIR)')
 INSTALLED_SETTINGS = $(HELPERDIR)/autoclose-settings
 RELATIVE_SETTINGS  = $(shell realpath -m --relative-to='$(BINDIR)' '$(HELPERDIR)')/autoclose-settings
 SUBST = sed -e 's|@AUTOCLOSE_INSTALLED_LIB@|$(INSTALLED_LIB)|g' \
@@ -255,6 +260,9 @@ SUBST = sed -e 's|@AUTOCLOSE_INSTALLED_LIB@|$(INSTALLED_LIB)|g' \
             -e 's|@AUTOCLOSE_INSTALLED_SETTINGS@|$(INSTALLED_SETTINGS)|g' \
             -e 's|@AUTOCLOSE_RELATIVE_SETTINGS@|$(RELATIVE_SETTINGS)|g' \
             -e 's|@AUTOCLOSE_SBINDIR@|$(SBINDIR)|g' \
+            -e 's|@AUTOCLOSE_PRELOAD_DIR@|$(PRELOADDIR)|g' \
+            -e 's|@AUTOCLOSE_RELATIVE_PRELOAD_DIR@|$(RELATIVE_PRELOADDIR)|g' \
+            -e 's|@AUTOCLOSE_PRELOAD@|$(PRELOAD_VALUE)|g' \
             -e 's|@AUTOCLOSE_VERSION@|$(VERSION)|g'
 
 .PHONY: install uninstall
@@ -278,6 +286,7 @@ install: $(INSTALL_LIB) $(INSTALL_DAEMON) $(INSTALL_SETTINGS)
 	$(SUBST) -e '/@AUTOCLOSE_TEMPLATE@/d' scripts/systemd/autoclose.conf \
 		>'$(DESTDIR)$(DOCDIR)/autoclose.conf'
 	chmod 0644 '$(DESTDIR)$(DOCDIR)/autoclose.conf'
+	scripts/preload-tree.sh '$(DESTDIR)$(PRELOADDIR)' $(call preload_entries,$(DESTDIR)$(INSTALLED_LIB),$(DESTDIR)$(INSTALLED_LIB32),$(DESTDIR)$(INSTALLED_LIBMUSL))
 
 uninstall:
 	rm -f '$(DESTDIR)$(INSTALLED_LIB)' $(foreach t,$(TOOLS),'$(DESTDIR)$(BINDIR)/$(t)') \
@@ -285,6 +294,8 @@ uninstall:
 		$(foreach m,$(MAN7),'$(DESTDIR)$(MANDIR)/man7/$(m)') '$(DESTDIR)$(DOCDIR)/autoclose.conf' \
 		'$(DESTDIR)$(SBINDIR)/autoclosed' $(foreach m,$(MAN8),'$(DESTDIR)$(MANDIR)/man8/$(m)') \
 		'$(DESTDIR)$(UNITDIR)/autoclosed.service' '$(DESTDIR)$(INSTALLED_SETTINGS)'
+	scripts/preload-tree.sh '$(DESTDIR)$(PRELOADDIR)' $(call preload_entries,,,)
+	find '$(DESTDIR)$(PRELOADDIR)' -depth -type d -empty -delete 2>/dev/null || true
 	rmdir '$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(HELPERDIR)' 2>/dev/null || true
 
 # ---- benchmarks: make bench ------------------------------------------------------------------
@@ -611,6 +622,19 @@ endif
 uninstall: uninstall-libmusl
 uninstall-libmusl:
 	rm -f '$(DESTDIR)$(INSTALLED_LIBMUSL)'
+
+# ---- the preload tree: make (build/preload), make install ($(PREFIX)/lib/libautoclose) ----------
+# Relative links to each built library under the name its loader expands $$LIB to (glibc's:
+# lib/<multiarch>, or lib32 for Debian's libc6-i386; musl's: $$LIB itself, unexpanded), so that
+# LD_PRELOAD='<tree>/$$LIB/libautoclose.so' gives every program its own C library's build, and
+# the children it starts theirs (scripts/preload-tree.sh says more). The wrapper preloads that.
+# preload_entries GLIBC,GLIBC32,MUSL: the tree's ENTRY=LIBRARY pairs.
+preload_entries = $(if $(MULTIARCH),'lib/$(MULTIARCH)=$(1)') \
+	$(if $(MULTIARCH32),'lib/$(MULTIARCH32)=$(2)' 'lib32=$(2)') '$$LIB=$(3)'
+.PHONY: preload-tree
+all integration: preload-tree
+preload-tree: $(LIB) lib32 libmusl
+	@scripts/preload-tree.sh $(BUILD)/preload $(call preload_entries,$(LIB),$(LIB32),$(LIBMUSL))
 
 # ---- cross-build: make cross-aarch64 ---------------------------------------------------------
 # The library alone (no tests: nothing here runs it) cross-compiled for 64-bit ARM into

@@ -129,8 +129,15 @@ i386_package() {
     install -m 0644 "$lib32" "$tree/usr/lib/i386-linux-gnu/libautoclose.so"
     strip --remove-section=.comment --remove-section=.note --strip-unneeded \
         "$tree/usr/lib/i386-linux-gnu/libautoclose.so"
+    # Its entries in the preload tree, instead of amd64's (the names the 32-bit loaders expand
+    # $LIB to: lib/i386-linux-gnu for libc6:i386, lib32 for libc6-i386).
+    rm -rf "${tree:?}/usr/lib/libautoclose"
+    "$src/scripts/preload-tree.sh" "$tree/usr/lib/libautoclose" \
+        "lib/i386-linux-gnu=$tree/usr/lib/i386-linux-gnu/libautoclose.so" \
+        "lib32=$tree/usr/lib/i386-linux-gnu/libautoclose.so"
     epoch=$(cd "$src" && dpkg-parsechangelog -STimestamp)
     touch -h -d "@$epoch" "$tree/usr/lib/i386-linux-gnu/libautoclose.so" "$tree/usr/lib/i386-linux-gnu"
+    find "$tree/usr/lib/libautoclose" -exec touch -h -d "@$epoch" {} +
 
     shlibs=$(cd "$src" && dpkg-shlibdeps -O -e"$tree/usr/lib/i386-linux-gnu/libautoclose.so" \
         2>"$work/i386-shlibdeps.log") || {

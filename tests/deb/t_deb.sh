@@ -125,6 +125,7 @@ fi
 listing() { dpkg-deb --fsys-tarfile "$1" | tar -t | sed 's|^\./|/|; /\/$/d' | sort; }
 declare -A WANT=()
 WANT[libautoclose]="/usr/lib/$ma/libautoclose.so /usr/lib/${ma/-gnu/-musl}/libautoclose.so
+    /usr/lib/libautoclose/lib/$ma/libautoclose.so /usr/lib/libautoclose/\$LIB/libautoclose.so
     /usr/share/man/man7/libautoclose.7.gz /usr/share/doc/libautoclose/README.md.gz
     /usr/share/lintian/overrides/libautoclose"
 WANT[autoclose]="/usr/bin/autoclose /usr/bin/mos-close-test /usr/bin/tcpstates
@@ -145,8 +146,10 @@ for p in "${PACKAGES[@]}"; do
 done
 sort -u "$TMP"/{libautoclose,autoclose,autoclosed}.files >"$TMP/deb.files"
 if [ -n "$deb32" ]; then
-    grep -v -- '-linux-musl/' "$TMP/libautoclose.want" |
-        sed "s|^/usr/lib/$ma/|/usr/lib/i386-linux-gnu/|" >"$TMP/libautoclose32.want"
+    # The i386 package: its library, and its own preload tree entries (lib32 for libc6-i386).
+    { grep -v -- "-linux-musl/\\|/\\\$LIB/" "$TMP/libautoclose.want" |
+        sed "s|/lib/$ma/|/lib/i386-linux-gnu/|"
+        echo /usr/lib/libautoclose/lib32/libautoclose.so; } | sort >"$TMP/libautoclose32.want"
     listing "$deb32" >"$TMP/libautoclose32.files"
     diff -u "$TMP/libautoclose32.want" "$TMP/libautoclose32.files" >"$TMP/libautoclose32.diff" ||
         fail "the files of libautoclose:i386 are not what belongs in it: $(cat "$TMP/libautoclose32.diff")"
@@ -355,7 +358,7 @@ echo "  the installed library's start-up line names $version"
 # check_protects TAG WRAPPER SERVER LIBRARY: WRAPPER preloads LIBRARY into SERVER by itself.
 check_protects() {
     local tag=$1 wrapper=$2 server=$3 want_lib=$4 plain guarded s label=${1:-64}-bit
-    [ "$tag" != musl ] || label=musl
+    [[ $tag != musl* ]] || label=$tag
     start_bg "plain$tag" "$server" --style read --port-file "$TMP/plain$tag.port"
     start_bg "guarded$tag" "$wrapper" --grace-ms $GRACE -- "$server" --style read \
         --port-file "$TMP/guarded$tag.port"
@@ -387,6 +390,23 @@ protected="$N leaks"
 check_protects musl "$root/usr/bin/autoclose" "$FIXTURES_MUSL/mos_server" \
     "$(installed_path "$root" "/usr/lib/${ma/-gnu/-musl}/libautoclose.so")"
 protected="$N leaks of a glibc and of a musl server"
+
+# Across C libraries, through the preload tree: a musl server behind a #! script (glibc's sh),
+# and a musl program's glibc child, protected and without a loader's line on its stderr.
+printf '#!/bin/sh\nexec "%s" "$@"\n' "$FIXTURES_MUSL/mos_server" >"$TMP/musl-server.sh"
+chmod +x "$TMP/musl-server.sh"
+check_protects musl-script "$root/usr/bin/autoclose" "$TMP/musl-server.sh" \
+    "$(installed_path "$root" "/usr/lib/${ma/-gnu/-musl}/libautoclose.so")"
+glibc_lib=$(readlink -f "$(installed_path "$root" "/usr/lib/$ma/libautoclose.so")")
+printf '#!/bin/sh\ngrep -qF "%s" /proc/$$/maps && echo protected || echo unprotected\n' \
+    "$glibc_lib" >"$TMP/glibc-child.sh"
+chmod +x "$TMP/glibc-child.sh"
+run_rc rc "$root/usr/bin/autoclose" -- "$FIXTURES_MUSL/nofile_via_system" "$TMP/glibc-child.sh"
+assert_eq 0 "$rc" "exit status of a musl program starting a glibc one"
+grep -qx protected "$TMP/rc.out" || fail "the musl program's glibc child was not protected: $(cat "$TMP/rc.out")"
+[ ! -s "$TMP/rc.err" ] || fail "lines on the glibc child's stderr: $(cat "$TMP/rc.err")"
+echo "  a script's musl server and a musl program's glibc child: each its own library, silently"
+protected="$protected, of a script's musl server"
 
 # A 32-bit server, by the same command, where there is an i386 package (amd64) and the kernel
 # runs 32-bit programs (make test-vm proves it on a kernel that does, where this one cannot).

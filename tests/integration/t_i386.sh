@@ -32,10 +32,12 @@ assert_eq "1 3" "$(elf_kind "$AUTOCLOSE_LIB32")" "ELF class and machine of $AUTO
 assert_eq "1 3" "$(elf_kind "$SERVER32")" "ELF class and machine of $SERVER32"
 use_wrapper
 
-assert_eq "$(readlink -f "$AUTOCLOSE_LIB32")" "$(preload_of choice32 "$AUTOCLOSE" -- "$SERVER32")" \
-    "LD_PRELOAD chosen for the 32-bit server"
-assert_eq "$(readlink -f "${AUTOCLOSE_LIB##* }")" "$(preload_of choice64 "$AUTOCLOSE" -- "$FIXTURES/mos_server")" \
-    "LD_PRELOAD chosen for the 64-bit server"
+assert_eq "$(readlink -f "$AUTOCLOSE_LIB32")" \
+    "$(preload_file "$(preload_of choice32 "$AUTOCLOSE" -- "$SERVER32")" glibc32)" \
+    "the library LD_PRELOAD names for the 32-bit server"
+assert_eq "$(readlink -f "${AUTOCLOSE_LIB##* }")" \
+    "$(preload_file "$(preload_of choice64 "$AUTOCLOSE" -- "$FIXTURES/mos_server")" glibc64)" \
+    "the library LD_PRELOAD names for the 64-bit server"
 
 # Without a 32-bit library (a tree of the wrapper with the 64-bit one only): refused, one line.
 mkdir -p "$TMP/only64/scripts" "$TMP/only64/build"

@@ -89,8 +89,26 @@ grep -qx "installed_lib32='/usr/$libdir32/libautoclose.so'" "$stage/usr/bin/auto
     fail "the installed wrapper does not name the 32-bit library's path: $(grep installed_lib32= "$stage/usr/bin/autoclose")"
 grep -qx "installed_libmusl='/usr/$libdirmusl/libautoclose.so'" "$stage/usr/bin/autoclose" ||
     fail "the installed wrapper does not name the musl library's path: $(grep installed_libmusl= "$stage/usr/bin/autoclose")"
-grep -qx "Environment=LD_PRELOAD=/usr/$libdir/libautoclose.so" \
-    "$stage/usr/share/doc/libautoclose/autoclose.conf" || fail "the installed drop-in does not name the library"
+grep -qxF "Environment=LD_PRELOAD=/usr/lib/libautoclose/\$LIB/libautoclose.so" \
+    "$stage/usr/share/doc/libautoclose/autoclose.conf" || fail "the installed drop-in does not name the preload tree"
+
+# The preload tree: relative links from each name a loader expands $LIB to, to the library for
+# that loader (so they hold once the staging root is the real one).
+tree=$stage/usr/lib/libautoclose
+assert_eq "$(readlink -f "$stage/usr/$libdir/libautoclose.so")" \
+    "$(preload_file "$tree/\$LIB/libautoclose.so" glibc64)" "the 64-bit glibc entry of the preload tree"
+if [ -n "$lib32" ]; then
+    for e in "${LIB32_EXPANSIONS[@]}"; do
+        assert_eq "$(readlink -f "$stage/usr/$libdir32/libautoclose.so")" \
+            "$(readlink -f "$tree/$e/libautoclose.so")" "the preload tree's entry $e"
+    done
+fi
+if [ -n "$libmusl" ]; then
+    assert_eq "$(readlink -f "$stage/usr/$libdirmusl/libautoclose.so")" \
+        "$(preload_file "$tree/\$LIB/libautoclose.so" musl)" "the musl entry of the preload tree"
+fi
+absolute=$(find "$tree" -type l -lname '/*')
+[ -z "$absolute" ] || fail "absolute links in the preload tree: $absolute"
 grep -q "^ExecStart=/usr/sbin/autoclosed " "$stage/usr/lib/systemd/system/autoclosed.service" ||
     fail "the installed unit does not start /usr/sbin/autoclosed"
 ! grep -rl '@AUTOCLOSE_' "$stage" || fail "placeholders left in the installed files"
@@ -140,7 +158,8 @@ want=$stage/usr/$libdir/libautoclose.so
 # shellcheck disable=SC2016 # expanded by the shell the wrapper runs
 run_rc rc "$stage/usr/bin/autoclose" -- sh -c 'echo "$LD_PRELOAD"'
 assert_eq 0 "$rc" "exit status of the staged wrapper"
-assert_eq "$(readlink -f "$want")" "$(cat "$TMP/rc.out")" "LD_PRELOAD set by the staged wrapper"
+assert_eq "$(readlink -f "$want")" "$(preload_file "$(cat "$TMP/rc.out")" glibc64)" \
+    "the library LD_PRELOAD names, set by the staged wrapper"
 # Its --check finds the staged helper the same way, and reads the options given.
 run_rc rc "$stage/usr/bin/autoclose" --check --grace-ms 1234 -- "$FIXTURES/mos_server"
 assert_eq 0 "$rc" "exit status of the staged wrapper's --check"
@@ -152,7 +171,7 @@ if [ -n "$lib32" ] && [ -x "$FIXTURES32/mos_server" ]; then
     want32=$stage/usr/$libdir32/libautoclose.so
     [ ! -f "/usr/$libdir32/libautoclose.so" ] || want32=/usr/$libdir32/libautoclose.so
     assert_eq "$(readlink -f "$want32")" \
-        "$(preload_of staged32 "$stage/usr/bin/autoclose" -- "$FIXTURES32/mos_server")" \
+        "$(preload_file "$(preload_of staged32 "$stage/usr/bin/autoclose" -- "$FIXTURES32/mos_server")" glibc32)" \
         "LD_PRELOAD set by the staged wrapper for a 32-bit program"
 fi
 
@@ -183,7 +202,7 @@ fi
 # Uninstall removes every file it installed, and the documentation directory.
 minstall uninstall DESTDIR="$stage" PREFIX=/usr
 minstall uninstall PREFIX="$prefix"
-left=$(find "$stage" "$prefix" -type f)
+left=$(find "$stage" "$prefix" -type f -o -type l)
 [ -z "$left" ] || fail "make uninstall left: $left"
 [ ! -e "$stage/usr/share/doc/libautoclose" ] || fail "make uninstall left share/doc/libautoclose"
 pass "installed into DESTDIR and PREFIX, the installed wrapper protected $N leaks, uninstalled"

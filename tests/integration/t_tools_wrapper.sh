@@ -74,7 +74,7 @@ for want in AUTOCLOSE_GRACE_MS=300 AUTOCLOSE_MODE=close AUTOCLOSE_PORTS=10540,12
     AUTOCLOSE_SWEEP_MS=0 AUTOCLOSE_DRY_RUN=1 AUTOCLOSE_LOG=debug AUTOCLOSE_NOFILE=max \
     "AUTOCLOSE_LOG_FILE=$(readlink -f "$TMP")/rel.log" \
     "AUTOCLOSE_STATS_FILE=$(readlink -f "$TMP")/stats-%p.prom" \
-    "LD_PRELOAD=$TMP/marker.so:$(readlink -f "$AUTOCLOSE_LIB")"; do
+    "LD_PRELOAD=$TMP/marker.so:$(readlink -f "$(dirname "$AUTOCLOSE")/../build/preload")/\$LIB/libautoclose.so"; do
     grep -qxF -- "$want" "$TMP/rc.out" || fail "env lacks $want; got: $(grep -E '^(AUTOCLOSE|LD_PRELOAD)' "$TMP/rc.out" | tr '\n' ' ')"
 done
 echo "  every option reached its variable; LD_PRELOAD kept its first entry"

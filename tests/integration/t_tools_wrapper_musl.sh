@@ -24,11 +24,12 @@ command -v strace >/dev/null || fail "strace is not installed (scripts/install-d
 use_wrapper
 
 musl_loader=/lib/ld-musl-$(uname -m).so.1
-assert_eq "$(readlink -f "$AUTOCLOSE_LIBMUSL")" "$(preload_of choice-musl "$AUTOCLOSE" -- "$MUSL")" \
-    "LD_PRELOAD chosen for the musl server"
+assert_eq "$(readlink -f "$AUTOCLOSE_LIBMUSL")" \
+    "$(preload_file "$(preload_of choice-musl "$AUTOCLOSE" -- "$MUSL")" musl)" \
+    "the library LD_PRELOAD names for the musl server"
 assert_eq "$(readlink -f "${AUTOCLOSE_LIB##* }")" \
-    "$(preload_of choice-glibc "$AUTOCLOSE" -- "$FIXTURES/mos_server")" \
-    "LD_PRELOAD chosen for the glibc server"
+    "$(preload_file "$(preload_of choice-glibc "$AUTOCLOSE" -- "$FIXTURES/mos_server")" glibc64)" \
+    "the library LD_PRELOAD names for the glibc server"
 
 # Without a musl library: refused, one line, never executed.
 mkdir -p "$TMP/glibc-only/scripts" "$TMP/glibc-only/build"

@@ -42,9 +42,44 @@ use_wrapper() {
         [ ! -x "$SETTINGS_HELPER" ] || ln -sf "$SETTINGS_HELPER" "$TMP/tree/build/autoclose-settings"
         # In the source tree, --version reads ../Makefile.
         ln -sf "$REPO/Makefile" "$TMP/tree/Makefile"
+        make_preload_tree "$TMP/tree/build"
         AUTOCLOSE=$TMP/tree/scripts/autoclose
     fi
     echo "  wrapper: $AUTOCLOSE"
+}
+
+# The names glibc's loaders here expand $LIB to: the 64-bit one's, and the 32-bit one's (lib32
+# for Debian's libc6-i386, lib/i386-linux-gnu for libc6:i386), as make names the preload tree's
+# entries.
+LIB64_EXPANSION=lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+LIB32_EXPANSIONS=(lib32 "lib/$(gcc -m32 -print-multiarch 2>/dev/null || echo i386-linux-gnu)")
+
+# make_preload_tree BUILD: BUILD/preload for the libraries in BUILD (BUILD/libautoclose.so,
+# BUILD/i386/, BUILD/musl/), as make makes it.
+make_preload_tree() {
+    "$REPO/scripts/preload-tree.sh" "$1/preload" "$LIB64_EXPANSION=$1/libautoclose.so" \
+        "${LIB32_EXPANSIONS[0]}=$1/i386/libautoclose.so" \
+        "${LIB32_EXPANSIONS[1]}=$1/i386/libautoclose.so" "\$LIB=$1/musl/libautoclose.so"
+}
+
+# preload_file VALUE KIND: the file (resolved) that LD_PRELOAD=VALUE loads into a program of
+# KIND (glibc64, glibc32, musl): $LIB expanded as that kind's loader expands it (musl's does
+# not), or VALUE itself when it holds no $LIB.
+preload_file() {
+    local expansions=() e f
+    case $2 in
+    glibc64) expansions=("$LIB64_EXPANSION") ;;
+    glibc32) expansions=("${LIB32_EXPANSIONS[@]}") ;;
+    musl) expansions=("\$LIB") ;;
+    esac
+    for e in "${expansions[@]}"; do
+        f=${1//\$LIB/$e}
+        if [ -e "$f" ]; then
+            readlink -f -- "$f"
+            return 0
+        fi
+    done
+    echo "$1"
 }
 
 # maps_has PID PATH: the process has PATH mapped, i.e. the loader really loaded it.
