@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# autoclose report: crafted reclaim lines in every shape (the library's file lines, syslog, the
+# journal's short-iso-precise and -o cat, autoclosed's, dry-run and failed lines, junk) are
+# counted per program and site with their times, ports and pids; the sites are symbolised from a
+# real binary built with -g (found through a running process's /proc/PID/exe, --exe or PATH), a
+# stripped copy keeps module+offset and says it has no debug information, and --exe with the
+# unstripped build symbolises the stripped program's sites; --json is valid and says the same;
+# --since leaves earlier lines out; --journal reads journalctl's output; bad usage is one line and
+# exit 2, from the script and through the wrapper alike.
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=tools_lib.sh
+. "$(dirname "$0")/tools_lib.sh"
+rc=0 # each run_rc sets it
+
+for tool in gcc nm strip addr2line python3; do
+    command -v "$tool" >/dev/null || skip "$tool is not installed (gcc and binutils, python3)"
+done
+REPORT=$TOOLS/autoclose-report
+
+# A program with two call sites, each in a function of its own; "wait" keeps it running.
+mkdir -p "$TMP/build" "$TMP/stripped" "$TMP/bin"
+cat >"$TMP/build/leaky.c" <<'C'
+#include <string.h>
+#include <unistd.h>
+__attribute__((noinline)) int session_read_loop(int fd)
+{
+    char buf[64];
+    ssize_t n = read(fd, buf, sizeof buf);
+    return n > 0 ? (int)n : 0;
+}
+__attribute__((noinline)) int poll_clients(int fd)
+{
+    char buf[16];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    return n > 0 ? (int)n * 2 : 1;
+}
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "wait") == 0)
+        pause();
+    return session_read_loop(-1) + poll_clients(-1);
+}
+C
+sed -i '1i #include <sys/socket.h>' "$TMP/build/leaky.c"
+gcc -g -O0 -o "$TMP/build/leaky" "$TMP/build/leaky.c" || fail "cannot build the test program"
+cp "$TMP/build/leaky" "$TMP/stripped/leaky"
+strip --strip-all "$TMP/stripped/leaky"
+
+# A site inside each function: its address (the ELF file's, as the library writes it) plus half
+# its size.
+site_in() {
+    local addr size
+    read -r addr size < <(nm -S "$TMP/build/leaky" | awk -v f="$1" '$4 == f { print $1, $2 }')
+    [ -n "$addr" ] || fail "nm does not list $1"
+    printf '0x%x' $((0x$addr + 0x$size / 2))
+}
+off1=$(site_in session_read_loop)
+off2=$(site_in poll_clients)
+echo "  sites: session_read_loop leaky+$off1, poll_clients leaky+$off2"
+
+start_bg leaky "$TMP/build/leaky" wait
+wait_until 5000 main_pid leaky || fail "the test program did not start"
+p1=$(main_pid leaky)
+gone=99999999 # above any pid_max: a process that no longer runs
+peer="peer=127.0.0.1:40000 since_fin_ms=500"
+
+# lines FILE: the crafted log. Expected, reclaimed: leaky+off1 4 times (3 read, 1 sweep; ports
+# 10540 10541 10542; 16:00:01.500Z to 16:00:04.250Z), leaky+off2 twice (ready; one syslog line
+# without a pid, one journal -o cat line without a time), never read twice, a libc site named
+# by the journal's identifier, one by the pid alone, autoclosed's twice; plus a dry run, a
+# failure and lines that are no reclaim at all.
+lines() {
+    cat >"$1" <<EOF
+2026-12-07T16:00:01.500Z libautoclose[$p1]: libautoclose 1.0.0 active: grace_ms=500 mode=shutdown sweep_ms=1000
+2026-12-07T16:00:01.500Z libautoclose[$p1]: shutdown fd=4 local=127.0.0.1:10540 $peer found=read site=leaky+$off1 symbol=leaky!session_read_loop+0x10
+2026-12-07T16:00:03.000Z libautoclose[$p1]: close fd=5 local=127.0.0.1:10541 $peer found=read site=leaky+$off1
+2026-12-07T16:00:02.000Z libautoclose[$p1]: shutdown fd=6 local=127.0.0.1:10540 $peer found=read site=leaky+$off1 shared=yes
+2026-12-07T17:00:04.250123+01:00 host leaky[$p1]: libautoclose[$p1]: close fd=9 local=127.0.0.1:10542 $peer found=sweep last_read=leaky+$off1
+2026-12-07T16:00:02.100Z libautoclose[$p1]: pending fd=7 local=127.0.0.1:10540 $peer
+Dec  7 16:00:05 host leaky: libautoclose: shutdown fd=4 local=127.0.0.1:10550 $peer found=ready site=leaky+$off2
+libautoclose[$p1]: shutdown fd=11 local=[::1]:10551 peer=[::1]:40000 since_fin_ms=500 found=ready site=leaky+$off2
+2026-12-07T16:00:06.000Z libautoclose[$p1]: close fd=12 local=127.0.0.1:10543 $peer found=sweep last_read=never
+2026-12-07T16:00:07.000Z libautoclose[$p1]: close fd=13 local=127.0.0.1:10543 $peer found=sweep last_read=never
+2026-12-07T16:00:08.000000+00:00 host mosserver[4242]: libautoclose[4242]: shutdown fd=4 local=127.0.0.1:10560 $peer found=read site=libc.so.6+0x11a2b
+2026-12-07T16:00:09.000Z libautoclose[$gone]: shutdown fd=4 local=127.0.0.1:10561 $peer found=read site=libc.so.6+0x11a2b
+2026-12-07T16:00:10.000Z autoclosed[2151]: shutdown pid=2137 fd=4 local=127.0.0.1:10570 $peer comm="mos \"q\" \\\\srv" netns=4026531840
+2026-12-07T16:00:11.000Z autoclosed[2151]: shutdown pid=2138 fd=5 local=127.0.0.1:10571 $peer comm="mos \"q\" \\\\srv"
+2026-12-07T16:00:12.000Z libautoclose[$p1]: dry-run: would shutdown fd=4 local=127.0.0.1:10540 $peer found=read site=leaky+$off1
+2026-12-07T16:00:13.000Z libautoclose[$p1]: failed to shutdown fd=4 local=127.0.0.1:10540 $peer found=read site=leaky+$off1 error=Bad file descriptor
+2026-12-07T16:00:14.000Z autoclosed[2151]: pid=2137 comm=mos has exited: no longer watched
+a line of something else entirely
+EOF
+}
+lines "$TMP/all.log"
+
+# ---- text, symbolised through the running process ------------------------------------------
+run_rc rc "$REPORT" "$TMP/all.log"
+assert_eq 0 "$rc" "exit status of the report"
+rep=$TMP/rc.out
+echo "  report:" && sed 's/^/    /' "$rep"
+# block HEADER: the report's lines for the group whose header line is HEADER.
+block() { awk -v h="$1" '$0 == h { on = 1; print; next } on && /^$/ { exit } on' "$rep"; }
+want_block() { # HEADER LINE...: the group is there, with each LINE
+    local b
+    b=$(block "$1")
+    [ -n "$b" ] || fail "no group '$1' in the report: $(cat "$rep")"
+    for l in "${@:2}"; do
+        grep -qF -- "$l" <<<"$b" || fail "group '$1' lacks '$l': $b"
+    done
+}
+want_block "leaky: 4 connections at leaky+$off1" "  function:  session_read_loop at $TMP/build/leaky.c:" \
+    "  binary:    $TMP/build/leaky (debug information)" "  found:     read 3, sweep 1" \
+    "  seen:      2026-12-07T16:00:01.500Z .. 2026-12-07T16:00:04.250Z" \
+    "  ports:     10540, 10541, 10542" "  pids:      $p1"
+want_block "leaky: 2 connections at leaky+$off2" "  function:  poll_clients at $TMP/build/leaky.c:" \
+    "  found:     ready 2" "  ports:     10550, 10551" "  pids:      $p1"
+want_block "leaky: 2 connections never read" "found by the sweep" "  found:     sweep 2" \
+    "  seen:      2026-12-07T16:00:06.000Z .. 2026-12-07T16:00:07.000Z" "  ports:     10543"
+want_block "mosserver: 1 connection at libc.so.6+0x11a2b" "  ports:     10560" "  pids:      4242"
+want_block "pid $gone: 1 connection at libc.so.6+0x11a2b" "no binary found" "  ports:     10561"
+want_block 'mos "q" \srv: 2 connections at an unknown site' "reclaimed by autoclosed, which cannot see the call" \
+    "  found:     autoclosed 2" "  ports:     10570, 10571" "  pids:      2137, 2138"
+# Most first; the dry run and the failure apart, after the reclaims, never in their counts.
+first=$(grep -m 1 ': [0-9]* connection' "$rep")
+assert_eq "leaky: 4 connections at leaky+$off1" "$first" "the group named first"
+grep -q '^Connections that would be reclaimed (dry run' "$rep" || fail "no dry-run section"
+grep -q '^Reclaims that failed' "$rep" || fail "no section of failed reclaims"
+[ "$(grep -c "^leaky: 1 connection at leaky+$off1$" "$rep")" = 2 ] ||
+    fail "the dry run and the failure are not one group each"
+[ "$(sed -n '/^Connections reclaimed/,/^Connections that would/p' "$rep" | grep -c '^[^ ].*: [0-9]* connections\? ')" = 6 ] ||
+    fail "not 6 groups of reclaims"
+grep -qx 'autoclose report: 18 lines read, 14 reclaim lines (1 without a time), 4 other lines ignored' "$rep" ||
+    fail "summary: $(head -n 1 "$rep")"
+echo "  text: counts, sites, functions, times, ports and pids as written"
+
+# ---- --json: valid, and the same ---------------------------------------------------------
+run_rc rc "$REPORT" --json "$TMP/all.log"
+assert_eq 0 "$rc" "exit status of the report --json"
+python3 -m json.tool "$TMP/rc.out" >/dev/null || fail "--json is not valid JSON: $(cat "$TMP/rc.out")"
+cp "$TMP/rc.out" "$TMP/all.json"
+python3 - "$TMP/all.json" "$off1" "$off2" "$p1" "$TMP/build" <<'PY' || fail "--json does not say what the text says"
+import json, sys
+doc, off1, off2, pid, build = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+keys = ["kind", "program", "site", "module", "offset", "symbol", "binary", "symbolised", "frames",
+        "function", "location", "found", "count", "first", "last", "ports", "pids"]
+assert isinstance(doc, list) and len(doc) == 8, len(doc)
+for o in doc:
+    assert list(o) == keys, list(o)
+def one(**kw):
+    m = [o for o in doc if all(o[k] == v for k, v in kw.items())]
+    assert len(m) == 1, (kw, m)
+    return m[0]
+a = one(kind="reclaimed", site="leaky+" + off1)
+assert a["program"] == "leaky" and a["count"] == 4 and a["found"] == {"read": 3, "sweep": 1}, a
+assert a["first"] == "2026-12-07T16:00:01.500Z" and a["last"] == "2026-12-07T16:00:04.250Z", a
+assert a["ports"] == [10540, 10541, 10542] and a["pids"] == [pid], a
+assert a["function"] == "session_read_loop" and a["location"].startswith(build + "/leaky.c:"), a
+assert a["binary"] == build + "/leaky" and a["symbolised"] == "debug information", a
+assert a["symbol"] == "leaky!session_read_loop+0x10" and a["module"] == "leaky" and a["offset"] == off1, a
+b = one(kind="reclaimed", site="leaky+" + off2)
+assert b["count"] == 2 and b["function"] == "poll_clients" and b["ports"] == [10550, 10551], b
+n = one(kind="reclaimed", site="never-read")
+assert n["count"] == 2 and n["program"] == "leaky" and n["module"] is None and n["symbolised"] is None, n
+d = one(program='mos "q" \\srv')
+assert d["count"] == 2 and d["site"].startswith("unknown: reclaimed by autoclosed") and d["pids"] == [2137, 2138], d
+assert one(kind="would reclaim (dry run)")["count"] == 1
+assert one(kind="failed")["count"] == 1
+assert doc[0] is a
+PY
+echo "  --json: valid, fixed keys, the same counts, times, ports, functions"
+
+# ---- through the wrapper, the same -----------------------------------------------------------
+run_rc rc "$TOOLS/autoclose" report --json "$TMP/all.log"
+assert_eq 0 "$rc" "exit status of autoclose report"
+cmp -s "$TMP/rc.out" "$TMP/all.json" || fail "autoclose report differs from autoclose-report"
+# and from standard input
+run_rc rc "$REPORT" - <"$TMP/all.log"
+assert_eq 0 "$rc" "exit status of the report of standard input"
+grep -qx "leaky: 4 connections at leaky+$off1" "$TMP/rc.out" || fail "standard input was not read"
+
+# ---- --since: earlier lines, and lines without a time, left out -------------------------------
+run_rc rc "$REPORT" --since "2026-12-07 16:00:02" "$TMP/all.log"
+assert_eq 0 "$rc" "exit status of the report --since"
+rep=$TMP/rc.out
+want_block "leaky: 3 connections at leaky+$off1" "  found:     read 2, sweep 1" \
+    "  seen:      2026-12-07T16:00:02.000Z .. 2026-12-07T16:00:04.250Z"
+grep -q "^leaky: 1 connection at leaky+$off2$" "$rep" || fail "--since kept the line without a time"
+echo "  --since: the earlier line and the undated one left out"
+
+# ---- a stripped program, and the vendor's unstripped build ------------------------------------
+sed "s/\[$p1\]/[$gone]/g" "$TMP/all.log" >"$TMP/gone.log" # no process to find the binary by
+run_rc rc "$REPORT" "$TMP/gone.log"
+rep=$TMP/rc.out
+want_block "leaky: 4 connections at leaky+$off1" "  binary:    no binary found"
+run_rc rc "$REPORT" --exe "$TMP/stripped/leaky" "$TMP/gone.log"
+want_block "leaky: 4 connections at leaky+$off1" "  binary:    $TMP/stripped/leaky (no debug information)"
+! grep -q "function:  session_read_loop at" "$rep" || fail "a stripped binary gave file:line"
+run_rc rc "$REPORT" --json --exe "$TMP/stripped/leaky" "$TMP/gone.log"
+python3 - "$TMP/rc.out" "$off1" <<'PY' || fail "--json of the stripped program: $(cat "$TMP/rc.out")"
+import json, sys
+a = [o for o in json.load(open(sys.argv[1])) if o["kind"] == "reclaimed" and o["site"] == "leaky+" + sys.argv[2]][0]
+assert a["symbolised"] == "no debug information" and a["function"] is None and a["location"] is None, a
+assert a["module"] == "leaky" and a["offset"] == sys.argv[2] and a["count"] == 4, a
+PY
+echo "  stripped: leaky+$off1 kept, no debug information said"
+cp "$TMP/build/leaky" "$TMP/bin/leaky.unstripped"
+for exe in "$TMP/build/leaky" "leaky=$TMP/bin/leaky.unstripped"; do
+    run_rc rc "$REPORT" --exe "$exe" "$TMP/gone.log"
+    want_block "leaky: 4 connections at leaky+$off1" "  function:  session_read_loop at"
+    want_block "leaky: 2 connections at leaky+$off2" "  function:  poll_clients at"
+done
+run_rc rc env PATH="$TMP/build:$PATH" "$REPORT" "$TMP/gone.log"
+want_block "leaky: 4 connections at leaky+$off1" "  function:  session_read_loop at" \
+    "  binary:    $TMP/build/leaky (debug information)"
+echo "  --exe PATH, --exe MODULE=PATH and PATH symbolise with the unstripped build"
+
+# ---- --journal: journalctl's short-iso-precise output, in UTC, for the units given -----------
+mkdir -p "$TMP/fakebin"
+cat >"$TMP/fakebin/journalctl" <<EOF
+#!/bin/sh
+echo "\$*" >"$TMP/journalctl.args"
+cat <<'LINES'
+2026-12-07T16:00:01.500000+00:00 host leaky[$gone]: libautoclose[$gone]: shutdown fd=4 local=127.0.0.1:10540 $peer found=read site=leaky+$off1
+2026-12-07T16:00:02.500000+00:00 host leaky[$gone]: libautoclose[$gone]: close fd=5 local=127.0.0.1:10540 $peer found=sweep last_read=never
+-- Boot 0123456789abcdef --
+LINES
+EOF
+chmod +x "$TMP/fakebin/journalctl"
+run_rc rc env PATH="$TMP/fakebin:$PATH" "$REPORT" --journal -u mosserver.service -u autoclosed.service
+assert_eq 0 "$rc" "exit status of the report --journal"
+rep=$TMP/rc.out
+want_block "leaky: 1 connection at leaky+$off1" "  seen:      2026-12-07T16:00:01.500Z" "  pids:      $gone"
+want_block "leaky: 1 connection never read" "  seen:      2026-12-07T16:00:02.500Z"
+assert_eq "-o short-iso-precise --utc --no-pager -q -u mosserver.service -u autoclosed.service" \
+    "$(cat "$TMP/journalctl.args")" "journalctl's arguments"
+mkdir -p "$TMP/nopath"
+run_rc rc env PATH="$TMP/nopath" /bin/bash "$REPORT" --journal
+assert_eq 2 "$rc" "exit status of --journal without journalctl"
+grep -q "journalctl is not installed" "$TMP/rc.err" || fail "no word about journalctl: $(cat "$TMP/rc.err")"
+echo "  --journal: journalctl's lines read; its absence said"
+
+# ---- bad usage: one line, exit 2 ------------------------------------------------------------
+for bad in "--bogus" "$TMP/missing.log" "$TMP" "--since" "--since not-a-time $TMP/all.log" \
+    "--exe $TMP/missing" "--journal $TMP/all.log" "-u x $TMP/all.log"; do
+    # shellcheck disable=SC2086 # the words of each bad command line
+    run_rc rc "$REPORT" $bad
+    assert_eq 2 "$rc" "exit status of autoclose report $bad"
+    assert_eq 1 "$(wc -l <"$TMP/rc.err")" "lines said for autoclose report $bad"
+    [ ! -s "$TMP/rc.out" ] || fail "autoclose report $bad wrote to stdout: $(cat "$TMP/rc.out")"
+done
+run_rc rc "$TOOLS/autoclose" report --bogus
+assert_eq 2 "$rc" "exit status of autoclose report --bogus through the wrapper"
+echo "  bad usage: one line, exit 2"
+pass "report: counts, times, ports, pids and symbols per program and site, text and JSON"
