@@ -3,10 +3,11 @@
 # journal's short-iso-precise and -o cat, autoclosed's, dry-run and failed lines, junk) are
 # counted per program and site with their times, ports and pids; the sites are symbolised from a
 # real binary built with -g (found through a running process's /proc/PID/exe, --exe or PATH), a
-# stripped copy keeps module+offset and says it has no debug information, and --exe with the
-# unstripped build symbolises the stripped program's sites; --json is valid and says the same;
-# --since leaves earlier lines out; --journal reads journalctl's output; bad usage is one line and
-# exit 2, from the script and through the wrapper alike.
+# stripped copy keeps module+offset and says it has no debug information (with the build id it
+# shares with the unstripped build), and --exe with the unstripped build symbolises the stripped
+# program's sites; --json is valid and says the same; --since leaves earlier lines out; --journal
+# reads journalctl's output; bad usage is one line and exit 2, from the script and through the
+# wrapper alike.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tools_lib.sh
@@ -55,6 +56,9 @@ site_in() {
     [ -n "$addr" ] || fail "nm does not list $1"
     printf '0x%x' $((0x$addr + 0x$size / 2))
 }
+# Its build id (Debian's gcc links one in), the same in the stripped copy.
+bid=$(readelf -n "$TMP/build/leaky" | sed -n 's/^ *Build ID: *//p')
+[ -n "$bid" ] || fail "the test program has no build id"
 off1=$(site_in session_read_loop)
 off2=$(site_in poll_clients)
 echo "  sites: session_read_loop leaky+$off1, poll_clients leaky+$off2"
@@ -139,10 +143,11 @@ run_rc rc "$REPORT" --json "$TMP/all.log"
 assert_eq 0 "$rc" "exit status of the report --json"
 python3 -m json.tool "$TMP/rc.out" >/dev/null || fail "--json is not valid JSON: $(cat "$TMP/rc.out")"
 cp "$TMP/rc.out" "$TMP/all.json"
-python3 - "$TMP/all.json" "$off1" "$off2" "$p1" "$TMP/build" <<'PY' || fail "--json does not say what the text says"
+python3 - "$TMP/all.json" "$off1" "$off2" "$p1" "$TMP/build" "$bid" <<'PY' || fail "--json does not say what the text says"
 import json, sys
 doc, off1, off2, pid, build = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-keys = ["kind", "program", "site", "module", "offset", "symbol", "binary", "symbolised", "frames",
+bid = sys.argv[6]
+keys = ["kind", "program", "site", "module", "offset", "symbol", "binary", "build_id", "symbolised", "frames",
         "function", "location", "found", "count", "first", "last", "ports", "pids"]
 assert isinstance(doc, list) and len(doc) == 8, len(doc)
 for o in doc:
@@ -156,7 +161,7 @@ assert a["program"] == "leaky" and a["count"] == 4 and a["found"] == {"read": 3,
 assert a["first"] == "2026-12-07T16:00:01.500Z" and a["last"] == "2026-12-07T16:00:04.250Z", a
 assert a["ports"] == [10540, 10541, 10542] and a["pids"] == [pid], a
 assert a["function"] == "session_read_loop" and a["location"].startswith(build + "/leaky.c:"), a
-assert a["binary"] == build + "/leaky" and a["symbolised"] == "debug information", a
+assert a["binary"] == build + "/leaky" and a["symbolised"] == "debug information" and a["build_id"] == bid, a
 assert a["symbol"] == "leaky!session_read_loop+0x10" and a["module"] == "leaky" and a["offset"] == off1, a
 b = one(kind="reclaimed", site="leaky+" + off2)
 assert b["count"] == 2 and b["function"] == "poll_clients" and b["ports"] == [10550, 10551], b
@@ -194,7 +199,8 @@ run_rc rc "$REPORT" "$TMP/gone.log"
 rep=$TMP/rc.out
 want_block "leaky: 4 connections at leaky+$off1" "  binary:    no binary found"
 run_rc rc "$REPORT" --exe "$TMP/stripped/leaky" "$TMP/gone.log"
-want_block "leaky: 4 connections at leaky+$off1" "  binary:    $TMP/stripped/leaky (no debug information)"
+want_block "leaky: 4 connections at leaky+$off1" "  binary:    $TMP/stripped/leaky (no debug information)" \
+    "  build id:  $bid"
 ! grep -q "function:  session_read_loop at" "$rep" || fail "a stripped binary gave file:line"
 run_rc rc "$REPORT" --json --exe "$TMP/stripped/leaky" "$TMP/gone.log"
 python3 - "$TMP/rc.out" "$off1" <<'PY' || fail "--json of the stripped program: $(cat "$TMP/rc.out")"
