@@ -240,6 +240,12 @@ want_block "leaky: 1 connection at leaky+$off1" "  seen:      2026-12-07T16:00:0
 want_block "leaky: 1 connection never read" "  seen:      2026-12-07T16:00:02.500Z"
 assert_eq "-o short-iso-precise --utc --no-pager -q -u mosserver.service -u autoclosed.service" \
     "$(cat "$TMP/journalctl.args")" "journalctl's arguments"
+run_rc rc env PATH="$TMP/fakebin:$PATH" "$REPORT" --journal --since "2026-12-07 16:00:02"
+assert_eq "-o short-iso-precise --utc --no-pager -q --since 2026-12-07 16:00:02 UTC" \
+    "$(cat "$TMP/journalctl.args")" "journalctl's arguments with --since"
+rep=$TMP/rc.out
+[ "$(grep -c '^[^ ].*: [0-9]* connections\? ' "$rep")" = 1 ] || fail "--journal --since: $(cat "$rep")"
+want_block "leaky: 1 connection never read"
 mkdir -p "$TMP/nopath"
 run_rc rc env PATH="$TMP/nopath" /bin/bash "$REPORT" --journal
 assert_eq 2 "$rc" "exit status of --journal without journalctl"
