@@ -252,6 +252,17 @@ assert_eq 2 "$rc" "exit status of --journal without journalctl"
 grep -q "journalctl is not installed" "$TMP/rc.err" || fail "no word about journalctl: $(cat "$TMP/rc.err")"
 echo "  --journal: journalctl's lines read; its absence said"
 
+# ---- nothing to report: said, exit 0; --json an empty array -----------------------------------
+grep -v -e 'shutdown fd' -e 'close fd' -e 'shutdown pid' "$TMP/all.log" >"$TMP/none.log"
+run_rc rc "$REPORT" "$TMP/none.log"
+assert_eq 0 "$rc" "exit status of a report of no reclaim"
+grep -qx 'No reclaimed connection found.' "$TMP/rc.out" || fail "no reclaim: $(cat "$TMP/rc.out" "$TMP/rc.err")"
+run_rc rc "$REPORT" --json /dev/null
+assert_eq 0 "$rc" "exit status of a JSON report of no reclaim"
+assert_eq "[]" "$(python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)))' <"$TMP/rc.out")" \
+    "the JSON report of no reclaim"
+echo "  nothing to report: said, exit 0; --json []"
+
 # ---- bad usage: one line, exit 2 ------------------------------------------------------------
 for bad in "--bogus" "$TMP/missing.log" "$TMP" "--since" "--since not-a-time $TMP/all.log" \
     "--exe $TMP/missing" "--journal $TMP/all.log" "-u x $TMP/all.log"; do
