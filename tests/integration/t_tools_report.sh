@@ -246,11 +246,18 @@ assert_eq "-o short-iso-precise --utc --no-pager -q --since 2026-12-07 16:00:02 
 rep=$TMP/rc.out
 [ "$(grep -c '^[^ ].*: [0-9]* connections\? ' "$rep")" = 1 ] || fail "--journal --since: $(cat "$rep")"
 want_block "leaky: 1 connection never read"
+mkdir -p "$TMP/failbin"
+printf '#!/bin/sh\necho "Failed to open journal: Permission denied" >&2\nexit 1\n' >"$TMP/failbin/journalctl"
+chmod +x "$TMP/failbin/journalctl"
+run_rc rc env PATH="$TMP/failbin:$PATH" "$REPORT" --journal
+assert_eq 2 "$rc" "exit status of --journal when journalctl fails"
+assert_eq "autoclose report: journalctl failed: Failed to open journal: Permission denied" \
+    "$(cat "$TMP/rc.err")" "what --journal says when journalctl fails"
 mkdir -p "$TMP/nopath"
 run_rc rc env PATH="$TMP/nopath" /bin/bash "$REPORT" --journal
 assert_eq 2 "$rc" "exit status of --journal without journalctl"
 grep -q "journalctl is not installed" "$TMP/rc.err" || fail "no word about journalctl: $(cat "$TMP/rc.err")"
-echo "  --journal: journalctl's lines read; its absence said"
+echo "  --journal: journalctl's lines read; its failure and its absence said"
 
 # ---- nothing to report: said, exit 0; --json an empty array -----------------------------------
 grep -v -e 'shutdown fd' -e 'close fd' -e 'shutdown pid' "$TMP/all.log" >"$TMP/none.log"
