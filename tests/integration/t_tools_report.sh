@@ -5,7 +5,7 @@
 # real binary built with -g (found through a running process's /proc/PID/exe, --exe or PATH), a
 # stripped copy keeps module+offset and says it has no debug information (with the build id it
 # shares with the unstripped build), and --exe with the unstripped build symbolises the stripped
-# program's sites; --json is valid and says the same; --since leaves earlier lines out; --journal
+# program's sites, with binutils' addr2line and with elfutils' eu-addr2line alone; --json is valid and says the same; --since leaves earlier lines out; --journal
 # reads journalctl's output; bad usage is one line and exit 2, from the script and through the
 # wrapper alike.
 # shellcheck source=lib.sh
@@ -220,6 +220,23 @@ run_rc rc env PATH="$TMP/build:$PATH" "$REPORT" "$TMP/gone.log"
 want_block "leaky: 4 connections at leaky+$off1" "  function:  session_read_loop at" \
     "  binary:    $TMP/build/leaky (debug information)"
 echo "  --exe PATH, --exe MODULE=PATH and PATH symbolise with the unstripped build"
+# elfutils' eu-addr2line where binutils' addr2line is not: a PATH of every command but that one.
+if command -v eu-addr2line >/dev/null; then
+    mkdir -p "$TMP/noa2l"
+    for f in /usr/bin/* /usr/sbin/*; do
+        [ "${f##*/}" = addr2line ] || [ -e "$TMP/noa2l/${f##*/}" ] || ln -s "$f" "$TMP/noa2l/${f##*/}"
+    done
+    for exe in "$TMP/build/leaky" "$TMP/stripped/leaky"; do
+        run_rc rc env PATH="$TMP/noa2l" "$REPORT" --exe "$exe" "$TMP/gone.log"
+        assert_eq 0 "$rc" "exit status of the report with eu-addr2line ($exe)"
+    done
+    want_block "leaky: 4 connections at leaky+$off1" "  binary:    $TMP/stripped/leaky (no debug information)"
+    run_rc rc env PATH="$TMP/noa2l" "$REPORT" --exe "$TMP/build/leaky" "$TMP/gone.log"
+    want_block "leaky: 4 connections at leaky+$off1" "  function:  session_read_loop at $TMP/build/leaky.c:"
+    echo "  eu-addr2line: the same functions, and no debug information said"
+else
+    echo "  (eu-addr2line is not installed: elfutils' symboliser was not tried)"
+fi
 
 # ---- --journal: journalctl's short-iso-precise output, in UTC, for the units given -----------
 mkdir -p "$TMP/fakebin"
