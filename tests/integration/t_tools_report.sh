@@ -5,9 +5,10 @@
 # real binary built with -g (found through a running process's /proc/PID/exe, --exe or PATH), a
 # stripped copy keeps module+offset and says it has no debug information (with the build id it
 # shares with the unstripped build), and --exe with the unstripped build symbolises the stripped
-# program's sites, with binutils' addr2line and with elfutils' eu-addr2line alone; --json is valid and says the same; --since leaves earlier lines out; --journal
-# reads journalctl's output; bad usage is one line and exit 2, from the script and through the
-# wrapper alike.
+# program's sites, with binutils' addr2line and with elfutils' eu-addr2line alone; --json is
+# valid and says the same; --since leaves earlier lines out; --journal reads journalctl's output;
+# a log with no reclaim is said so; bad usage is one line and exit 2, from the script and through
+# the wrapper alike.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tools_lib.sh
