@@ -65,16 +65,23 @@ off2=$(site_in poll_clients)
 echo "  sites: session_read_loop leaky+$off1, poll_clients leaky+$off2"
 
 start_bg leaky "$TMP/build/leaky" wait
-wait_until 5000 main_pid leaky || fail "the test program did not start"
+wait_until 5000 main_pid leaky >/dev/null || fail "the test program did not start"
 p1=$(main_pid leaky)
 gone=99999999 # above any pid_max: a process that no longer runs
+# The C library the running program has mapped, and a site in it (its read, the name nm finds).
+libc=$(awk '$6 ~ /\/libc\.so\.6$/ { print $6; exit }' "/proc/$p1/maps")
+[ -n "$libc" ] || fail "the test program has no libc.so.6 mapped"
+libc_off=$(nm -D --defined-only "$libc" | awk '$3 ~ /^read(@|$)/ && !f { print $1; f = 1 }')
+[ -n "$libc_off" ] || fail "nm -D finds no read in $libc"
+libc_off=$(printf '0x%x' $((0x$libc_off + 9)))
 peer="peer=127.0.0.1:40000 since_fin_ms=500"
 
 # lines FILE: the crafted log. Expected, reclaimed: leaky+off1 4 times (3 read, 1 sweep; ports
 # 10540 10541 10542; 16:00:01.500Z to 16:00:04.250Z), leaky+off2 twice (ready; one syslog line
 # without a pid, one journal -o cat line without a time), never read twice, a libc site named
-# by the journal's identifier, one by the pid alone, autoclosed's twice; plus a dry run, a
-# failure and lines that are no reclaim at all.
+# by the journal's identifier, one by the pid alone, one of the running program (no symbol= on
+# it: its binary found in /proc/PID/maps), autoclosed's twice; plus a dry run, a failure and lines
+# that are no reclaim at all.
 lines() {
     cat >"$1" <<EOF
 2026-12-07T16:00:01.500Z libautoclose[$p1]: libautoclose 1.0.0 active: grace_ms=500 mode=shutdown sweep_ms=1000
@@ -89,6 +96,7 @@ libautoclose[$p1]: shutdown fd=11 local=[::1]:10551 peer=[::1]:40000 since_fin_m
 2026-12-07T16:00:07.000Z libautoclose[$p1]: close fd=13 local=127.0.0.1:10543 $peer found=sweep last_read=never
 2026-12-07T16:00:08.000000+00:00 host mosserver[4242]: libautoclose[4242]: shutdown fd=4 local=127.0.0.1:10560 $peer found=read site=libc.so.6+0x11a2b
 2026-12-07T16:00:09.000Z libautoclose[$gone]: shutdown fd=4 local=127.0.0.1:10561 $peer found=read site=libc.so.6+0x11a2b
+2026-12-07T16:00:09.500Z libautoclose[$p1]: shutdown fd=4 local=127.0.0.1:10562 $peer found=read site=libc.so.6+$libc_off
 2026-12-07T16:00:10.000Z autoclosed[2151]: shutdown pid=2137 fd=4 local=127.0.0.1:10570 $peer comm="mos \"q\" \\\\srv" netns=4026531840
 2026-12-07T16:00:11.000Z autoclosed[2151]: shutdown pid=2138 fd=5 local=127.0.0.1:10571 $peer comm="mos \"q\" \\\\srv"
 2026-12-07T16:00:12.000Z libautoclose[$p1]: dry-run: would shutdown fd=4 local=127.0.0.1:10540 $peer found=read site=leaky+$off1
@@ -124,6 +132,7 @@ want_block "leaky: 2 connections never read" "found by the sweep" "  found:     
     "  seen:      2026-12-07T16:00:06.000Z .. 2026-12-07T16:00:07.000Z" "  ports:     10543"
 want_block "mosserver: 1 connection at libc.so.6+0x11a2b" "  ports:     10560" "  pids:      4242"
 want_block "pid $gone: 1 connection at libc.so.6+0x11a2b" "no binary found" "  ports:     10561"
+want_block "leaky: 1 connection at libc.so.6+$libc_off" "  binary:    $libc (" "  ports:     10562"
 want_block 'mos "q" \srv: 2 connections at an unknown site' "reclaimed by autoclosed, which cannot see the call" \
     "  found:     autoclosed 2" "  ports:     10570, 10571" "  pids:      2137, 2138"
 # Most first; the dry run and the failure apart, after the reclaims, never in their counts.
@@ -133,9 +142,9 @@ grep -q '^Connections that would be reclaimed (dry run' "$rep" || fail "no dry-r
 grep -q '^Reclaims that failed' "$rep" || fail "no section of failed reclaims"
 [ "$(grep -c "^leaky: 1 connection at leaky+$off1$" "$rep")" = 2 ] ||
     fail "the dry run and the failure are not one group each"
-[ "$(sed -n '/^Connections reclaimed/,/^Connections that would/p' "$rep" | grep -c '^[^ ].*: [0-9]* connections\? ')" = 6 ] ||
-    fail "not 6 groups of reclaims"
-grep -qx 'autoclose report: 18 lines read, 14 reclaim lines (1 without a time), 4 other lines ignored' "$rep" ||
+[ "$(sed -n '/^Connections reclaimed/,/^Connections that would/p' "$rep" | grep -c '^[^ ].*: [0-9]* connections\? ')" = 7 ] ||
+    fail "not 7 groups of reclaims"
+grep -qx 'autoclose report: 19 lines read, 15 reclaim lines (1 without a time), 4 other lines ignored' "$rep" ||
     fail "summary: $(head -n 1 "$rep")"
 echo "  text: counts, sites, functions, times, ports and pids as written"
 
@@ -150,7 +159,7 @@ doc, off1, off2, pid, build = json.load(open(sys.argv[1])), sys.argv[2], sys.arg
 bid = sys.argv[6]
 keys = ["kind", "program", "site", "module", "offset", "symbol", "binary", "build_id", "symbolised", "frames",
         "function", "location", "found", "count", "first", "last", "ports", "pids"]
-assert isinstance(doc, list) and len(doc) == 8, len(doc)
+assert isinstance(doc, list) and len(doc) == 9, len(doc)
 for o in doc:
     assert list(o) == keys, list(o)
 def one(**kw):
