@@ -97,8 +97,8 @@ libautoclose[$p1]: shutdown fd=11 local=[::1]:10551 peer=[::1]:40000 since_fin_m
 2026-12-07T16:00:08.000000+00:00 host mosserver[4242]: libautoclose[4242]: shutdown fd=4 local=127.0.0.1:10560 $peer found=read site=libc.so.6+0x11a2b
 2026-12-07T16:00:09.000Z libautoclose[$gone]: shutdown fd=4 local=127.0.0.1:10561 $peer found=read site=libc.so.6+0x11a2b
 2026-12-07T16:00:09.500Z libautoclose[$p1]: shutdown fd=4 local=127.0.0.1:10562 $peer found=read site=libc.so.6+$libc_off
-2026-12-07T16:00:10.000Z autoclosed[2151]: shutdown pid=2137 fd=4 local=127.0.0.1:10570 $peer comm="mos \"q\" \\\\srv" netns=4026531840
-2026-12-07T16:00:11.000Z autoclosed[2151]: shutdown pid=2138 fd=5 local=127.0.0.1:10571 $peer comm="mos \"q\" \\\\srv"
+2026-12-07T16:00:10.000Z autoclosed[2151]: shutdown pid=2137 fd=4 local=127.0.0.1:10570 $peer comm="mos \"q\" \\\\srv\\x01" netns=4026531840
+2026-12-07T16:00:11.000Z autoclosed[2151]: shutdown pid=2138 fd=5 local=127.0.0.1:10571 $peer comm="mos \"q\" \\\\srv\\x01"
 2026-12-07T16:00:12.000Z libautoclose[$p1]: dry-run: would shutdown fd=4 local=127.0.0.1:10540 $peer found=read site=leaky+$off1
 2026-12-07T16:00:13.000Z libautoclose[$p1]: failed to shutdown fd=4 local=127.0.0.1:10540 $peer found=read site=leaky+$off1 error=Bad file descriptor
 2026-12-07T16:00:14.000Z autoclosed[2151]: pid=2137 comm=mos has exited: no longer watched
@@ -113,7 +113,8 @@ assert_eq 0 "$rc" "exit status of the report"
 rep=$TMP/rc.out
 echo "  report:" && sed 's/^/    /' "$rep"
 # block HEADER: the report's lines for the group whose header line is HEADER.
-block() { awk -v h="$1" '$0 == h { on = 1; print; next } on && /^$/ { exit } on' "$rep"; }
+# (HEADER through the environment: awk -v would read its backslashes as escapes.)
+block() { H=$1 awk '$0 == ENVIRON["H"] { on = 1; print; next } on && /^$/ { exit } on' "$rep"; }
 want_block() { # HEADER LINE...: the group is there, with each LINE
     local b
     b=$(block "$1")
@@ -133,7 +134,7 @@ want_block "leaky: 2 connections never read" "found by the sweep" "  found:     
 want_block "mosserver: 1 connection at libc.so.6+0x11a2b" "  ports:     10560" "  pids:      4242"
 want_block "pid $gone: 1 connection at libc.so.6+0x11a2b" "no binary found" "  ports:     10561"
 want_block "leaky: 1 connection at libc.so.6+$libc_off" "  binary:    $libc (" "  ports:     10562"
-want_block 'mos "q" \srv: 2 connections at an unknown site' "reclaimed by autoclosed, which cannot see the call" \
+want_block 'mos "q" \srv\x01: 2 connections at an unknown site' "reclaimed by autoclosed, which cannot see the call" \
     "  found:     autoclosed 2" "  ports:     10570, 10571" "  pids:      2137, 2138"
 # Most first; the dry run and the failure apart, after the reclaims, never in their counts.
 first=$(grep -m 1 ': [0-9]* connection' "$rep")
@@ -177,7 +178,7 @@ b = one(kind="reclaimed", site="leaky+" + off2)
 assert b["count"] == 2 and b["function"] == "poll_clients" and b["ports"] == [10550, 10551], b
 n = one(kind="reclaimed", site="never-read")
 assert n["count"] == 2 and n["program"] == "leaky" and n["module"] is None and n["symbolised"] is None, n
-d = one(program='mos "q" \\srv')
+d = one(program='mos "q" \\srv\\x01')
 assert d["count"] == 2 and d["site"].startswith("unknown: reclaimed by autoclosed") and d["pids"] == [2137, 2138], d
 assert one(kind="would reclaim (dry run)")["count"] == 1
 assert one(kind="failed")["count"] == 1
