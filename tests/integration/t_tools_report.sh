@@ -7,8 +7,9 @@
 # shares with the unstripped build), and --exe with the unstripped build symbolises the stripped
 # program's sites, with binutils' addr2line and with elfutils' eu-addr2line alone; --json is
 # valid and says the same; --since leaves earlier lines out; --journal reads journalctl's output;
-# a log with no reclaim is said so; bad usage is one line and exit 2, from the script and through
-# the wrapper alike.
+# a log with no reclaim is said so; the library under test's own lines, from a leaking server run
+# under the wrapper, are counted with the server's port and pid; bad usage is one line and exit 2,
+# from the script and through the wrapper alike.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tools_lib.sh
@@ -297,6 +298,39 @@ assert_eq 0 "$rc" "exit status of a JSON report of no reclaim"
 assert_eq "[]" "$(python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)))' <"$TMP/rc.out")" \
     "the JSON report of no reclaim"
 echo "  nothing to report: said, exit 0; --json []"
+
+# logged FILE N: FILE has N shutdown lines.
+# shellcheck disable=SC2317 # called through wait_until
+logged() { [ "$(grep -c 'shutdown fd=' "$1" 2>/dev/null)" -ge "$2" ]; }
+
+# ---- the library's own lines: a leaking server under the wrapper -----------------------------
+# Whatever the library under test writes for its reclaims is read, counted and placed: its
+# count, the server's port and pid, and (once the library names sites) the server's program.
+if [ -n "${AUTOCLOSE_LIB:-}" ] && [ -x "${FIXTURES:-}/mos_server" ]; then
+    need_shim
+    use_wrapper
+    N=3
+    start_bg server "$AUTOCLOSE" --grace-ms 300 --log-file "$TMP/server.log" -- \
+        "$FIXTURES/mos_server" --style read --port-file "$TMP/server.port"
+    port=$(await_port server)
+    client clients --port "$port" --count $N || fail "client exchanges failed"
+    wait_until 5000 logged "$TMP/server.log" "$N" || fail "the server's log has no $N shutdown lines: $(cat "$TMP/server.log")"
+    run_rc rc "$REPORT" --json "$TMP/server.log"
+    assert_eq 0 "$rc" "exit status of the report of the library's lines"
+    python3 - "$TMP/rc.out" $N "$port" "$(main_pid server)" "$TMP/server.log" <<'PY' ||
+import json, sys
+doc, n, port, pid = json.load(open(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+got = [o for o in doc if o["kind"] == "reclaimed"]
+assert sum(o["count"] for o in got) == n, doc
+assert all(o["ports"] == [port] and o["pids"] == [pid] and o["first"] for o in got), doc
+if " site=" in open(sys.argv[5]).read():
+    assert all(o["program"] == "mos_server" for o in got), doc
+PY
+        fail "the report of the library's lines: $(cat "$TMP/rc.out") from $(cat "$TMP/server.log")"
+    echo "  the library's lines: $N reclaims on port $port of pid $(main_pid server) reported"
+else
+    echo "  (no library under test: its own lines were not read)"
+fi
 
 # ---- bad usage: one line, exit 2 ------------------------------------------------------------
 for bad in "--bogus" "$TMP/missing.log" "$TMP" "--since" "--since not-a-time $TMP/all.log" \
