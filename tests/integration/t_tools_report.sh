@@ -323,7 +323,7 @@ doc, n, port, pid = json.load(open(sys.argv[1])), int(sys.argv[2]), int(sys.argv
 got = [o for o in doc if o["kind"] == "reclaimed"]
 assert sum(o["count"] for o in got) == n, doc
 assert all(o["ports"] == [port] and o["pids"] == [pid] and o["first"] for o in got), doc
-if " site=" in open(sys.argv[5]).read():
+if " site=mos_server+" in open(sys.argv[5]).read():
     assert all(o["program"] == "mos_server" for o in got), doc
 PY
         fail "the report of the library's lines: $(cat "$TMP/rc.out") from $(cat "$TMP/server.log")"
