@@ -13,7 +13,8 @@ for tool in shellcheck groff python3; do
     command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/install-deps.sh installs it)"
 done
 
-shellcheck -x -P SCRIPTDIR "$TOOLS/autoclose" "$TOOLS/autoclose-report" "$here"/t_tools_*.sh "$here/tools_lib.sh" \
+shellcheck -x -P SCRIPTDIR "$TOOLS/autoclose" "$here"/t_tools_*.sh "$here/tools_lib.sh" \
+    "$TOOLS/autoclose-report" \
     "$here/t_version.sh" "$TOOLS/build-deb.sh" "$TOOLS/install-deps.sh" "$REPO"/tests/deb/*.sh \
     "$TOOLS/image/build.sh" "$REPO"/tests/image/*.sh \
     "$REPO/tests/vm/run.sh" "$REPO/tests/vm/init" \
