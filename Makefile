@@ -211,9 +211,9 @@ clean:
 	rm -rf $(BUILD)
 
 # ---------------------------------------------------------------------------------------------
-# install, uninstall: the library, the operator tools (scripts/) with the wrapper's --check helper,
-# their man pages and the systemd drop-in example (the template with the library's path filled in
-# and its guard, the lines marked @AUTOCLOSE_TEMPLATE@, left out).
+# install, uninstall: the library, the operator tools (scripts/) with the wrapper's --check helper
+# and its report script, their man pages and the systemd drop-in example (the template with the
+# library's path filled in and its guard, the lines marked @AUTOCLOSE_TEMPLATE@, left out).
 #   make install   [PREFIX=/usr/local] [DESTDIR=/staging/root]
 #   make uninstall [PREFIX=/usr/local] [DESTDIR=/staging/root]
 # The library goes into the multiarch directory the compiler names (lib/x86_64-linux-gnu on
@@ -255,10 +255,15 @@ PRELOAD_VALUE = $(PRELOADDIR)/$$LIB/libautoclose.so
 RELATIVE_PRELOADDIR = $(shell realpath -m --relative-to='$(BINDIR)' '$(PRELOADDIR)')
 INSTALLED_SETTINGS = $(HELPERDIR)/autoclose-settings
 RELATIVE_SETTINGS  = $(shell realpath -m --relative-to='$(BINDIR)' '$(HELPERDIR)')/autoclose-settings
+# autoclose report's script, run by the wrapper.
+INSTALLED_REPORT = $(HELPERDIR)/autoclose-report
+RELATIVE_REPORT  = $(shell realpath -m --relative-to='$(BINDIR)' '$(HELPERDIR)')/autoclose-report
 SUBST = sed -e 's|@AUTOCLOSE_INSTALLED_LIB@|$(INSTALLED_LIB)|g' \
             -e 's|@AUTOCLOSE_RELATIVE_LIB@|$(RELATIVE_LIB)|g' -e 's|@AUTOCLOSE_BINDIR@|$(BINDIR)|g' \
             -e 's|@AUTOCLOSE_INSTALLED_SETTINGS@|$(INSTALLED_SETTINGS)|g' \
             -e 's|@AUTOCLOSE_RELATIVE_SETTINGS@|$(RELATIVE_SETTINGS)|g' \
+            -e 's|@AUTOCLOSE_INSTALLED_REPORT@|$(INSTALLED_REPORT)|g' \
+            -e 's|@AUTOCLOSE_RELATIVE_REPORT@|$(RELATIVE_REPORT)|g' \
             -e 's|@AUTOCLOSE_SBINDIR@|$(SBINDIR)|g' \
             -e 's|@AUTOCLOSE_PRELOAD_DIR@|$(PRELOADDIR)|g' \
             -e 's|@AUTOCLOSE_RELATIVE_PRELOAD_DIR@|$(RELATIVE_PRELOADDIR)|g' \
@@ -278,6 +283,7 @@ install: $(INSTALL_LIB) $(INSTALL_DAEMON) $(INSTALL_SETTINGS)
 	$(SUBST) scripts/autoclose >'$(DESTDIR)$(BINDIR)/autoclose'
 	chmod 0755 '$(DESTDIR)$(BINDIR)/autoclose'
 	install -m 0755 '$(INSTALL_SETTINGS)' '$(DESTDIR)$(INSTALLED_SETTINGS)'
+	install -m 0755 scripts/autoclose-report '$(DESTDIR)$(INSTALLED_REPORT)'
 	install -m 0755 scripts/mos-close-test scripts/tcpstates '$(DESTDIR)$(BINDIR)/'
 	for m in $(MAN1) $(MAN7) $(MAN8); do \
 		$(SUBST) "scripts/man/$$m" >'$(DESTDIR)$(MANDIR)'/man$${m##*.}/$$m && \
@@ -293,7 +299,8 @@ uninstall:
 		$(foreach m,$(MAN1),'$(DESTDIR)$(MANDIR)/man1/$(m)') \
 		$(foreach m,$(MAN7),'$(DESTDIR)$(MANDIR)/man7/$(m)') '$(DESTDIR)$(DOCDIR)/autoclose.conf' \
 		'$(DESTDIR)$(SBINDIR)/autoclosed' $(foreach m,$(MAN8),'$(DESTDIR)$(MANDIR)/man8/$(m)') \
-		'$(DESTDIR)$(UNITDIR)/autoclosed.service' '$(DESTDIR)$(INSTALLED_SETTINGS)'
+		'$(DESTDIR)$(UNITDIR)/autoclosed.service' '$(DESTDIR)$(INSTALLED_SETTINGS)' \
+		'$(DESTDIR)$(INSTALLED_REPORT)'
 	scripts/preload-tree.sh '$(DESTDIR)$(PRELOADDIR)' $(call preload_entries,,,)
 	find '$(DESTDIR)$(PRELOADDIR)' -depth -type d -empty -delete 2>/dev/null || true
 	rmdir '$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(HELPERDIR)' 2>/dev/null || true

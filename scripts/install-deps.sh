@@ -52,6 +52,9 @@ test_packages=(libcmocka-dev pkg-config iproute2 strace python3 perl procps util
 # podman: t_container_podman runs the README's podman recipe for the library in a container
 # (crun, conmon and the image tools come with it; the test imports its own image, no registry).
 test_packages+=(podman)
+# elfutils: t_tools_report symbolises with eu-addr2line too, autoclose report's fallback where
+# binutils' addr2line is missing.
+test_packages+=(elfutils)
 
 # cross: make cross-aarch64's 64-bit ARM cross compiler and its C library.
 cross_packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)

@@ -129,7 +129,8 @@ WANT[libautoclose]="/usr/lib/$ma/libautoclose.so /usr/lib/${ma/-gnu/-musl}/libau
     /usr/share/man/man7/libautoclose.7.gz /usr/share/doc/libautoclose/README.md.gz
     /usr/share/lintian/overrides/libautoclose"
 WANT[autoclose]="/usr/bin/autoclose /usr/bin/mos-close-test /usr/bin/tcpstates
-    /usr/libexec/libautoclose/autoclose-settings /usr/share/doc/autoclose/autoclose.conf
+    /usr/libexec/libautoclose/autoclose-settings /usr/libexec/libautoclose/autoclose-report
+    /usr/share/doc/autoclose/autoclose.conf
     /usr/share/man/man1/autoclose.1.gz /usr/share/man/man1/mos-close-test.1.gz
     /usr/share/man/man1/tcpstates.1.gz /usr/share/lintian/overrides/autoclose"
 WANT[autoclosed]="/usr/sbin/autoclosed /lib/systemd/system/autoclosed.service

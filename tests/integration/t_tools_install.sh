@@ -2,7 +2,8 @@
 # make install / uninstall: into a DESTDIR with PREFIX=/usr the library lands in the multiarch
 # directory (the 32-bit x86 one, when built, in the i386 multiarch directory; the musl one, when
 # built, in lib/<arch>-linux-musl), the tools in bin,
-# the daemon in sbin, the wrapper's --check helper in libexec/libautoclose, the man pages in
+# the daemon in sbin, the wrapper's --check helper and report script in libexec/libautoclose (the
+# installed wrapper's report runs it), the man pages in
 # share/man, the systemd example in share/doc/libautoclose and the daemon's unit in
 # lib/systemd/system, with the installed paths written into the wrapper, the drop-in and the
 # unit (the drop-in's template guard left out: the source tree's copy fails systemd-analyze
@@ -59,7 +60,7 @@ expected=(
     usr/share/man/man1/tcpstates.1:644 usr/share/man/man7/libautoclose.7:644
     usr/share/doc/libautoclose/autoclose.conf:644
     usr/sbin/autoclosed:755 usr/share/man/man8/autoclosed.8:644
-    usr/libexec/libautoclose/autoclose-settings:755
+    usr/libexec/libautoclose/autoclose-settings:755 usr/libexec/libautoclose/autoclose-report:755
     usr/lib/systemd/system/autoclosed.service:644
 )
 [ -z "$lib32" ] || expected+=("usr/$libdir32/libautoclose.so:644")
@@ -165,6 +166,12 @@ run_rc rc "$stage/usr/bin/autoclose" --check --grace-ms 1234 -- "$FIXTURES/mos_s
 assert_eq 0 "$rc" "exit status of the staged wrapper's --check"
 grep -Eq '^  AUTOCLOSE_GRACE_MS +1234$' "$TMP/rc.out" ||
     fail "the staged wrapper's --check shows no settings: $(cat "$TMP/rc.out")"
+# Its report finds the staged report script (the installed one in /usr, where there is one).
+printf '%s\n' "2026-12-07T16:00:01.000Z libautoclose[4711]: shutdown fd=4 local=127.0.0.1:10540 peer=127.0.0.1:40000 since_fin_ms=500 found=read site=mosserver+0x1a2b" >"$TMP/reclaim.log"
+run_rc rc "$stage/usr/bin/autoclose" report "$TMP/reclaim.log"
+assert_eq 0 "$rc" "exit status of the staged wrapper's report"
+grep -qx 'mosserver: 1 connection at mosserver+0x1a2b' "$TMP/rc.out" ||
+    fail "the staged wrapper's report: $(cat "$TMP/rc.out" "$TMP/rc.err")"
 # For a 32-bit program it chooses the staged 32-bit library (read from its execve: this kernel
 # need not be able to run the program).
 if [ -n "$lib32" ] && [ -x "$FIXTURES32/mos_server" ]; then
@@ -186,6 +193,9 @@ start_bg guarded "$prefix/bin/autoclose" --grace-ms $GRACE -- "$FIXTURES/mos_ser
 port=$(await_port guarded)
 maps_has "$(main_pid guarded)" "$prefix/$libdir/libautoclose.so" ||
     fail "the server does not have the installed library loaded"
+run_rc rc "$prefix/bin/autoclose" report --json "$TMP/reclaim.log"
+assert_eq 0 "$rc" "exit status of the installed wrapper's report"
+grep -q '"site": "mosserver+0x1a2b"' "$TMP/rc.out" || fail "the installed wrapper's report: $(cat "$TMP/rc.out" "$TMP/rc.err")"
 client clients --port "$port" --count $N || fail "client exchanges failed"
 wait_until $((GRACE + 4000)) reclaimed "$port" $N clients || true
 echo "  installed wrapper: $(report_states "$port" clients)"

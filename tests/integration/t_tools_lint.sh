@@ -14,6 +14,7 @@ for tool in shellcheck groff python3; do
 done
 
 shellcheck -x -P SCRIPTDIR "$TOOLS/autoclose" "$here"/t_tools_*.sh "$here/tools_lib.sh" \
+    "$TOOLS/autoclose-report" \
     "$here/t_version.sh" "$TOOLS/build-deb.sh" "$TOOLS/install-deps.sh" "$REPO"/tests/deb/*.sh \
     "$TOOLS/image/build.sh" "$REPO"/tests/image/*.sh \
     "$REPO/tests/vm/run.sh" "$REPO/tests/vm/init" \

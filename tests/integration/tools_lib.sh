@@ -15,9 +15,9 @@ unset word
 # use_wrapper: sets AUTOCLOSE. In the source tree the wrapper finds ../build/libautoclose.so,
 # ../build/i386/libautoclose.so and ../build/musl/libautoclose.so (and --check's
 # ../build/autoclose-settings); when the libraries under test were built elsewhere (another
-# BUILD), a copy of the wrapper gets a tree of its own whose build/ holds those libraries (the
-# 32-bit and musl ones when AUTOCLOSE_LIB32 and AUTOCLOSE_LIBMUSL exist) and the helper beside
-# the library, so the test never runs a stale one.
+# BUILD), a copy of the wrapper (with the report script beside it) gets a tree of its own whose
+# build/ holds those libraries (the 32-bit and musl ones when AUTOCLOSE_LIB32 and
+# AUTOCLOSE_LIBMUSL exist) and the helper beside the library, so the test never runs a stale one.
 use_wrapper() {
     local lib32_same=no libmusl_same=no
     if [ -f "$AUTOCLOSE_LIB32" ]; then
@@ -36,6 +36,7 @@ use_wrapper() {
     else
         mkdir -p "$TMP/tree/scripts" "$TMP/tree/build/i386" "$TMP/tree/build/musl"
         cp "$TOOLS/autoclose" "$TMP/tree/scripts/autoclose"
+        ln -sf "$TOOLS/autoclose-report" "$TMP/tree/scripts/autoclose-report"
         ln -sf "$AUTOCLOSE_LIB" "$TMP/tree/build/libautoclose.so"
         [ ! -f "$AUTOCLOSE_LIB32" ] || ln -sf "$AUTOCLOSE_LIB32" "$TMP/tree/build/i386/libautoclose.so"
         [ ! -f "$AUTOCLOSE_LIBMUSL" ] || ln -sf "$AUTOCLOSE_LIBMUSL" "$TMP/tree/build/musl/libautoclose.so"
