@@ -635,8 +635,10 @@ uninstall-libmusl:
 # lib/<multiarch>, or lib32 for Debian's libc6-i386; musl's: $$LIB itself, unexpanded), so that
 # LD_PRELOAD='<tree>/$$LIB/libautoclose.so' gives every program its own C library's build, and
 # the children it starts theirs (scripts/preload-tree.sh says more). The wrapper preloads that.
+# lib64 and lib: what other glibc builds expand $$LIB to (upstream's, Fedora's: lib64; Arch's:
+# lib), for a program run by a loader of its own; the native library there, as its full path was.
 # preload_entries GLIBC,GLIBC32,MUSL: the tree's ENTRY=LIBRARY pairs.
-preload_entries = $(if $(MULTIARCH),'lib/$(MULTIARCH)=$(1)') \
+preload_entries = $(if $(MULTIARCH),'lib/$(MULTIARCH)=$(1)') 'lib64=$(1)' 'lib=$(1)' \
 	$(if $(MULTIARCH32),'lib/$(MULTIARCH32)=$(2)' 'lib32=$(2)') '$$LIB=$(3)'
 .PHONY: preload-tree
 all integration: preload-tree

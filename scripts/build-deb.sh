@@ -129,8 +129,8 @@ i386_package() {
     install -m 0644 "$lib32" "$tree/usr/lib/i386-linux-gnu/libautoclose.so"
     strip --remove-section=.comment --remove-section=.note --strip-unneeded \
         "$tree/usr/lib/i386-linux-gnu/libautoclose.so"
-    # Its entries in the preload tree, instead of amd64's (the names the 32-bit loaders expand
-    # $LIB to: lib/i386-linux-gnu for libc6:i386, lib32 for libc6-i386).
+    # Its entries in the preload tree, instead of amd64's (the names Debian's 32-bit loaders
+    # expand $LIB to: lib/i386-linux-gnu for libc6:i386, lib32 for libc6-i386).
     rm -rf "${tree:?}/usr/lib/libautoclose"
     "$src/scripts/preload-tree.sh" "$tree/usr/lib/libautoclose" \
         "lib/i386-linux-gnu=$tree/usr/lib/i386-linux-gnu/libautoclose.so" \

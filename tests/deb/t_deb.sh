@@ -126,6 +126,7 @@ listing() { dpkg-deb --fsys-tarfile "$1" | tar -t | sed 's|^\./|/|; /\/$/d' | so
 declare -A WANT=()
 WANT[libautoclose]="/usr/lib/$ma/libautoclose.so /usr/lib/${ma/-gnu/-musl}/libautoclose.so
     /usr/lib/libautoclose/lib/$ma/libautoclose.so /usr/lib/libautoclose/\$LIB/libautoclose.so
+    /usr/lib/libautoclose/lib64/libautoclose.so /usr/lib/libautoclose/lib/libautoclose.so
     /usr/share/man/man7/libautoclose.7.gz /usr/share/doc/libautoclose/README.md.gz
     /usr/share/lintian/overrides/libautoclose"
 WANT[autoclose]="/usr/bin/autoclose /usr/bin/mos-close-test /usr/bin/tcpstates
@@ -148,7 +149,8 @@ done
 sort -u "$TMP"/{libautoclose,autoclose,autoclosed}.files >"$TMP/deb.files"
 if [ -n "$deb32" ]; then
     # The i386 package: its library, and its own preload tree entries (lib32 for libc6-i386).
-    { grep -v -- "-linux-musl/\\|/\\\$LIB/" "$TMP/libautoclose.want" |
+    { grep -v -- "-linux-musl/\\|/\\\$LIB/\\|/lib64/\\|/libautoclose/lib/libautoclose" \
+        "$TMP/libautoclose.want" |
         sed "s|/lib/$ma/|/lib/i386-linux-gnu/|"
         echo /usr/lib/libautoclose/lib32/libautoclose.so; } | sort >"$TMP/libautoclose32.want"
     listing "$deb32" >"$TMP/libautoclose32.files"

@@ -79,6 +79,27 @@ for want in AUTOCLOSE_GRACE_MS=300 AUTOCLOSE_MODE=close AUTOCLOSE_PORTS=10540,12
 done
 echo "  every option reached its variable; LD_PRELOAD kept its first entry"
 
+# The command gets the caller's environment as it was, whatever names the wrapper uses inside
+# (LIB, cmd, PRELOAD...), LD_PRELOAD and AUTOCLOSE_* aside.
+run_rc rc env LIB=caller cmd=caller PRELOAD=caller KIND=caller entries=caller ELF_CLASS=caller \
+    "$AUTOCLOSE" --grace-ms 300 -- env
+assert_eq 0 "$rc" "exit status with the caller's variables"
+for want in LIB=caller cmd=caller PRELOAD=caller KIND=caller entries=caller ELF_CLASS=caller \
+    AUTOCLOSE_GRACE_MS=300; do
+    grep -qxF -- "$want" "$TMP/rc.out" || fail "the command's environment lacks $want: $(grep -E '^(LIB|cmd|PRELOAD|KIND|entries|ELF_CLASS)=' "$TMP/rc.out" | tr '\n' ' ')"
+done
+echo "  the caller's variables reached the command unchanged"
+
+# A bare name already in LD_PRELOAD is the loader's to find: a file of that name in the current
+# directory, even one linked to the library, does not count as the library preloaded.
+mkdir -p "$TMP/cwd"
+ln -sf "$(readlink -f "${AUTOCLOSE_LIB##* }")" "$TMP/cwd/libbare.so"
+# shellcheck disable=SC2016 # expanded by the inner shell
+run_rc rc bash -c 'cd "$1" && shift && "$@"' _ "$TMP/cwd" env LD_PRELOAD=libbare.so "$AUTOCLOSE" \
+    -- sh -c 'echo "$LD_PRELOAD"'
+[[ $(cat "$TMP/rc.out") == libbare.so:*/\$LIB/libautoclose.so ]] ||
+    fail "a file in the current directory kept the library out of LD_PRELOAD: $(cat "$TMP/rc.out")"
+
 # Bad values: exit 2, a message naming the option, and the command never runs.
 bad() {
     local rc

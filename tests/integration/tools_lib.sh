@@ -59,6 +59,7 @@ LIB32_EXPANSIONS=(lib32 "lib/$(gcc -m32 -print-multiarch 2>/dev/null || echo i38
 # BUILD/i386/, BUILD/musl/), as make makes it.
 make_preload_tree() {
     "$REPO/scripts/preload-tree.sh" "$1/preload" "$LIB64_EXPANSION=$1/libautoclose.so" \
+        "lib64=$1/libautoclose.so" "lib=$1/libautoclose.so" \
         "${LIB32_EXPANSIONS[0]}=$1/i386/libautoclose.so" \
         "${LIB32_EXPANSIONS[1]}=$1/i386/libautoclose.so" "\$LIB=$1/musl/libautoclose.so"
 }
