@@ -193,8 +193,8 @@ extern unsigned long ac_notes_taken;
  *
  * A mark is a count, not a flag: two closes of one number (or of two numbers from 65,536 up,
  * which share one count) cannot end each other's mark. The wrappers end it on every way out,
- * pthread_cancel's unwinding included (ac_close_mark, built with -fexceptions; AC_ON_CANCEL
- * under musl, which does not unwind). */
+ * pthread_cancel's unwinding included (built with -fexceptions; under musl, which does not
+ * unwind, see below). */
 extern uint8_t ac_closing[AC_FDTAB_SIZE];
 extern uint32_t ac_closing_high; /* every number from AC_FDTAB_SIZE up */
 static inline void ac_closing_begin(int fd)
@@ -211,20 +211,37 @@ static inline void ac_closing_end(int fd)
     else if (fd >= 0)
         __atomic_sub_fetch(&ac_closing_high, 1, __ATOMIC_RELEASE);
 }
+#if AC_GLIBC
 static inline void ac_close_mark_end(const int *fd)
 {
     ac_closing_end(*fd);
-}
-static inline __attribute__((unused)) void ac_close_mark_cancelled(void *fd)
-{
-    ac_close_mark_end(fd);
 }
 /* Declares the mark of `fd` for the rest of the enclosing block: begun here, ended when the block
  * is left, by a return or by a cancellation's unwinding. */
 #define AC_CLOSE_MARK(fd)                                                                          \
     const int ac_marked_fd_ __attribute__((cleanup(ac_close_mark_end))) = (fd);                    \
-    AC_ON_CANCEL(ac_close_mark_cancelled, (void *)&ac_marked_fd_);                                 \
     ac_closing_begin(ac_marked_fd_)
+#else
+/* musl does not unwind a cancelled thread, and a record pushed on its cleanup list would be left
+ * pointing into a dead frame by a signal handler's siglongjmp out of a blocking close (SO_LINGER),
+ * and crash the thread's exit. So the thread's marks in flight are kept in its own slots
+ * (lifetime.c): a return ends its mark and frees its slot; what a cancellation or a siglongjmp
+ * leaves there ends when the thread exits (a thread-specific key's destructor). */
+int ac_close_mark_take(int fd); /* begins the mark; returns its slot, or -1 when all are taken */
+void ac_close_mark_give(int fd, int slot);
+void ac_close_marks_init(void); /* at load: the key whose destructor ends what is left */
+struct ac_close_mark {
+    int fd, slot;
+};
+static inline void ac_close_mark_end(const struct ac_close_mark *m)
+{
+    ac_close_mark_give(m->fd, m->slot);
+}
+#define AC_CLOSE_MARK(fd)                                                                          \
+    const int ac_marked_fd_ = (fd);                                                                \
+    const struct ac_close_mark ac_mark_ __attribute__((cleanup(ac_close_mark_end))) = {            \
+        ac_marked_fd_, ac_close_mark_take(ac_marked_fd_)}
+#endif
 /* The timer's side: true when a close of `fd` may be under way. */
 bool ac_closing_now(int fd);
 

@@ -110,6 +110,9 @@ void ac_init(void)
         return;
     __atomic_store_n(&ac_pid, (pid_t)syscall(SYS_getpid), __ATOMIC_RELAXED);
     ac_real_resolve();
+#if !AC_GLIBC
+    ac_close_marks_init();
+#endif
     ac_log_capture_stderr();
     ac_config_load_for(&ac_cfg, env, ac_log_config_complaint, getauxval(AT_SECURE) != 0);
     /* One walk of the environment already in memory: a mistyped name gets its line too. */

@@ -17,7 +17,7 @@
 need_shim
 [ -f "$AUTOCLOSE_LIBMUSL" ] || skip "no musl library at $AUTOCLOSE_LIBMUSL ('make' builds it where" \
     "musl-gcc is: Debian's musl-tools)"
-for f in cancel_close cancel_poll cancel_probe longjmp_poll; do
+for f in cancel_close cancel_poll cancel_probe longjmp_poll longjmp_close; do
     [ -x "$FIXTURES_MUSL/$f" ] || skip "no musl $f in $FIXTURES_MUSL (make integration builds it)"
 done
 use_wrapper
@@ -50,6 +50,12 @@ for m in poll ppoll many; do
     assert_eq 0 "$rc" "  (4) $m left three times by siglongjmp, then the thread's exit: exit status"
     grep -qx 'joined: ok' "$TMP/rc.out" || fail "longjmp_poll $m: $(cat "$TMP/rc.out" "$TMP/rc.err")"
 done
+run_rc rc "$AUTOCLOSE" -- "$FIXTURES_MUSL/longjmp_close"
+sed 's/^/  (5) /' "$TMP/rc.out"
+grep -qx 'close left by siglongjmp' "$TMP/rc.out" ||
+    fail "longjmp_close: the close was not left by siglongjmp: nothing was tested: $(cat "$TMP/rc.out")"
+grep -qx 'joined: ok' "$TMP/rc.out" || fail "longjmp_close: $(cat "$TMP/rc.out" "$TMP/rc.err")"
+assert_eq 0 "$rc" "  (5) a lingering close left by siglongjmp, then the thread's exit: exit status"
 pass "musl: a cancelled close leaves no mark, a cancelled poll leaves the array as it was, a" \
-    "read through the wrapper stays a cancellation point, a poll left by siglongjmp leaves nothing" \
-    "behind"
+    "read through the wrapper stays a cancellation point, a poll or a close left by" \
+    "siglongjmp leaves nothing behind"
