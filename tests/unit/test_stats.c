@@ -246,7 +246,7 @@ static void add_n(enum ac_counter which, int n)
 static void reclaimed_n(bool closed, enum ac_found_by how, int n)
 {
     for (int i = 0; i < n; i++)
-        ac_stat_reclaimed_on_timer(closed, how);
+        ac_stat_reclaimed_on_timer(closed, how, AC_SITE_UNKNOWN);
 }
 
 /* Each count lands in its own series, each with a different number so a swap shows. */
