@@ -500,7 +500,7 @@ LIBMUSL        := $(MUSL_DIR)/libautoclose.so
 MUSL_OBJS      := $(patsubst $(BUILD)/%,$(MUSL_DIR)/%,$(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS))
 MUSL_FIXTURES  := $(addprefix $(MUSL_DIR)/fixtures/,mos_server ready_server neglect_server fork_storm \
                   cancel_close cancel_poll cancel_probe nofile_via_system halfclose_server \
-                  fork_inherit longjmp_poll errno_probe)
+                  fork_inherit longjmp_poll errno_probe leak_sites)
 MUSL_UNIT_BINS := $(UNIT_BINS:$(BUILD)/unit/%=$(MUSL_DIR)/unit/%)
 MUSL_MULTIARCH  = $(if $(MULTIARCH),$(subst -gnu,-musl,$(MULTIARCH)),$(shell uname -m)-linux-musl)
 LIBDIRMUSL      = $(PREFIX)/lib/$(MUSL_MULTIARCH)
