@@ -215,17 +215,20 @@ static void render_sites(struct ac_text *t)
         uint64_t n = __atomic_load_n(&sites[i].count, __ATOMIC_RELAXED);
         if (n == 0)
             continue;
-        if (__atomic_load_n(&sites[i].labelled, __ATOMIC_ACQUIRE)) {
-            site_series(t, sites[i].label, n);
-            continue;
+        char resolved[AC_SITE_NAME_MAX + 24];
+        const char *label = sites[i].label;
+        if (!__atomic_load_n(&sites[i].labelled, __ATOMIC_ACQUIRE)) {
+            struct ac_site_info info;
+            bool known = !ac_timer_is_self() && ac_site_resolve(sites[i].site, &info);
+            struct ac_text l;
+            ac_text_init(&l, resolved, sizeof resolved);
+            ac_site_label(&l, sites[i].site, known ? &info : NULL);
+            label = resolved;
         }
-        char label[AC_SITE_NAME_MAX + 24];
-        struct ac_site_info info;
-        bool known = !ac_timer_is_self() && ac_site_resolve(sites[i].site, &info);
-        struct ac_text l;
-        ac_text_init(&l, label, sizeof label);
-        ac_site_label(&l, sites[i].site, known ? &info : NULL);
-        site_series(t, label, n);
+        if (strcmp(label, "unknown") == 0)
+            unknown += n; /* an address in no loaded object: one series for all of them */
+        else
+            site_series(t, label, n);
     }
     if (never)
         site_series(t, "never_read", never);
