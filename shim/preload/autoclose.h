@@ -189,13 +189,12 @@ extern uintptr_t ac_last_read[AC_FDTAB_SIZE];
  * line written by one thread stays in its cache). */
 static inline void ac_read_at(int fd, uintptr_t site)
 {
-    /* Volatile, whole-word accesses (what a relaxed atomic is on every target here), because GCC
-     * folds these into the compare and __atomic_load_n it does not: two instructions less. */
-    if ((unsigned)fd < AC_FDTAB_SIZE) {
-        volatile uintptr_t *last = &ac_last_read[(unsigned)fd];
-        if (*last != site)
-            *last = site;
-    }
+    /* Not __atomic: GCC will not fold an atomic load into the compare (two instructions more,
+     * which a read's budget has no room for). The word is aligned, so each access is whole (a
+     * relaxed atomic's machine code); the store is volatile, made once, never invented. Two
+     * threads reading one number at once leave one of their sites: either is true. */
+    if ((unsigned)fd < AC_FDTAB_SIZE && ac_last_read[(unsigned)fd] != site)
+        *(volatile uintptr_t *)&ac_last_read[(unsigned)fd] = site;
 }
 /* A new connection under `fd` (accept, connect): not read yet. */
 static inline void ac_read_forget(int fd)

@@ -184,9 +184,11 @@ static inline __attribute__((unused)) void give_back_one_cancelled(void *armed)
 }
 
 /* The common single-descriptor wait, without the loops: the array is one entry. Kept out of
- * line, like poll_many, so that poll itself is a branch and a jump. */
-static __attribute__((noinline)) int poll_one(struct pollfd *p, int timeout, uintptr_t site)
+ * line, like poll_many, so that poll itself is a branch and a jump (the site comes second, so
+ * that poll's timeout stays where it is). */
+static __attribute__((noinline)) int poll_one(struct pollfd *p, uintptr_t site, int timeout)
 {
+    AC_KEEP(uintptr_t, kept_site, site);
     short asked = p->events;
     if ((asked & (POLLIN | POLLRDHUP)) != POLLIN ||
         AC_UNLIKELY(!__atomic_load_n(&ac_active, __ATOMIC_RELAXED)))
@@ -199,7 +201,7 @@ static __attribute__((noinline)) int poll_one(struct pollfd *p, int timeout, uin
     armed = NULL;
     p->events = asked;
     if (r > 0 && AC_UNLIKELY(p->revents & POLLRDHUP))
-        found(p, 1, site);
+        found(p, 1, kept_site);
     return r;
 }
 
@@ -230,7 +232,7 @@ static inline int poll_body(struct pollfd *fds, nfds_t nfds, int timeout, uintpt
 {
     if (reclaimed_held())
         return poll_reclaimed(fds, nfds, timeout, site);
-    return nfds == 1 ? poll_one(fds, timeout, site) : poll_many(fds, nfds, timeout, site);
+    return nfds == 1 ? poll_one(fds, site, timeout) : poll_many(fds, nfds, timeout, site);
 }
 
 static int ppoll_body(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
