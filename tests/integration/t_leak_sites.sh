@@ -12,7 +12,9 @@
 #   autoclose_reclaimed_by_site_total 3 and 2 under the same two sites and 1 as never_read;
 #   a stripped copy of the same build (same file name, another directory) gives the same
 #   module+offset values.
-# Then the same server built with musl-gcc under the musl library, where the musl build is.
+# Then the same server built with musl-gcc under the musl library, where the musl build is. And
+# a FIN reported by readiness: ready_server's poll, and its FIONREAD after select, each named by
+# a site inside the function that made the call.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=hygiene_lib.sh
@@ -144,10 +146,33 @@ run_case stripped "$AUTOCLOSE_LIB" "$FIXTURES/stripped/leak_sites" "$FIXTURES/le
 assert_eq "$(tr '\n' ' ' <<<"$plain_sites")" "$(tr '\n' ' ' <<<"$SITES")" \
     "module+offset, stripped copy (against the unstripped one's)"
 
+# Readiness: the FIN reported by poll (ready_server --style poll), or found by FIONREAD after
+# select (--style select): the site is that call's, inside loop_poll and on_readable.
+for style in poll:loop_poll select:on_readable; do
+    fn=${style#*:} style=${style%:*}
+    start_bg "ready_$style" LD_PRELOAD="$AUTOCLOSE_LIB" AUTOCLOSE_GRACE_MS=$GRACE \
+        AUTOCLOSE_SWEEP_MS=0 "$FIXTURES/ready_server" --style "$style" \
+        --port-file "$TMP/ready_$style.port"
+    port=$(await_port "ready_$style")
+    client "ready_$style-clients" --port "$port" --count 2 || fail "ready_server --style $style:" \
+        "heartbeat exchanges failed"
+    wait_until 5000 has_lines 2 ': shutdown fd=' "$TMP/ready_$style.err" ||
+        fail "ready_server --style $style: $(report_states "$port" "ready_$style-clients")"
+    read -r -a range < <(range_of "$FIXTURES/ready_server" "$fn")
+    actions_by_site "$TMP/ready_$style.err" >"$TMP/ready_$style.sites"
+    sed 's/^/  /' "$TMP/ready_$style.sites"
+    n=0
+    while read -r found token _; do
+        [ "$found" = ready ] && [ "${token%%+*}" = site=ready_server ] &&
+            within "${token#*+}" "${range[@]}" && n=$((n + 1))
+    done <"$TMP/ready_$style.sites"
+    assert_eq 2 "$n" "ready_server --style $style: found=ready sites inside $fn"
+done
+
 musl="no musl build"
 if [ -f "$AUTOCLOSE_LIBMUSL" ] && [ -x "$FIXTURES_MUSL/leak_sites" ]; then
     run_case musl "$AUTOCLOSE_LIBMUSL" "$FIXTURES_MUSL/leak_sites" "$FIXTURES_MUSL/leak_sites"
     musl="musl too"
 fi
 pass "3 reclaims in session_read_loop, 2 in session_recv_loop, 1 never read, in the log and the\
- stats file; a stripped copy names the same module+offsets; $musl"
+ stats file; a stripped copy names the same module+offsets; poll's and FIONREAD's sites; $musl"
