@@ -163,10 +163,11 @@ static uint64_t *site_counter(uintptr_t site)
     if (site == AC_SITE_NEVER)
         return &site_never;
     for (int i = 0; i < AC_STAT_SITES; i++) {
-        if (sites[i].site == site)
+        uintptr_t here = __atomic_load_n(&sites[i].site, __ATOMIC_RELAXED);
+        if (here == site)
             return &sites[i].count;
-        if (sites[i].site == AC_SITE_UNKNOWN) {
-            sites[i].site = site;
+        if (here == AC_SITE_UNKNOWN) {
+            __atomic_store_n(&sites[i].site, site, __ATOMIC_RELAXED); /* an exit may render it */
             return &sites[i].count;
         }
     }
@@ -183,7 +184,8 @@ void ac_stat_reclaimed_on_timer(bool closed, enum ac_found_by how, uintptr_t sit
 void ac_stat_site_label(uintptr_t site, const char *label)
 {
     for (int i = 0; i < AC_STAT_SITES && site > AC_SITE_NEVER; i++) {
-        if (sites[i].site != site || __atomic_load_n(&sites[i].labelled, __ATOMIC_RELAXED))
+        if (__atomic_load_n(&sites[i].site, __ATOMIC_RELAXED) != site ||
+            __atomic_load_n(&sites[i].labelled, __ATOMIC_RELAXED))
             continue;
         struct ac_text t;
         ac_text_init(&t, sites[i].label, sizeof sites[i].label);
@@ -219,10 +221,11 @@ static void render_sites(struct ac_text *t)
         const char *label = sites[i].label;
         if (!__atomic_load_n(&sites[i].labelled, __ATOMIC_ACQUIRE)) {
             struct ac_site_info info;
-            bool known = !ac_timer_is_self() && ac_site_resolve(sites[i].site, &info);
+            uintptr_t site = __atomic_load_n(&sites[i].site, __ATOMIC_RELAXED);
+            bool known = !ac_timer_is_self() && ac_site_resolve(site, &info);
             struct ac_text l;
             ac_text_init(&l, resolved, sizeof resolved);
-            ac_site_label(&l, sites[i].site, known ? &info : NULL);
+            ac_site_label(&l, site, known ? &info : NULL);
             label = resolved;
         }
         if (strcmp(label, "unknown") == 0)
