@@ -17,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/auxv.h>
 
@@ -150,12 +151,77 @@ bool ac_site_resolve(uintptr_t addr, struct ac_site_info *info)
     return true;
 }
 
+/* The timer's last few sites, put into words once each: a storm of reclaims has few sites, and a
+ * look-up walks every loaded object (and dladdr1 a symbol table). Kept as copies, and forgotten
+ * whenever an object is loaded or unloaded since (dlpi_adds, dlpi_subs). Timer thread only. */
+#define CACHED 8
+static struct cached {
+    uintptr_t site;
+    bool known, symbol;
+    uintptr_t offset, symbol_offset;
+    char module[AC_SITE_NAME_MAX + 1], name[AC_SITE_SYMBOL_MAX + 1];
+} cache[CACHED];
+static unsigned cache_next;
+static unsigned long long cache_adds, cache_subs;
+
+static int loads_so_far(struct dl_phdr_info *o, size_t size, void *ctx)
+{
+    unsigned long long *counts = ctx;
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof o->dlpi_subs) {
+        counts[0] = o->dlpi_adds;
+        counts[1] = o->dlpi_subs;
+    }
+    return 1; /* every object carries them: the first will do */
+}
+
+static void copy_name(char *to, size_t cap, const char *from)
+{
+    size_t n = strnlen(from, cap - 1);
+    memcpy(to, from, n);
+    to[n] = '\0';
+}
+
+/* Resolves `site` through the cache; `info` may point into it until the next call. */
+static bool resolve_cached(uintptr_t site, struct ac_site_info *info)
+{
+    if (site <= AC_SITE_NEVER)
+        return ac_site_resolve(site, info);
+    unsigned long long counts[2] = {~0ull, ~0ull};
+    dl_iterate_phdr(loads_so_far, counts);
+    if (counts[0] != cache_adds || counts[1] != cache_subs || counts[1] == ~0ull) {
+        memset(cache, 0, sizeof cache);
+        cache_adds = counts[0];
+        cache_subs = counts[1];
+    }
+    struct cached *c = NULL;
+    for (unsigned i = 0; i < CACHED && c == NULL; i++)
+        if (cache[i].site == site)
+            c = &cache[i];
+    if (c == NULL) {
+        struct ac_site_info fresh;
+        c = &cache[cache_next++ % CACHED];
+        *c = (struct cached){.site = site, .known = ac_site_resolve(site, &fresh)};
+        c->offset = fresh.offset;
+        copy_name(c->module, sizeof c->module, fresh.module);
+        c->symbol = fresh.symbol != NULL;
+        if (c->symbol) {
+            copy_name(c->name, sizeof c->name, fresh.symbol);
+            c->symbol_offset = fresh.symbol_offset;
+        }
+    }
+    *info = (struct ac_site_info){.module = c->module,
+                                  .offset = c->offset,
+                                  .symbol = c->symbol ? c->name : NULL,
+                                  .symbol_offset = c->symbol_offset};
+    return c->known;
+}
+
 void ac_site_complete(const struct ac_site_note *note, char *report, size_t report_len)
 {
     if (note->at == 0)
         return;
     struct ac_site_info info;
-    bool known = ac_site_resolve(note->site, &info);
+    bool known = resolve_cached(note->site, &info);
     char label[AC_SITE_NAME_MAX + 24];
     struct ac_text t;
     ac_text_init(&t, label, sizeof label);
