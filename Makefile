@@ -73,7 +73,8 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/fuse_stall $(BUILD)/fixtures/fuse_swap $(BUILD)/fixtures/cw_swarm \
               $(BUILD)/fixtures/exec_stuck $(BUILD)/fixtures/fd_hog \
               $(BUILD)/fixtures/lock_holder \
-              $(BUILD)/fixtures/leak_sites $(BUILD)/fixtures/stripped/leak_sites
+              $(BUILD)/fixtures/leak_sites $(BUILD)/fixtures/stripped/leak_sites \
+              $(BUILD)/fixtures/dlopen_ctor $(BUILD)/fixtures/dlopen_ctor.so
 
 .PHONY: all deps check-deps test-deps test unit integration demo fixtures clean format \
         format-check exports
@@ -184,6 +185,11 @@ $(BUILD)/fixtures/leak_sites: tests/fixtures/leak_sites.c $(FIX_COMMON) tests/fi
 $(BUILD)/fixtures/stripped/leak_sites: $(BUILD)/fixtures/leak_sites
 	@mkdir -p $(@D)
 	strip --strip-all -o $@ $<
+
+# The plugin whose constructor runs inside dlopen, holding the loader's lock (t_dlopen_ctor).
+$(BUILD)/fixtures/dlopen_ctor.so: tests/fixtures/dlopen_ctor.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -DDLOPEN_CTOR_PLUGIN -fPIC -shared -pthread \
+		-o $@ $< $(FIX_COMMON)
 
 $(BUILD)/fixtures/%: tests/fixtures/%.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -pthread -o $@ $< $(FIX_COMMON)
