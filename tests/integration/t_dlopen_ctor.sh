@@ -43,7 +43,12 @@ echo "  dlopen returned at $returned, the first reclaim was logged at $first_ms"
 [ "$first_ms" -ge $((returned - 20)) ] ||
     fail "logged during the constructor's stall: did the site not need the loader's lock?"
 
-# The site inside main, where the program read the EOF.
+# The site inside main, where the program read the EOF (unless a sanitizer's runtime is preloaded
+# in front of the library: then it is its interceptor's, as t_leak_sites says).
+first_lib=${AUTOCLOSE_LIB%% *}
+[[ $first_lib == */libautoclose.so ]] ||
+    pass "dlopen returned after its constructor's ${STALL} ms stall, its read and close; the\
+ reclaim waiting for the loader's lock meanwhile logged after it (${first_lib##*/} in front)"
 read -r start size < <(nm -S "$FIXTURES/dlopen_ctor" | awk '$4 == "main" { print $1, $2 }')
 inside=0
 while read -r off; do
