@@ -72,7 +72,9 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/at_pid \
               $(BUILD)/fixtures/fuse_stall $(BUILD)/fixtures/fuse_swap $(BUILD)/fixtures/cw_swarm \
               $(BUILD)/fixtures/exec_stuck $(BUILD)/fixtures/fd_hog \
-              $(BUILD)/fixtures/lock_holder
+              $(BUILD)/fixtures/lock_holder \
+              $(BUILD)/fixtures/leak_sites $(BUILD)/fixtures/stripped/leak_sites \
+              $(BUILD)/fixtures/dlopen_ctor $(BUILD)/fixtures/dlopen_ctor.so
 
 .PHONY: all deps check-deps test-deps test unit integration demo fixtures clean format \
         format-check exports
@@ -174,6 +176,20 @@ $(BUILD)/fixtures/seccomp_deny: tests/fixtures/seccomp_deny.c | $(BUILD)/fixture
 # A server that installs its own seccomp allow-list after start-up: libseccomp too.
 $(BUILD)/fixtures/lockdown_server: tests/fixtures/lockdown_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -pthread -o $@ $< $(FIX_COMMON) -lseccomp
+
+# The server with two leaking code paths (t_leak_sites): -rdynamic puts its functions in the
+# dynamic symbol table too, where dladdr finds them; the stripped copy keeps only that, under the
+# same file name (its log lines must name the same module and offsets).
+$(BUILD)/fixtures/leak_sites: tests/fixtures/leak_sites.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -rdynamic -pthread -o $@ $< $(FIX_COMMON)
+$(BUILD)/fixtures/stripped/leak_sites: $(BUILD)/fixtures/leak_sites
+	@mkdir -p $(@D)
+	strip --strip-all -o $@ $<
+
+# The plugin whose constructor runs inside dlopen, holding the loader's lock (t_dlopen_ctor).
+$(BUILD)/fixtures/dlopen_ctor.so: tests/fixtures/dlopen_ctor.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -DDLOPEN_CTOR_PLUGIN -fPIC -shared -pthread \
+		-o $@ $< $(FIX_COMMON)
 
 $(BUILD)/fixtures/%: tests/fixtures/%.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -pthread -o $@ $< $(FIX_COMMON)
@@ -508,7 +524,7 @@ LIBMUSL        := $(MUSL_DIR)/libautoclose.so
 MUSL_OBJS      := $(patsubst $(BUILD)/%,$(MUSL_DIR)/%,$(CORE_OBJS) $(PRELOAD_OBJS) $(WRAP_OBJS))
 MUSL_FIXTURES  := $(addprefix $(MUSL_DIR)/fixtures/,mos_server ready_server neglect_server fork_storm \
                   cancel_close cancel_poll cancel_probe nofile_via_system halfclose_server \
-                  fork_inherit longjmp_poll longjmp_close errno_probe)
+                  fork_inherit longjmp_poll longjmp_close errno_probe leak_sites)
 MUSL_UNIT_BINS := $(UNIT_BINS:$(BUILD)/unit/%=$(MUSL_DIR)/unit/%)
 MUSL_MULTIARCH  = $(if $(MULTIARCH),$(subst -gnu,-musl,$(MULTIARCH)),$(shell uname -m)-linux-musl)
 LIBDIRMUSL      = $(PREFIX)/lib/$(MUSL_MULTIARCH)

@@ -21,6 +21,7 @@ struct sockaddr;
 #define AC_HIDDEN      __attribute__((visibility("hidden")))
 #define AC_EXPORT      __attribute__((visibility("default")))
 #define AC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define AC_LIKELY(x)   __builtin_expect(!!(x), 1)
 
 /* The project's version, from the Makefile's VERSION. */
 #ifndef AC_VERSION

@@ -269,10 +269,24 @@ static void waiting(struct ac_text *t, int fd, const char *why)
     ac_text_str(t, why);
 }
 
+/* Where the program met the FIN (the wrapped call's site, kept with the note), or, for one the
+ * sweep found, where it last read the connection. Numbers above the table keep none. */
+static uintptr_t site_of(const struct ac_due *due)
+{
+    if ((unsigned)due->fd >= AC_FDTAB_SIZE)
+        return AC_SITE_UNKNOWN;
+    if (due->how != AC_FOUND_SWEEP)
+        return __atomic_load_n(&ac_eof_site[due->fd], __ATOMIC_RELAXED);
+    uintptr_t last = __atomic_load_n(&ac_last_read[due->fd], __ATOMIC_RELAXED);
+    return last != AC_SITE_UNKNOWN ? last : AC_SITE_NEVER;
+}
+
 enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned batch, char *report,
-                         size_t report_len, int *release_fd, bool *released)
+                         size_t report_len, int *release_fd, bool *released,
+                         struct ac_site_note *site)
 {
     *released = false;
+    *site = (struct ac_site_note){.site = site_of(due), .last_read = due->how == AC_FOUND_SWEEP};
     int fd = due->fd;
     struct ac_text t;
     ac_text_init(&t, report, report_len);
@@ -354,7 +368,7 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned bat
     if (ac_cfg.dry_run)
         ac_stat_add_on_timer(AC_STAT_DRY_RUN_OBSERVED);
     else if (done)
-        ac_stat_reclaimed_on_timer(!shut, due->how);
+        ac_stat_reclaimed_on_timer(!shut, due->how, site->site);
     else
         ac_stat_add_on_timer(AC_STAT_ERRORS);
 
@@ -370,6 +384,7 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned bat
     ac_text_uint(&t, now_ms - due->fin_ms);
     ac_text_str(&t, " found=");
     ac_text_str(&t, found_by_name(due->how));
+    site->at = t.len; /* the site's tokens go here, once the timer holds no lock */
     if (shared)
         ac_text_str(&t, " shared=yes");
     if (!done) {

@@ -87,7 +87,8 @@ struct ac_real_fns {
 /* libc's functions (or the next preloaded library's), found once with dlsym(RTLD_NEXT). Until
  * then each entry is a stub that finds them first, so a wrapper called before this library's
  * constructor (from another library's) needs no check of its own. */
-extern struct ac_real_fns ac_real;
+/* Hidden: the wrappers load an entry with one instruction, not through the GOT. */
+extern struct ac_real_fns ac_real __attribute__((visibility("hidden")));
 void ac_real_resolve(void);
 
 /* One relaxed load: the pointer is written once, whole, by ac_real_resolve. */
@@ -168,12 +169,74 @@ static inline bool ac_fd_noted(enum ac_fd_state s)
     return s == AC_FD_NOTED_READ || s == AC_FD_NOTED_READY;
 }
 
+/* ---- call sites (sites.c) ---------------------------------------------------------------- */
+
+/* A call site: the return address of the wrapped call (where the program called it from), or
+ * one of these. */
+#define AC_SITE_UNKNOWN ((uintptr_t)0) /* not kept (a number from AC_FDTAB_SIZE up) */
+#define AC_SITE_NEVER   ((uintptr_t)1) /* the program never read the descriptor */
+/* The exported wrapper's caller. */
+#define AC_CALLER() ((uintptr_t)__builtin_return_address(0))
+/* A wrapper's argument it reads again after the real call, kept in its frame: stored once, and
+ * loaded only where it is needed, where a saved register would cost a push, a move and a pop on
+ * every call (make bench counts the instructions). */
+#define AC_KEEP(type, name, value) type volatile name = (value)
+
+/* Where the program last read each descriptor, by a wrapped call that returned data (0: never
+ * since it was accepted or connected). */
+extern uintptr_t ac_last_read[AC_FDTAB_SIZE];
+/* On every read that returned data: a load and a compare, a store only when the site changed (a
+ * line written by one thread stays in its cache). */
+static inline void ac_read_at(int fd, uintptr_t site)
+{
+    /* Not __atomic: GCC will not fold an atomic load into the compare (two instructions more,
+     * which a read's budget has no room for). The word is aligned, so each access is whole (a
+     * relaxed atomic's machine code); the store is volatile, made once, never invented. Two
+     * threads reading one number at once leave one of their sites: either is true. */
+    if ((unsigned)fd < AC_FDTAB_SIZE && ac_last_read[(unsigned)fd] != site)
+        *(volatile uintptr_t *)&ac_last_read[(unsigned)fd] = site;
+}
+/* A new connection under `fd` (accept, connect): not read yet. */
+static inline void ac_read_forget(int fd)
+{
+    if ((unsigned)fd < AC_FDTAB_SIZE)
+        __atomic_store_n(&ac_last_read[fd], AC_SITE_UNKNOWN, __ATOMIC_RELAXED);
+}
+/* `to` is a duplicate of `from` (dup, F_DUPFD): one connection, one history. */
+static inline void ac_read_copy(int from, int to)
+{
+    if ((unsigned)from < AC_FDTAB_SIZE && (unsigned)to < AC_FDTAB_SIZE)
+        __atomic_store_n(&ac_last_read[to], __atomic_load_n(&ac_last_read[from], __ATOMIC_RELAXED),
+                         __ATOMIC_RELAXED);
+}
+
+#define AC_SITE_NAME_MAX   64 /* a module's name is cut short after this many bytes */
+#define AC_SITE_SYMBOL_MAX 96 /* and a symbol's */
+/* What a site resolves to: `module` is empty when no loaded object holds it. */
+struct ac_site_info {
+    const char *module; /* the object's file name, without its directory */
+    uintptr_t offset;   /* the address less the object's load bias */
+    const char *symbol; /* NULL: no sized dynamic symbol covers it */
+    uintptr_t symbol_offset;
+};
+/* Resolves `site` (dl_iterate_phdr, dladdr1: both take the loader's lock, so never with a lock
+ * of the library's held). False when it names no loaded object (info->module is then ""). */
+bool ac_site_resolve(uintptr_t site, struct ac_site_info *info);
+/* " TOKEN=MODULE+0xOFF[ symbol=MODULE!NAME+0xOFF]", " TOKEN=never" or " TOKEN=unknown" (`info`
+ * NULL or empty: unknown). */
+void ac_site_text(struct ac_text *t, const char *token, uintptr_t site,
+                  const struct ac_site_info *info);
+/* The stats file's label: "MODULE+0xOFF", "never_read" or "unknown". */
+void ac_site_label(struct ac_text *t, uintptr_t site, const struct ac_site_info *info);
+
 /* ---- EOF notes (notes.c) ------------------------------------------------------------------ */
 
 /* When each noted EOF was seen: the monotonic clock's low 32 bits. */
 extern uint32_t ac_eof_ms[AC_FDTAB_SIZE];
-/* Notes an EOF on `fd` (NONE → NOTED): a clock read and two stores, no system call. */
-void ac_note_eof(int fd, enum ac_found_by how);
+/* Where the wrapped call that met it was called from (AC_CALLER), written with the note. */
+extern uintptr_t ac_eof_site[AC_FDTAB_SIZE];
+/* Notes an EOF on `fd` (NONE → NOTED): a clock read and three stores, no system call. */
+void ac_note_eof(int fd, enum ac_found_by how, uintptr_t site);
 /* On the timer, under the tracker lock: judges every note whose grace has run out (TCP in
  * CLOSE_WAIT becomes PENDING, due at once) and returns the earliest deadline of the rest. */
 uint64_t ac_notes_judge_due(uint64_t now_ms);
@@ -377,7 +440,7 @@ void ac_sort_u32(uint32_t *v, size_t n);
 /* Called when a read of more than zero bytes returned 0, or readiness reported a FIN: notes it
  * (notes.c), or for a number above the table judges it at once. Preserves errno; never blocks;
  * safe in a signal handler. */
-void ac_on_eof(int fd, enum ac_found_by how);
+void ac_on_eof(int fd, enum ac_found_by how, uintptr_t site);
 
 /* What the kernel says of `fd` when its EOF is judged. */
 enum ac_verdict {
@@ -496,13 +559,25 @@ void ac_own_atfork_child(void);
  * timer (work lock held), through one opened for the call elsewhere (start-up, exit). */
 bool ac_fd_list(bool (*visit)(int fd, void *ctx), void *ctx);
 
+/* The call site a reclaim's line names (sites.c), put into words by the timer once it holds no
+ * lock of the library's. */
+struct ac_site_note {
+    uintptr_t site; /* AC_SITE_UNKNOWN, AC_SITE_NEVER or a return address */
+    bool last_read; /* the sweep found it: last_read= rather than site= */
+    size_t at;      /* where in the line the tokens go; 0: the line names no site */
+};
+/* Inserts the site's tokens into `report` (a line of `report_len` bytes at most) and gives the
+ * stats file its label. Timer thread, no lock held. */
+void ac_site_complete(const struct ac_site_note *note, char *report, size_t report_len);
+
 /* What the timer does with one due connection, called with the tracker lock held. Fills
  * `report` with the log line and returns its level, and may leave a descriptor in *release_fd
  * that the caller must close after unlocking (so a lingering close never blocks the lock);
- * *released says the number now holds the placeholder. `batch` counts the timer's holds of the
- * lock (a check done once per hold is not repeated). */
+ * *released says the number now holds the placeholder; *site where the line's site goes.
+ * `batch` counts the timer's holds of the lock (a check done once per hold is not repeated). */
 enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned batch, char *report,
-                         size_t report_len, int *release_fd, bool *released);
+                         size_t report_len, int *release_fd, bool *released,
+                         struct ac_site_note *site);
 /* Makes the placeholders (one blocking, one not) that reclaimed numbers are refilled with, early,
  * so that a program out of descriptors can still be helped. Under the tracker lock. */
 void ac_placeholder_prepare(void);
@@ -617,7 +692,12 @@ enum ac_counter {
  * the lock held, use ac_stat_add_on_timer (the timer looks at the file before it sleeps). */
 void ac_stat_add(enum ac_counter which);
 void ac_stat_add_on_timer(enum ac_counter which);
-void ac_stat_reclaimed_on_timer(bool closed, enum ac_found_by how);
+/* A reclaim, counted by action and how it was found, and by its call site (AC_SITE_*, or a return
+ * address: at most AC_STAT_SITES of them, the rest as "other"). */
+void ac_stat_reclaimed_on_timer(bool closed, enum ac_found_by how, uintptr_t site);
+#define AC_STAT_SITES 8
+/* The label of a counted site, once the timer has put it into words (no lock held). */
+void ac_stat_site_label(uintptr_t site, const char *label);
 /* The pending count changed: the file should say so (same rules as above). */
 void ac_stats_touch(void);
 void ac_stats_touch_on_timer(void);

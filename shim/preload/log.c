@@ -239,7 +239,7 @@ static void emit(enum ac_log_level level, const char *msg, bool have_file_lock)
     if (fd < 0 && stderr_usable && fd_is(2, stderr_dev, stderr_ino))
         fd = 2;
     bool journal = fd == 2 && stderr_journal;
-    char line[600];
+    char line[800]; /* a reclaim line with its call site is up to 560 bytes */
     struct ac_text t;
     ac_text_init(&t, line, sizeof line);
     ac_log_format(&t, journal ? ac_log_priority(level) : -1, "libautoclose", getpid(), msg);

@@ -15,10 +15,11 @@
 #include <errno.h>
 
 uint32_t ac_eof_ms[AC_FDTAB_SIZE];
+uintptr_t ac_eof_site[AC_FDTAB_SIZE];
 unsigned long ac_notes_taken;
 static int highest_noted = -1; /* the timer looks at numbers up to here */
 
-void ac_note_eof(int fd, enum ac_found_by how)
+void ac_note_eof(int fd, enum ac_found_by how, uintptr_t site)
 {
     int saved_errno = errno;
     if (!__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE)) {
@@ -31,8 +32,10 @@ void ac_note_eof(int fd, enum ac_found_by how)
         goto out; /* known already: noted (a repeated EOF keeps its first time), judged... */
     uint64_t now = ac_now_ms();
     uint8_t noted = how == AC_FOUND_READ ? AC_FD_NOTED_READ : AC_FD_NOTED_READY;
-    /* The time first, then the state that publishes it (the timer reads them in that order). */
+    /* The time and site first, then the state that publishes them (the timer reads them in that
+     * order). */
     __atomic_store_n(&ac_eof_ms[fd], (uint32_t)now, __ATOMIC_RELAXED);
+    __atomic_store_n(&ac_eof_site[fd], site, __ATOMIC_RELAXED);
     if (!__atomic_compare_exchange_n(&ac_fdtab[fd], &expected, noted, false, __ATOMIC_RELEASE,
                                      __ATOMIC_RELAXED))
         goto out;
@@ -46,15 +49,16 @@ out:
     errno = saved_errno;
 }
 
-void ac_on_eof(int fd, enum ac_found_by how)
+void ac_on_eof(int fd, enum ac_found_by how, uintptr_t site)
 {
     if ((unsigned)fd < AC_FDTAB_SIZE) {
-        ac_note_eof(fd, how);
+        ac_note_eof(fd, how, site);
         return;
     }
     if (fd < 0)
         return;
-    /* Above the table there is no byte to note in: judged at once, under the lock. */
+    /* Above the table there is no byte to note in: judged at once, under the lock (its site is
+     * not kept). */
     int saved_errno = errno;
     if (__atomic_load_n(&ac_active, __ATOMIC_ACQUIRE))
         ac_judge_and_track(fd, how, ac_now_ms(), false);

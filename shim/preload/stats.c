@@ -18,6 +18,17 @@
 /* Aligned to 8 by hand: a 32-bit program aligns a uint64_t to 4 only, and an atomic add on one
  * that straddled two cache lines would be a split lock, which recent kernels slow down or trap. */
 static _Alignas(8) uint64_t counters[AC_STAT_COUNT];
+
+/* Reclaims by call site: the first AC_STAT_SITES sites met, then "other"; counted by the timer
+ * under the tracker lock. A site's label is written once, by the timer holding no lock (sites.c),
+ * and published by `labelled`. */
+static struct site_count {
+    uintptr_t site;
+    uint64_t count;
+    int labelled;
+    char label[AC_SITE_NAME_MAX + 24];
+} sites[AC_STAT_SITES];
+static _Alignas(8) uint64_t site_other, site_never, site_unknown;
 static char path[sizeof ac_cfg.stats_file + 16]; /* expanded; empty: no stats file */
 static bool dirty;                               /* changed since the file was last written */
 static uint64_t last_write_ms;                   /* timer thread, under the tracker lock */
@@ -54,6 +65,8 @@ void ac_stats_atfork_child(void)
 {
     for (int i = 0; i < AC_STAT_COUNT; i++)
         counters[i] = 0;
+    memset(sites, 0, sizeof sites);
+    site_other = site_never = site_unknown = 0;
     dirty = false;
     last_write_ms = 0;
     write_busy = 0;
@@ -143,10 +156,89 @@ void ac_stat_add_on_timer(enum ac_counter which)
     ac_stats_touch_on_timer();
 }
 
-void ac_stat_reclaimed_on_timer(bool closed, enum ac_found_by how)
+static uint64_t *site_counter(uintptr_t site)
 {
+    if (site == AC_SITE_UNKNOWN)
+        return &site_unknown;
+    if (site == AC_SITE_NEVER)
+        return &site_never;
+    for (int i = 0; i < AC_STAT_SITES; i++) {
+        uintptr_t here = __atomic_load_n(&sites[i].site, __ATOMIC_RELAXED);
+        if (here == site)
+            return &sites[i].count;
+        if (here == AC_SITE_UNKNOWN) {
+            __atomic_store_n(&sites[i].site, site, __ATOMIC_RELAXED); /* an exit may render it */
+            return &sites[i].count;
+        }
+    }
+    return &site_other;
+}
+
+void ac_stat_reclaimed_on_timer(bool closed, enum ac_found_by how, uintptr_t site)
+{
+    __atomic_add_fetch(site_counter(site), 1, __ATOMIC_RELAXED);
     ac_stat_add_on_timer((enum ac_counter)(
         (closed ? AC_STAT_RECLAIMED_CLOSE_READ : AC_STAT_RECLAIMED_SHUTDOWN_READ) + (int)how));
+}
+
+void ac_stat_site_label(uintptr_t site, const char *label)
+{
+    for (int i = 0; i < AC_STAT_SITES && site > AC_SITE_NEVER; i++) {
+        if (__atomic_load_n(&sites[i].site, __ATOMIC_RELAXED) != site ||
+            __atomic_load_n(&sites[i].labelled, __ATOMIC_RELAXED))
+            continue;
+        struct ac_text t;
+        ac_text_init(&t, sites[i].label, sizeof sites[i].label);
+        ac_text_str(&t, label);
+        __atomic_store_n(&sites[i].labelled, 1, __ATOMIC_RELEASE);
+    }
+}
+
+/* One by_site series; `label` is the site's text, escaped as the format wants. */
+static void site_series(struct ac_text *t, const char *label, uint64_t value);
+
+/* The sites' series: each counted site, then never_read, unknown and other when they counted
+ * anything. A site not labelled yet (the program exits while the timer is between counting and
+ * logging it) is put into words here, on the exiting thread, which holds no lock of ours. */
+static void render_sites(struct ac_text *t)
+{
+    uint64_t never = __atomic_load_n(&site_never, __ATOMIC_RELAXED);
+    uint64_t unknown = __atomic_load_n(&site_unknown, __ATOMIC_RELAXED);
+    uint64_t other = __atomic_load_n(&site_other, __ATOMIC_RELAXED);
+    bool any = never || unknown || other;
+    for (int i = 0; i < AC_STAT_SITES; i++)
+        any |= __atomic_load_n(&sites[i].count, __ATOMIC_RELAXED) != 0;
+    if (!any)
+        return;
+    ac_prom_header(t, "autoclose_reclaimed_by_site_total", "counter",
+                   "Connections reclaimed, by where the program met the peer's FIN (site) or, for "
+                   "those the sweep found, where it last read them.");
+    for (int i = 0; i < AC_STAT_SITES; i++) {
+        uint64_t n = __atomic_load_n(&sites[i].count, __ATOMIC_RELAXED);
+        if (n == 0)
+            continue;
+        char resolved[AC_SITE_NAME_MAX + 24];
+        const char *label = sites[i].label;
+        if (!__atomic_load_n(&sites[i].labelled, __ATOMIC_ACQUIRE)) {
+            struct ac_site_info info;
+            uintptr_t site = __atomic_load_n(&sites[i].site, __ATOMIC_RELAXED);
+            bool known = !ac_timer_is_self() && ac_site_resolve(site, &info);
+            struct ac_text l;
+            ac_text_init(&l, resolved, sizeof resolved);
+            ac_site_label(&l, site, known ? &info : NULL);
+            label = resolved;
+        }
+        if (strcmp(label, "unknown") == 0)
+            unknown += n; /* an address in no loaded object: one series for all of them */
+        else
+            site_series(t, label, n);
+    }
+    if (never)
+        site_series(t, "never_read", never);
+    if (unknown)
+        site_series(t, "unknown", unknown);
+    if (other)
+        site_series(t, "other", other);
 }
 
 uint64_t ac_stat_get(enum ac_counter which)
@@ -171,6 +263,15 @@ static void series(struct ac_text *t, const char *name, const char *labels, uint
     ac_prom_series(t, name, all, value);
 }
 
+static void site_series(struct ac_text *t, const char *label, uint64_t value)
+{
+    char labels[AC_SITE_NAME_MAX + 48];
+    struct ac_text l;
+    ac_text_init(&l, labels, sizeof labels);
+    ac_prom_label(&l, "site", label);
+    series(t, "autoclose_reclaimed_by_site_total", labels, value);
+}
+
 size_t ac_stats_render(char *buf, size_t cap, size_t pending)
 {
     static const char *const reclaimed_labels[] = {
@@ -187,6 +288,7 @@ size_t ac_stats_render(char *buf, size_t cap, size_t pending)
     for (int i = 0; i < 6; i++)
         series(&t, "autoclose_reclaimed_total", reclaimed_labels[i],
                ac_stat_get((enum ac_counter)(AC_STAT_RECLAIMED_SHUTDOWN_READ + i)));
+    render_sites(&t);
     ac_prom_header(&t, "autoclose_pending", "gauge",
                    "Half-closed connections waiting out their grace period.");
     series(&t, "autoclose_pending", "", pending);
@@ -239,7 +341,7 @@ void ac_stats_write(size_t pending)
         __atomic_store_n(&write_busy, 0, __ATOMIC_RELEASE);
         return;
     }
-    char text[4096];
+    char text[8192]; /* the by-site series need room beside the rest */
     size_t len = ac_stats_render(text, sizeof text, pending);
     if (ac_file_replace(path, text, len)) {
         __atomic_store_n(&write_busy, 0, __ATOMIC_RELEASE);

@@ -74,7 +74,8 @@ struct outcome {
     enum ac_log_level level;
     int fd, release_fd;
     bool released;
-    char report[240];
+    struct ac_site_note site;
+    char report[640];
 };
 
 /* Acts on up to BATCH due connections; returns how many, and lowers *next to the next deadline. */
@@ -88,7 +89,7 @@ static int act_on_due(struct outcome *out, uint64_t now, uint64_t *next)
     while (n < BATCH && ac_tracker_take_due(now, &due, &pending_next)) {
         out[n].fd = due.fd;
         out[n].level = ac_act(&due, now, batch, out[n].report, sizeof out[n].report,
-                              &out[n].release_fd, &out[n].released);
+                              &out[n].release_fd, &out[n].released, &out[n].site);
         n++;
     }
     if (pending_next < *next)
@@ -186,9 +187,16 @@ static void *timer_main(void *unused)
         if (n > 0) {
             /* Closing and logging happen without the lock: neither may hold up the program. */
             ac_tracker_unlock(&saved);
-            for (int i = 0; i < n; i++) {
+            for (int i = 0; i < n; i++)
                 if (out[i].release_fd >= 0)
                     AC_REAL(close)(out[i].release_fd);
+            /* The call sites are put into words holding no lock at all: the loader's lock they
+             * take may be held by a program thread in dlopen, waiting for one of ours. */
+            ac_timer_work_unlock();
+            for (int i = 0; i < n; i++)
+                ac_site_complete(&out[i].site, out[i].report, sizeof out[i].report);
+            ac_timer_work_lock();
+            for (int i = 0; i < n; i++) {
                 ac_log(out[i].level, out[i].report);
                 if (out[i].released)
                     ac_headroom_check(out[i].fd);

@@ -23,6 +23,6 @@ AC_EXPORT int ioctl(int fd, ac_ioctl_request request, ...)
     int r = AC_REAL(ioctl)(fd, request, arg);
     if (AC_UNLIKELY(request == FIONREAD) && r == 0 && arg != NULL && *(int *)arg == 0 &&
         ac_fd_unknown(fd))
-        ac_on_eof(fd, AC_FOUND_READY);
+        ac_on_eof(fd, AC_FOUND_READY, AC_CALLER());
     return r;
 }

@@ -41,6 +41,7 @@ static inline void replacing(int oldfd, int newfd)
     if (oldfd != newfd) {
         ac_fd_shared(oldfd);
         ac_fd_shared(newfd);
+        ac_read_copy(oldfd, newfd);
     }
 }
 
@@ -64,6 +65,7 @@ AC_EXPORT int dup(int oldfd)
     if (r >= 0) {
         ac_fd_shared(oldfd);
         ac_fd_shared(r); /* its last file may have been closed where no wrapper sees */
+        ac_read_copy(oldfd, r);
     }
     return r;
 }
@@ -73,6 +75,7 @@ static inline void after_fcntl(int fd, int cmd, int r)
     if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0) {
         ac_fd_shared(fd);
         ac_fd_shared(r);
+        ac_read_copy(fd, r);
     }
 }
 
@@ -178,6 +181,7 @@ static inline void connection_appeared(int fd)
 {
     number_reused(fd);
     ac_fd_born(fd);
+    ac_read_forget(fd); /* a read of the number's last connection is not this one's */
     ac_timer_start_here();
     if (AC_UNLIKELY(ac_hygiene_wanted()))
         ac_hygiene_on_connection(fd);

@@ -38,19 +38,20 @@ static inline bool arm(struct pollfd *fds, nfds_t nfds)
     return true;
 }
 
-/* Judges the entries that reported a FIN; out of line, since it is rare. */
-static __attribute__((noinline, cold)) void found(struct pollfd *fds, nfds_t nfds)
+/* Notes the entries that reported a FIN, with the place the program called poll from; out of
+ * line, since it is rare. */
+static __attribute__((noinline, cold)) void found(struct pollfd *fds, nfds_t nfds, uintptr_t site)
 {
     for (nfds_t i = 0; i < nfds; i++) {
         if (fds[i].revents & POLLRDHUP) {
             fds[i].revents &= (short)~POLLRDHUP;
             if (ac_fd_unknown(fds[i].fd))
-                ac_on_eof(fds[i].fd, AC_FOUND_READY);
+                ac_on_eof(fds[i].fd, AC_FOUND_READY, site);
         }
     }
 }
 
-static inline void disarm(struct pollfd *fds, nfds_t nfds, int ready)
+static inline void disarm(struct pollfd *fds, nfds_t nfds, int ready, uintptr_t site)
 {
     unsigned got = 0;
     for (nfds_t i = 0; i < nfds; i++) {
@@ -58,7 +59,7 @@ static inline void disarm(struct pollfd *fds, nfds_t nfds, int ready)
         got |= (unsigned short)fds[i].revents;
     }
     if (ready > 0 && AC_UNLIKELY(got & POLLRDHUP))
-        found(fds, nfds);
+        found(fds, nfds, site);
 }
 
 #define ASKED_OF_CLOSE_WAIT (POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM | POLLRDHUP)
@@ -130,6 +131,7 @@ struct poll_loan {
     struct pollfd *fds;
     nfds_t nfds;
     bool armed, hidden;
+    uintptr_t site; /* where the program called poll from */
 };
 static inline void poll_loan_end(struct poll_loan *l)
 {
@@ -143,8 +145,9 @@ static inline __attribute__((unused)) void poll_loan_cancelled(void *l)
 {
     poll_loan_end(l);
 }
-#define POLL_LOAN(fds, nfds)                                                                       \
-    struct poll_loan loan __attribute__((cleanup(poll_loan_end))) = {(fds), (nfds), false, false}; \
+#define POLL_LOAN(fds, nfds, site)                                                                 \
+    struct poll_loan loan                                                                          \
+        __attribute__((cleanup(poll_loan_end))) = {(fds), (nfds), false, false, (site)};           \
     POLL_ON_CANCEL(poll_loan_cancelled, &loan)
 
 /* The normal way back: the flags hidden again, FINs noted, hidden entries shown again. */
@@ -152,7 +155,7 @@ static inline void poll_return(struct poll_loan *l, int r)
 {
     if (l->armed) {
         l->armed = false;
-        disarm(l->fds, l->nfds, r);
+        disarm(l->fds, l->nfds, r, l->site);
     }
     if (l->hidden) {
         l->hidden = false;
@@ -181,9 +184,11 @@ static inline __attribute__((unused)) void give_back_one_cancelled(void *armed)
 }
 
 /* The common single-descriptor wait, without the loops: the array is one entry. Kept out of
- * line, like poll_many, so that poll itself is a branch and a jump. */
-static __attribute__((noinline)) int poll_one(struct pollfd *p, int timeout)
+ * line, like poll_many, so that poll itself is a branch and a jump (the site comes second, so
+ * that poll's timeout stays where it is). */
+static __attribute__((noinline)) int poll_one(struct pollfd *p, uintptr_t site, int timeout)
 {
+    AC_KEEP(uintptr_t, kept_site, site);
     short asked = p->events;
     if ((asked & (POLLIN | POLLRDHUP)) != POLLIN ||
         AC_UNLIKELY(!__atomic_load_n(&ac_active, __ATOMIC_RELAXED)))
@@ -196,13 +201,14 @@ static __attribute__((noinline)) int poll_one(struct pollfd *p, int timeout)
     armed = NULL;
     p->events = asked;
     if (r > 0 && AC_UNLIKELY(p->revents & POLLRDHUP))
-        found(p, 1);
+        found(p, 1, kept_site);
     return r;
 }
 
-static __attribute__((noinline)) int poll_many(struct pollfd *fds, nfds_t nfds, int timeout)
+static __attribute__((noinline)) int poll_many(struct pollfd *fds, nfds_t nfds, int timeout,
+                                               uintptr_t site)
 {
-    POLL_LOAN(fds, nfds);
+    POLL_LOAN(fds, nfds, site);
     loan.armed = arm(fds, nfds);
     int r = AC_REAL(poll)(fds, nfds, timeout);
     poll_return(&loan, r);
@@ -213,36 +219,37 @@ static __attribute__((noinline)) int poll_many(struct pollfd *fds, nfds_t nfds, 
  * has yet to start). The count poll returns stays right: a hidden entry reports nothing, and a
  * stripped one still reports what it asked for. */
 static __attribute__((noinline, cold)) int poll_reclaimed(struct pollfd *fds, nfds_t nfds,
-                                                          int timeout)
+                                                          int timeout, uintptr_t site)
 {
-    POLL_LOAN(fds, nfds);
+    POLL_LOAN(fds, nfds, site);
     loan.hidden = hide(fds, nfds);
-    int r = poll_many(fds, nfds, timeout);
+    int r = poll_many(fds, nfds, timeout, site);
     poll_return(&loan, r);
     return r;
 }
 
-static inline int poll_body(struct pollfd *fds, nfds_t nfds, int timeout)
+static inline int poll_body(struct pollfd *fds, nfds_t nfds, int timeout, uintptr_t site)
 {
     if (reclaimed_held())
-        return poll_reclaimed(fds, nfds, timeout);
-    return nfds == 1 ? poll_one(fds, timeout) : poll_many(fds, nfds, timeout);
+        return poll_reclaimed(fds, nfds, timeout, site);
+    return nfds == 1 ? poll_one(fds, site, timeout) : poll_many(fds, nfds, timeout, site);
 }
 
 static int ppoll_body(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
-                      const sigset_t *sigmask);
+                      const sigset_t *sigmask, uintptr_t site);
 
 #if !AC_GLIBC
 /* The program's array polled as a copy, only the results written back (revents: what the kernel
  * writes); -1 for ppoll's timeout means poll's. */
 static __attribute__((noinline)) int poll_copied(struct pollfd *fds, nfds_t nfds, int timeout,
                                                  const struct timespec *ts, const sigset_t *mask,
-                                                 bool is_ppoll)
+                                                 bool is_ppoll, uintptr_t site)
 {
     struct pollfd copy[COPY_MAX];
     memcpy(copy, fds, nfds * sizeof *fds);
     poll_on_copy = true;
-    int r = is_ppoll ? ppoll_body(copy, nfds, ts, mask) : poll_body(copy, nfds, timeout);
+    int r =
+        is_ppoll ? ppoll_body(copy, nfds, ts, mask, site) : poll_body(copy, nfds, timeout, site);
     poll_on_copy = false;
     for (nfds_t i = 0; i < nfds; i++)
         fds[i].revents = copy[i].revents;
@@ -254,10 +261,10 @@ AC_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
 #if !AC_GLIBC
     if (nfds - 1 < COPY_MAX)
-        return poll_copied(fds, nfds, timeout, NULL, NULL, false);
+        return poll_copied(fds, nfds, timeout, NULL, NULL, false, AC_CALLER());
     poll_on_copy = false; /* a siglongjmp may have left it set */
 #endif
-    return poll_body(fds, nfds, timeout);
+    return poll_body(fds, nfds, timeout, AC_CALLER());
 }
 #pragma GCC diagnostic pop
 
@@ -265,7 +272,7 @@ AC_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 AC_EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
 {
     bool fits = nfds <= fdslen / sizeof *fds; /* else the real one aborts */
-    POLL_LOAN(fds, nfds);
+    POLL_LOAN(fds, nfds, AC_CALLER());
     loan.hidden = fits && reclaimed_held() && hide(fds, nfds);
     loan.armed = fits && arm(fds, nfds);
     int r = AC_REAL(poll_chk)(fds, nfds, timeout, fdslen);
@@ -279,16 +286,16 @@ AC_EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *time
 {
 #if !AC_GLIBC
     if (nfds - 1 < COPY_MAX)
-        return poll_copied(fds, nfds, 0, timeout, sigmask, true);
+        return poll_copied(fds, nfds, 0, timeout, sigmask, true, AC_CALLER());
     poll_on_copy = false;
 #endif
-    return ppoll_body(fds, nfds, timeout, sigmask);
+    return ppoll_body(fds, nfds, timeout, sigmask, AC_CALLER());
 }
 
 static int ppoll_body(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
-                      const sigset_t *sigmask)
+                      const sigset_t *sigmask, uintptr_t site)
 {
-    POLL_LOAN(fds, nfds);
+    POLL_LOAN(fds, nfds, site);
     loan.hidden = reclaimed_held() && hide(fds, nfds);
     loan.armed = arm(fds, nfds);
     int r = AC_REAL(ppoll)(fds, nfds, timeout, sigmask);
@@ -301,7 +308,7 @@ AC_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec
                           const sigset_t *sigmask, size_t fdslen)
 {
     bool fits = nfds <= fdslen / sizeof *fds;
-    POLL_LOAN(fds, nfds);
+    POLL_LOAN(fds, nfds, AC_CALLER());
     loan.hidden = fits && reclaimed_held() && hide(fds, nfds);
     loan.armed = fits && arm(fds, nfds);
     int r = AC_REAL(ppoll_chk)(fds, nfds, timeout, sigmask, fdslen);

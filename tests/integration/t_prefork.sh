@@ -41,7 +41,7 @@ require_settled "$port" "the parent's copies were not reclaimed within 4 s" clie
 assert_eq 0 "$(actions "$LOG" | grep -c ': shutdown fd=' || true)" \
     "shutdowns of sockets the parent shared with a child"
 assert_eq "$N" "$(actions "$LOG" |
-    grep -c "libautoclose\[$parent\]: close fd=.* found=sweep shared=yes" || true)" \
+    grep -c "libautoclose\[$parent\]: close fd=.* found=sweep .*shared=yes" || true)" \
     "copies released by the parent (close, found=sweep, shared=yes)"
 assert_eq "$N unix" "$kinds" "the parent's descriptors, now placeholders"
 pass "the parent's $N copies released (shared=yes, found=sweep); peers in TIME_WAIT"

@@ -20,7 +20,7 @@
 #include "autoclose.h"
 
 /* ac_stats_write renders into a buffer of this size (stats.c): the largest file must fit. */
-#define WRITE_BUFFER 4096
+#define WRITE_BUFFER 8192 /* stats.c's */
 
 static const char *const families[] = {
     "autoclose_reclaimed_total",
@@ -246,7 +246,7 @@ static void add_n(enum ac_counter which, int n)
 static void reclaimed_n(bool closed, enum ac_found_by how, int n)
 {
     for (int i = 0; i < n; i++)
-        ac_stat_reclaimed_on_timer(closed, how);
+        ac_stat_reclaimed_on_timer(closed, how, AC_SITE_UNKNOWN);
 }
 
 /* Each count lands in its own series, each with a different number so a swap shows. */
@@ -319,6 +319,53 @@ static void render_respects_the_buffer(void **state)
     assert_int_equal(byte, '#');
 }
 
+/* Reclaims by call site: the first AC_STAT_SITES sites each have a series under the label the
+ * timer gave them, later ones count as "other"; the never read and the unknown ones have theirs;
+ * a site whose label says it is in no object counts as unknown (one series, not two alike). */
+static void by_site_is_bounded(void **state)
+{
+    (void)state;
+    char head[160], label[32];
+    for (int i = 0; i < 10; i++) {
+        uintptr_t site = 0x10000 + (uintptr_t)i * 16;
+        reclaimed_n(i % 2, AC_FOUND_READ, i + 1);
+        for (int j = 0; j <= i; j++)
+            ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, site);
+        snprintf(label, sizeof label, "server+0x%x", 0x100 + i);
+        ac_stat_site_label(site, i == 7 ? "unknown" : label);
+    }
+    ac_stat_reclaimed_on_timer(true, AC_FOUND_SWEEP, AC_SITE_NEVER);
+    ac_stat_reclaimed_on_timer(true, AC_FOUND_SWEEP, AC_SITE_NEVER);
+    char text[WRITE_BUFFER];
+    render(text, sizeof text, 0);
+    long pid = (long)getpid();
+    for (int i = 0; i < 8; i++) {
+        if (i == 7)
+            continue;
+        snprintf(head, sizeof head,
+                 "autoclose_reclaimed_by_site_total{pid=\"%ld\",site=\"server+0x%x\"}", pid,
+                 0x100 + i);
+        assert_int_equal(value_of(text, head), i + 1);
+    }
+    /* reclaimed_n counted 1 + 2 + ... + 10 as unknown; the eighth site adds its 8. */
+    snprintf(head, sizeof head, "autoclose_reclaimed_by_site_total{pid=\"%ld\",site=\"unknown\"}",
+             pid);
+    assert_int_equal(value_of(text, head), 55 + 8);
+    snprintf(head, sizeof head,
+             "autoclose_reclaimed_by_site_total{pid=\"%ld\",site=\"never_read\"}", pid);
+    assert_int_equal(value_of(text, head), 2);
+    snprintf(head, sizeof head, "autoclose_reclaimed_by_site_total{pid=\"%ld\",site=\"other\"}",
+             pid);
+    assert_int_equal(value_of(text, head), 9 + 10);
+    assert_null(strstr(text, "server+0x108"));
+    assert_null(strstr(text, "server+0x107"));
+    /* One HELP and one TYPE, before the samples. */
+    const char *help = strstr(text, "# HELP autoclose_reclaimed_by_site_total ");
+    assert_non_null(help);
+    assert_null(strstr(help + 1, "# HELP autoclose_reclaimed_by_site_total "));
+    assert_true(help < strstr(text, "autoclose_reclaimed_by_site_total{"));
+}
+
 static int digits(uint64_t v)
 {
     int n = 1;
@@ -334,10 +381,22 @@ static int digits(uint64_t v)
 static void largest_text_fits_the_write_buffer(void **state)
 {
     (void)state;
+    /* Every by-site series, each with the longest label. */
+    char label[AC_SITE_NAME_MAX + 24];
+    memset(label, 'm', AC_SITE_NAME_MAX);
+    snprintf(label + AC_SITE_NAME_MAX, sizeof label - AC_SITE_NAME_MAX, "+0x%016llx", ~0ull);
+    for (int i = 0; i < AC_STAT_SITES; i++) {
+        ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, 0x10000 + (uintptr_t)i);
+        ac_stat_site_label(0x10000 + (uintptr_t)i, label);
+    }
+    ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, 0x20000);
+    ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, AC_SITE_NEVER);
+    ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, AC_SITE_UNKNOWN);
+    size_t series = SERIES + AC_STAT_SITES + 3;
     char text[WRITE_BUFFER];
     size_t len = render(text, sizeof text, 0);
-    size_t largest = len + SERIES * (size_t)(digits(UINT64_MAX) - 1) +
-                     SERIES * (size_t)(7 - digits((uint64_t)getpid()));
+    size_t largest = len + series * (size_t)(digits(UINT64_MAX) - 1) +
+                     series * (size_t)(7 - digits((uint64_t)getpid()));
     if (largest >= WRITE_BUFFER)
         fail_msg("the largest text takes %zu bytes; the write buffer has %d", largest + 1,
                  WRITE_BUFFER);
@@ -539,6 +598,7 @@ int main(void)
         TEST(reclaimed_has_every_action_and_finding),
         TEST(starts_at_zero),
         TEST(values_follow_the_counts),
+        TEST(by_site_is_bounded),
         TEST(render_respects_the_buffer),
         TEST(largest_text_fits_the_write_buffer),
         TEST(no_file_without_a_path),
