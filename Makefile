@@ -656,10 +656,17 @@ uninstall-libmusl:
 # preload_entries GLIBC,GLIBC32,MUSL: the tree's ENTRY=LIBRARY pairs.
 preload_entries = $(if $(MULTIARCH),'lib/$(MULTIARCH)=$(1)') 'lib64=$(1)' 'lib=$(1)' \
 	$(if $(MULTIARCH32),'lib/$(MULTIARCH32)=$(2)' 'lib32=$(2)') '$$LIB=$(3)'
-.PHONY: preload-tree
-all integration: preload-tree
+# make builds it after the libraries; the tests after the test targets' builds of them (which
+# install what is missing first, where make alone only checks).
+make_preload_tree = @scripts/preload-tree.sh $(BUILD)/preload \
+	$(call preload_entries,$(LIB),$(LIB32),$(LIBMUSL))
+.PHONY: preload-tree preload-tree-tests
+all: preload-tree
 preload-tree: $(LIB) lib32 libmusl
-	@scripts/preload-tree.sh $(BUILD)/preload $(call preload_entries,$(LIB),$(LIB32),$(LIBMUSL))
+	$(make_preload_tree)
+integration: preload-tree-tests
+preload-tree-tests: $(LIB) lib32-tests musl-tests
+	$(make_preload_tree)
 
 # ---- cross-build: make cross-aarch64 ---------------------------------------------------------
 # The library alone (no tests: nothing here runs it) cross-compiled for 64-bit ARM into
