@@ -41,6 +41,7 @@ real_group() {
 }
 
 # ---- R1: TABs in site= shift no field; nothing from the line is evaluated -----------------------
+# shellcheck disable=SC2016 # the command substitution is the forged text
 printf '%s found=read site=x\t1\tls\tBASH_VERSINFO[$(id>%s)0]+0x1\n%s\n' "$head" "$TMP/pwned" "$genuine" \
     >"$TMP/r1.log"
 run_rc rc "$REPORT" --exe "$TMP/build/leaky" "$TMP/r1.log"
