@@ -205,9 +205,10 @@ static inline void ac_read_at(int fd, uintptr_t site)
      * relaxed atomic's machine code); the store is volatile, made once, never invented. Two
      * threads reading one number at once leave one of their sites: either is true. The count
      * is published after the site: a reader that sees it sees that site (act.c). */
-    if ((unsigned)fd < AC_FDTAB_SIZE && ac_last_read[(unsigned)fd] != site) {
-        *(volatile uintptr_t *)&ac_last_read[(unsigned)fd] = site;
-        __atomic_store_n(&ac_last_read_gen[(unsigned)fd], ac_unload_gen_now(), __ATOMIC_RELEASE);
+    size_t i = (unsigned)fd; /* one index for both tables: no second extension of it */
+    if (i < AC_FDTAB_SIZE && ac_last_read[i] != site) {
+        *(volatile uintptr_t *)&ac_last_read[i] = site;
+        __atomic_store_n(&ac_last_read_gen[i], ac_unload_gen_now(), __ATOMIC_RELEASE);
     }
 }
 /* A new connection under `fd` (accept, connect): not read yet. */
