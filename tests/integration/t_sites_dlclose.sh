@@ -36,7 +36,9 @@ sed 's/^/  /' "$TMP/swap.out"
 eof_a=$(sed -n 's/^a: eof fd=\([0-9]*\) n=0, read fd=[0-9]* n=5$/\1/p' "$TMP/swap.out")
 once_a=$(sed -n 's/^a: eof fd=[0-9]* n=0, read fd=\([0-9]*\) n=5$/\1/p' "$TMP/swap.out")
 eof_b=$(sed -n 's/^b: eof fd=\([0-9]*\) n=0$/\1/p' "$TMP/swap.out")
-[ -n "$eof_a" ] && [ -n "$once_a" ] && [ -n "$eof_b" ] || fail "the plugins' reads: $(cat "$TMP/swap.out")"
+if [ -z "$eof_a" ] || [ -z "$once_a" ] || [ -z "$eof_b" ]; then
+    fail "the plugins' reads: $(cat "$TMP/swap.out")"
+fi
 wait_until $((GRACE + 10 * SWEEP + 5000)) has_lines 3 ': (shutdown|close) fd=' "$TMP/swap.err" ||
     fail "$(count_lines ': (shutdown|close) fd=' "$TMP/swap.err") of 3 reclaims logged"
 actions "$TMP/swap.err" | sed 's/^/  /'
@@ -51,6 +53,7 @@ if [ -z "${interposer:-}" ]; then
     [[ $(line_of "$eof_b") =~ \ found=read\ site=sites_dlclose_b\.so\+0x[0-9a-f]+\ symbol=sites_dlclose_b\.so!sites_plugin_b_eof\+0x[0-9a-f]+$ ]] ||
         fail "the EOF read in plugin b is not named in it: $(line_of "$eof_b")"
 fi
+# shellcheck disable=SC2317 # called through wait_until
 by_site() { [ -e "$TMP/swap.prom" ] && grep -q "autoclose_reclaimed_by_site_total{.*site=\"unknown\"} 2$" "$TMP/swap.prom"; }
 wait_until 3000 by_site || fail "the stats file does not count the two as unknown:" \
     "$(grep autoclose_reclaimed_by_site_total "$TMP/swap.prom" 2>/dev/null)"
