@@ -74,7 +74,9 @@ FIXTURES   := $(BUILD)/fixtures/mos_server $(BUILD)/fixtures/mos_server_fortifie
               $(BUILD)/fixtures/exec_stuck $(BUILD)/fixtures/fd_hog \
               $(BUILD)/fixtures/lock_holder \
               $(BUILD)/fixtures/leak_sites $(BUILD)/fixtures/stripped/leak_sites \
-              $(BUILD)/fixtures/dlopen_ctor $(BUILD)/fixtures/dlopen_ctor.so
+              $(BUILD)/fixtures/dlopen_ctor $(BUILD)/fixtures/dlopen_ctor.so \
+              $(BUILD)/fixtures/sites_dlclose $(BUILD)/fixtures/sites_dlclose_a.so \
+              $(BUILD)/fixtures/sites_dlclose_b.so
 
 .PHONY: all deps check-deps test-deps test unit integration demo fixtures clean format \
         format-check exports
@@ -122,6 +124,11 @@ $(CORE_LIB): $(CORE_OBJS) $(PRELOAD_OBJS)
 
 $(BUILD)/unit/%: tests/unit/%.c $(CORE_LIB) | $(BUILD)/unit
 	$(CC) $(CFLAGS) -pthread $(SHIM_INCLUDE) -o $@ $< $(CORE_LIB) -lcmocka -ldl -pthread
+
+# test_sites unloads a plugin after naming a site in it: the fixtures' sites_dlclose_a.so.
+$(BUILD)/unit/test_sites: tests/unit/test_sites.c $(CORE_LIB) $(BUILD)/fixtures/sites_dlclose_a.so | $(BUILD)/unit
+	$(CC) $(CFLAGS) -pthread $(SHIM_INCLUDE) -DSITES_PLUGIN='"$(abspath $(BUILD)/fixtures/sites_dlclose_a.so)"' \
+		-o $@ $< $(CORE_LIB) -lcmocka -ldl -pthread
 
 $(BUILD)/fixtures/mos_server: tests/fixtures/mos_server.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -U_FORTIFY_SOURCE -g -pthread -o $@ $< $(FIX_COMMON)
@@ -190,6 +197,10 @@ $(BUILD)/fixtures/stripped/leak_sites: $(BUILD)/fixtures/leak_sites
 $(BUILD)/fixtures/dlopen_ctor.so: tests/fixtures/dlopen_ctor.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -DDLOPEN_CTOR_PLUGIN -fPIC -shared -pthread \
 		-o $@ $< $(FIX_COMMON)
+
+# The two plugins t_sites_dlclose unloads and swaps: built alike, so the loader maps b where a was.
+$(BUILD)/fixtures/sites_dlclose_%.so: tests/fixtures/sites_dlclose.c tests/fixtures/mos_proto.h | $(BUILD)/fixtures
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -DSITES_DLCLOSE_PLUGIN=$* -fPIC -shared -o $@ $<
 
 $(BUILD)/fixtures/%: tests/fixtures/%.c $(FIX_COMMON) tests/fixtures/mos_proto.h | $(BUILD)/fixtures
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O1 -g -pthread -o $@ $< $(FIX_COMMON)

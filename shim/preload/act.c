@@ -270,15 +270,25 @@ static void waiting(struct ac_text *t, int fd, const char *why)
 }
 
 /* Where the program met the FIN (the wrapped call's site, kept with the note), or, for one the
- * sweep found, where it last read the connection. Numbers above the table keep none. */
-static uintptr_t site_of(const struct ac_due *due)
+ * sweep found, where it last read the connection. Numbers above the table keep none. A site met
+ * before an unload since is not kept either: its address may now be another object's. */
+static struct ac_site_note site_of(const struct ac_due *due)
 {
+    struct ac_site_note note = {.site = AC_SITE_UNKNOWN, .last_read = due->how == AC_FOUND_SWEEP};
     if ((unsigned)due->fd >= AC_FDTAB_SIZE)
-        return AC_SITE_UNKNOWN;
-    if (due->how != AC_FOUND_SWEEP)
-        return __atomic_load_n(&ac_eof_site[due->fd], __ATOMIC_RELAXED);
-    uintptr_t last = __atomic_load_n(&ac_last_read[due->fd], __ATOMIC_RELAXED);
-    return last != AC_SITE_UNKNOWN ? last : AC_SITE_NEVER;
+        return note;
+    if (due->how != AC_FOUND_SWEEP) {
+        note.gen = __atomic_load_n(&ac_eof_gen[due->fd], __ATOMIC_RELAXED);
+        note.site = __atomic_load_n(&ac_eof_site[due->fd], __ATOMIC_RELAXED);
+    } else {
+        /* The count first: ac_read_at publishes it after the site. */
+        note.gen = __atomic_load_n(&ac_last_read_gen[due->fd], __ATOMIC_ACQUIRE);
+        uintptr_t last = __atomic_load_n(&ac_last_read[due->fd], __ATOMIC_RELAXED);
+        note.site = last != AC_SITE_UNKNOWN ? last : AC_SITE_NEVER;
+    }
+    if (note.site > AC_SITE_NEVER && note.gen != ac_unload_gen_now())
+        note.site = AC_SITE_UNKNOWN;
+    return note;
 }
 
 enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned batch, char *report,
@@ -286,7 +296,7 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned bat
                          struct ac_site_note *site)
 {
     *released = false;
-    *site = (struct ac_site_note){.site = site_of(due), .last_read = due->how == AC_FOUND_SWEEP};
+    *site = site_of(due);
     int fd = due->fd;
     struct ac_text t;
     ac_text_init(&t, report, report_len);
@@ -368,7 +378,7 @@ enum ac_log_level ac_act(const struct ac_due *due, uint64_t now_ms, unsigned bat
     if (ac_cfg.dry_run)
         ac_stat_add_on_timer(AC_STAT_DRY_RUN_OBSERVED);
     else if (done)
-        ac_stat_reclaimed_on_timer(!shut, due->how, site->site);
+        ac_stat_reclaimed_on_timer(!shut, due->how, site->site, site->gen);
     else
         ac_stat_add_on_timer(AC_STAT_ERRORS);
 

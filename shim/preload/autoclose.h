@@ -82,6 +82,7 @@ struct ac_real_fns {
     int (*prctl)(int, ...);
     long (*syscall)(long, ...);
     int (*socket)(int, int, int);
+    int (*dlclose)(void *);
 };
 
 /* libc's functions (or the next preloaded library's), found once with dlsym(RTLD_NEXT). Until
@@ -182,9 +183,19 @@ static inline bool ac_fd_noted(enum ac_fd_state s)
  * every call (make bench counts the instructions). */
 #define AC_KEEP(type, name, value) type volatile name = (value)
 
+/* Objects unloaded so far, counted before each dlclose (wrap_dl.c; musl never unmaps one). A site
+ * is kept with the count it was met at: when the count has moved by the time the site is put into
+ * words, the address may lie in another object loaded where the first was, and it is not named. */
+extern uint32_t ac_unload_gen;
+static inline uint32_t ac_unload_gen_now(void)
+{
+    return __atomic_load_n(&ac_unload_gen, __ATOMIC_RELAXED);
+}
+
 /* Where the program last read each descriptor, by a wrapped call that returned data (0: never
- * since it was accepted or connected). */
+ * since it was accepted or connected), and the unload count when that site was stored. */
 extern uintptr_t ac_last_read[AC_FDTAB_SIZE];
+extern uint32_t ac_last_read_gen[AC_FDTAB_SIZE];
 /* On every read that returned data: a load and a compare, a store only when the site changed (a
  * line written by one thread stays in its cache). */
 static inline void ac_read_at(int fd, uintptr_t site)
@@ -192,9 +203,13 @@ static inline void ac_read_at(int fd, uintptr_t site)
     /* Not __atomic: GCC will not fold an atomic load into the compare (two instructions more,
      * which a read's budget has no room for). The word is aligned, so each access is whole (a
      * relaxed atomic's machine code); the store is volatile, made once, never invented. Two
-     * threads reading one number at once leave one of their sites: either is true. */
-    if ((unsigned)fd < AC_FDTAB_SIZE && ac_last_read[(unsigned)fd] != site)
-        *(volatile uintptr_t *)&ac_last_read[(unsigned)fd] = site;
+     * threads reading one number at once leave one of their sites: either is true. The count
+     * is published after the site: a reader that sees it sees that site (act.c). */
+    size_t i = (unsigned)fd; /* one index for both tables: no second extension of it */
+    if (i < AC_FDTAB_SIZE && ac_last_read[i] != site) {
+        *(volatile uintptr_t *)&ac_last_read[i] = site;
+        __atomic_store_n(&ac_last_read_gen[i], ac_unload_gen_now(), __ATOMIC_RELEASE);
+    }
 }
 /* A new connection under `fd` (accept, connect): not read yet. */
 static inline void ac_read_forget(int fd)
@@ -205,9 +220,13 @@ static inline void ac_read_forget(int fd)
 /* `to` is a duplicate of `from` (dup, F_DUPFD): one connection, one history. */
 static inline void ac_read_copy(int from, int to)
 {
-    if ((unsigned)from < AC_FDTAB_SIZE && (unsigned)to < AC_FDTAB_SIZE)
+    if ((unsigned)from < AC_FDTAB_SIZE && (unsigned)to < AC_FDTAB_SIZE) {
         __atomic_store_n(&ac_last_read[to], __atomic_load_n(&ac_last_read[from], __ATOMIC_RELAXED),
                          __ATOMIC_RELAXED);
+        __atomic_store_n(&ac_last_read_gen[to],
+                         __atomic_load_n(&ac_last_read_gen[from], __ATOMIC_RELAXED),
+                         __ATOMIC_RELEASE);
+    }
 }
 
 #define AC_SITE_NAME_MAX   64 /* a module's name is cut short after this many bytes */
@@ -218,9 +237,11 @@ struct ac_site_info {
     uintptr_t offset;   /* the address less the object's load bias */
     const char *symbol; /* NULL: no sized dynamic symbol covers it */
     uintptr_t symbol_offset;
+    /* ac_site_resolve's copies, which `module` and `symbol` then point to. */
+    char module_copy[AC_SITE_NAME_MAX + 1], symbol_copy[AC_SITE_SYMBOL_MAX + 1];
 };
-/* Resolves `site` (dl_iterate_phdr, dladdr1: both take the loader's lock, so never with a lock
- * of the library's held). False when it names no loaded object (info->module is then ""). */
+/* Resolves `site` (dl_iterate_phdr: it takes the loader's list lock, so never with a lock of the
+ * library's held). False when it names no loaded object (info->module is then ""). */
 bool ac_site_resolve(uintptr_t site, struct ac_site_info *info);
 /* " TOKEN=MODULE+0xOFF[ symbol=MODULE!NAME+0xOFF]", " TOKEN=never" or " TOKEN=unknown" (`info`
  * NULL or empty: unknown). */
@@ -233,8 +254,10 @@ void ac_site_label(struct ac_text *t, uintptr_t site, const struct ac_site_info 
 
 /* When each noted EOF was seen: the monotonic clock's low 32 bits. */
 extern uint32_t ac_eof_ms[AC_FDTAB_SIZE];
-/* Where the wrapped call that met it was called from (AC_CALLER), written with the note. */
+/* Where the wrapped call that met it was called from (AC_CALLER), and the unload count then,
+ * written with the note. */
 extern uintptr_t ac_eof_site[AC_FDTAB_SIZE];
+extern uint32_t ac_eof_gen[AC_FDTAB_SIZE];
 /* Notes an EOF on `fd` (NONE → NOTED): a clock read and three stores, no system call. */
 void ac_note_eof(int fd, enum ac_found_by how, uintptr_t site);
 /* On the timer, under the tracker lock: judges every note whose grace has run out (TCP in
@@ -563,6 +586,7 @@ bool ac_fd_list(bool (*visit)(int fd, void *ctx), void *ctx);
  * lock of the library's. */
 struct ac_site_note {
     uintptr_t site; /* AC_SITE_UNKNOWN, AC_SITE_NEVER or a return address */
+    uint32_t gen;   /* the unload count when the site was met (ac_unload_gen) */
     bool last_read; /* the sweep found it: last_read= rather than site= */
     size_t at;      /* where in the line the tokens go; 0: the line names no site */
 };
@@ -693,11 +717,11 @@ enum ac_counter {
 void ac_stat_add(enum ac_counter which);
 void ac_stat_add_on_timer(enum ac_counter which);
 /* A reclaim, counted by action and how it was found, and by its call site (AC_SITE_*, or a return
- * address: at most AC_STAT_SITES of them, the rest as "other"). */
-void ac_stat_reclaimed_on_timer(bool closed, enum ac_found_by how, uintptr_t site);
+ * address met at unload count `gen`: at most AC_STAT_SITES of them, the rest as "other"). */
+void ac_stat_reclaimed_on_timer(bool closed, enum ac_found_by how, uintptr_t site, uint32_t gen);
 #define AC_STAT_SITES 8
 /* The label of a counted site, once the timer has put it into words (no lock held). */
-void ac_stat_site_label(uintptr_t site, const char *label);
+void ac_stat_site_label(uintptr_t site, uint32_t gen, const char *label);
 /* The pending count changed: the file should say so (same rules as above). */
 void ac_stats_touch(void);
 void ac_stats_touch_on_timer(void);

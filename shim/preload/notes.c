@@ -16,6 +16,7 @@
 
 uint32_t ac_eof_ms[AC_FDTAB_SIZE];
 uintptr_t ac_eof_site[AC_FDTAB_SIZE];
+uint32_t ac_eof_gen[AC_FDTAB_SIZE];
 unsigned long ac_notes_taken;
 static int highest_noted = -1; /* the timer looks at numbers up to here */
 
@@ -36,6 +37,7 @@ void ac_note_eof(int fd, enum ac_found_by how, uintptr_t site)
      * order). */
     __atomic_store_n(&ac_eof_ms[fd], (uint32_t)now, __ATOMIC_RELAXED);
     __atomic_store_n(&ac_eof_site[fd], site, __ATOMIC_RELAXED);
+    __atomic_store_n(&ac_eof_gen[fd], ac_unload_gen_now(), __ATOMIC_RELAXED);
     if (!__atomic_compare_exchange_n(&ac_fdtab[fd], &expected, noted, false, __ATOMIC_RELEASE,
                                      __ATOMIC_RELAXED))
         goto out;

@@ -92,6 +92,7 @@ STUB(system, int, -1, (const char *a), (a))
 STUB(popen, FILE *, NULL, (const char *a, const char *b), (a, b))
 
 STUB(socket, int, -1, (int a, int b, int c), (a, b, c))
+STUB(dlclose, int, -1, (void *a), (a))
 
 static void first_closefrom(int a)
 {
@@ -216,7 +217,8 @@ static long first_syscall(long a, ...)
     X(popen, "popen")                                                                              \
     X(prctl, "prctl")                                                                              \
     X(syscall, "syscall")                                                                          \
-    X(socket, "socket")
+    X(socket, "socket")                                                                            \
+    X(dlclose, "dlclose")
 
 #define FIRST(field, symbol) .field = first_##field,
 struct ac_real_fns ac_real = {ENTRIES(FIRST)};

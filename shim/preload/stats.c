@@ -21,9 +21,11 @@ static _Alignas(8) uint64_t counters[AC_STAT_COUNT];
 
 /* Reclaims by call site: the first AC_STAT_SITES sites met, then "other"; counted by the timer
  * under the tracker lock. A site's label is written once, by the timer holding no lock (sites.c),
- * and published by `labelled`. */
+ * and published by `labelled`. One address met at two unload counts is two sites: another object
+ * may have been loaded there in between. */
 static struct site_count {
     uintptr_t site;
+    uint32_t gen;
     uint64_t count;
     int labelled;
     char label[AC_SITE_NAME_MAX + 24];
@@ -156,7 +158,7 @@ void ac_stat_add_on_timer(enum ac_counter which)
     ac_stats_touch_on_timer();
 }
 
-static uint64_t *site_counter(uintptr_t site)
+static uint64_t *site_counter(uintptr_t site, uint32_t gen)
 {
     if (site == AC_SITE_UNKNOWN)
         return &site_unknown;
@@ -164,9 +166,10 @@ static uint64_t *site_counter(uintptr_t site)
         return &site_never;
     for (int i = 0; i < AC_STAT_SITES; i++) {
         uintptr_t here = __atomic_load_n(&sites[i].site, __ATOMIC_RELAXED);
-        if (here == site)
+        if (here == site && __atomic_load_n(&sites[i].gen, __ATOMIC_RELAXED) == gen)
             return &sites[i].count;
         if (here == AC_SITE_UNKNOWN) {
+            __atomic_store_n(&sites[i].gen, gen, __ATOMIC_RELAXED);
             __atomic_store_n(&sites[i].site, site, __ATOMIC_RELAXED); /* an exit may render it */
             return &sites[i].count;
         }
@@ -174,17 +177,18 @@ static uint64_t *site_counter(uintptr_t site)
     return &site_other;
 }
 
-void ac_stat_reclaimed_on_timer(bool closed, enum ac_found_by how, uintptr_t site)
+void ac_stat_reclaimed_on_timer(bool closed, enum ac_found_by how, uintptr_t site, uint32_t gen)
 {
-    __atomic_add_fetch(site_counter(site), 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(site_counter(site, gen), 1, __ATOMIC_RELAXED);
     ac_stat_add_on_timer((enum ac_counter)(
         (closed ? AC_STAT_RECLAIMED_CLOSE_READ : AC_STAT_RECLAIMED_SHUTDOWN_READ) + (int)how));
 }
 
-void ac_stat_site_label(uintptr_t site, const char *label)
+void ac_stat_site_label(uintptr_t site, uint32_t gen, const char *label)
 {
     for (int i = 0; i < AC_STAT_SITES && site > AC_SITE_NEVER; i++) {
         if (__atomic_load_n(&sites[i].site, __ATOMIC_RELAXED) != site ||
+            __atomic_load_n(&sites[i].gen, __ATOMIC_RELAXED) != gen ||
             __atomic_load_n(&sites[i].labelled, __ATOMIC_RELAXED))
             continue;
         struct ac_text t;
@@ -199,7 +203,8 @@ static void site_series(struct ac_text *t, const char *label, uint64_t value);
 
 /* The sites' series: each counted site, then never_read, unknown and other when they counted
  * anything. A site not labelled yet (the program exits while the timer is between counting and
- * logging it) is put into words here, on the exiting thread, which holds no lock of ours. */
+ * logging it) is put into words here, on the exiting thread, which holds no lock of ours. Sites
+ * with one label (an object unloaded and loaded again where it was) are one series. */
 static void render_sites(struct ac_text *t)
 {
     uint64_t never = __atomic_load_n(&site_never, __ATOMIC_RELAXED);
@@ -213,25 +218,40 @@ static void render_sites(struct ac_text *t)
     ac_prom_header(t, "autoclose_reclaimed_by_site_total", "counter",
                    "Connections reclaimed, by where the program met the peer's FIN (site) or, for "
                    "those the sweep found, where it last read them.");
+    char labels[AC_STAT_SITES][AC_SITE_NAME_MAX + 24];
+    uint64_t counts[AC_STAT_SITES];
     for (int i = 0; i < AC_STAT_SITES; i++) {
-        uint64_t n = __atomic_load_n(&sites[i].count, __ATOMIC_RELAXED);
-        if (n == 0)
+        labels[i][0] = '\0';
+        counts[i] = __atomic_load_n(&sites[i].count, __ATOMIC_RELAXED);
+        if (counts[i] == 0)
             continue;
-        char resolved[AC_SITE_NAME_MAX + 24];
-        const char *label = sites[i].label;
-        if (!__atomic_load_n(&sites[i].labelled, __ATOMIC_ACQUIRE)) {
+        struct ac_text l;
+        ac_text_init(&l, labels[i], sizeof labels[i]);
+        if (__atomic_load_n(&sites[i].labelled, __ATOMIC_ACQUIRE)) {
+            ac_text_str(&l, sites[i].label);
+        } else {
             struct ac_site_info info;
             uintptr_t site = __atomic_load_n(&sites[i].site, __ATOMIC_RELAXED);
-            bool known = !ac_timer_is_self() && ac_site_resolve(site, &info);
-            struct ac_text l;
-            ac_text_init(&l, resolved, sizeof resolved);
+            uint32_t gen = __atomic_load_n(&sites[i].gen, __ATOMIC_RELAXED);
+            bool known = !ac_timer_is_self() && gen == ac_unload_gen_now() &&
+                         ac_site_resolve(site, &info) && gen == ac_unload_gen_now();
             ac_site_label(&l, site, known ? &info : NULL);
-            label = resolved;
         }
-        if (strcmp(label, "unknown") == 0)
-            unknown += n; /* an address in no loaded object: one series for all of them */
-        else
-            site_series(t, label, n);
+    }
+    for (int i = 0; i < AC_STAT_SITES; i++) {
+        if (counts[i] == 0)
+            continue;
+        if (strcmp(labels[i], "unknown") == 0) {
+            unknown += counts[i]; /* an address in no loaded object: one series for all of them */
+            continue;
+        }
+        uint64_t n = counts[i];
+        for (int j = i + 1; j < AC_STAT_SITES; j++)
+            if (counts[j] != 0 && strcmp(labels[i], labels[j]) == 0) {
+                n += counts[j];
+                counts[j] = 0;
+            }
+        site_series(t, labels[i], n);
     }
     if (never)
         site_series(t, "never_read", never);

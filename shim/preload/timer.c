@@ -190,8 +190,9 @@ static void *timer_main(void *unused)
             for (int i = 0; i < n; i++)
                 if (out[i].release_fd >= 0)
                     AC_REAL(close)(out[i].release_fd);
-            /* The call sites are put into words holding no lock at all: the loader's lock they
-             * take may be held by a program thread in dlopen, waiting for one of ours. */
+            /* The call sites are put into words holding no lock at all: the loader's list lock
+             * they take may be held by a program thread (a dl_iterate_phdr callback, a dlopen
+             * adding an object) waiting for one of ours. */
             ac_timer_work_unlock();
             for (int i = 0; i < n; i++)
                 ac_site_complete(&out[i].site, out[i].report, sizeof out[i].report);

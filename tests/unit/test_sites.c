@@ -3,7 +3,9 @@
  * for a resolved site (module and offset, with and without a symbol), a connection never read,
  * and one whose site was not kept; names that could confuse a reader of the line are masked and
  * cut short. Then a real address: a function of this program resolves to its file name and the
- * address less the load bias (what nm says of it), and one past every loaded object to nothing.
+ * address less the load bias (what nm says of it), and one past every loaded object to nothing;
+ * a library's function to its dynamic symbol; a plugin's names survive its dlclose (glibc: the
+ * fixtures' plugin, where the build names it); a site met before an unload is unknown.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +13,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dlfcn.h>
 #include <link.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "autoclose.h"
@@ -116,6 +120,65 @@ static void resolves_a_function_of_this_program(void **state)
     assert_false(ac_site_resolve(AC_SITE_UNKNOWN, &info));
 }
 
+/* A function of a shared object (libc's): named by its dynamic symbol, as dlsym knows it. */
+static void names_a_library_function(void **state)
+{
+    (void)state;
+    void *fns[] = {(void *)&strtol, (void *)&qsort, (void *)&getenv};
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+        struct ac_site_info info;
+        assert_true(ac_site_resolve((uintptr_t)fns[i] + 1, &info));
+        assert_non_null(info.symbol);
+        assert_true(info.symbol_offset == 1);
+        assert_ptr_equal(dlsym(RTLD_DEFAULT, info.symbol), fns[i]);
+        assert_ptr_equal(info.module, info.module_copy);
+        assert_ptr_equal(info.symbol, info.symbol_copy);
+    }
+}
+
+#ifdef SITES_PLUGIN
+/* The names are copies: an object unloaded once its site was put into words (unmapped, its
+ * link_map freed) takes nothing of them along. */
+static void names_outlive_the_object(void **state)
+{
+    (void)state;
+    void *h = dlopen(SITES_PLUGIN, RTLD_NOW);
+    assert_non_null(h);
+    void *fn = dlsym(h, "sites_plugin_a_eof");
+    assert_non_null(fn);
+    struct ac_site_info info;
+    assert_true(ac_site_resolve((uintptr_t)fn + 4, &info));
+    assert_int_equal(dlclose(h), 0);
+    /* Gone: a dlopen with RTLD_NOLOAD finds nothing. */
+    assert_null(dlopen(SITES_PLUGIN, RTLD_NOW | RTLD_NOLOAD));
+    assert_string_equal(info.module, "sites_dlclose_a.so");
+    assert_non_null(info.symbol);
+    assert_string_equal(info.symbol, "sites_plugin_a_eof");
+    assert_true(info.symbol_offset == 4);
+}
+#endif
+
+/* A reclaim's line: a site met before an unload since is unknown (its address may now be another
+ * object's); one met after it is named, the look-ups kept from before the unload forgotten. */
+static void a_site_met_before_an_unload_is_unknown(void **state)
+{
+    (void)state;
+    uintptr_t addr = (uintptr_t)&sites_probe_function + 1;
+    char line[512];
+    struct ac_site_note note = {.site = addr, .gen = ac_unload_gen_now(), .at = 13};
+    strcpy(line, "shutdown fd=4 found=read");
+    ac_site_complete(&note, line, sizeof line);
+    assert_non_null(strstr(line, "shutdown fd=4 site=test_sites+0x"));
+    __atomic_add_fetch(&ac_unload_gen, 1, __ATOMIC_RELAXED); /* a dlclose */
+    strcpy(line, "shutdown fd=4 found=read");
+    ac_site_complete(&note, line, sizeof line);
+    assert_string_equal(line, "shutdown fd=4 site=unknown found=read");
+    note.gen = ac_unload_gen_now();
+    strcpy(line, "shutdown fd=4 found=read");
+    ac_site_complete(&note, line, sizeof line);
+    assert_non_null(strstr(line, "shutdown fd=4 site=test_sites+0x"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -124,6 +187,11 @@ int main(void)
         cmocka_unit_test(never_and_unknown),
         cmocka_unit_test(names_masked_and_bounded),
         cmocka_unit_test(resolves_a_function_of_this_program),
+        cmocka_unit_test(names_a_library_function),
+#ifdef SITES_PLUGIN
+        cmocka_unit_test(names_outlive_the_object),
+#endif
+        cmocka_unit_test(a_site_met_before_an_unload_is_unknown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

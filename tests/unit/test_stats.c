@@ -246,7 +246,7 @@ static void add_n(enum ac_counter which, int n)
 static void reclaimed_n(bool closed, enum ac_found_by how, int n)
 {
     for (int i = 0; i < n; i++)
-        ac_stat_reclaimed_on_timer(closed, how, AC_SITE_UNKNOWN);
+        ac_stat_reclaimed_on_timer(closed, how, AC_SITE_UNKNOWN, 0);
 }
 
 /* Each count lands in its own series, each with a different number so a swap shows. */
@@ -330,12 +330,12 @@ static void by_site_is_bounded(void **state)
         uintptr_t site = 0x10000 + (uintptr_t)i * 16;
         reclaimed_n(i % 2, AC_FOUND_READ, i + 1);
         for (int j = 0; j <= i; j++)
-            ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, site);
+            ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, site, 0);
         snprintf(label, sizeof label, "server+0x%x", 0x100 + i);
-        ac_stat_site_label(site, i == 7 ? "unknown" : label);
+        ac_stat_site_label(site, 0, i == 7 ? "unknown" : label);
     }
-    ac_stat_reclaimed_on_timer(true, AC_FOUND_SWEEP, AC_SITE_NEVER);
-    ac_stat_reclaimed_on_timer(true, AC_FOUND_SWEEP, AC_SITE_NEVER);
+    ac_stat_reclaimed_on_timer(true, AC_FOUND_SWEEP, AC_SITE_NEVER, 0);
+    ac_stat_reclaimed_on_timer(true, AC_FOUND_SWEEP, AC_SITE_NEVER, 0);
     char text[WRITE_BUFFER];
     render(text, sizeof text, 0);
     long pid = (long)getpid();
@@ -366,6 +366,32 @@ static void by_site_is_bounded(void **state)
     assert_true(help < strstr(text, "autoclose_reclaimed_by_site_total{"));
 }
 
+/* One address met at two unload counts is counted as two sites (another object may have been
+ * loaded there in between), each under its own label; two with one label are one series. */
+static void by_site_keeps_unload_counts_apart(void **state)
+{
+    (void)state;
+    uintptr_t site = 0x30000;
+    ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, site, 0);
+    ac_stat_site_label(site, 0, "plugin_a.so+0x10");
+    for (int i = 0; i < 2; i++)
+        ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, site, 1);
+    ac_stat_site_label(site, 1, "plugin_b.so+0x10");
+    for (int i = 0; i < 4; i++)
+        ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, site, 2);
+    ac_stat_site_label(site, 2, "plugin_a.so+0x10");
+    char text[WRITE_BUFFER], head[160];
+    render(text, sizeof text, 0);
+    long pid = (long)getpid();
+    snprintf(head, sizeof head,
+             "autoclose_reclaimed_by_site_total{pid=\"%ld\",site=\"plugin_a.so+0x10\"}", pid);
+    assert_int_equal(value_of(text, head), 1 + 4);
+    assert_null(strstr(strstr(text, head) + 1, head)); /* once */
+    snprintf(head, sizeof head,
+             "autoclose_reclaimed_by_site_total{pid=\"%ld\",site=\"plugin_b.so+0x10\"}", pid);
+    assert_int_equal(value_of(text, head), 2);
+}
+
 static int digits(uint64_t v)
 {
     int n = 1;
@@ -386,12 +412,13 @@ static void largest_text_fits_the_write_buffer(void **state)
     memset(label, 'm', AC_SITE_NAME_MAX);
     snprintf(label + AC_SITE_NAME_MAX, sizeof label - AC_SITE_NAME_MAX, "+0x%016llx", ~0ull);
     for (int i = 0; i < AC_STAT_SITES; i++) {
-        ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, 0x10000 + (uintptr_t)i);
-        ac_stat_site_label(0x10000 + (uintptr_t)i, label);
+        label[0] = (char)('a' + i); /* one series each: alike, they would be one */
+        ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, 0x10000 + (uintptr_t)i, 0);
+        ac_stat_site_label(0x10000 + (uintptr_t)i, 0, label);
     }
-    ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, 0x20000);
-    ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, AC_SITE_NEVER);
-    ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, AC_SITE_UNKNOWN);
+    ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, 0x20000, 0);
+    ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, AC_SITE_NEVER, 0);
+    ac_stat_reclaimed_on_timer(false, AC_FOUND_READ, AC_SITE_UNKNOWN, 0);
     size_t series = SERIES + AC_STAT_SITES + 3;
     char text[WRITE_BUFFER];
     size_t len = render(text, sizeof text, 0);
@@ -599,6 +626,7 @@ int main(void)
         TEST(starts_at_zero),
         TEST(values_follow_the_counts),
         TEST(by_site_is_bounded),
+        TEST(by_site_keeps_unload_counts_apart),
         TEST(render_respects_the_buffer),
         TEST(largest_text_fits_the_write_buffer),
         TEST(no_file_without_a_path),
